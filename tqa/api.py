@@ -1,0 +1,266 @@
+"""Python API: encode, decode, info, and the streaming Encoder/Decoder they use."""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from .blockcodec import BlockCodec, BlockError, Settings
+from .container import FormatError, Header, Reader, pack_frames
+from .registry import get_engine
+from .samples import FORMATS, OUTPUT_DTYPES, as_samples, format_of_dtype, from_grid, to_grid
+
+__all__ = ["encode", "decode", "info", "Encoder", "Decoder", "DEFAULT_FRAME_SAMPLES"]
+
+DEFAULT_FRAME_SAMPLES = 4096  # per channel; a frame is the unit of random access and of CRC
+CHUNK_SAMPLES = 1 << 16  # per channel per codec call: bounds the float64 working set
+
+
+def _frame_blocks(block_size: int) -> int:
+    return max(1, DEFAULT_FRAME_SAMPLES // block_size)
+
+
+class Encoder:
+    """Streaming .tqa encoder writing to a seekable binary file object.
+
+    ``write`` takes (n,) or (n, channels) chunks of any length; ``close`` codes the
+    rest and writes the final frame count into the header.  Memory is bounded by
+    one chunk plus one frame, whatever the stream's length.
+    """
+
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        sample_rate: int,
+        channels: int,
+        *,
+        source_format: int | str = "float32",
+        bits: int = 6,
+        residual: str = "sign",
+        block_size: int = 512,
+        seed: int = 0,
+        qjl_rows: int | None = None,
+        engine: str | None = None,
+    ) -> None:
+        settings = Settings(block_size, bits, residual, seed, qjl_rows)
+        for name, v in (("sample_rate", sample_rate), ("channels", channels)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {v!r}")
+        if isinstance(source_format, str):
+            codes = {v[0]: k for k, v in FORMATS.items()}
+            if source_format not in codes:
+                raise ValueError(f"source_format must be one of {', '.join(codes)}, got {source_format!r}")
+            source_format = codes[source_format]
+        try:
+            self.header = Header(int(sample_rate), int(channels), 0, source_format, settings, _frame_blocks(block_size))
+        except FormatError as exc:
+            raise ValueError(str(exc)) from None
+        self._codec = BlockCodec(settings, get_engine(engine, block_size))
+        self._f = fileobj
+        self._start = fileobj.tell()
+        fileobj.write(self.header.pack())
+        self._pending: list[np.ndarray] = []
+        self._pending_n = 0
+        self._frames_written = 0
+        self._n = 0
+        self.closed = False
+
+    def write(self, samples: np.ndarray) -> None:
+        """Append samples (validated as in :func:`encode`)."""
+        if self.closed:
+            raise ValueError("write to a closed Encoder")
+        x = as_samples(samples)
+        if x.shape[1] != self.header.channels:
+            raise ValueError(f"samples have {x.shape[1]} channels, the stream has {self.header.channels}")
+        if self._n + x.shape[0] > 2**48:
+            raise ValueError("stream longer than 2**48 samples per channel")
+        self._n += x.shape[0]
+        fs = self.header.frame_samples
+        step = max(fs, CHUNK_SAMPLES // fs * fs)
+        pos = 0
+        if self._pending_n:  # complete the pending partial chunk first
+            take = min(x.shape[0], step - self._pending_n)
+            self._pending.append(x[:take])
+            self._pending_n += take
+            pos = take
+            if self._pending_n == step:
+                self._emit(np.concatenate(self._pending))
+                self._pending, self._pending_n = [], 0
+        while x.shape[0] - pos >= step:
+            self._emit(x[pos : pos + step])
+            pos += step
+        if pos < x.shape[0]:
+            self._pending.append(x[pos:])
+            self._pending_n += x.shape[0] - pos
+
+    def _emit(self, x: np.ndarray) -> None:
+        """Code whole frames of samples (the last may be short only at close)."""
+        h = self.header
+        n = h.block_size
+        nb = -(-x.shape[0] // n)
+        grid = np.zeros((h.channels, nb * n))
+        grid[:, : x.shape[0]] = to_grid(x).T
+        records = self._codec.encode(grid.reshape(h.channels * nb, n))
+        records = records.reshape(h.channels, nb, h.settings.record_bytes)
+        self._f.write(pack_frames(h, self._frames_written, records))
+        self._frames_written += -(-nb // h.frame_blocks)
+
+    def close(self) -> Header:
+        """Flush the last frames and patch the frame count into the header."""
+        if self.closed:
+            return self.header
+        if self._pending_n:
+            x = np.concatenate(self._pending)
+            fs = self.header.frame_samples
+            whole = x.shape[0] // fs * fs
+            if whole:
+                self._emit(x[:whole])
+            if whole < x.shape[0]:
+                self._emit(x[whole:])
+        h = self.header
+        self.header = Header(h.sample_rate, h.channels, self._n, h.source_format, h.settings, h.frame_blocks)
+        end = self._f.tell()
+        self._f.seek(self._start)
+        self._f.write(self.header.pack())
+        self._f.seek(end)
+        self.closed = True
+        return self.header
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, exc_type, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+
+
+def encode(
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    bits: int = 6,
+    residual: str = "sign",
+    block_size: int = 512,
+    seed: int = 0,
+    qjl_rows: int | None = None,
+    engine: str | None = None,
+) -> bytes:
+    """Encode samples to a complete .tqa stream.
+
+    ``samples``: int16, int32, float32 or float64, shape (n,) or (n, channels), any
+    n >= 0.  Float samples may exceed +-1.0 up to +-16.0; NaN/Inf raise ValueError.
+    ``residual``: ``"none"``, ``"sign"`` (default) or ``"qjl"`` (``qjl_rows`` bits
+    per block, default ``block_size``).  ``engine``: an engine name or None for the
+    current default (see :func:`tqa.engines`).
+    """
+    x = as_samples(samples)
+    buf = io.BytesIO()
+    enc = Encoder(
+        buf, sample_rate, x.shape[1], source_format=format_of_dtype(x.dtype), bits=bits, residual=residual,
+        block_size=block_size, seed=seed, qjl_rows=qjl_rows, engine=engine,
+    )  # fmt: skip
+    enc.write(x)
+    enc.close()
+    return buf.getvalue()
+
+
+class Decoder:
+    """Random-access .tqa decoder over bytes or a seekable binary file object."""
+
+    def __init__(self, source: bytes | BinaryIO, *, engine: str | None = None, name: str = "stream") -> None:
+        self.reader = Reader(source, name)
+        self.header = self.reader.header
+        self._codec = BlockCodec(self.header.settings, get_engine(engine, self.header.block_size))
+
+    def _frames_grid(self, first: int, last: int) -> np.ndarray:
+        """Grid samples (samples, channels) of frames first..last-1."""
+        h = self.header
+        n = h.block_size
+        rec = np.concatenate([self.reader.frame(i) for i in range(first, last)], axis=1)
+        c, nb, r = rec.shape
+        try:
+            blocks = self._codec.decode(rec.reshape(c * nb, r))
+        except BlockError as exc:
+            # rows are (channel, block): name the frame and the channel
+            frame = first + (exc.row % nb) // h.frame_blocks
+            raise FormatError(
+                f"{self.reader.name}: frame {frame}, channel {exc.row // nb}: {exc}", frame=frame
+            ) from None
+        return blocks.reshape(c, nb * n).T
+
+    def chunks(
+        self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int | None = None
+    ) -> Iterator[np.ndarray]:
+        """Yield decoded (samples, channels) chunks covering [start, start+frames)."""
+        h = self.header
+        if dtype not in OUTPUT_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
+        for name, v in (("start", start), ("frames", frames)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        start = min(int(start), h.n_samples)
+        stop = h.n_samples if frames is None else min(h.n_samples, start + int(frames))
+        if stop <= start:
+            return
+        fs = h.frame_samples
+        per = chunk_frames or max(1, CHUNK_SAMPLES // fs)
+        first, last = start // fs, -(-stop // fs)
+        for lo in range(first, last, per):
+            hi = min(last, lo + per)
+            g = self._frames_grid(lo, hi)
+            a, b = max(start - lo * fs, 0), min(stop - lo * fs, g.shape[0])
+            yield from_grid(g[a:b], dtype)
+
+    def read(self, start: int = 0, frames: int | None = None, dtype: str = "float32") -> np.ndarray:
+        """Decode [start, start+frames) sample frames: shape (n,) if mono else (n, channels)."""
+        parts = list(self.chunks(start, frames, dtype))
+        c = self.header.channels
+        out = np.concatenate(parts) if parts else from_grid(np.zeros((0, c)), dtype)
+        return out[:, 0] if c == 1 else out
+
+
+def decode(
+    data: bytes | BinaryIO, *, engine: str | None = None, start: int = 0, frames: int | None = None, dtype: str = "float32"
+) -> tuple[np.ndarray, int]:
+    """Decode a .tqa stream to ``(samples, sample_rate)`` like ``soundfile.read``.
+
+    Samples have shape (n,) for mono and (n, channels) otherwise; ``start`` and
+    ``frames`` (sample frames) select a range, and only the .tqa frames covering it
+    are read.  ``dtype``: float32 (default), float64, int16 or int32.  Raises
+    :class:`tqa.FormatError` for a damaged stream, naming the frame.
+    """
+    dec = Decoder(data, engine=engine)
+    return dec.read(start, frames, dtype), dec.header.sample_rate
+
+
+def info(data: bytes | BinaryIO) -> dict:
+    """Header fields and sizes of a .tqa stream (reads the header only)."""
+    r = Reader(data)
+    h = r.header
+    s = h.settings
+    fmt_name, width, _ = FORMATS[h.source_format]
+    total = h.n_samples * h.channels
+    source_bytes = total * width
+    return {
+        "version": h.version,
+        "profile": "time",
+        "sample_rate": h.sample_rate,
+        "channels": h.channels,
+        "frames": h.n_samples,
+        "duration": h.n_samples / h.sample_rate,
+        "source_format": fmt_name,
+        "block_size": s.block_size,
+        "bits": s.bits,
+        "residual": s.residual,
+        "qjl_rows": s.qjl_rows,
+        "seed": s.seed,
+        "frame_samples": h.frame_samples,
+        "tqa_frames": h.n_frames,
+        "bytes": r.size,
+        "bits_per_sample": (r.size * 8 / total) if total else 0.0,
+        "source_bytes": source_bytes,
+        "ratio": (source_bytes / r.size) if total else 0.0,
+        "nominal_sqnr_db": s.nominal_sqnr_db,
+    }

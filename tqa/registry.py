@@ -1,0 +1,89 @@
+"""Engine registry: engines named by string, one default, scoped overrides.
+
+Modelled on ``scipy.fft``'s backend control: a dict of known engines and a context
+variable holding the current choice.  ``set_engine(name)`` sets it and returns a
+context manager that restores the previous choice on exit, so it works both as a
+plain call and in a ``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+
+from tqa.backends.base import Engine
+
+__all__ = ["engines", "set_engine", "get_engine", "AUTO"]
+
+AUTO = "auto"
+# name -> (module in tqa.backends, class); imported lazily so a missing optional
+# dependency only disables its own engine.
+_KNOWN = {
+    "numpy": ("array_api", "ArrayAPIEngine"),
+    "scipy": ("scipy_matmul", "ScipyEngine"),
+    "tiled": ("tiled", "TiledEngine"),
+}
+_instances: dict[str, Engine] = {}
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("tqa_engine", default=AUTO)
+
+
+def engines() -> list[str]:
+    """Names of the engines that can be used here."""
+    out = []
+    for name in _KNOWN:
+        try:
+            _load(name)
+        except ImportError:
+            continue
+        out.append(name)
+    return out
+
+
+def _load(name: str) -> Engine:
+    if name not in _instances:
+        module, cls = _KNOWN[name]
+        _instances[name] = getattr(importlib.import_module(f"tqa.backends.{module}"), cls)()
+    return _instances[name]
+
+
+def _check(name: object) -> str:
+    if not isinstance(name, str) or (name != AUTO and name not in _KNOWN):
+        raise ValueError(f"unknown engine {name!r}; available engines: {', '.join(engines())} (or 'auto')")
+    return name
+
+
+def auto_engine(block_size: int) -> str:
+    """The engine ``engine=None`` picks: see the README's engine-choice table.
+
+    The SciPy matrix multiply wins while the N×N Hadamard matrix is small; the
+    cache-tiled butterflies win above that (measured by tools/bench_engines.py).
+    """
+    return "scipy" if block_size <= 1024 else "tiled"
+
+
+def get_engine(name: str | None = None, block_size: int = 512) -> Engine:
+    """Resolve ``name`` (None: the current default) to an engine instance."""
+    name = _check(_current.get() if name is None else name)
+    if name == AUTO:
+        name = auto_engine(block_size)
+    try:
+        return _load(name)
+    except ImportError as exc:
+        raise ValueError(f"engine {name!r} is not available here: {exc}") from None
+
+
+class set_engine:
+    """Make ``name`` the default engine; as a context manager, only inside the block.
+
+    >>> with tqa.set_engine("tiled"):
+    ...     data = tqa.encode(x, 44100)
+    """
+
+    def __init__(self, name: str) -> None:
+        self._token = _current.set(_check(name))
+
+    def __enter__(self) -> "set_engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)

@@ -1,0 +1,112 @@
+"""Sample formats and the integer grid the codec works on.
+
+Every input is mapped onto one fixed-point grid, ``GRID = 2**23`` steps per unit of
+full scale (24-bit resolution):
+
+============  =====================================  =================================
+source        to the grid                            from the grid (decode)
+============  =====================================  =================================
+int16         ``x * 256`` (exact)                    ``clip(rint(g / 256))``
+int32         ``rint(x / 256)`` (drops 8 LSBs,       ``clip(g * 256)``
+              ~-144 dBFS, far below any setting)
+float32/64    ``rint(x * 2**23)``                    ``g / 2**23``
+============  =====================================  =================================
+
+Float input may exceed +-1.0 by up to ``HEADROOM`` (16.0, +24 dB); the grid then
+stays below 2**27, which keeps every Hadamard sum in the codec below 2**53 (exact
+in float64) for the largest block and finest quantizer.  Float samples smaller than
+half a grid step (2**-24) become zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["GRID", "HEADROOM", "FORMATS", "as_samples", "to_grid", "from_grid", "format_of_dtype"]
+
+GRID = float(2**23)
+HEADROOM = 16.0
+
+# format code -> (name, bytes per sample in the source PCM, soundfile subtype)
+FORMATS: dict[int, tuple[str, int, str]] = {
+    1: ("int16", 2, "PCM_16"),
+    2: ("int24", 3, "PCM_24"),
+    3: ("int32", 4, "PCM_32"),
+    4: ("float32", 4, "FLOAT"),
+    5: ("float64", 8, "DOUBLE"),
+    6: ("int8", 1, "PCM_S8"),
+    7: ("uint8", 1, "PCM_U8"),
+}
+_DTYPE_FORMAT = {np.dtype(np.int16): 1, np.dtype(np.int32): 3, np.dtype(np.float32): 4, np.dtype(np.float64): 5}
+OUTPUT_DTYPES = ("float32", "float64", "int16", "int32")
+
+
+def format_of_dtype(dtype: np.dtype) -> int:
+    return _DTYPE_FORMAT[np.dtype(dtype).newbyteorder("=")]
+
+
+def as_samples(samples: object, name: str = "samples") -> np.ndarray:
+    """Validate ``samples`` and return them as a native-endian (n, channels) array.
+
+    Accepts int16, int32, float32 or float64 arrays (or nested lists, read as
+    float64) of shape (n,) or (n, channels).  Raises TypeError for other dtypes and
+    ValueError for a bad shape, NaN/Inf (naming the first bad sample) or float
+    samples beyond the headroom.
+    """
+    if isinstance(samples, (list, tuple)):
+        try:
+            samples = np.asarray(samples, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: a list must hold numbers in a regular (n,) or (n, channels) shape ({exc})") from None
+    if not hasattr(samples, "dtype") or not hasattr(samples, "shape"):
+        raise TypeError(f"{name} must be a NumPy array or a list of numbers, got {type(samples).__name__}")
+    x = np.asarray(samples)
+    if x.dtype.kind not in "if" or x.dtype.newbyteorder("=") not in _DTYPE_FORMAT:
+        raise TypeError(f"{name} must be int16, int32, float32 or float64, got dtype {x.dtype}")
+    if x.ndim == 1:
+        x = x[:, None]
+    elif x.ndim != 2:
+        raise ValueError(f"{name} must have shape (n,) or (n, channels), got shape {x.shape}")
+    if x.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one channel, got shape {x.shape}")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
+    if x.dtype.kind == "f":
+        _check_float(x, name)
+    return x
+
+
+def _check_float(x: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i, c = np.argwhere(bad)[0]
+        raise ValueError(f"{name} contains {x[i, c]} at sample {i}, channel {c}: NaN and Inf cannot be encoded")
+    over = np.abs(x) > HEADROOM
+    if over.any():
+        i, c = np.argwhere(over)[0]
+        raise ValueError(
+            f"{name} has {x[i, c]!r} at sample {i}, channel {c}: float samples must lie within "
+            f"+-{HEADROOM} (full scale is 1.0)"
+        )
+
+
+def to_grid(x: np.ndarray) -> np.ndarray:
+    """Samples (validated by :func:`as_samples`) to float64 integers on the grid."""
+    if x.dtype == np.int16:
+        return x * 256.0
+    if x.dtype == np.int32:
+        return np.rint(x * (1.0 / 256.0))
+    return np.rint(x * GRID)
+
+
+def from_grid(g: np.ndarray, dtype: str) -> np.ndarray:
+    """Grid values to output samples of ``dtype`` (clipped to the integer range)."""
+    if dtype == "float32":
+        return (g * (1.0 / GRID)).astype(np.float32)
+    if dtype == "float64":
+        return g * (1.0 / GRID)
+    if dtype == "int16":
+        return np.clip(np.rint(g * (1.0 / 256.0)), -32768, 32767).astype(np.int16)
+    if dtype == "int32":
+        return np.clip(g * 256.0, -(2.0**31), 2.0**31 - 1).astype(np.int32)
+    raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
