@@ -23,8 +23,9 @@ One block is N grid samples of one channel (see :mod:`tqa.samples`).  Encoding:
 Block modes (2 bits of side info): 0 silent (decodes to exact zeros), 1 primary
 rotation, 2 fallback rotation (second seed), 3 identity (no rotation; ``y = N·x``).
 Blocks that the primary rotation concentrates (``x = D·h_k`` rotates into a single
-spike) are detected by their measured error – more than ``HARD_BLOCK_DB`` below the
-nominal SQNR – and recoded in whichever other mode does best.
+spike; an impulse into values of one magnitude) are detected by their measured
+error – more than ``HARD_BLOCK_DB`` below the nominal SQNR – and recoded with the
+mode and scale offset (``SCALE_SEARCH``) that measure best.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = ["Settings", "BlockCodec", "BlockError", "RESIDUALS", "log_code", "log
 RESIDUALS = ("none", "sign", "qjl")
 MODE_SILENT, MODE_PRIMARY, MODE_FALLBACK, MODE_IDENTITY = 0, 1, 2, 3
 HARD_BLOCK_DB = 1.0
+SCALE_SEARCH = range(-16, 17, 2)  # scale offsets tried on hard blocks: +-1 octave in 1/8 steps
 
 # 12-bit log codes: k = 0 is zero, k = 1..4095 is 2**((k - 1024) / 16).  Values are
 # built from a frozen 16-entry table and ldexp, so they are exact and identical on
@@ -184,13 +186,15 @@ class BlockCodec:
         return np.rint(back * alpha[:, None])
 
     # -- encoding ----------------------------------------------------------------
-    def _code(self, x: np.ndarray, energy: np.ndarray, mode: int):
-        """Code rows of ``x`` in ``mode``; returns (y, ŷ, scale code, codes, sketch, alpha code)."""
+    def _scale_code(self, energy: np.ndarray, mode: int) -> np.ndarray:
+        """Log code of sigma, the RMS of the block's coefficients in ``mode``."""
         n = self.s.block_size
-        sigma = np.sqrt(energy * n) if mode == MODE_IDENTITY else np.sqrt(energy)
-        k = log_code(sigma)
+        return log_code(np.sqrt(energy * n) if mode == MODE_IDENTITY else np.sqrt(energy))
+
+    def _quantize(self, y: np.ndarray, k: np.ndarray):
+        """Quantize coefficients at scale codes ``k``: (ŷ, codes, QJL sketch, QJL gain code)."""
+        n = self.s.block_size
         scale = np.where(k > 0, log_value(k), 1.0)  # 1.0 keeps silent rows finite; they are discarded
-        y = self._forward(x, mode)
         codes = np.asarray(self.engine.quantize(y, scale, self._thresholds))
         yhat = np.asarray(self.engine.dequantize(codes, scale, self._levels))
         z = ka = None
@@ -200,28 +204,21 @@ class BlockCodec:
             # alpha <= ||r|| / sqrt(m·N) <= ~2.1·sigma; the clamp only makes the decoder's bound explicit
             ka = np.minimum(log_code(np.sum(np.abs(p), axis=1) / (self.s.qjl_rows * n)), k + QJL_GAIN_SLACK)
             yhat = yhat + self._qjl_correction(np.where(z, 1.0, -1.0), log_value(ka))
-        return y, yhat, k, codes, z, ka
+        return yhat, codes, z, ka
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Code grid blocks ``x`` (rows, N) into records (rows, record_bytes) uint8."""
         rows, n = x.shape
         energy = np.einsum("ij,ij->i", x, x)
-        y, yhat, k, codes, z, ka = self._code(x, energy, MODE_PRIMARY)
+        y = self._forward(x, MODE_PRIMARY)
+        k = self._scale_code(energy, MODE_PRIMARY)
+        yhat, codes, z, ka = self._quantize(y, k)
         mode = np.where(energy > 0, MODE_PRIMARY, MODE_SILENT)
-        err = np.einsum("ij,ij->i", y - yhat, y - yhat)
-        coef_energy = energy * n  # sum(y**2) for the rotations (Parseval)
-        hard = np.flatnonzero((err > self._hard_mse * coef_energy) & (energy > 0))
+        d = y - yhat
+        err = np.einsum("ij,ij->i", d, d) / np.maximum(energy * n, 1.0)  # sum(y**2) = N·||x||² (Parseval)
+        hard = np.flatnonzero((err > self._hard_mse) & (energy > 0))
         if hard.size:
-            best = err[hard] / coef_energy[hard]
-            for alt in (MODE_FALLBACK, MODE_IDENTITY):
-                ay, ayhat, ak, acodes, az, aka = self._code(x[hard], energy[hard], alt)
-                aerr = np.einsum("ij,ij->i", ay - ayhat, ay - ayhat) / np.einsum("ij,ij->i", ay, ay)
-                win = aerr < best
-                best = np.where(win, aerr, best)
-                idx = hard[win]
-                mode[idx], k[idx], codes[idx] = alt, ak[win], acodes[win]
-                if z is not None:
-                    z[idx], ka[idx] = az[win], aka[win]
+            self._recode_hard(x[hard], y[hard], energy[hard], err[hard], hard, mode, k, codes, z, ka)
         silent = mode == MODE_SILENT
         k[silent] = 0
         codes[silent] = 0
@@ -229,6 +226,34 @@ class BlockCodec:
             z[silent] = False
             ka[silent] = 0
         return self._pack(mode, k, codes, z, ka)
+
+    def _recode_hard(self, x, y, energy, best, rows, mode, k, codes, z, ka) -> None:
+        """Search modes x scale offsets for blocks coded badly; update the outputs in place.
+
+        Concentrated blocks (a Hadamard row, an impulse) rotate into a spike or into
+        values of one magnitude; a different rotation, no rotation, or a scale that
+        puts that magnitude on a reconstruction level fixes them.
+        """
+        for alt in (MODE_PRIMARY, MODE_FALLBACK, MODE_IDENTITY):
+            ay = y if alt == MODE_PRIMARY else self._forward(x, alt)
+            ay_energy = np.einsum("ij,ij->i", ay, ay)
+            k0 = self._scale_code(energy, alt).astype(np.int64)
+            limit = MAX_SCALE_CODE if alt == MODE_IDENTITY else MAX_SCALE_CODE - LOG_STEPS * 7
+            for off in SCALE_SEARCH:
+                if alt == MODE_PRIMARY and off == 0:
+                    continue  # already coded
+                ak = np.clip(k0 + off, 1, limit).astype(np.uint16)
+                ayhat, acodes, az, aka = self._quantize(ay, ak)
+                d = ay - ayhat
+                aerr = np.einsum("ij,ij->i", d, d) / ay_energy
+                win = aerr < best
+                if not win.any():
+                    continue
+                best = np.where(win, aerr, best)
+                idx = rows[win]
+                mode[idx], k[idx], codes[idx] = alt, ak[win], acodes[win]
+                if z is not None:
+                    z[idx], ka[idx] = az[win], aka[win]
 
     def _pack(self, mode, k, codes, z, ka) -> np.ndarray:
         s = self.s
