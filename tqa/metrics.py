@@ -7,7 +7,6 @@ aligned.  SQNR and segmental SNR are in dB; ``inf`` means no error at all.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as _signal
 
 __all__ = ["sqnr_db", "sqnr_per_channel", "segmental_snr_db", "compare", "SNRMeter"]
 
@@ -66,6 +65,8 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def log_spectral_distance_db(ref: np.ndarray, test: np.ndarray, sample_rate: int) -> float:
     """RMS over frequency (then mean over 2048-sample frames) of the log power-spectrum difference."""
+    from scipy import signal as _signal  # lazy: scipy.signal costs ~0.25 s to import
+
     r, t = _2d(ref), _2d(test)
     nper = min(2048, max(16, r.shape[0]))
     if r.shape[0] < 16:

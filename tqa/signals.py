@@ -7,8 +7,6 @@ always the same.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import hadamard as _hadamard
-from scipy.signal import chirp as _chirp
 
 from .rotation import Rotation
 
@@ -22,8 +20,10 @@ def hadamard_blocks(
 ) -> np.ndarray:
     """Blocks ``amplitude * D·h_k`` for every k (or the given ``rows``): the primary
     rotation turns each into one spike (audiotq's documented failure, ~1.3 dB SQNR)."""
+    from scipy.linalg import hadamard
+
     d = Rotation(block_size, seed).signs
-    h = _hadamard(block_size)
+    h = hadamard(block_size)
     if rows is not None:
         h = h[rows]
     return (amplitude * d[None, :] * h).reshape(-1)
@@ -54,7 +54,9 @@ def generate(
     elif kind == "transient":
         x = rng.normal(0.0, 0.01 * amplitude, n)
     elif kind == "chirp":
-        x = amplitude * _chirp(t, f0=frequency, t1=max(duration, 1e-9), f1=min(8 * frequency, sample_rate / 2))
+        from scipy.signal import chirp
+
+        x = amplitude * chirp(t, f0=frequency, t1=max(duration, 1e-9), f1=min(8 * frequency, sample_rate / 2))
     else:
         x = np.resize(hadamard_blocks(block_size, amplitude=amplitude), n)
     if spikes > 0 and n > 0:
