@@ -214,7 +214,7 @@ def test_interrupted_encode_leaves_nothing(tmp_path):
         "from tqa.cli import main\n"
         f"main(['encode', {str(src)!r}, {str(out)!r}])\n"
     )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert p.returncode == 130
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 130, p.stderr
     assert out.read_bytes() == b"old"
     assert sorted(f.name for f in tmp_path.iterdir()) == ["long.wav", "o.tqa"]

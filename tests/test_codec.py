@@ -237,8 +237,9 @@ def test_decode_in_a_fresh_process(tmp_path):
         print("ok", round(snr, 1))
         """
     )
-    subprocess.run([sys.executable, "-c", enc], check=True)
-    out = subprocess.run([sys.executable, "-c", dec], check=True, capture_output=True, text=True)
+    # cwd: a checkout's own tqa/ folder (without backends/) must not shadow the installed package
+    subprocess.run([sys.executable, "-c", enc], check=True, cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-c", dec], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.startswith("ok")
 
 

@@ -1,0 +1,77 @@
+"""Peak memory of `tqa encode` / `tqa decode` against duration (streaming check).
+
+    python tools/bench_memory.py --minutes 2,20 [--rate 48000] [--channels 2]
+
+Writes 16-bit WAV files of noise-like music of each duration to a temporary
+folder, runs the installed `tqa` commands on them in child processes and reports
+each one's wall time and peak resident memory (ru_maxrss).  Flat memory across
+durations means streaming works; the source file itself is far larger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import soundfile as sf
+
+
+def write_wav(path: str, minutes: float, rate: int, channels: int) -> None:
+    n = int(minutes * 60 * rate)
+    rng = np.random.default_rng(0)
+    chunk = rate * 10
+    t = np.arange(chunk) / rate
+    with sf.SoundFile(path, "w", rate, channels, "PCM_16") as f:
+        for lo in range(0, n, chunk):
+            m = min(chunk, n - lo)
+            x = 0.2 * np.sin(2 * np.pi * 220 * t[:m])[:, None] + rng.normal(0, 0.05, (m, channels))
+            f.write((x * 32767).astype(np.int16))
+
+
+def measure(cmd: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of a child process."""
+    code = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1]) / 1024.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", default="2,20")
+    ap.add_argument("--rate", type=int, default=48000)
+    ap.add_argument("--channels", type=int, default=2)
+    args = ap.parse_args()
+    tqa = shutil.which("tqa")
+    if tqa is None:
+        print("install the project first (pip install .)", file=sys.stderr)
+        return 2
+    print(f"| duration | WAV size | encode s | encode peak MiB | decode s | decode peak MiB |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for minutes in map(float, args.minutes.split(",")):
+            wav, tq, out = (os.path.join(tmp, f) for f in ("in.wav", "in.tqa", "out.wav"))
+            write_wav(wav, minutes, args.rate, args.channels)
+            te, me = measure([tqa, "encode", wav, tq, "--quiet"])
+            td, md = measure([tqa, "decode", tq, out, "--quiet"])
+            size = os.path.getsize(wav) / 2**20
+            print(f"| {minutes:g} min | {size:.0f} MiB | {te:.2f} | {me:.0f} | {td:.2f} | {md:.0f} |")
+            for f in (wav, tq, out):
+                os.unlink(f)
+    print(f"\n({args.rate} Hz, {args.channels} ch, 16-bit; peak = ru_maxrss of the tqa process)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
