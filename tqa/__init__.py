@@ -6,7 +6,7 @@ refined by a 1-bit residual layer (sign or QJL).  See :mod:`tqa.container` for t
 file format.
 """
 
-from .api import Decoder, Encoder, decode, encode, info
+from .api import DamagedFramesWarning, Decoder, Encoder, decode, encode, info, verify
 from .codebook import Codebook, lloyd_max
 from .container import FormatError
 from .legacy import TurboAudioEngine
@@ -15,6 +15,6 @@ from .rotation import Rotation
 
 __version__ = "0.2.0"
 __all__ = [
-    "encode", "decode", "info", "Encoder", "Decoder", "FormatError",
+    "encode", "decode", "info", "verify", "Encoder", "Decoder", "FormatError", "DamagedFramesWarning",
     "lloyd_max", "Codebook", "Rotation", "TurboAudioEngine", "engines", "set_engine",
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import BinaryIO, Iterator
 
 import numpy as np
@@ -12,14 +13,31 @@ from .container import FormatError, Header, Reader, pack_frames
 from .registry import get_engine
 from .samples import FORMATS, OUTPUT_DTYPES, as_samples, format_of_dtype, from_grid, to_grid
 
-__all__ = ["encode", "decode", "info", "Encoder", "Decoder", "DEFAULT_FRAME_SAMPLES"]
+__all__ = ["Reader", "encode", "decode", "info", "verify", "Encoder", "Decoder", "DamagedFramesWarning", "DEFAULT_FRAME_SAMPLES"]
 
 DEFAULT_FRAME_SAMPLES = 4096  # per channel; a frame is the unit of random access and of CRC
 CHUNK_SAMPLES = 1 << 16  # per channel per codec call: bounds the float64 working set
+ON_ERROR = ("raise", "silence")
 
 
-def _frame_blocks(block_size: int) -> int:
-    return max(1, DEFAULT_FRAME_SAMPLES // block_size)
+class DamagedFramesWarning(UserWarning):
+    """Issued by ``decode(..., on_error="silence")`` when frames were replaced by silence."""
+
+
+def _frame_blocks(block_size: int, frame_samples: int | None) -> int:
+    if frame_samples is None:
+        return max(1, DEFAULT_FRAME_SAMPLES // block_size)
+    if (
+        isinstance(frame_samples, bool)
+        or not isinstance(frame_samples, (int, np.integer))
+        or frame_samples < block_size
+        or frame_samples % block_size
+        or frame_samples // block_size > 4096
+    ):
+        raise ValueError(
+            f"frame_samples must be a multiple of block_size={block_size} up to 4096 blocks, got {frame_samples!r}"
+        )
+    return int(frame_samples) // block_size
 
 
 class Encoder:
@@ -43,8 +61,10 @@ class Encoder:
         seed: int = 0,
         qjl_rows: int | None = None,
         engine: str | None = None,
+        frame_samples: int | None = None,
     ) -> None:
         settings = Settings(block_size, bits, residual, seed, qjl_rows)
+        frame_blocks = _frame_blocks(settings.block_size, frame_samples)
         for name, v in (("sample_rate", sample_rate), ("channels", channels)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"{name} must be an integer, got {v!r}")
@@ -54,7 +74,7 @@ class Encoder:
                 raise ValueError(f"source_format must be one of {', '.join(codes)}, got {source_format!r}")
             source_format = codes[source_format]
         try:
-            self.header = Header(int(sample_rate), int(channels), 0, source_format, settings, _frame_blocks(block_size))
+            self.header = Header(int(sample_rate), int(channels), 0, source_format, settings, frame_blocks)
         except FormatError as exc:
             raise ValueError(str(exc)) from None
         self._codec = BlockCodec(settings, get_engine(engine, block_size))
@@ -146,6 +166,7 @@ def encode(
     seed: int = 0,
     qjl_rows: int | None = None,
     engine: str | None = None,
+    frame_samples: int | None = None,
 ) -> bytes:
     """Encode samples to a complete .tqa stream.
 
@@ -153,13 +174,14 @@ def encode(
     n >= 0.  Float samples may exceed +-1.0 up to +-16.0; NaN/Inf raise ValueError.
     ``residual``: ``"none"``, ``"sign"`` (default) or ``"qjl"`` (``qjl_rows`` bits
     per block, default ``block_size``).  ``engine``: an engine name or None for the
-    current default (see :func:`tqa.engines`).
+    current default (see :func:`tqa.engines`).  ``frame_samples``: samples per
+    channel in a frame, the unit of random access and of the CRC (default 4096).
     """
     x = as_samples(samples)
     buf = io.BytesIO()
     enc = Encoder(
         buf, sample_rate, x.shape[1], source_format=format_of_dtype(x.dtype), bits=bits, residual=residual,
-        block_size=block_size, seed=seed, qjl_rows=qjl_rows, engine=engine,
+        block_size=block_size, seed=seed, qjl_rows=qjl_rows, engine=engine, frame_samples=frame_samples,
     )  # fmt: skip
     enc.write(x)
     enc.close()
@@ -167,18 +189,29 @@ def encode(
 
 
 class Decoder:
-    """Random-access .tqa decoder over bytes or a seekable binary file object."""
+    """Random-access .tqa decoder over bytes or a seekable binary file object.
 
-    def __init__(self, source: bytes | BinaryIO, *, engine: str | None = None, name: str = "stream") -> None:
-        self.reader = Reader(source, name)
+    ``on_error="raise"`` (default) stops at the first damaged frame with a
+    :class:`tqa.FormatError` naming it; ``on_error="silence"`` decodes everything
+    else, fills damaged (or missing, if the stream is truncated) frames with silence
+    and lists them in :attr:`lost`.
+    """
+
+    def __init__(
+        self, source: bytes | BinaryIO, *, engine: str | None = None, name: str = "stream", on_error: str = "raise"
+    ) -> None:
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+        self.on_error = on_error
+        self.reader = Reader(source, name, strict=on_error == "raise")
         self.header = self.reader.header
         self._codec = BlockCodec(self.header.settings, get_engine(engine, self.header.block_size))
+        self.lost: list[dict] = []
 
-    def _frames_grid(self, first: int, last: int) -> np.ndarray:
-        """Grid samples (samples, channels) of frames first..last-1."""
+    def _decode_batch(self, first: int, recs: list[np.ndarray]) -> np.ndarray:
+        """Grid samples (channels, samples) of consecutive intact frames from ``first``."""
         h = self.header
-        n = h.block_size
-        rec = np.concatenate([self.reader.frame(i) for i in range(first, last)], axis=1)
+        rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
         c, nb, r = rec.shape
         try:
             blocks = self._codec.decode(rec.reshape(c * nb, r))
@@ -188,7 +221,43 @@ class Decoder:
             raise FormatError(
                 f"{self.reader.name}: frame {frame}, channel {exc.row // nb}: {exc}", frame=frame
             ) from None
-        return blocks.reshape(c, nb * n).T
+        return blocks.reshape(c, nb * h.block_size)
+
+    def _lose(self, i: int, exc: Exception) -> None:
+        h = self.header
+        lo, hi = i * h.frame_samples, min(h.n_samples, (i + 1) * h.frame_samples)
+        self.lost.append({"frame": i, "start": lo, "end": hi, "start_s": lo / h.sample_rate,
+                          "end_s": hi / h.sample_rate, "reason": str(exc)})  # fmt: skip
+
+    def _frames_grid(self, first: int, last: int) -> np.ndarray:
+        """Grid samples (samples, channels) of frames first..last-1."""
+        recs: list = []
+        for i in range(first, last):
+            try:
+                recs.append(self.reader.frame(i))
+            except FormatError as exc:
+                if self.on_error == "raise":
+                    raise
+                recs.append(exc)
+        if not any(isinstance(r, Exception) for r in recs):
+            try:
+                return self._decode_batch(first, recs).T
+            except FormatError:
+                if self.on_error == "raise":
+                    raise
+        # Recovery path: frame by frame, silence for the damaged ones.
+        h = self.header
+        parts = []
+        for i, r in zip(range(first, last), recs):
+            if not isinstance(r, Exception):
+                try:
+                    parts.append(self._decode_batch(i, [r]))
+                    continue
+                except FormatError as exc:
+                    r = exc
+            self._lose(i, r)
+            parts.append(np.zeros((h.channels, h.frame_blocks_of(i) * h.block_size)))
+        return np.concatenate(parts, axis=1).T
 
     def chunks(
         self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int | None = None
@@ -222,17 +291,34 @@ class Decoder:
 
 
 def decode(
-    data: bytes | BinaryIO, *, engine: str | None = None, start: int = 0, frames: int | None = None, dtype: str = "float32"
+    data: bytes | BinaryIO,
+    *,
+    engine: str | None = None,
+    start: int = 0,
+    frames: int | None = None,
+    dtype: str = "float32",
+    on_error: str = "raise",
 ) -> tuple[np.ndarray, int]:
     """Decode a .tqa stream to ``(samples, sample_rate)`` like ``soundfile.read``.
 
     Samples have shape (n,) for mono and (n, channels) otherwise; ``start`` and
     ``frames`` (sample frames) select a range, and only the .tqa frames covering it
     are read.  ``dtype``: float32 (default), float64, int16 or int32.  Raises
-    :class:`tqa.FormatError` for a damaged stream, naming the frame.
+    :class:`tqa.FormatError` for a damaged stream, naming the frame; with
+    ``on_error="silence"`` damaged frames decode as silence instead, reported by a
+    :class:`DamagedFramesWarning` (use :class:`Decoder` for the list).
     """
-    dec = Decoder(data, engine=engine)
-    return dec.read(start, frames, dtype), dec.header.sample_rate
+    dec = Decoder(data, engine=engine, on_error=on_error)
+    out = dec.read(start, frames, dtype)
+    if dec.lost:
+        spans = ", ".join(f"{d['frame']} ({d['start_s']:.3f}-{d['end_s']:.3f} s)" for d in dec.lost)
+        warnings.warn(f"{len(dec.lost)} damaged frame(s) replaced by silence: {spans}", DamagedFramesWarning, stacklevel=2)
+    return out, dec.header.sample_rate
+
+
+def verify(data: bytes | BinaryIO) -> list[tuple[int, str]]:
+    """Check every frame's CRC-32 and index without decoding: [(frame, problem), ...]."""
+    return Reader(data, strict=False).verify()
 
 
 def info(data: bytes | BinaryIO) -> dict:

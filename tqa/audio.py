@@ -17,7 +17,7 @@ import os
 import pathlib
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
@@ -109,6 +109,7 @@ class Transcode:
     seconds: float
     in_bytes: int
     out_bytes: int
+    lost: list = field(default_factory=list)  # damaged frames replaced by silence (decode --recover)
 
 
 def _open_input(p: pathlib.Path) -> sf.SoundFile:
@@ -171,9 +172,13 @@ def decode_file(
     frames: int | None = None,
     subtype: str | None = None,
     engine: str | None = None,
+    on_error: str = "raise",
     progress: Callable[[int], None] | None = None,
 ) -> Transcode:
-    """Decode a .tqa file (or the [start, start+frames) range of it) to an audio file."""
+    """Decode a .tqa file (or the [start, start+frames) range of it) to an audio file.
+
+    ``on_error="silence"`` writes damaged frames as silence and lists them in ``lost``.
+    """
     p = check_input(src)
     out_path = pathlib.Path(dst)
     fmt = OUTPUT_FORMATS.get(out_path.suffix.lower())
@@ -181,7 +186,7 @@ def decode_file(
         raise AudioError(f"{out_path}: unknown output extension; use one of {', '.join(OUTPUT_FORMATS)}")
     t0 = time.perf_counter()
     with open(p, "rb") as fin:
-        dec = Decoder(fin, engine=engine, name=str(p))
+        dec = Decoder(fin, engine=engine, name=str(p), on_error=on_error)
         h = dec.header
         st = output_subtype(fmt, h.source_format, subtype)
         dtype = _WRITE_DTYPE.get(st, "float32" if st in ("VORBIS", "OPUS") else "int16")
@@ -194,4 +199,4 @@ def decode_file(
                     if progress:
                         progress(chunk.shape[0])
             size = out.tell()
-    return Transcode(n, h.channels, h.sample_rate, time.perf_counter() - t0, p.stat().st_size, size)
+    return Transcode(n, h.channels, h.sample_rate, time.perf_counter() - t0, p.stat().st_size, size, dec.lost)

@@ -33,6 +33,13 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class _Exit(Exception):
+    """End with this exit status after a complete report (e.g. verify found damage)."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
 # -- option checking (Fire passes values through as it parsed them) -------------
 def _int(name: str, v, lo: int, hi: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -183,7 +190,7 @@ def _demo_signal(sr: int = 44100, seconds: float = 6.0) -> np.ndarray:
 
 
 class Commands:
-    """TQA audio codec: encode, decode, run, compare, sim, info, engines, demo."""
+    """TQA audio codec: encode, decode, run, compare, sim, info, verify, engines, demo."""
 
     def encode(self, input=None, output=None, *extra, bits=6, residual="sign", block_size=512, seed=0,
                engine=None, qjl_rows=None, quiet=False, json=False, **unknown):  # fmt: skip
@@ -203,8 +210,11 @@ class Commands:
         _emit(report, json, _info_lines(dst, inf) + [f"encoded in {r.seconds:.2f} s ({_xrt(inf['duration'], r.seconds)})"], quiet)
 
     def decode(self, input=None, output=None, *extra, start=0.0, duration=None, engine=None, subtype=None,
-               quiet=False, json=False, **unknown):  # fmt: skip
-        """Decode a .tqa file to audio; --start/--duration (seconds) read only the frames needed."""
+               recover=False, quiet=False, json=False, **unknown):  # fmt: skip
+        """Decode a .tqa file to audio; --start/--duration (seconds) read only the frames needed.
+
+        --recover writes damaged frames as silence and lists them, instead of stopping.
+        """
         _no_extras(extra, unknown)
         src, dst = _need(input, "INPUT.tqa file"), _need(output, "OUTPUT audio file")
         start = _float("start", start)
@@ -216,12 +226,18 @@ class Commands:
         count = None if duration is None else int(round(duration * h.sample_rate))
         bar = _Progress(h.n_samples if count is None else count, "decode", quiet or json)
         try:
-            r = audio.decode_file(src, dst, start=first, frames=count, subtype=subtype, engine=engine, progress=bar)
+            r = audio.decode_file(src, dst, start=first, frames=count, subtype=subtype, engine=engine,
+                                  on_error="silence" if recover else "raise", progress=bar)  # fmt: skip
         finally:
             bar.close()
         info = sf.info(dst)
         report = {"input": src, "output": dst, "frames": r.frames, "channels": r.channels, "sample_rate": r.sample_rate,
-                  "format": info.format, "subtype": info.subtype, "bytes": r.out_bytes, "decode_seconds": r.seconds}  # fmt: skip
+                  "format": info.format, "subtype": info.subtype, "bytes": r.out_bytes, "decode_seconds": r.seconds,
+                  "lost_frames": r.lost}  # fmt: skip
+        if r.lost and not json:
+            for d in r.lost:
+                print(f"tqa: warning: frame {d['frame']} ({d['start_s']:.3f}-{d['end_s']:.3f} s) replaced by silence: "
+                      f"{d['reason']}", file=sys.stderr)  # fmt: skip
         _emit(report, json, [f"{dst}: {r.frames} frames x {r.channels} ch, {r.sample_rate} Hz, "
                              f"{info.format} {info.subtype}, decoded in {r.seconds:.2f} s "
                              f"({_xrt(r.frames / r.sample_rate, r.seconds)})"], quiet)  # fmt: skip
@@ -320,6 +336,23 @@ class Commands:
         with open(audio.check_input(src), "rb") as f:
             inf = api.info(f)
         _emit({"file": src, **inf}, json, _info_lines(src, inf), quiet)
+
+    def verify(self, input=None, *extra, json=False, quiet=False, **unknown):
+        """Check every frame's CRC-32 of a .tqa file without writing anything (exit 1 if damaged)."""
+        _no_extras(extra, unknown)
+        src = _need(input, "FILE.tqa")
+        with open(audio.check_input(src), "rb") as f:
+            reader = api.Reader(f, src, strict=False)
+            bad = reader.verify()
+        h = reader.header
+        report = {"file": src, "frames": h.n_frames, "ok": not bad,
+                  "damaged": [{"frame": i, "start_s": i * h.frame_samples / h.sample_rate, "problem": p} for i, p in bad]}  # fmt: skip
+        lines = [f"{src}: {h.n_frames} frames, all CRCs match"] if not bad else [
+            f"{src}: {len(bad)} of {h.n_frames} frames damaged:"] + [
+            f"  frame {d['frame']} at {d['start_s']:.3f} s: {d['problem']}" for d in report["damaged"]]  # fmt: skip
+        _emit(report, json, lines, quiet)
+        if bad:
+            raise _Exit(1)
 
     def engines(self, *extra, json=False, **unknown):
         """List the available engines and the default choice."""
@@ -439,6 +472,8 @@ def _run_lines(r: dict) -> list[str]:
 def _run_fire(component, argv: list[str] | None, name: str) -> int:
     try:
         fire.Fire(component, command=sys.argv[1:] if argv is None else argv, name=name)
+    except _Exit as exc:
+        return exc.code
     except CLIError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 2

@@ -221,7 +221,8 @@ def pack_frames(header: Header, first: int, records: np.ndarray) -> bytes:
 class Reader:
     """Random access to the frames of a .tqa stream (bytes or a binary file object)."""
 
-    def __init__(self, source: bytes | bytearray | memoryview | BinaryIO, name: str = "stream") -> None:
+    def __init__(self, source: bytes | bytearray | memoryview | BinaryIO, name: str = "stream", strict: bool = True) -> None:
+        """``strict=False`` accepts a truncated stream: the missing frames then fail one by one."""
         self.name = name
         if isinstance(source, (bytes, bytearray, memoryview)):
             source = io.BytesIO(bytes(source))
@@ -231,7 +232,8 @@ class Reader:
         self._f.seek(0)
         head = self._f.read(MAX_HEADER)
         self.header = Header.parse(head, name)
-        if self.size < self.header.file_size:
+        self.truncated = self.size < self.header.file_size
+        if self.truncated and strict:
             # Count the frames that are fully there, for the message.
             h = self.header
             complete = max(0, min(h.n_frames, (self.size - h.header_size) // h.frame_size(0)))
@@ -259,3 +261,15 @@ class Reader:
             raise FormatError(f"{self.name}: frame {i} carries index {index} (frames swapped or duplicated)", frame=i)
         rec = np.frombuffer(data, np.uint8, size - FRAME_OVERHEAD, 4)
         return rec.reshape(h.channels, h.frame_blocks_of(i), h.settings.record_bytes)
+
+    def verify(self) -> list[tuple[int, str]]:
+        """Check every frame's CRC and index: a list of (frame, problem), empty if intact."""
+        bad = []
+        for i in range(self.header.n_frames):
+            try:
+                self.frame(i)
+            except FormatError as exc:
+                bad.append((i, str(exc)))
+        if self.size > self.header.file_size:
+            bad.append((self.header.n_frames, f"{self.size - self.header.file_size} bytes of trailing data after the last frame"))
+        return bad
