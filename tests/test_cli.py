@@ -218,3 +218,76 @@ def test_interrupted_encode_leaves_nothing(tmp_path):
     assert p.returncode == 130, p.stderr
     assert out.read_bytes() == b"old"
     assert sorted(f.name for f in tmp_path.iterdir()) == ["long.wav", "o.tqa"]
+
+
+def test_hostile_tqa_files(tmp_path, files):
+    good = files["t"].read_bytes()
+    cases = {
+        "empty.tqa": (b"", "too short"),
+        "future.tqa": (good[:4] + b"\x02" + good[5:], "version 2 is not supported"),
+        "profile.tqa": (good[:5] + b"\x09" + good[6:], "unknown profile 9"),
+        "short.tqa": (good[: len(good) // 2], "truncated"),
+    }
+    for name, (data, needle) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        for cmd in ("decode", "info"):
+            args = [cmd, tmp_path / name] + ([tmp_path / "o.wav"] if cmd == "decode" else [])
+            p = run(*args, ok=False)
+            assert p.returncode == 2 and needle in p.stderr and name in p.stderr, p.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_verify_and_recover(files):
+    p = run("verify", files["t"])
+    assert "all CRCs match" in p.stdout
+    p = run("verify", files["bad"], ok=False)
+    assert p.returncode == 1 and "frame 1" in p.stdout and "CRC" in p.stdout
+    rep = json.loads(run("verify", files["bad"], "--json", ok=False).stdout)
+    assert rep["ok"] is False and [d["frame"] for d in rep["damaged"]] == [1]
+    out = files["d"] / "rec.wav"
+    p = run("decode", files["bad"], out, "--recover")
+    assert "frame 1" in p.stderr and "silence" in p.stderr
+    y = sf.read(str(out), dtype="int16")[0]
+    ref = tqa.decode(files["t"].read_bytes(), dtype="int16")[0]
+    assert y.shape == ref.shape and not y[4096:8192].any()
+    np.testing.assert_array_equal(y[:4096], ref[:4096])
+    np.testing.assert_array_equal(y[8192:], ref[8192:])
+
+
+def _main(args, capsys):
+    from tqa.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    return e.value.code, capsys.readouterr().err
+
+
+def test_read_only_folder_and_full_disk(tmp_path, files, monkeypatch, capsys):
+    """Simulated: a folder we may not write in, and a disk that fills up mid-write."""
+    import errno
+    import tempfile
+
+    import tqa.api
+    import tqa.audio
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    code, err = _main(["encode", files["a"], tmp_path / "ro.tqa"], capsys)
+    assert code == 2 and "cannot write in" in err and "Permission denied" in err
+    monkeypatch.undo()
+
+    target = tmp_path / "full.tqa"
+    target.write_bytes(b"previous")
+    orig = tqa.api.Encoder._emit
+
+    def full(self, x):
+        orig(self, x)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tqa.api.Encoder, "_emit", full)
+    code, err = _main(["encode", files["a"], target], capsys)
+    assert code == 2 and "full.tqa" in err and "No space left" in err
+    assert target.read_bytes() == b"previous"
+    assert not [f for f in tmp_path.iterdir() if f.name.endswith(".part")]

@@ -316,14 +316,14 @@ def decode(
     return out, dec.header.sample_rate
 
 
-def verify(data: bytes | BinaryIO) -> list[tuple[int, str]]:
+def verify(data: bytes | BinaryIO, name: str = "stream") -> list[tuple[int, str]]:
     """Check every frame's CRC-32 and index without decoding: [(frame, problem), ...]."""
-    return Reader(data, strict=False).verify()
+    return Reader(data, name, strict=False).verify()
 
 
-def info(data: bytes | BinaryIO) -> dict:
+def info(data: bytes | BinaryIO, name: str = "stream") -> dict:
     """Header fields and sizes of a .tqa stream (reads the header only)."""
-    r = Reader(data)
+    r = Reader(data, name)
     h = r.header
     s = h.settings
     fmt_name, width, _ = FORMATS[h.source_format]

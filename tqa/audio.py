@@ -93,9 +93,11 @@ def atomic_output(path: str | os.PathLike, inputs: tuple = ()) -> Iterator[Binar
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write: name the output
+            raise AudioError(f"{p}: write failed: {exc.strerror or exc}; nothing was written") from None
         raise
 
 

@@ -334,7 +334,7 @@ class Commands:
         _no_extras(extra, unknown)
         src = _need(input, "FILE.tqa")
         with open(audio.check_input(src), "rb") as f:
-            inf = api.info(f)
+            inf = api.info(f, src)
         _emit({"file": src, **inf}, json, _info_lines(src, inf), quiet)
 
     def verify(self, input=None, *extra, json=False, quiet=False, **unknown):
