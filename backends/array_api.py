@@ -8,6 +8,9 @@ stages over the whole batch: a Python loop per stage, none per block or sample.
 
 from __future__ import annotations
 
+import functools
+
+import numpy as np
 from array_api_compat import array_namespace
 
 from .base import Array, Engine
@@ -28,6 +31,27 @@ def fwht(x: Array) -> Array:
     return xp.reshape(y, (rows, n))
 
 
+@functools.lru_cache(maxsize=32)
+def cell_table(key: bytes) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """A lookup table that turns quantization into O(1) work per coefficient.
+
+    The line [-R, R) is cut into cells of width 2**-q, at most half the smallest gap
+    between thresholds, so each cell holds at most one threshold.  For cell j,
+    ``base[j]`` counts the thresholds <= its left edge and ``above[j]`` is the first
+    threshold beyond it (NaN if none).  ``u * 2**q`` and ``floor`` are exact, so the cell of ``u``
+    is exact and ``base[j] + (u >= above[j])`` equals ``#{t <= u}`` – the
+    searchsorted definition – for every float, not just nearly.
+    """
+    t = np.frombuffer(key, np.float64)
+    r = 2.0 ** np.ceil(np.log2(np.max(np.abs(t)) + 1.0))
+    q = float(np.ceil(-np.log2(np.min(np.diff(t)) / 2.0))) if t.size > 1 else 0.0
+    cells = int(2 * r * 2.0**q)
+    left = -r + np.arange(cells) * 2.0**-q
+    base = np.searchsorted(t, left, side="right")
+    above = np.append(t, np.nan)[base]  # no threshold above: NaN compares False, even with u = inf
+    return float(r * 2.0**q), float(2.0**q), base.astype(np.int16), above
+
+
 class ArrayAPIEngine(Engine):
     name = "numpy"
 
@@ -41,8 +65,14 @@ class ArrayAPIEngine(Engine):
 
     def quantize(self, y: Array, scale: Array, thresholds: Array) -> Array:
         xp = array_namespace(y)
+        offset, step, base, above = cell_table(np.asarray(thresholds, dtype=np.float64).tobytes())
         u = y / xp.reshape(xp.asarray(scale, dtype=y.dtype), (-1, 1))
-        return xp.searchsorted(xp.asarray(thresholds, dtype=y.dtype), u, side="right")
+        j = xp.clip(xp.floor(u * step) + offset, 0.0, float(base.shape[0] - 1))
+        j = xp.reshape(xp.astype(j, xp.int64), (-1,))
+        lo = xp.take(xp.asarray(base), j, axis=0)
+        up = xp.take(xp.asarray(above, dtype=y.dtype), j, axis=0)
+        codes = lo + xp.astype(xp.reshape(u, (-1,)) >= up, lo.dtype)
+        return xp.reshape(codes, y.shape)
 
     def dequantize(self, codes: Array, scale: Array, levels: Array) -> Array:
         xp = array_namespace(codes)

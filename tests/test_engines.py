@@ -123,3 +123,19 @@ def test_set_engine_scoped_and_global(monkeypatch):
         assert set(calls) == {"scipy"}
     finally:
         token.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_quantize_equals_searchsorted_definition(bits):
+    """The lookup-table quantizer is exactly #{t <= y/scale}, edges included."""
+    rng = np.random.default_rng(bits)
+    for cb in (tqa.lloyd_max(bits), tqa.lloyd_max(bits).refined()):
+        t = cb.boundaries
+        u = np.concatenate([rng.normal(0, 2, 4096), t, np.nextafter(t, -np.inf), np.nextafter(t, np.inf),
+                            [0.0, -0.0, 1e250, -1e250, 5e-324, 100.0, -100.0]])  # fmt: skip
+        u = np.pad(u, (0, -u.size % 64)).reshape(-1, 64)
+        scale = np.exp2(rng.integers(-3, 30, u.shape[0]).astype(float))
+        y = u * scale[:, None]  # exact: power-of-two scales
+        ref = np.searchsorted(t, y / scale[:, None], side="right")
+        for name in ENGINES:
+            np.testing.assert_array_equal(np.asarray(get_engine(name).quantize(y, scale, t)), ref)

@@ -234,26 +234,30 @@ class BlockCodec:
         values of one magnitude; a different rotation, no rotation, or a scale that
         puts that magnitude on a reconstruction level fixes them.
         """
+        offsets = np.asarray(SCALE_SEARCH, dtype=np.int64)
+        h = rows.size
         for alt in (MODE_PRIMARY, MODE_FALLBACK, MODE_IDENTITY):
             ay = y if alt == MODE_PRIMARY else self._forward(x, alt)
             ay_energy = np.einsum("ij,ij->i", ay, ay)
             k0 = self._scale_code(energy, alt).astype(np.int64)
             limit = MAX_SCALE_CODE if alt == MODE_IDENTITY else MAX_SCALE_CODE - LOG_STEPS * 7
-            for off in SCALE_SEARCH:
-                if alt == MODE_PRIMARY and off == 0:
-                    continue  # already coded
-                ak = np.clip(k0 + off, 1, limit).astype(np.uint16)
-                ayhat, acodes, az, aka = self._quantize(ay, ak)
-                d = ay - ayhat
-                aerr = np.einsum("ij,ij->i", d, d) / ay_energy
-                win = aerr < best
-                if not win.any():
-                    continue
-                best = np.where(win, aerr, best)
-                idx = rows[win]
-                mode[idx], k[idx], codes[idx] = alt, ak[win], acodes[win]
-                if z is not None:
-                    z[idx], ka[idx] = az[win], aka[win]
+            # every (offset, block) pair in one batch: row o*h + i is block i at offset o
+            ak = np.clip(k0[None, :] + offsets[:, None], 1, limit).astype(np.uint16).reshape(-1)
+            tiled = np.broadcast_to(ay, (offsets.size, h, ay.shape[1])).reshape(-1, ay.shape[1])
+            ayhat, acodes, az, aka = self._quantize(tiled, ak)
+            d = tiled - ayhat
+            aerr = (np.einsum("ij,ij->i", d, d).reshape(offsets.size, h) / ay_energy).T  # (h, offsets)
+            pick = np.argmin(aerr, axis=1)
+            cand = aerr[np.arange(h), pick]
+            win = cand < best
+            if not win.any():
+                continue
+            best = np.where(win, cand, best)
+            src = (pick * h + np.arange(h))[win]
+            idx = rows[win]
+            mode[idx], k[idx], codes[idx] = alt, ak[src], acodes[src]
+            if z is not None:
+                z[idx], ka[idx] = az[src], aka[src]
 
     def _pack(self, mode, k, codes, z, ka) -> np.ndarray:
         s = self.s
