@@ -11,6 +11,10 @@ The tables are part of the .tqa format, so they are *frozen*: every threshold an
 reconstruction level is rounded to a multiple of ``2**-24``.  This makes them
 independent of the last-ulp behaviour of ``erf`` on a given platform (a test pins
 their digest) and costs nothing measurable (< 1e-12 relative MSE).
+
+The solver's output is cached in ``tqa/_tables.py`` (written by
+``tools/gen_tables.py``; a test checks it against :func:`solve` bit for bit), so
+that starting the codec needs neither the solver nor SciPy.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 __all__ = ["Codebook", "lloyd_max", "MAX_BITS", "panter_dite_mse"]
 
@@ -34,6 +37,8 @@ def _pdf(x: np.ndarray) -> np.ndarray:
 
 def _cells(thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Probability and conditional mean of N(0,1) in each cell cut by ``thresholds``."""
+    from scipy.special import ndtr
+
     edges = np.concatenate(([-np.inf], thresholds, [np.inf]))
     prob = ndtr(edges[1:]) - ndtr(edges[:-1])
     dens = _pdf(edges)
@@ -46,6 +51,8 @@ def _mse(thresholds: np.ndarray, levels: np.ndarray) -> float:
     E[(X-c)^2 | cell] = E[X^2 | cell] - 2c E[X | cell] + c^2, with
     E[X^2 1{a<X<b}] = P + a phi(a) - b phi(b).
     """
+    from scipy.special import ndtr
+
     edges = np.concatenate(([-np.inf], thresholds, [np.inf]))
     prob = ndtr(edges[1:]) - ndtr(edges[:-1])
     dens = _pdf(edges)
@@ -97,6 +104,9 @@ def _freeze(x: np.ndarray) -> np.ndarray:
 
 def _solve(levels: int) -> np.ndarray:
     """Centroids of the L-level Lloyd–Max quantizer of N(0,1)."""
+    from scipy import optimize
+    from scipy.special import ndtri
+
     # Panter–Dite start: the optimum point density is proportional to pdf^(1/3),
     # i.e. the quantiles of N(0, 3).
     c = np.sqrt(3.0) * ndtri((np.arange(levels) + 0.5) / levels)
@@ -106,8 +116,6 @@ def _solve(levels: int) -> np.ndarray:
     def residual(c: np.ndarray) -> np.ndarray:
         return _cells(0.5 * (c[1:] + c[:-1]))[1] - c
 
-    from scipy import optimize  # imported here: it costs ~0.2 s at start-up, and only the solver needs it
-
     sol = optimize.root(residual, c, method="hybr", options={"xtol": 1e-15})
     c = np.sort(sol.x)
     c = 0.5 * (c - c[::-1])  # exact symmetry about zero
@@ -116,27 +124,48 @@ def _solve(levels: int) -> np.ndarray:
     return c
 
 
-@functools.lru_cache(maxsize=None)
-def lloyd_max(bits: int) -> Codebook:
-    """The MSE-optimal ``2**bits``-level quantizer for N(0,1), 1 <= bits <= 8 (cached)."""
+def _check_bits(bits: object) -> int:
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= MAX_BITS:
         raise ValueError(f"bits must be an integer from 1 to {MAX_BITS}, got {bits!r}")
-    bits = int(bits)
+    return int(bits)
+
+
+def solve(bits: int, refined: bool = False) -> Codebook:
+    """Solve the frozen ``bits``-bit table from scratch (SciPy; ~50 ms at 8 bits).
+
+    ``refined``: the sign-refined table (each cell split at its centroid).
+    """
+    bits = _check_bits(bits)
     c = _solve(2**bits)
     b = _freeze(0.5 * (c[1:] + c[:-1]))
     c = _freeze(_cells(b)[1])
+    if refined:
+        cuts = np.empty(2 * c.size - 1)
+        cuts[0::2], cuts[1::2] = c, b
+        b = _freeze(cuts)
+        c = _freeze(_cells(b)[1])
+        bits += 1
     return Codebook(bits, c, b, _mse(b, c))
 
 
 @functools.lru_cache(maxsize=None)
+def _table(bits: int, refined: bool) -> Codebook:
+    try:
+        from ._tables import TABLES
+    except ImportError:  # pragma: no cover - only before tools/gen_tables.py has run
+        return solve(bits, refined)
+    bounds, levels, mse = TABLES[bits, refined]
+    as_array = lambda v: _freeze(np.array([float.fromhex(h) for h in v]))  # noqa: E731
+    return Codebook(bits + refined, as_array(levels), as_array(bounds), mse)
+
+
+def lloyd_max(bits: int) -> Codebook:
+    """The MSE-optimal ``2**bits``-level quantizer for N(0,1), 1 <= bits <= 8 (cached)."""
+    return _table(_check_bits(bits), False)
+
+
 def _refined(bits: int) -> Codebook:
-    base = lloyd_max(bits)
-    cuts = np.empty(2 * base.levels - 1)
-    cuts[0::2] = base.centroids
-    cuts[1::2] = base.boundaries
-    cuts = _freeze(cuts)
-    levels = _freeze(_cells(cuts)[1])
-    return Codebook(bits + 1, levels, cuts, _mse(cuts, levels))
+    return _table(bits, True)
 
 
 def panter_dite_mse(bits: int) -> float:
