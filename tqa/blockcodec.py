@@ -232,32 +232,51 @@ class BlockCodec:
 
         Concentrated blocks (a Hadamard row, an impulse) rotate into a spike or into
         values of one magnitude; a different rotation, no rotation, or a scale that
-        puts that magnitude on a reconstruction level fixes them.
+        puts that magnitude on a reconstruction level fixes them.  The cheap tries
+        come first (other modes at the nominal scale: they fix most blocks of real
+        music that land here by chance); the full scale search only runs on the
+        blocks still bad after them.
         """
-        offsets = np.asarray(SCALE_SEARCH, dtype=np.int64)
+        out = (mode, k, codes, z, ka)
+        ys = {MODE_PRIMARY: y}
+        for alt in (MODE_FALLBACK, MODE_IDENTITY):
+            ys[alt] = self._forward(x, alt)
+            best = self._try(ys[alt], energy, alt, (0,), best, rows, out)
+        still = best > self._hard_mse
+        if still.any():
+            sub = np.flatnonzero(still)
+            sbest = best[sub]
+            for alt in (MODE_PRIMARY, MODE_FALLBACK, MODE_IDENTITY):
+                offs = [o for o in SCALE_SEARCH if o != 0]
+                sbest = self._try(ys[alt][sub], energy[sub], alt, offs, sbest, rows[sub], out)
+
+    def _try(self, ay, energy, alt, offsets, best, rows, out) -> np.ndarray:
+        """Code blocks ``ay`` (coefficients in mode ``alt``) at each scale offset; keep wins.
+
+        ``best`` holds each block's current error per unit energy; returns it updated.
+        """
+        mode, k, codes, z, ka = out
         h = rows.size
-        for alt in (MODE_PRIMARY, MODE_FALLBACK, MODE_IDENTITY):
-            ay = y if alt == MODE_PRIMARY else self._forward(x, alt)
-            ay_energy = np.einsum("ij,ij->i", ay, ay)
-            k0 = self._scale_code(energy, alt).astype(np.int64)
-            limit = MAX_SCALE_CODE if alt == MODE_IDENTITY else MAX_SCALE_CODE - LOG_STEPS * 7
-            # every (offset, block) pair in one batch: row o*h + i is block i at offset o
-            ak = np.clip(k0[None, :] + offsets[:, None], 1, limit).astype(np.uint16).reshape(-1)
-            tiled = np.broadcast_to(ay, (offsets.size, h, ay.shape[1])).reshape(-1, ay.shape[1])
-            ayhat, acodes, az, aka = self._quantize(tiled, ak)
-            d = tiled - ayhat
-            aerr = (np.einsum("ij,ij->i", d, d).reshape(offsets.size, h) / ay_energy).T  # (h, offsets)
-            pick = np.argmin(aerr, axis=1)
-            cand = aerr[np.arange(h), pick]
-            win = cand < best
-            if not win.any():
-                continue
-            best = np.where(win, cand, best)
+        offsets = np.asarray(offsets, dtype=np.int64)
+        ay_energy = np.einsum("ij,ij->i", ay, ay)
+        k0 = self._scale_code(energy, alt).astype(np.int64)
+        limit = MAX_SCALE_CODE if alt == MODE_IDENTITY else MAX_SCALE_CODE - LOG_STEPS * 7
+        # all (offset, block) pairs in one batch: row o*h + i is block i at offset o
+        ak = np.clip(k0[None, :] + offsets[:, None], 1, limit).astype(np.uint16).reshape(-1)
+        tiled = np.broadcast_to(ay, (offsets.size, h, ay.shape[1])).reshape(-1, ay.shape[1])
+        ayhat, acodes, az, aka = self._quantize(tiled, ak)
+        d = tiled - ayhat
+        aerr = (np.einsum("ij,ij->i", d, d).reshape(offsets.size, h) / ay_energy).T  # (h, offsets)
+        pick = np.argmin(aerr, axis=1)
+        cand = aerr[np.arange(h), pick]
+        win = cand < best
+        if win.any():
             src = (pick * h + np.arange(h))[win]
             idx = rows[win]
             mode[idx], k[idx], codes[idx] = alt, ak[src], acodes[src]
             if z is not None:
                 z[idx], ka[idx] = az[src], aka[src]
+        return np.where(win, cand, best)
 
     def _pack(self, mode, k, codes, z, ka) -> np.ndarray:
         s = self.s
