@@ -36,5 +36,17 @@ class Engine:
         """``round_half_even(levels[codes] * scale[row])``: reconstruction on the integer grid."""
         raise NotImplementedError
 
+    # Fused pipelines.  The defaults chain the kernels over the whole batch; an
+    # engine may run them tile by tile instead (see backends/tiled.py).
+    def analyze(self, x: Array, signs: Array, scale: Array, thresholds: Array, levels: Array):
+        """``(y, codes, ŷ)`` = rotate, quantize, dequantize."""
+        y = self.rotate(x, signs)
+        codes = self.quantize(y, scale, thresholds)
+        return y, codes, self.dequantize(codes, scale, levels)
+
+    def synthesize(self, codes: Array, scale: Array, levels: Array, signs: Array) -> Array:
+        """``unrotate(dequantize(codes))``: N times the decoded block."""
+        return self.unrotate(self.dequantize(codes, scale, levels), signs)
+
     def __repr__(self) -> str:
         return f"<tqa engine {self.name!r}>"

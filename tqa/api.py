@@ -77,7 +77,7 @@ class Encoder:
             self.header = Header(int(sample_rate), int(channels), 0, source_format, settings, frame_blocks)
         except FormatError as exc:
             raise ValueError(str(exc)) from None
-        self._codec = BlockCodec(settings, get_engine(engine, block_size))
+        self._codec = BlockCodec(settings, get_engine(engine))
         self._f = fileobj
         self._start = fileobj.tell()
         fileobj.write(self.header.pack())
@@ -205,7 +205,7 @@ class Decoder:
         self.on_error = on_error
         self.reader = Reader(source, name, strict=on_error == "raise")
         self.header = self.reader.header
-        self._codec = BlockCodec(self.header.settings, get_engine(engine, self.header.block_size))
+        self._codec = BlockCodec(self.header.settings, get_engine(engine))
         self.lost: list[dict] = []
 
     def _decode_batch(self, first: int, recs: list[np.ndarray]) -> np.ndarray:

@@ -191,28 +191,34 @@ class BlockCodec:
         n = self.s.block_size
         return log_code(np.sqrt(energy * n) if mode == MODE_IDENTITY else np.sqrt(energy))
 
+    @staticmethod
+    def _scale(k: np.ndarray) -> np.ndarray:
+        return np.where(k > 0, log_value(k), 1.0)  # 1.0 keeps silent rows finite; they are discarded
+
     def _quantize(self, y: np.ndarray, k: np.ndarray):
         """Quantize coefficients at scale codes ``k``: (ŷ, codes, QJL sketch, QJL gain code)."""
-        n = self.s.block_size
-        scale = np.where(k > 0, log_value(k), 1.0)  # 1.0 keeps silent rows finite; they are discarded
+        scale = self._scale(k)
         codes = np.asarray(self.engine.quantize(y, scale, self._thresholds))
         yhat = np.asarray(self.engine.dequantize(codes, scale, self._levels))
-        z = ka = None
-        if self.s.residual == "qjl":
-            p = self.engine.rotate(y - yhat, self._qjl_signs)[:, self._rows]
-            z = p >= 0
-            # alpha <= ||r|| / sqrt(m·N) <= ~2.1·sigma; the clamp only makes the decoder's bound explicit
-            ka = np.minimum(log_code(np.sum(np.abs(p), axis=1) / (self.s.qjl_rows * n)), k + QJL_GAIN_SLACK)
-            yhat = yhat + self._qjl_correction(np.where(z, 1.0, -1.0), log_value(ka))
-        return yhat, codes, z, ka
+        return self._qjl(y, yhat, k, codes)
+
+    def _qjl(self, y: np.ndarray, yhat: np.ndarray, k: np.ndarray, codes: np.ndarray):
+        """Add the QJL layer (if enabled): (ŷ, codes, sketch, gain code)."""
+        if self.s.residual != "qjl":
+            return yhat, codes, None, None
+        p = self.engine.rotate(y - yhat, self._qjl_signs)[:, self._rows]
+        z = p >= 0
+        # alpha <= ||r|| / sqrt(m·N) <= ~2.1·sigma; the clamp only makes the decoder's bound explicit
+        ka = np.minimum(log_code(np.sum(np.abs(p), axis=1) / (self.s.qjl_rows * self.s.block_size)), k + QJL_GAIN_SLACK)
+        return yhat + self._qjl_correction(np.where(z, 1.0, -1.0), log_value(ka)), codes, z, ka
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Code grid blocks ``x`` (rows, N) into records (rows, record_bytes) uint8."""
         rows, n = x.shape
         energy = np.einsum("ij,ij->i", x, x)
-        y = self._forward(x, MODE_PRIMARY)
         k = self._scale_code(energy, MODE_PRIMARY)
-        yhat, codes, z, ka = self._quantize(y, k)
+        y, codes, yhat = self.engine.analyze(x, self._signs[MODE_PRIMARY], self._scale(k), self._thresholds, self._levels)
+        yhat, codes, z, ka = self._qjl(y, yhat, k, np.asarray(codes))
         mode = np.where(energy > 0, MODE_PRIMARY, MODE_SILENT)
         d = y - yhat
         err = np.einsum("ij,ij->i", d, d) / np.maximum(energy * n, 1.0)  # sum(y**2) = N·||x||² (Parseval)
@@ -321,6 +327,8 @@ class BlockCodec:
         pos += s.code_bytes
         if s.residual == "sign":
             codes = (codes.astype(np.intp) << 1) | bitpack.unpack(records[:, pos:], 1, n)
+        if s.residual != "qjl" and np.all(mode == MODE_PRIMARY):  # the common case, fused
+            return self.engine.synthesize(codes, log_value(k), self._levels, self._signs[MODE_PRIMARY]) / float(n)
         yhat = np.asarray(self.engine.dequantize(codes, log_value(k), self._levels))
         if s.residual == "qjl":
             z = np.unpackbits(records[:, pos:], axis=1, count=s.qjl_rows)

@@ -358,12 +358,12 @@ class Commands:
         """List the available engines and the default choice."""
         _no_extras(extra, unknown)
         names = registry.engines()
-        rule = {n: registry.auto_engine(n) for n in (64, 512, 1024, 2048, 8192)}
+        rule = f"scipy for batches below {registry.TILED_FROM_SAMPLES} samples, tiled from there"
         if json:
-            print(_json.dumps({"engines": names, "default": "auto", "auto_by_block_size": rule}))
+            print(_json.dumps({"engines": names, "default": "auto", "auto_rule": rule}))
         else:
             print("engines: " + ", ".join(names))
-            print("default: auto (" + ", ".join(f"block {k}: {v}" for k, v in rule.items()) + ")")
+            print(f"default: auto ({rule})")
 
     def demo(self, *extra, output=None, quiet=False, json=False, **unknown):
         """The main job on a built-in 6 s stereo signal: encode, decode, report (no input needed)."""

@@ -49,7 +49,7 @@ class TurboAudioEngine:
         self._engine = engine
 
     def _codec(self) -> BlockCodec:
-        return BlockCodec(self.settings, get_engine(self._engine, self.block_size))
+        return BlockCodec(self.settings, get_engine(self._engine))
 
     def compress_signal(self, raw_audio: np.ndarray) -> tuple[list[bytes], BlockScales]:
         """Code a (n,) or (n, channels) signal; one bytes record per block and channel."""

@@ -97,7 +97,7 @@ class Rotation:
         if a.shape[-1:] != (self.block_size,):
             raise ValueError(f"last axis must have length block_size={self.block_size}, got shape {a.shape}")
         flat = np.ascontiguousarray(a.reshape(-1, self.block_size))
-        eng = get_engine(self.engine, self.block_size)
+        eng = get_engine(self.engine)
         out = eng.unrotate(flat, self.signs) / self.block_size if inverse else eng.rotate(flat, self.signs)
         return np.asarray(out).reshape(a.shape)
 
