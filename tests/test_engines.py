@@ -139,3 +139,17 @@ def test_quantize_equals_searchsorted_definition(bits):
         ref = np.searchsorted(t, y / scale[:, None], side="right")
         for name in ENGINES:
             np.testing.assert_array_equal(np.asarray(get_engine(name).quantize(y, scale, t)), ref)
+
+
+def test_auto_rule_picks_by_batch_and_gives_the_same_bytes(monkeypatch):
+    import sys
+
+    from tqa import registry
+
+    assert registry.auto_engine(registry.TILED_FROM_SAMPLES) == "tiled"
+    monkeypatch.setitem(sys.modules, "scipy.linalg", sys.modules.get("scipy.linalg", object()))
+    assert registry.auto_engine(1000) == "scipy"
+    monkeypatch.delitem(sys.modules, "scipy.linalg")
+    assert registry.auto_engine(1000) == "tiled"
+    x = np.random.default_rng(0).normal(0, 0.1, (5000, 2))
+    assert tqa.encode(x, 8000) == tqa.encode(x, 8000, engine="scipy") == tqa.encode(x, 8000, engine="tiled")

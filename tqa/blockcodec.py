@@ -326,23 +326,34 @@ class BlockCodec:
         codes = bitpack.unpack(records[:, pos : pos + s.code_bytes], s.bits, n)
         pos += s.code_bytes
         if s.residual == "sign":
-            codes = (codes.astype(np.intp) << 1) | bitpack.unpack(records[:, pos:], 1, n)
-        if s.residual != "qjl" and np.all(mode == MODE_PRIMARY):  # the common case, fused
-            return self.engine.synthesize(codes, log_value(k), self._levels, self._signs[MODE_PRIMARY]) / float(n)
-        yhat = np.asarray(self.engine.dequantize(codes, log_value(k), self._levels))
-        if s.residual == "qjl":
-            z = np.unpackbits(records[:, pos:], axis=1, count=s.qjl_rows)
-            yhat += self._qjl_correction(1.0 - 2.0 * (z == 0), log_value(ka))
-            # Keep the inverse Hadamard exact (every partial sum <= L1 norm < 2**52) even
-            # for crafted gains; valid streams stay below 2**50.
-            big = np.sum(np.abs(yhat), axis=1) >= 2.0**52
-            if big.any():
-                raise BlockError(int(np.flatnonzero(big)[0]), "QJL correction out of range")
-        out = np.zeros((records.shape[0], n))
-        for m in (MODE_PRIMARY, MODE_FALLBACK, MODE_IDENTITY):
-            sel = mode == m
-            if sel.all():
-                return self._inverse(yhat, m)
-            if sel.any():
-                out[sel] = self._inverse(yhat[sel], m)
+            codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, pos:], 1, n)
+        scale = log_value(k)
+        if s.residual != "qjl":
+            # Every row through the fused primary path (silent rows have scale 0 and come
+            # out as exact zeros); the few rows in other modes are redone below.
+            out = self.engine.synthesize(codes, scale, self._levels, self._signs[MODE_PRIMARY]) / float(n)
+            other = np.flatnonzero((mode == MODE_FALLBACK) | (mode == MODE_IDENTITY))
+            if other.size:
+                yhat = np.asarray(self.engine.dequantize(codes[other], scale[other], self._levels))
+                self._inverse_modes(out, yhat, mode[other], other)
+            return out
+        yhat = np.asarray(self.engine.dequantize(codes, scale, self._levels))
+        z = np.unpackbits(records[:, pos:], axis=1, count=s.qjl_rows)
+        yhat += self._qjl_correction(1.0 - 2.0 * (z == 0), log_value(ka))
+        # Keep the inverse Hadamard exact (every partial sum <= L1 norm < 2**52) even
+        # for crafted gains; valid streams stay below 2**50.
+        big = np.sum(np.abs(yhat), axis=1) >= 2.0**52
+        if big.any():
+            raise BlockError(int(np.flatnonzero(big)[0]), "QJL correction out of range")
+        out = self._inverse(yhat, MODE_PRIMARY)
+        other = np.flatnonzero((mode == MODE_FALLBACK) | (mode == MODE_IDENTITY))
+        if other.size:
+            self._inverse_modes(out, yhat[other], mode[other], other)
         return out
+
+    def _inverse_modes(self, out: np.ndarray, yhat: np.ndarray, mode: np.ndarray, rows: np.ndarray) -> None:
+        """Write the inverse of the non-primary rows ``rows`` (coefficients ``yhat``) into ``out``."""
+        for m in (MODE_FALLBACK, MODE_IDENTITY):
+            sel = mode == m
+            if sel.any():
+                out[rows[sel]] = self._inverse(yhat[sel], m)

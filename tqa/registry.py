@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import sys
 
 from tqa.backends.base import Engine
 
@@ -52,22 +53,35 @@ def _check(name: object) -> str:
     return name
 
 
-# Batches of at least this many samples go to the tiled engine (measured with
-# tools/bench_engines.py: below it the batch already fits in cache and tiling only
-# adds per-tile overhead; above it tiled encodes ~20% faster).
+# Measured with tools/bench_engines.py and whole `tqa` processes (README, "Engines"):
+# on batches below this size the SciPy engine's kernels are ~10% faster than the
+# tiled engine's (the batch already fits in cache, tiling only adds overhead); on
+# larger ones the tiled engine is faster.  But importing scipy.linalg costs ~0.2 s,
+# more than a 5-minute file's whole encode gains from it.
 TILED_FROM_SAMPLES = 1 << 21
 
 
-class _Auto(Engine):
-    """``engine=None``: the SciPy engine, or the tiled engine for large batches.
+def auto_engine(samples: int) -> str:
+    """The engine ``engine=None`` uses for a batch of ``samples`` samples.
 
-    Both give the same bits, so the choice can be made per call.
+    ``scipy`` for batches below TILED_FROM_SAMPLES when SciPy's linalg is loaded
+    already (a warm process: its import is paid), else ``tiled``.
+    """
+    if samples < TILED_FROM_SAMPLES and "scipy.linalg" in sys.modules:
+        return "scipy"
+    return "tiled"
+
+
+class _Auto(Engine):
+    """``engine=None``: picks the engine per call by :func:`auto_engine`.
+
+    Every engine gives the same bits, so the choice can be made per batch.
     """
 
     name = AUTO
 
     def _pick(self, a) -> Engine:
-        return _load("tiled" if a.size >= TILED_FROM_SAMPLES else "scipy")
+        return _load(auto_engine(a.size))
 
     def rotate(self, x, signs):
         return self._pick(x).rotate(x, signs)
@@ -86,11 +100,6 @@ class _Auto(Engine):
 
     def synthesize(self, codes, scale, levels, signs):
         return self._pick(codes).synthesize(codes, scale, levels, signs)
-
-
-def auto_engine(samples: int) -> str:
-    """The engine ``engine=None`` uses for a batch of ``samples`` samples."""
-    return "tiled" if samples >= TILED_FROM_SAMPLES else "scipy"
 
 
 def get_engine(name: str | None = None) -> Engine:
