@@ -1,0 +1,5 @@
+"""``python -m tqa``: the ``tqa`` command line."""
+
+from .cli import main
+
+main()
