@@ -291,3 +291,17 @@ def test_read_only_folder_and_full_disk(tmp_path, files, monkeypatch, capsys):
     assert code == 2 and "full.tqa" in err and "No space left" in err
     assert target.read_bytes() == b"previous"
     assert not [f for f in tmp_path.iterdir() if f.name.endswith(".part")]
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from tqa import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar = cli._Progress(100, "encode", quiet=False)
+    assert bar.bar is not None and bar.bar.delay == 1.0  # shown only after about a second
+    bar(50)
+    assert bar.bar.n == 50
+    bar.close()
+    assert cli._Progress(100, "encode", quiet=True).bar is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli._Progress(100, "encode", quiet=False).bar is None
