@@ -37,6 +37,20 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
+def streaming(x: np.ndarray, n: int, engine: str, args):
+    """(encode, decode) callables through the streaming API (tqa.encode / tqa.decode)."""
+    kw = dict(bits=args.bits, residual=args.residual, block_size=n, engine=engine)
+    data = tqa.encode(x, 44100, **kw)
+    return (lambda: tqa.encode(x, 44100, **kw)), (lambda: tqa.decode(data, engine=engine, dtype="int16"))
+
+
+def whole(x: np.ndarray, n: int, engine: str, args):
+    """(encode, decode) callables of one TurboAudioEngine call on the whole signal."""
+    eng = tqa.TurboAudioEngine(block_size=n, bits=args.bits, residual=args.residual, engine=engine)
+    blocks, scales = eng.compress_signal(x)
+    return (lambda: eng.compress_signal(x)), (lambda: eng.decompress_signal(blocks, scales))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -45,43 +59,20 @@ def main() -> None:
     ap.add_argument("--residual", default="sign")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--whole", action="store_true",
-                    help="instead: one TurboAudioEngine call on the whole signal (the large-batch regime)")
+                    help="one TurboAudioEngine call on the whole signal (the large-batch regime)")  # fmt: skip
     args = ap.parse_args()
-    if args.whole:
-        return whole(args)
     x = signal(args.seconds)
     mb = x.nbytes / 1e6
     engines = tqa.engines()
-    print(f"{args.seconds:g} s stereo 44.1 kHz int16 ({mb:.1f} MB), bits={args.bits}, residual={args.residual}\n")
+    how = "one call on" if args.whole else "streaming API,"
+    print(f"{how} {args.seconds:g} s stereo 44.1 kHz int16 ({mb:.1f} MB), bits={args.bits}, residual={args.residual}\n")
     print("| block | " + " | ".join(f"{e} enc MB/s | {e} dec MB/s" for e in engines) + " | fastest |")
     print("|---|" + "---|---|" * len(engines) + "---|")
     for n in map(int, args.blocks.split(",")):
         row, speeds = [], {}
         for e in engines:
-            kw = dict(bits=args.bits, residual=args.residual, block_size=n, engine=e)
-            data = tqa.encode(x, 44100, **kw)
-            te = best(lambda: tqa.encode(x, 44100, **kw), args.repeat)
-            td = best(lambda: tqa.decode(data, engine=e, dtype="int16"), args.repeat)
-            row += [f"{mb / te:.0f}", f"{mb / td:.0f}"]
-            speeds[e] = te + td
-        print(f"| {n} | " + " | ".join(row) + f" | {min(speeds, key=speeds.get)} |")
-
-
-def whole(args) -> None:
-    """compress_signal / decompress_signal on the whole signal in one call per engine."""
-    x = signal(args.seconds)
-    mb = x.nbytes / 1e6
-    engines = tqa.engines()
-    print(f"one call on {args.seconds:g} s stereo 44.1 kHz int16 ({mb:.1f} MB), bits={args.bits}\n")
-    print("| block | " + " | ".join(f"{e} enc MB/s | {e} dec MB/s" for e in engines) + " | fastest |")
-    print("|---|" + "---|---|" * len(engines) + "---|")
-    for n in map(int, args.blocks.split(",")):
-        row, speeds = [], {}
-        for e in engines:
-            eng = tqa.TurboAudioEngine(block_size=n, bits=args.bits, residual=args.residual, engine=e)
-            blocks, scales = eng.compress_signal(x)
-            te = best(lambda: eng.compress_signal(x), args.repeat)
-            td = best(lambda: eng.decompress_signal(blocks, scales), args.repeat)
+            enc, dec = (whole if args.whole else streaming)(x, n, e, args)
+            te, td = best(enc, args.repeat), best(dec, args.repeat)
             row += [f"{mb / te:.0f}", f"{mb / td:.0f}"]
             speeds[e] = te + td
         print(f"| {n} | " + " | ".join(row) + f" | {min(speeds, key=speeds.get)} |")
