@@ -65,7 +65,7 @@ def test_subtype_override_and_format_by_extension(tmp_path):
 
 
 def test_decode_range_reads_seconds(tmp_path):
-    x = write(tmp_path / "a.wav", 44100 * 3, 2, "PCM_16")
+    write(tmp_path / "a.wav", 44100 * 3, 2, "PCM_16")
     run("encode", tmp_path / "a.wav", tmp_path / "a.tqa")
     run("decode", tmp_path / "a.tqa", tmp_path / "part.wav", "--start", "1.5", "--duration", "0.5")
     full = tqa.decode((tmp_path / "a.tqa").read_bytes(), dtype="int16")[0]

@@ -5,7 +5,6 @@ import pytest
 
 import tqa
 from tqa.backends.array_api import ArrayAPIEngine
-from tqa.blockcodec import Settings
 from tqa.registry import get_engine
 
 from tqa.signals import adversarial

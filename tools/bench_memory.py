@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import soundfile as sf
@@ -57,7 +55,7 @@ def main() -> int:
     if tqa is None:
         print("install the project first (pip install .)", file=sys.stderr)
         return 2
-    print(f"| duration | WAV size | encode s | encode peak MiB | decode s | decode peak MiB |")
+    print("| duration | WAV size | encode s | encode peak MiB | decode s | decode peak MiB |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in map(float, args.minutes.split(",")):

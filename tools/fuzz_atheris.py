@@ -15,7 +15,6 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    import tqa
     from tqa import fuzz
 
 

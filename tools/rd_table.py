@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     for bits in map(int, args.bits.split(",")):
         for residual in ("none", "sign", "qjl"):
             bps, snr = [], []
-            for name, (x, sr) in signals.items():
+            for x, sr in signals.values():
                 data = tqa.encode(x, sr, bits=bits, residual=residual)
                 y, _ = tqa.decode(data, dtype="int16" if x.dtype == np.int16 else "float64")
                 bps.append(len(data) * 8 / x.size)

@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
-import numpy as np
 import soundfile as sf
 
 from .api import CHUNK_SAMPLES, Decoder, Encoder

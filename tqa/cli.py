@@ -7,7 +7,6 @@ the file or option, and exit status 2.
 
 from __future__ import annotations
 
-import io
 import json as _json
 import os
 import pathlib
@@ -24,7 +23,6 @@ from .blockcodec import RESIDUALS
 from .codebook import MAX_BITS
 from .container import FormatError
 from .rotation import MAX_BLOCK, MIN_BLOCK
-from .samples import FORMATS
 
 __all__ = ["main", "legacy_cli", "legacy_sim", "Commands"]
 
