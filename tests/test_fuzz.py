@@ -127,3 +127,21 @@ def test_truncated_stream_recovers_what_is_there():
     np.testing.assert_array_equal(y[: 3 * h.frame_samples], ref[: 3 * h.frame_samples])
     assert not y[3 * h.frame_samples :].any()
     assert [i for i, _ in tqa.verify(cut)] == [3, 4]
+
+
+@pytest.mark.parametrize("which", [0, 2])  # sign and qjl streams
+def test_silent_mode_decodes_to_zeros_whatever_the_record_holds(streams, which):
+    s = bytearray(streams[which])
+    h = Header.parse(bytes(s))
+    lo, size = h.frame_offset(1), h.frame_size(1)
+    r = h.settings.record_bytes
+    for c in range(h.channels):  # mode 0 with a loud scale, QJL gain and random codes
+        rec = lo + 4 + c * r
+        struct.pack_into("<H", s, rec, 1100)
+        if h.settings.residual == "qjl":
+            struct.pack_into("<H", s, rec + 2, 1100)
+        s[rec + h.settings.side_bytes : rec + r] = np.random.default_rng(c).integers(0, 256, r - h.settings.side_bytes, dtype=np.uint8).tobytes()
+    struct.pack_into("<I", s, lo + size - 4, zlib.crc32(bytes(s[lo : lo + size - 4])))
+    y, _ = tqa.decode(bytes(s))
+    n = h.block_size
+    assert not y[n : 2 * n].any()

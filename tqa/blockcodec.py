@@ -327,7 +327,8 @@ class BlockCodec:
         pos += s.code_bytes
         if s.residual == "sign":
             codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, pos:], 1, n)
-        scale = log_value(k)
+        silent = mode == MODE_SILENT
+        scale = np.where(silent, 0.0, log_value(k))  # a silent block is exact zeros whatever else it holds
         if s.residual != "qjl":
             # Every row through the fused primary path (silent rows have scale 0 and come
             # out as exact zeros); the few rows in other modes are redone below.
@@ -339,7 +340,7 @@ class BlockCodec:
             return out
         yhat = np.asarray(self.engine.dequantize(codes, scale, self._levels))
         z = np.unpackbits(records[:, pos:], axis=1, count=s.qjl_rows)
-        yhat += self._qjl_correction(1.0 - 2.0 * (z == 0), log_value(ka))
+        yhat += self._qjl_correction(1.0 - 2.0 * (z == 0), np.where(silent, 0.0, log_value(ka)))
         # Keep the inverse Hadamard exact (every partial sum <= L1 norm < 2**52) even
         # for crafted gains; valid streams stay below 2**50.
         big = np.sum(np.abs(yhat), axis=1) >= 2.0**52
