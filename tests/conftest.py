@@ -16,7 +16,15 @@ def xp(request):
     return pytest.importorskip("array_api_strict")
 
 
-def sqnr_db(ref, test):
-    ref = np.asarray(ref, dtype=np.float64)
-    err = ref - np.asarray(test, dtype=np.float64)
-    return 10 * np.log10(np.sum(ref**2) / np.sum(err**2))
+def block_sqnr(x, y, n):
+    """Per-block SQNR (dB) of the non-silent blocks, and the decoded error of the silent ones.
+
+    ``x``, ``y``: (samples,) or (samples, channels); blocks are N samples of one channel.
+    """
+    x, y = np.asarray(x, float).reshape(len(x), -1), np.asarray(y, float).reshape(len(x), -1)
+    m = x.shape[0] // n * n
+    xb = x[:m].T.reshape(-1, n)
+    eb = (x[:m] - y[:m]).T.reshape(-1, n)
+    e = np.sum(xb**2, axis=1)
+    live = e > 0
+    return 10 * np.log10(e[live] / np.sum(eb[live] ** 2, axis=1)), eb[~live]

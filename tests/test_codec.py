@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 import tqa
 from tqa.blockcodec import Settings
+from tqa.metrics import sqnr_db
 from tqa.signals import adversarial, hadamard_blocks
 
-from conftest import sqnr_db
+from conftest import block_sqnr
 
 
 def _as_dtype(x, dtype):
@@ -79,14 +80,6 @@ def test_silence_is_exact_and_silent_blocks_stay_exact():
     assert np.array_equal(y[1024:2048], np.zeros(1024, np.float32))
 
 
-def _block_sqnr(x, y, n):
-    m = x.size // n * n
-    xb, eb = x[:m].reshape(-1, n), (x[:m] - y[:m]).reshape(-1, n)
-    energy = np.sum(xb**2, axis=1)
-    live = energy > 0
-    return 10 * np.log10(energy[live] / np.sum(eb[live] ** 2, axis=1)), eb[~live]
-
-
 @pytest.mark.parametrize("residual", ["none", "sign", "qjl"])
 @pytest.mark.parametrize("n", [64, 512])
 def test_hadamard_rows_do_not_collapse(n, residual):
@@ -94,7 +87,7 @@ def test_hadamard_rows_do_not_collapse(n, residual):
     x = hadamard_blocks(n)
     for bits in (1, 2, 4, 6, 8):
         y, _ = tqa.decode(tqa.encode(x, 8000, bits=bits, residual=residual, block_size=n), dtype="float64")
-        per_block, _ = _block_sqnr(x, y, n)
+        per_block, _ = block_sqnr(x, y, n)
         nominal = Settings(n, bits, residual).nominal_sqnr_db
         assert per_block.min() > nominal - 3, (bits, per_block.min(), nominal)
 
@@ -110,7 +103,7 @@ def test_seed_failure_would_be_caught():
         y, _ = tqa.decode(tqa.encode(x, 8000, engine="numpy"), dtype="float64")
     finally:
         blockcodec.HARD_BLOCK_DB = old
-    assert _block_sqnr(x, y, 512)[0].min() < 10
+    assert block_sqnr(x, y, 512)[0].min() < 10
 
 
 @pytest.mark.parametrize("residual", ["none", "sign", "qjl"])
@@ -120,7 +113,7 @@ def test_adversarial_blocks_within_3db(bits, residual):
     for name, x in adversarial(512).items():
         y, _ = tqa.decode(tqa.encode(x, 8000, bits=bits, residual=residual), dtype="float64")
         assert y.shape == x.shape
-        per_block, silent_err = _block_sqnr(x, y, 512)
+        per_block, silent_err = block_sqnr(x, y, 512)
         assert not silent_err.any(), name
         if per_block.size:
             assert per_block.min() > nominal - 3, (name, per_block.min(), nominal)

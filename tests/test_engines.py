@@ -38,13 +38,15 @@ def test_values_exactly_on_thresholds():
     """A coefficient equal to a threshold goes to the upper cell in every engine."""
     cb = tqa.lloyd_max(4)
     scale = np.array([2.0**20, 3.0])
-    # threshold * 2**20 is an integer (thresholds are multiples of 2**-24 ... scaled)
+    # row 0: threshold * 2**20 is exact (a power-of-two scale), so y / scale == t exactly
     t = cb.boundaries
     y = np.stack([t * 2.0**20, np.nextafter(t * 3.0, -np.inf)])
     y = np.pad(y, ((0, 0), (0, 64 - t.size)))
     for name in ENGINES:
         codes = np.asarray(get_engine(name).quantize(y, scale, t))
         np.testing.assert_array_equal(codes[0, : t.size], np.arange(1, t.size + 1))
+        # just below threshold x scale: whatever fl(y / 3) rounds to, the count of t <= it
+        np.testing.assert_array_equal(codes[1], np.searchsorted(t, y[1] / 3.0, side="right"))
         # the zero threshold of an even codebook: 0 goes up as well
         assert codes[0, -1] == t.size // 2 + 1
 

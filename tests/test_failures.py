@@ -13,19 +13,10 @@ import tqa
 from tqa.blockcodec import Settings
 from tqa.signals import adversarial, hadamard_blocks
 
+from conftest import block_sqnr
+
 ENGINES = tqa.engines()
 SETTINGS = [(b, r) for b in range(1, 9) for r in ("none", "sign", "qjl")]
-
-
-def block_sqnr(x, y, n):
-    """Per-block SQNR of live blocks, and the decoded values of silent blocks."""
-    x, y = np.asarray(x, float).reshape(len(x), -1), np.asarray(y, float).reshape(len(x), -1)
-    m = x.shape[0] // n * n
-    xb = x[:m].T.reshape(-1, n)
-    eb = (x[:m] - y[:m]).T.reshape(-1, n)
-    e = np.sum(xb**2, axis=1)
-    live = e > 0
-    return 10 * np.log10(e[live] / np.sum(eb[live] ** 2, axis=1)), eb[~live]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -5,7 +5,7 @@ import pytest
 
 import tqa
 
-from conftest import sqnr_db
+from tqa.metrics import sqnr_db
 
 
 def test_new_instance_decodes():
