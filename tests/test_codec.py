@@ -252,3 +252,11 @@ def test_int16_exact_dtype_round_trip_quality():
     x = (np.random.default_rng(4).normal(0, 4000, (10000, 2))).astype(np.int16)
     y, _ = tqa.decode(tqa.encode(x, 44100, bits=8), dtype="int16")
     assert y.dtype == np.int16 and sqnr_db(x, y) > 48
+
+
+def test_decoded_arrays_are_c_ordered():
+    x = np.random.default_rng(0).normal(0, 0.1, (5000, 3))
+    data = tqa.encode(x, 8000)
+    for dtype in ("float32", "float64", "int16", "int32"):
+        y, _ = tqa.decode(data, dtype=dtype)
+        assert y.flags.c_contiguous, dtype

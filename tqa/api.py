@@ -40,6 +40,21 @@ def _frame_blocks(block_size: int, frame_samples: int | None) -> int:
     return int(frame_samples) // block_size
 
 
+def code_frames(codec: BlockCodec, header: Header, x: np.ndarray, first: int) -> bytes:
+    """Frames ``first, first+1, ...`` of validated samples ``x`` (n, channels).
+
+    ``x`` covers whole frames, except that the stream's last frame may be short.
+    Blocks are coded independently, so any split of a stream at frame boundaries
+    gives the same bytes as coding it in one go (what ``tqa batch`` relies on).
+    """
+    n = header.block_size
+    nb = -(-x.shape[0] // n)
+    grid = np.zeros((header.channels, nb * n))
+    grid[:, : x.shape[0]] = to_grid(x).T
+    records = codec.encode(grid.reshape(header.channels * nb, n))
+    return pack_frames(header, first, records.reshape(header.channels, nb, header.settings.record_bytes))
+
+
 class Encoder:
     """Streaming .tqa encoder writing to a seekable binary file object.
 
@@ -117,15 +132,8 @@ class Encoder:
 
     def _emit(self, x: np.ndarray) -> None:
         """Code whole frames of samples (the last may be short only at close)."""
-        h = self.header
-        n = h.block_size
-        nb = -(-x.shape[0] // n)
-        grid = np.zeros((h.channels, nb * n))
-        grid[:, : x.shape[0]] = to_grid(x).T
-        records = self._codec.encode(grid.reshape(h.channels * nb, n))
-        records = records.reshape(h.channels, nb, h.settings.record_bytes)
-        self._f.write(pack_frames(h, self._frames_written, records))
-        self._frames_written += -(-nb // h.frame_blocks)
+        self._f.write(code_frames(self._codec, self.header, x, self._frames_written))
+        self._frames_written += -(-x.shape[0] // self.header.frame_samples)
 
     def close(self) -> Header:
         """Flush the last frames and patch the frame count into the header."""

@@ -189,7 +189,7 @@ def _demo_signal(sr: int = 44100, seconds: float = 6.0) -> np.ndarray:
 
 
 class Commands:
-    """TQA audio codec: encode, decode, run, compare, sim, info, verify, engines, demo."""
+    """TQA audio codec: encode, decode, run, compare, sim, info, verify, batch, engines, demo."""
 
     def encode(self, input=None, output=None, *extra, bits=6, residual="sign", block_size=512, seed=0,
                engine=None, qjl_rows=None, quiet=False, json=False, **unknown):  # fmt: skip
@@ -351,6 +351,57 @@ class Commands:
             f"  frame {d['frame']} at {d['start_s']:.3f} s: {d['problem']}" for d in report["damaged"]]  # fmt: skip
         _emit(report, json, lines, quiet)
         if bad:
+            raise _Exit(1)
+
+    def batch(self, source=None, destination=None, *extra, decode=False, format="wav", subtype=None, workers=2,
+              scheduler=None, verify=False, bits=6, residual="sign", block_size=512, seed=0, engine=None,
+              qjl_rows=None, quiet=False, json=False, **unknown):  # fmt: skip
+        """Transcode a folder tree on Dask (--workers N or --scheduler tcp://HOST:PORT); resumable.
+
+        Audio -> .tqa by default, .tqa -> audio with --decode (--format wav|flac).  --verify
+        decodes each .tqa and measures its SQNR against the source.
+        """
+        _no_extras(extra, unknown)
+        src, dst = _need(source, "SOURCE folder"), _need(destination, "DESTINATION folder")
+        opts = _settings(bits, residual, block_size, seed, engine, qjl_rows)
+        workers = _int("workers", workers, 1, 1024)
+        ext = "." + str(format).lower().lstrip(".")
+        if decode and ext not in audio.OUTPUT_FORMATS:
+            raise CLIError(f"--format: expected one of {', '.join(e[1:] for e in audio.OUTPUT_FORMATS)}, got {format!r}")
+        if pathlib.Path(dst).resolve().is_relative_to(pathlib.Path(src).resolve()):
+            raise CLIError(f"{dst}: the destination must not be inside the source folder")
+        try:
+            from . import batch as _batch
+
+            _batch._dask()
+        except ImportError as exc:
+            raise CLIError(str(exc)) from None
+        bar = None
+        if not (quiet or json) and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(desc="batch", unit=" files", file=sys.stderr, delay=1.0, leave=False)
+        try:
+            summary = _batch.run_batch(src, dst, decode=decode, out_ext=ext, subtype=subtype, workers=workers,
+                                       scheduler=scheduler, verify=verify, progress=(lambda r: bar.update(1)) if bar else None,
+                                       **opts)  # fmt: skip
+        finally:
+            if bar is not None:
+                bar.close()
+        s = summary
+        lines = [
+            f"files       {s['files']} done, {s['skipped_complete']} already complete, {s['failed']} failed "
+            f"({s['workers']} workers, {s['wall_seconds']:.1f} s)",
+            f"audio       {s['audio_hours']:.3f} hours"
+            + (f" ({s['x_realtime']:.0f}x real time)" if s["files"] and s["x_realtime"] else ""),
+            f"bytes       {s['input_bytes']} in, {s['output_bytes']} out"
+            + (f"; {s['ratio_vs_pcm']:.2f}x against the source PCM" if s["ratio_vs_pcm"] else ""),
+        ]
+        if s["sqnr_db_mean"] is not None:
+            lines.append(f"SQNR        mean {s['sqnr_db_mean']:.2f} dB, worst {s['sqnr_db_worst']:.2f} dB")
+        lines += [f"FAILED      {f['file']}: {f['error']}" for f in s["failures"]]
+        _emit(summary, json, lines, quiet)
+        if s["failed"]:
             raise _Exit(1)
 
     def engines(self, *extra, json=False, **unknown):

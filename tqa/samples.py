@@ -100,13 +100,17 @@ def to_grid(x: np.ndarray) -> np.ndarray:
 
 
 def from_grid(g: np.ndarray, dtype: str) -> np.ndarray:
-    """Grid values to output samples of ``dtype`` (clipped to the integer range)."""
+    """Grid values to output samples of ``dtype`` (clipped to the integer range).
+
+    The result is C-ordered whatever the layout of ``g`` (decoders hand in transposed
+    views), as soundfile's arrays are.
+    """
     if dtype == "float32":
-        return (g * (1.0 / GRID)).astype(np.float32)
+        return np.multiply(g, 1.0 / GRID, order="C").astype(np.float32)
     if dtype == "float64":
-        return g * (1.0 / GRID)
+        return np.multiply(g, 1.0 / GRID, order="C")
     if dtype == "int16":
-        return np.clip(np.rint(g * (1.0 / 256.0)), -32768, 32767).astype(np.int16)
+        return np.clip(np.rint(np.multiply(g, 1.0 / 256.0, order="C")), -32768, 32767).astype(np.int16)
     if dtype == "int32":
-        return np.clip(g * 256.0, -(2.0**31), 2.0**31 - 1).astype(np.int32)
+        return np.clip(np.multiply(g, 256.0, order="C"), -(2.0**31), 2.0**31 - 1).astype(np.int32)
     raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
