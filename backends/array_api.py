@@ -94,6 +94,6 @@ class ArrayAPIEngine(Engine):
     def dequantize(self, codes: Array, scale: Array, levels: Array) -> Array:
         xp = array_namespace(codes)
         levels = xp.asarray(levels, dtype=xp.float64)
-        flat = xp.take(levels, xp.reshape(codes, (-1,)), axis=0)
+        flat = xp.take(levels, xp.astype(xp.reshape(codes, (-1,)), xp.int64), axis=0)  # torch takes int64 only
         vals = xp.reshape(flat, codes.shape) * xp.reshape(xp.asarray(scale, dtype=xp.float64), (-1, 1))
         return xp.round(vals)

@@ -9,10 +9,16 @@ def engine(request):
     return request.param
 
 
-@pytest.fixture(params=["numpy", "array_api_strict"])
+@pytest.fixture(params=["numpy", "array_api_strict", "torch"])
 def xp(request):
+    """Array namespaces the array-API engine must run on (torch only where installed)."""
     if request.param == "numpy":
         return np
+    if request.param == "torch":
+        pytest.importorskip("torch")
+        from array_api_compat import torch as xp_torch
+
+        return xp_torch
     return pytest.importorskip("array_api_strict")
 
 

@@ -198,6 +198,8 @@ def run_batch(
     segment = SEGMENT_SAMPLES if segment_samples is None else segment_samples
     results: list[dict] = []
     client, cluster = _client(workers, scheduler) if todo else (None, None)
+    t_ready = time.perf_counter()
+    peaks: dict = {}
     try:
         futures, longs = [], []
         for s, d in todo:
@@ -225,12 +227,23 @@ def run_batch(
             if progress:
                 progress(r)
         n_workers = len(client.scheduler_info()["workers"]) if client else 0
+        if client is not None:
+            peaks = client.run(_peak_rss_mib)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
-    return summarize(results, skipped, time.perf_counter() - t0, n_workers)
+    summary = summarize(results, skipped, time.perf_counter() - t0, n_workers)
+    summary["cluster_start_seconds"] = t_ready - t0
+    summary["worker_peak_rss_mib"] = max(peaks.values()) if peaks else None
+    return summary
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def summarize(results: list[dict], skipped: list, wall: float, workers: int) -> dict:
