@@ -9,7 +9,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from .blockcodec import BlockCodec, BlockError, Settings
-from .container import FormatError, Header, Reader, pack_frames
+from .container import FormatError, Header, Reader, open_reader, pack_frames
 from .registry import get_engine
 from .samples import FORMATS, OUTPUT_DTYPES, as_samples, format_of_dtype, from_grid, to_grid
 
@@ -175,6 +175,9 @@ def encode(
     qjl_rows: int | None = None,
     engine: str | None = None,
     frame_samples: int | None = None,
+    profile: str = "time",
+    rate: float | None = None,
+    quality: float | None = None,
 ) -> bytes:
     """Encode samples to a complete .tqa stream.
 
@@ -184,7 +187,20 @@ def encode(
     per block, default ``block_size``).  ``engine``: an engine name or None for the
     current default (see :func:`tqa.engines`).  ``frame_samples``: samples per
     channel in a frame, the unit of random access and of the CRC (default 4096).
+
+    ``profile="spectral"``: MDCT bands with water-filled bits instead (tqa.spectral);
+    give ``rate`` (bits per sample, all side info included; default 3.2, every frame
+    the same size) or ``quality`` (target SQNR in dB, variable frames); ``seed``
+    applies, the time-domain settings do not.
     """
+    if profile == "spectral":
+        from . import spectral
+
+        return spectral.encode(samples, sample_rate, rate=rate, quality=quality, seed=seed, engine=engine)
+    if profile != "time":
+        raise ValueError(f"profile must be 'time' or 'spectral', got {profile!r}")
+    if rate is not None or quality is not None:
+        raise ValueError("rate= and quality= apply to profile='spectral'")
     x = as_samples(samples)
     buf = io.BytesIO()
     enc = Encoder(
@@ -196,8 +212,24 @@ def encode(
     return buf.getvalue()
 
 
-class Decoder:
-    """Random-access .tqa decoder over bytes or a seekable binary file object.
+def Decoder(source: bytes | BinaryIO, *, engine: str | None = None, name: str = "stream", on_error: str = "raise"):
+    """Random-access decoder of a .tqa stream of either profile (bytes or a seekable file).
+
+    ``.header``, ``.read(start, frames, dtype)``, ``.chunks(...)`` and ``.lost``; see
+    :class:`TimeDecoder` for ``on_error``.
+    """
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    reader = open_reader(source, name, strict=on_error == "raise")
+    if reader.header.profile == 1:
+        from .spectral import SpectralDecoder
+
+        return SpectralDecoder(reader, get_engine(engine), on_error)
+    return TimeDecoder(reader, engine=engine, on_error=on_error)
+
+
+class TimeDecoder:
+    """Random-access decoder of time-domain (profile 0) streams.
 
     ``on_error="raise"`` (default) stops at the first damaged frame with a
     :class:`tqa.FormatError` naming it; ``on_error="silence"`` decodes everything
@@ -205,13 +237,9 @@ class Decoder:
     and lists them in :attr:`lost`.
     """
 
-    def __init__(
-        self, source: bytes | BinaryIO, *, engine: str | None = None, name: str = "stream", on_error: str = "raise"
-    ) -> None:
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    def __init__(self, reader: Reader, *, engine: str | None = None, on_error: str = "raise") -> None:
         self.on_error = on_error
-        self.reader = Reader(source, name, strict=on_error == "raise")
+        self.reader = reader
         self.header = self.reader.header
         self._codec = BlockCodec(self.header.settings, get_engine(engine))
         self.lost: list[dict] = []
@@ -326,35 +354,35 @@ def decode(
 
 def verify(data: bytes | BinaryIO, name: str = "stream") -> list[tuple[int, str]]:
     """Check every frame's CRC-32 and index without decoding: [(frame, problem), ...]."""
-    return Reader(data, name, strict=False).verify()
+    return open_reader(data, name, strict=False).verify()
 
 
 def info(data: bytes | BinaryIO, name: str = "stream") -> dict:
     """Header fields and sizes of a .tqa stream (reads the header only)."""
-    r = Reader(data, name)
+    r = open_reader(data, name)
     h = r.header
     s = h.settings
     fmt_name, width, _ = FORMATS[h.source_format]
     total = h.n_samples * h.channels
     source_bytes = total * width
-    return {
+    out = {
         "version": h.version,
-        "profile": "time",
+        "profile": "spectral" if h.profile == 1 else "time",
         "sample_rate": h.sample_rate,
         "channels": h.channels,
         "frames": h.n_samples,
         "duration": h.n_samples / h.sample_rate,
         "source_format": fmt_name,
-        "block_size": s.block_size,
-        "bits": s.bits,
-        "residual": s.residual,
-        "qjl_rows": s.qjl_rows,
         "seed": s.seed,
-        "frame_samples": h.frame_samples,
         "tqa_frames": h.n_frames,
         "bytes": r.size,
         "bits_per_sample": (r.size * 8 / total) if total else 0.0,
         "source_bytes": source_bytes,
         "ratio": (source_bytes / r.size) if total else 0.0,
-        "nominal_sqnr_db": s.nominal_sqnr_db,
     }
+    if h.profile == 1:
+        out.update(hop=s.hop, mode="vbr" if h.vbr else "cbr", rate=s.rate, quality=s.quality)
+    else:
+        out.update(block_size=s.block_size, bits=s.bits, residual=s.residual, qjl_rows=s.qjl_rows,
+                   frame_samples=h.frame_samples, nominal_sqnr_db=s.nominal_sqnr_db)  # fmt: skip
+    return out

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from . import api, audio, metrics
 from .blockcodec import BlockCodec, Settings
-from .container import FormatError, Header, Reader
+from .container import FormatError, Header, open_reader
 from .registry import get_engine
 
 __all__ = ["run_batch", "plan", "AUDIO_EXTENSIONS", "SEGMENT_SAMPLES"]
@@ -50,7 +50,7 @@ def _complete(dst: pathlib.Path, decode: bool) -> bool:
             sf.info(str(dst))
         else:
             with open(dst, "rb") as f:
-                Reader(f, str(dst))
+                open_reader(f, str(dst))
         return True
     except (FormatError, RuntimeError, OSError):
         return False
@@ -211,7 +211,7 @@ def run_batch(
             except Exception as exc:
                 results.append(_result(s, d, error=f"{type(exc).__name__}: {exc}"))
                 continue
-            if frames > segment:
+            if frames > segment and settings.get("profile", "time") == "time":
                 longs.append((s, d, *_encode_long(client, s, d, settings, verify, segment)))
             else:
                 futures.append(client.submit(encode_task, str(s), str(d), settings, verify, pure=False))

@@ -55,7 +55,19 @@ def _float(name: str, v, lo: float = 0.0) -> float:
     return float(v)
 
 
-def _settings(bits, residual, block_size, seed, engine, qjl_rows=None) -> dict:
+def _settings(bits, residual, block_size, seed, engine, qjl_rows=None, profile="time", rate=None, quality=None) -> dict:
+    if profile not in ("time", "spectral"):
+        raise CLIError(f"--profile: expected time or spectral, got {profile!r}")
+    if profile == "spectral":
+        if rate is not None and quality is not None:
+            raise CLIError("give --rate or --quality, not both")
+        if rate is not None and not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0.5 <= rate <= 16):
+            raise CLIError(f"--rate: expected bits per sample from 0.5 to 16, got {rate!r}")
+        if quality is not None and not (isinstance(quality, (int, float)) and not isinstance(quality, bool) and 1 <= quality <= 120):
+            raise CLIError(f"--quality: expected an SQNR in dB from 1 to 120, got {quality!r}")
+        return dict(profile="spectral", rate=rate, quality=quality, seed=_int("seed", seed, 0, 2**64 - 1), engine=_engine(engine))
+    if rate is not None or quality is not None:
+        raise CLIError("--rate and --quality need --profile spectral")
     bits = _int("bits", bits, 1, MAX_BITS)
     if residual not in RESIDUALS:
         raise CLIError(f"--residual: expected one of {', '.join(RESIDUALS)}, got {residual!r}")
@@ -192,11 +204,15 @@ class Commands:
     """TQA audio codec: encode, decode, run, compare, sim, info, verify, batch, engines, demo."""
 
     def encode(self, input=None, output=None, *extra, bits=6, residual="sign", block_size=512, seed=0,
-               engine=None, qjl_rows=None, quiet=False, json=False, **unknown):  # fmt: skip
-        """Encode an audio file (WAV, FLAC, OGG, AIFF, ...) to a .tqa file."""
+               engine=None, qjl_rows=None, profile="time", rate=None, quality=None, quiet=False, json=False,
+               **unknown):  # fmt: skip
+        """Encode an audio file (WAV, FLAC, OGG, AIFF, ...) to a .tqa file.
+
+        --profile spectral --rate 3.2 (bits/sample) or --quality 40 (dB): the spectral profile.
+        """
         _no_extras(extra, unknown)
         src, dst = _need(input, "INPUT file"), _need(output, "OUTPUT.tqa file")
-        opts = _settings(bits, residual, block_size, seed, engine, qjl_rows)
+        opts = _settings(bits, residual, block_size, seed, engine, qjl_rows, profile, rate, quality)
         total = _frames_of(src)
         bar = _Progress(total, "encode", quiet or json)
         try:
@@ -242,7 +258,8 @@ class Commands:
                              f"({_xrt(r.frames / r.sample_rate, r.seconds)})"], quiet)  # fmt: skip
 
     def run(self, *extra, input=None, output=None, keep=None, backend=None, engine=None, bits=6, residual="sign",
-            block_size=512, seed=0, qjl_rows=None, subtype=None, quiet=False, json=False, **unknown):  # fmt: skip
+            block_size=512, seed=0, qjl_rows=None, profile="time", rate=None, quality=None, subtype=None,
+            quiet=False, json=False, **unknown):  # fmt: skip
         """Round trip INPUT -> .tqa -> OUTPUT with a report (-i INPUT -o OUTPUT, --keep file.tqa)."""
         input = unknown.pop("i", input)
         output = unknown.pop("o", output)
@@ -250,7 +267,8 @@ class Commands:
         src, dst = _need(input, "input file (-i INPUT)"), _need(output, "output file (-o OUTPUT)")
         if backend is not None and engine is not None and backend != engine:
             raise CLIError("give --backend or --engine, not both")
-        opts = _settings(bits, residual, block_size, seed, backend if backend is not None else engine, qjl_rows)
+        opts = _settings(bits, residual, block_size, seed, backend if backend is not None else engine, qjl_rows,
+                         profile, rate, quality)  # fmt: skip
         audio.check_input(src)
         if pathlib.Path(dst).suffix.lower() not in audio.OUTPUT_FORMATS:
             raise CLIError(f"{dst}: unknown output extension; use one of {', '.join(audio.OUTPUT_FORMATS)}")
@@ -341,11 +359,13 @@ class Commands:
         _no_extras(extra, unknown)
         src = _need(input, "FILE.tqa")
         with open(audio.check_input(src), "rb") as f:
-            reader = api.Reader(f, src, strict=False)
+            reader = api.open_reader(f, src, strict=False)
             bad = reader.verify()
         h = reader.header
+        span = h.hop if h.profile == 1 else h.frame_samples
         report = {"file": src, "frames": h.n_frames, "ok": not bad,
-                  "damaged": [{"frame": i, "start_s": i * h.frame_samples / h.sample_rate, "problem": p} for i, p in bad]}  # fmt: skip
+                  "damaged": [{"frame": i, "start_s": max(0, i - (h.profile == 1)) * span / h.sample_rate, "problem": p}
+                              for i, p in bad]}  # fmt: skip
         lines = [f"{src}: {h.n_frames} frames, all CRCs match"] if not bad else [
             f"{src}: {len(bad)} of {h.n_frames} frames damaged:"] + [
             f"  frame {d['frame']} at {d['start_s']:.3f} s: {d['problem']}" for d in report["damaged"]]  # fmt: skip
@@ -355,7 +375,7 @@ class Commands:
 
     def batch(self, source=None, destination=None, *extra, decode=False, format="wav", subtype=None, workers=2,
               scheduler=None, verify=False, bits=6, residual="sign", block_size=512, seed=0, engine=None,
-              qjl_rows=None, quiet=False, json=False, **unknown):  # fmt: skip
+              qjl_rows=None, profile="time", rate=None, quality=None, quiet=False, json=False, **unknown):  # fmt: skip
         """Transcode a folder tree on Dask (--workers N or --scheduler tcp://HOST:PORT); resumable.
 
         Audio -> .tqa by default, .tqa -> audio with --decode (--format wav|flac).  --verify
@@ -363,7 +383,7 @@ class Commands:
         """
         _no_extras(extra, unknown)
         src, dst = _need(source, "SOURCE folder"), _need(destination, "DESTINATION folder")
-        opts = _settings(bits, residual, block_size, seed, engine, qjl_rows)
+        opts = _settings(bits, residual, block_size, seed, engine, qjl_rows, profile, rate, quality)
         workers = _int("workers", workers, 1, 1024)
         ext = "." + str(format).lower().lstrip(".")
         if decode and ext not in audio.OUTPUT_FORMATS:
@@ -451,6 +471,16 @@ def _xrt(audio_seconds: float, seconds: float) -> str:
 
 
 def _info_lines(path: str, inf: dict) -> list[str]:
+    if inf["profile"] == "spectral":
+        mode = f"CBR {inf['rate']} bits/sample" if inf["mode"] == "cbr" else f"VBR at {inf['quality']} dB SQNR per frame"
+        return [
+            f"file        {path}",
+            f"format      .tqa v{inf['version']}, profile spectral (MDCT hop {inf['hop']}, bands of 16), {mode}, seed {inf['seed']}",
+            f"audio       {inf['channels']} ch, {inf['sample_rate']} Hz, {inf['frames']} frames ({inf['duration']:.3f} s), source {inf['source_format']}",
+            f"size        {inf['bytes']} bytes in {inf['tqa_frames']} frames; source PCM {inf['source_bytes']} bytes",
+            f"rate        {inf['bits_per_sample']:.3f} bits/sample (headers, CRCs and side info included)",
+            f"ratio       {inf['ratio']:.2f}x against the source PCM",
+        ]
     res = inf["residual"] + (f" ({inf['qjl_rows']} rows)" if inf["residual"] == "qjl" else "")
     return [
         f"file        {path}",
@@ -506,10 +536,14 @@ def _round_trip(src: str, dst: str, keep, opts: dict, subtype, quiet: bool) -> d
 
 def _run_lines(r: dict) -> list[str]:
     s = r["settings"]
+    if s.get("profile") == "spectral":
+        how = f"spectral, {s['rate']} bits/sample" if s.get("rate") else f"spectral, {s.get('quality', 3.2)} dB"
+    else:
+        how = f"{s['bits']} bits + {s['residual']}, block {s['block_size']}"
     return [
         f"source      {r['input']}: {r['input_format']}, {r['channels']} ch, {r['sample_rate']} Hz, "
         f"{r['duration']:.2f} s, {r['input_bytes']} bytes on disk",
-        f"tqa         {r['tqa_bytes']} bytes ({s['bits']} bits + {s['residual']}, block {s['block_size']})"
+        f"tqa         {r['tqa_bytes']} bytes ({how})"
         + (f", kept at {r['tqa']}" if r["tqa"] else ""),
         f"ratio       {r['ratio']:.2f}x against the source PCM ({r['source_pcm_bytes']} bytes of {r['source_format']} samples)",
         f"rate        {r['bits_per_sample']:.3f} bits/sample (headers, CRCs and side info included)",

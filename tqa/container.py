@@ -53,6 +53,40 @@ A block record (R bytes, fixed by the header) is::
 
 Codes, the scale code's value and the decoding rules are in :mod:`tqa.blockcodec`.
 
+Profile 1: spectral
+===================
+
+Same common header (bytes 0–23, with profile = 1), then:
+
+======  ====  ================================================================
+offset  size  field
+======  ====  ================================================================
+24      1     log2(hop) N: 8 .. 11 (MDCT of 2N samples, N coefficients)
+25      1     band size, 16
+26      1     rate mode: 0 CBR (``rate``), 1 VBR (``quality``)
+27      1     reserved, 0
+28      4     rate in milli-bits per sample (CBR) or quality in milli-dB (VBR)
+32      8     seed (u64) of the band rotation signs (tqa.rotation, label 3)
+40      4     CRC-32 of bytes 0 .. 39
+======  ====  ================================================================
+
+There are ``ceil(n/N) + 1`` frames, one per MDCT frame (all channels).  A frame is::
+
+    u32 frame index
+    u8  flags: bit 0 = mid/side (channels 0 and 1 carry (L+R)/√2 and (L-R)/√2)
+    for each channel: band scale codes, MSB first: 7 bits, then 5-bit two's
+        complement deltas for the other N/16 bands, padded to a byte
+    band codes: for t = 1 .. 14, every band (channel-major) allocated t bits, in
+        order, 16 codes of t bits each, MSB first (2t bytes a band)
+    zero bytes up to the frame size (CBR)
+    u32 CRC-32 of the frame from its index to here
+
+The allocation is not stored: it follows from the scale codes and the frame's
+size (see :mod:`tqa.spectral`).  CBR frames all have the same size, so frame i is
+at ``44 + i * size``.  VBR files end with an index: ``n_frames + 1`` u64 frame
+offsets (the last one is the index's own offset), then the u64 offset of the index
+and the magic ``b"TQAX"``.
+
 Limits and validation
 =====================
 
@@ -81,7 +115,7 @@ __all__ = ["FormatError", "Header", "MAGIC", "VERSION", "Reader"]
 
 MAGIC = b"TQAF"
 VERSION = 1
-PROFILES = {0: "time"}
+PROFILES = {0: "time", 1: "spectral"}
 _FIXED = struct.Struct("<4sBBHIHBBQBBBBHHQ")  # 40 bytes before the CRC
 HEADER_SIZE = _FIXED.size + 4
 MAX_HEADER = 4096
@@ -101,6 +135,9 @@ class FormatError(ValueError):
 
 @dataclass(frozen=True)
 class Header:
+    """Header of a time-domain (profile 0) stream."""
+
+    PROFILE = 0
     sample_rate: int
     channels: int
     n_samples: int
@@ -164,23 +201,10 @@ class Header:
 
     @classmethod
     def parse(cls, data: bytes, name: str = "stream") -> "Header":
-        """Parse and validate a header from the first bytes of a stream."""
-        if len(data) < 8:
-            raise FormatError(f"{name}: too short for a .tqa header ({len(data)} bytes)")
-        if data[:4] != MAGIC:
-            raise FormatError(f"{name}: not a .tqa file (magic {data[:4]!r}, expected {MAGIC!r})")
-        version, profile, size = data[4], data[5], struct.unpack_from("<H", data, 6)[0]
-        if version != VERSION:
-            raise FormatError(f"{name}: .tqa version {version} is not supported (this reader knows version {VERSION})")
-        if profile not in PROFILES:
-            raise FormatError(f"{name}: unknown profile {profile} (this reader knows {sorted(PROFILES)})")
-        if not HEADER_SIZE <= size <= MAX_HEADER:
-            raise FormatError(f"{name}: header size {size} out of range {HEADER_SIZE}..{MAX_HEADER}")
-        if len(data) < size:
-            raise FormatError(f"{name}: truncated header ({len(data)} of {size} bytes)")
-        (crc,) = struct.unpack_from("<I", data, size - 4)
-        if zlib.crc32(data[: size - 4]) != crc:
-            raise FormatError(f"{name}: header CRC mismatch (damaged header)")
+        """Parse and validate a profile-0 header from the first bytes of a stream."""
+        profile, size = _check_common(data, name)
+        if profile != cls.PROFILE:
+            raise FormatError(f"{name}: profile {profile} is not the time-domain profile")
         (_, _, _, _, rate, channels, fmt, flags, n, log_n, bits, residual, reserved, m, fb, seed) = _FIXED.unpack_from(data)
         if flags or reserved:
             raise FormatError(f"{name}: reserved header fields are not zero")
@@ -190,11 +214,32 @@ class Header:
             raise FormatError(f"{name}: unknown residual mode {residual}")
         try:
             settings = Settings(1 << log_n, bits, RESIDUALS[residual], seed, m if RESIDUALS[residual] == "qjl" else (m or None))
-            return cls(rate, channels, n, fmt, settings, fb, version, profile, size)
+            return cls(rate, channels, n, fmt, settings, fb, VERSION, profile, size)
         except FormatError as exc:
             raise FormatError(f"{name}: {exc}") from None
         except ValueError as exc:
             raise FormatError(f"{name}: invalid header: {exc}") from None
+
+
+def _check_common(data: bytes, name: str) -> tuple[int, int]:
+    """Checks every profile's header shares: (profile, header size)."""
+    if len(data) < 8:
+        raise FormatError(f"{name}: too short for a .tqa header ({len(data)} bytes)")
+    if data[:4] != MAGIC:
+        raise FormatError(f"{name}: not a .tqa file (magic {data[:4]!r}, expected {MAGIC!r})")
+    version, profile, size = data[4], data[5], struct.unpack_from("<H", data, 6)[0]
+    if version != VERSION:
+        raise FormatError(f"{name}: .tqa version {version} is not supported (this reader knows version {VERSION})")
+    if profile not in PROFILES:
+        raise FormatError(f"{name}: unknown profile {profile} (this reader knows {sorted(PROFILES)})")
+    if not HEADER_SIZE <= size <= MAX_HEADER:
+        raise FormatError(f"{name}: header size {size} out of range {HEADER_SIZE}..{MAX_HEADER}")
+    if len(data) < size:
+        raise FormatError(f"{name}: truncated header ({len(data)} of {size} bytes)")
+    (crc,) = struct.unpack_from("<I", data, size - 4)
+    if zlib.crc32(data[: size - 4]) != crc:
+        raise FormatError(f"{name}: header CRC mismatch (damaged header)")
+    return profile, size
 
 
 def _check_range(what: str, value: int, lo: int, hi: int) -> None:
@@ -273,3 +318,192 @@ class Reader:
         if self.size > self.header.file_size:
             bad.append((self.header.n_frames, f"{self.size - self.header.file_size} bytes of trailing data after the last frame"))
         return bad
+
+
+# -- profile 1: spectral ---------------------------------------------------------------
+_SPECTRAL = struct.Struct("<4sBBHIHBBQBBBBIQ")  # 40 bytes before the CRC
+_INDEX_MAGIC = b"TQAX"
+
+
+@dataclass(frozen=True)
+class SpectralHeader:
+    """Header of a spectral (profile 1) stream."""
+
+    PROFILE = 1
+    sample_rate: int
+    channels: int
+    n_samples: int
+    source_format: int
+    settings: "object"  # tqa.spectral.SpectralSettings
+    version: int = VERSION
+    profile: int = 1
+    header_size: int = HEADER_SIZE
+
+    def __post_init__(self) -> None:
+        _check_range("sample_rate", self.sample_rate, 1, 2**31 - 1)
+        _check_range("channels", self.channels, 1, MAX_CHANNELS)
+        _check_range("frame count", self.n_samples, 0, MAX_SAMPLES)
+        if self.source_format not in FORMATS:
+            raise FormatError(f"unknown source sample format code {self.source_format}")
+        if self.n_frames > 2**32 - 1:
+            raise FormatError(f"{self.n_frames} frames exceed the 32-bit frame index")
+
+    @property
+    def hop(self) -> int:
+        return self.settings.hop
+
+    @property
+    def vbr(self) -> bool:
+        return self.settings.quality is not None
+
+    @property
+    def n_frames(self) -> int:
+        return -(-self.n_samples // self.hop) + 1
+
+    @property
+    def frame_size(self) -> int:
+        """Bytes of every CBR frame."""
+        return self.settings.cbr_frame_bytes(self.channels)
+
+    def pack(self) -> bytes:
+        s = self.settings
+        mode, value = (1, s.quality) if self.vbr else (0, s.rate)
+        fixed = _SPECTRAL.pack(
+            MAGIC, self.version, 1, HEADER_SIZE, self.sample_rate, self.channels, self.source_format, 0,
+            self.n_samples, s.hop.bit_length() - 1, 16, mode, 0, int(round(value * 1000)), s.seed,
+        )  # fmt: skip
+        return fixed + struct.pack("<I", zlib.crc32(fixed))
+
+    @classmethod
+    def parse(cls, data: bytes, name: str = "stream") -> "SpectralHeader":
+        from .spectral import SpectralSettings
+
+        profile, size = _check_common(data, name)
+        if profile != cls.PROFILE:
+            raise FormatError(f"{name}: profile {profile} is not the spectral profile")
+        (_, version, _, _, rate, channels, fmt, flags, n, log_hop, band, mode, reserved, value, seed) = _SPECTRAL.unpack_from(data)
+        if flags or reserved or band != 16 or mode > 1:
+            raise FormatError(f"{name}: invalid spectral header fields")
+        try:
+            v = value / 1000.0
+            settings = SpectralSettings(1 << log_hop if 8 <= log_hop <= 11 else -1, seed,
+                                        rate=None if mode else v, quality=v if mode else None)  # fmt: skip
+            return cls(rate, channels, n, fmt, settings, version, 1, size)
+        except FormatError as exc:
+            raise FormatError(f"{name}: {exc}") from None
+        except ValueError as exc:
+            raise FormatError(f"{name}: invalid header: {exc}") from None
+
+
+def parse_header(data: bytes, name: str = "stream"):
+    """The header of any known profile (validated), from a stream's first bytes."""
+    profile, _ = _check_common(data, name)
+    return SpectralHeader.parse(data, name) if profile == 1 else Header.parse(data, name)
+
+
+class SpectralReader:
+    """Frame access for profile 1 (CBR: computed offsets; VBR: the trailing index)."""
+
+    def __init__(self, source, name: str = "stream", strict: bool = True) -> None:
+        self.name = name
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            source = io.BytesIO(bytes(source))
+        self._f = source
+        self._f.seek(0, os.SEEK_END)
+        self.size = self._f.tell()
+        self._f.seek(0)
+        self.header = parse_header(self._f.read(MAX_HEADER), name)
+        h = self.header
+        self.truncated = False
+        if h.vbr:
+            self._offsets = self._read_index(strict)
+        else:
+            self._offsets = None
+            end = h.header_size + h.n_frames * h.frame_size
+            self.truncated = self.size < end
+            if self.truncated and strict:
+                complete = max(0, (self.size - h.header_size) // h.frame_size)
+                raise FormatError(
+                    f"{name}: truncated: header declares {h.n_frames} frames ({end} bytes), file has "
+                    f"{self.size} bytes (frame {complete} is incomplete)", frame=complete)  # fmt: skip
+
+    def _read_index(self, strict: bool) -> np.ndarray | None:
+        h = self.header
+        nf = h.n_frames
+        need = 8 * (nf + 1) + 12
+        if self.size < h.header_size + need:
+            if strict:
+                raise FormatError(f"{self.name}: truncated: no frame index at the end of a VBR stream", frame=0)
+            self.truncated = True
+            return None
+        self._f.seek(self.size - 12)
+        tail = self._f.read(12)
+        (pos,) = struct.unpack_from("<Q", tail)
+        if tail[8:] != _INDEX_MAGIC or pos != self.size - 12 - 8 * (nf + 1):
+            if strict:
+                raise FormatError(f"{self.name}: damaged or missing frame index (truncated VBR stream?)", frame=0)
+            self.truncated = True
+            return None
+        self._f.seek(pos)
+        offsets = np.frombuffer(self._f.read(8 * (nf + 1)), "<u8").astype(np.int64)
+        if offsets[0] != h.header_size or offsets[-1] != pos or np.any(np.diff(offsets) < FRAME_OVERHEAD + 1):
+            raise FormatError(f"{self.name}: damaged frame index")
+        return offsets
+
+    def _span(self, i: int) -> tuple[int, int]:
+        h = self.header
+        if self._offsets is not None:
+            return int(self._offsets[i]), int(self._offsets[i + 1] - self._offsets[i])
+        if h.vbr:
+            raise FormatError(f"{self.name}: frame {i} cannot be located (the frame index is missing)", frame=i)
+        return h.header_size + i * h.frame_size, h.frame_size
+
+    def body(self, i: int) -> bytes:
+        """Payload of frame ``i`` (between index and CRC), after checking both."""
+        h = self.header
+        if not 0 <= i < h.n_frames:
+            raise IndexError(f"frame {i} out of range 0..{h.n_frames - 1}")
+        off, size = self._span(i)
+        self._f.seek(off)
+        data = self._f.read(size)
+        if len(data) != size:
+            raise FormatError(f"{self.name}: frame {i} is truncated", frame=i)
+        (crc,) = struct.unpack_from("<I", data, size - 4)
+        if zlib.crc32(data[: size - 4]) != crc:
+            raise FormatError(f"{self.name}: frame {i} is damaged (CRC mismatch)", frame=i)
+        (index,) = struct.unpack_from("<I", data, 0)
+        if index != i:
+            raise FormatError(f"{self.name}: frame {i} carries index {index} (frames swapped or duplicated)", frame=i)
+        return data[4 : size - 4]
+
+    def verify(self) -> list[tuple[int, str]]:
+        bad = []
+        for i in range(self.header.n_frames):
+            try:
+                self.body(i)
+            except FormatError as exc:
+                bad.append((i, str(exc)))
+        return bad
+
+
+def open_reader(source, name: str = "stream", strict: bool = True):
+    """A Reader (profile 0) or SpectralReader (profile 1) for ``source``."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    head = source.read(MAX_HEADER)
+    source.seek(0)
+    if len(head) >= 8 and _check_common(head, name)[0] == 1:
+        return SpectralReader(source, name, strict)
+    return Reader(source, name, strict)
+
+
+def frame_bytes(index: int, body: bytes) -> bytes:
+    """A whole frame: index, payload, CRC-32."""
+    head = struct.pack("<I", index) + body
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def index_bytes(offsets: list[int]) -> bytes:
+    """The VBR trailer: frame offsets (plus the index's own), its position, the magic."""
+    pos = offsets[-1]
+    return np.asarray(offsets, "<u8").tobytes() + struct.pack("<Q", pos) + _INDEX_MAGIC

@@ -1,0 +1,382 @@
+"""The spectral profile: MDCT bands, a randomized Hadamard inside each band, Lloyd–Max
+at water-filled bit depths.
+
+Per MDCT frame (hop N = 1024 by default) and channel, the N coefficients are rounded
+onto the integer grid and cut into bands of B = 16.  Each band is rotated by
+``H_B·D`` (the same seeded ±1 signs for every band: label 3 of tqa.rotation), so its
+coefficients look Gaussian, and quantized with the ``t``-bit table of
+:func:`tqa.codebook.quantizer` (Lloyd–Max up to 8 bits, companded 9–14) against the
+band's scale ``s = 2**(j/2)`` (the RMS of the rotated band on a 3 dB grid).
+
+Bit allocation is reverse water-filling, derived from the quantized scales alone, so
+no allocation is sent: giving band b its t-th bit lowers the expected squared error
+by ``s_b² · (mse(t-1) - mse(t))`` at a cost of B bits; the K largest of these gains
+over all bands and channels of the frame win (ties in index order).  Every decision
+is made on integers and frozen tables, identically in encoder and decoder.
+
+Stereo: per frame, mid/side ``(L±R)/√2`` is used when its bands' log-energies sum
+lower (the coding gain of the pair).  Rate control: ``rate`` (bits per sample, all
+side info included) gives every frame the same size; ``quality`` (SQNR in dB) gives
+each frame the fewest bits whose measured error meets the target.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bitpack, mdct
+from .backends.base import Engine
+from .codebook import quantizer
+from .rotation import signs
+
+__all__ = ["SpectralSettings", "SpectralCodec", "BAND", "MAX_BAND_BITS"]
+
+BAND = 16
+MAX_BAND_BITS = 14
+SCALE_BITS, DELTA_BITS = 7, 5  # first band's scale code, then deltas in [-16, 15]
+SPECTRAL_LABEL = 3
+FRAME_OVERHEAD = 9  # u32 index, u8 flags, u32 CRC
+
+
+@functools.lru_cache(maxsize=None)
+def _gain_table() -> np.ndarray:
+    """log2(mse(t-1) - mse(t)) for t = 1..14 (mse(0) = 1): the value of each extra bit."""
+    mse = np.array([1.0] + [quantizer(t).mse for t in range(1, MAX_BAND_BITS + 1)])
+    return np.log2(mse[:-1] - mse[1:])
+
+
+@dataclass(frozen=True)
+class SpectralSettings:
+    """Parameters of the spectral profile (stored in the header)."""
+
+    hop: int = 1024
+    seed: int = 0
+    rate: float | None = 3.2  # bits per sample, all included (CBR); None with quality
+    quality: float | None = None  # target SQNR in dB (VBR)
+
+    def __post_init__(self) -> None:
+        if self.hop not in (256, 512, 1024, 2048):
+            raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
+        if (self.rate is None) == (self.quality is None):
+            raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
+        if self.rate is not None and not 0.5 <= float(self.rate) <= 16:
+            raise ValueError(f"rate must be 0.5 to 16 bits per sample, got {self.rate!r}")
+        if self.quality is not None and not 1 <= float(self.quality) <= 120:
+            raise ValueError(f"quality must be 1 to 120 dB, got {self.quality!r}")
+
+    @property
+    def bands(self) -> int:
+        return self.hop // BAND
+
+    def scale_bytes(self) -> int:
+        return -(-(SCALE_BITS + DELTA_BITS * (self.bands - 1)) // 8)
+
+    def cbr_frame_bytes(self, channels: int) -> int:
+        return int(np.ceil(self.rate * self.hop * channels / 8.0))
+
+
+class SpectralCodec:
+    """Codes MDCT frames of all channels: grid samples in, frame payloads out, and back."""
+
+    def __init__(self, settings: SpectralSettings, channels: int, engine: Engine) -> None:
+        self.s = settings
+        self.channels = channels
+        self.engine = engine
+        self._signs = signs(BAND, settings.seed, SPECTRAL_LABEL)
+        self._gain = _gain_table()
+
+    # -- scales ----------------------------------------------------------------------
+    def _scale_codes(self, y: np.ndarray) -> np.ndarray:
+        """Scale codes j (frames, channels, bands) of rotated bands y (..., bands, B), delta-limited."""
+        rms = np.sqrt(np.mean(y * y, axis=-1))
+        want = np.where(rms > 0, np.clip(np.rint(2.0 * np.log2(np.maximum(rms, 1e-300))), 1, 127), 0).astype(np.int64)
+        j = np.empty_like(want)
+        j[..., 0] = want[..., 0]
+        lo, hi = -(2 ** (DELTA_BITS - 1)), 2 ** (DELTA_BITS - 1) - 1
+        for b in range(1, want.shape[-1]):  # sequential: each delta is relative to the coded scale
+            j[..., b] = np.clip(j[..., b - 1] + np.clip(want[..., b] - j[..., b - 1], lo, hi), 0, 127)
+        return j
+
+    def _pack_scales(self, j: np.ndarray) -> np.ndarray:
+        """(frames, channels, bands) codes to (frames, channels, scale_bytes) bytes."""
+        f, c, nb = j.shape
+        bits = np.zeros((f, c, self.s.scale_bytes() * 8), np.uint8)
+        first = (j[..., :1] >> np.arange(SCALE_BITS - 1, -1, -1)) & 1
+        d = (j[..., 1:] - j[..., :-1]) & (2**DELTA_BITS - 1)
+        rest = (d[..., None] >> np.arange(DELTA_BITS - 1, -1, -1)) & 1
+        bits[..., :SCALE_BITS] = first
+        bits[..., SCALE_BITS : SCALE_BITS + DELTA_BITS * (nb - 1)] = rest.reshape(f, c, -1)
+        return np.packbits(bits, axis=-1)
+
+    def _unpack_scales(self, data: np.ndarray) -> np.ndarray:
+        f, c, _ = data.shape
+        nb = self.s.bands
+        bits = np.unpackbits(data, axis=-1).astype(np.int64)
+        first = bits[..., :SCALE_BITS] @ (1 << np.arange(SCALE_BITS - 1, -1, -1))
+        d = bits[..., SCALE_BITS : SCALE_BITS + DELTA_BITS * (nb - 1)].reshape(f, c, nb - 1, DELTA_BITS)
+        d = d @ (1 << np.arange(DELTA_BITS - 1, -1, -1))
+        d = np.where(d >= 2 ** (DELTA_BITS - 1), d - 2**DELTA_BITS, d)
+        j = np.concatenate((first[..., None], d), axis=-1).cumsum(axis=-1)
+        return j
+
+    # -- allocation ------------------------------------------------------------------
+    def allocate(self, j: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Bits per band (frames, channels, bands) giving each frame its ``k`` best bits."""
+        f, c, nb = j.shape
+        gains = (j[..., None] + self._gain[None, None, None, :]).reshape(f, -1)
+        gains = np.where(np.repeat(j.reshape(f, -1) > 0, MAX_BAND_BITS, axis=1), gains, -np.inf)
+        k = np.minimum(k, np.sum(np.isfinite(gains), axis=1))
+        take = np.zeros(gains.shape, bool)
+        order = np.argsort(-gains, axis=1, kind="stable")  # ties: lower index first
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(gains.shape[1])[None, :].repeat(f, 0), axis=1)
+        take = rank < k[:, None]
+        return take.reshape(f, c, nb, MAX_BAND_BITS).sum(axis=-1)
+
+    # -- frames ----------------------------------------------------------------------
+    def _rotate_bands(self, coeffs: np.ndarray) -> np.ndarray:
+        """(..., N) integer coefficients to rotated bands (..., bands, B)."""
+        shape = coeffs.shape
+        y = self.engine.rotate(coeffs.reshape(-1, BAND), self._signs)
+        return np.asarray(y).reshape(*shape[:-1], self.s.bands, BAND)
+
+    def _quantize(self, y: np.ndarray, j: np.ndarray, t: np.ndarray):
+        """Codes (rows, B) and reconstructions of rotated bands y (rows, B) at bits t (rows,)."""
+        codes = np.zeros(y.shape, np.int16)
+        yhat = np.zeros(y.shape)
+        scale = np.where(j > 0, 2.0 ** (j / 2.0), 1.0)
+        for bits in np.unique(t[t > 0]):
+            rows = np.flatnonzero(t == bits)
+            cb = quantizer(int(bits))
+            codes[rows] = self.engine.quantize(y[rows], scale[rows], cb.boundaries)
+            yhat[rows] = self.engine.dequantize(codes[rows], scale[rows], cb.centroids)
+        return codes, yhat
+
+    def analyze(self, grid: np.ndarray) -> dict:
+        """MDCT, stereo decision, rotation and scales of a whole signal (samples, channels)."""
+        c = mdct.forward(grid, self.s.hop).transpose(1, 0, 2)  # (frames, channels, N)
+        ms = np.zeros(c.shape[0], bool)
+        if self.channels == 2:
+            m, s = (c[:, 0] + c[:, 1]) / np.sqrt(2.0), (c[:, 0] - c[:, 1]) / np.sqrt(2.0)
+            band_e = lambda a: np.log2(np.mean(a.reshape(a.shape[0], -1, BAND) ** 2, axis=-1) + 1.0)  # noqa: E731
+            ms = band_e(m).sum(-1) + band_e(s).sum(-1) < band_e(c[:, 0]).sum(-1) + band_e(c[:, 1]).sum(-1)
+            c[ms, 0], c[ms, 1] = m[ms], s[ms]
+        c = np.rint(c)
+        y = self._rotate_bands(c)
+        return {"coeffs": c, "ms": ms, "y": y, "j": self._scale_codes(y)}
+
+    def frame_bits(self, a: dict) -> np.ndarray:
+        """Code bits available to each frame (CBR) before allocation."""
+        s = self.s
+        total = s.cbr_frame_bytes(self.channels) - FRAME_OVERHEAD - self.channels * s.scale_bytes()
+        if total <= 0:
+            raise ValueError(f"rate {s.rate} bits/sample is too low for the side info of this profile")
+        return np.full(a["j"].shape[0], 8 * total // BAND, dtype=np.int64)
+
+    def code(self, a: dict, k: np.ndarray):
+        """Allocate and quantize: (bits per band, codes, reconstructed rotated bands)."""
+        t = self.allocate(a["j"], k)
+        f, c, nb = t.shape
+        codes, yhat = self._quantize(a["y"].reshape(-1, BAND), a["j"].reshape(-1), t.reshape(-1))
+        return t, codes.reshape(f, c, nb, BAND), yhat.reshape(f, c, nb, BAND)
+
+    def pack(self, first: int, a: dict, t: np.ndarray, codes: np.ndarray, cbr: bool) -> list[bytes]:
+        """Frame payloads (without index and CRC): flags, scales, band codes, CBR padding."""
+        scales = self._pack_scales(a["j"])
+        out = []
+        size = self.s.cbr_frame_bytes(self.channels) - 8 if cbr else None
+        for i in range(t.shape[0]):  # one frame at a time: each has its own allocation
+            parts = [bytes([int(a["ms"][i])]), scales[i].tobytes()]
+            ti = t[i].reshape(-1)
+            ci = codes[i].reshape(-1, BAND)
+            for bits in range(1, MAX_BAND_BITS + 1):
+                rows = np.flatnonzero(ti == bits)
+                if rows.size:
+                    packed = bitpack.pack(ci[rows], bits) if bits <= 8 else _pack_wide(ci[rows], bits)
+                    parts.append(packed.tobytes())
+            body = b"".join(parts)
+            if size is not None:
+                body = body.ljust(size, b"\0")
+            out.append(body)
+        return out
+
+    def unpack(self, bodies: list[bytes]):
+        """(ms, j, t, codes) of frame payloads; raises ValueError for a malformed one."""
+        c, nb = self.channels, self.s.bands
+        sb = self.s.scale_bytes()
+        f = len(bodies)
+        ms = np.zeros(f, bool)
+        j = np.zeros((f, c, nb), np.int64)
+        heads = np.zeros((f, c, sb), np.uint8)
+        for i, body in enumerate(bodies):
+            if len(body) < 1 + c * sb or body[0] > 1:
+                raise ValueError(f"frame {i}: malformed spectral frame")
+            ms[i] = bool(body[0])
+            heads[i] = np.frombuffer(body, np.uint8, c * sb, 1).reshape(c, sb)
+        j = self._unpack_scales(heads)
+        if np.any((j < 0) | (j > 127)):
+            raise ValueError(f"frame {int(np.argwhere((j < 0) | (j > 127))[0][0])}: scale out of range")
+        k = np.array([(len(b) - 1 - c * sb) * 8 // BAND for b in bodies], dtype=np.int64)
+        t = self.allocate(j, k)
+        codes = np.zeros((f, c * nb, BAND), np.int16)
+        for i, body in enumerate(bodies):
+            pos = 1 + c * sb
+            ti = t[i].reshape(-1)
+            for bits in range(1, MAX_BAND_BITS + 1):
+                rows = np.flatnonzero(ti == bits)
+                if rows.size:
+                    n = rows.size * 2 * bits
+                    chunk = np.frombuffer(body, np.uint8, n, pos).reshape(rows.size, 2 * bits)
+                    codes[i, rows] = bitpack.unpack(chunk, bits, BAND) if bits <= 8 else _unpack_wide(chunk, bits)
+                    pos += n
+        return ms, j, t, codes.reshape(f, c, nb, BAND)
+
+    def reconstruct(self, ms, j, t, codes) -> np.ndarray:
+        """MDCT coefficients (frames, channels, N) from decoded codes."""
+        f, c, nb, _ = codes.shape
+        rows_t = t.reshape(-1)
+        scale = np.where(j.reshape(-1) > 0, 2.0 ** (j.reshape(-1) / 2.0), 1.0)
+        yhat = np.zeros((f * c * nb, BAND))
+        flat = codes.reshape(-1, BAND)
+        for bits in np.unique(rows_t[rows_t > 0]):
+            rows = np.flatnonzero(rows_t == bits)
+            yhat[rows] = self.engine.dequantize(flat[rows], scale[rows], quantizer(int(bits)).centroids)
+        x = np.asarray(self.engine.unrotate(yhat, self._signs)) / float(BAND)
+        coeffs = x.reshape(f, c, self.s.hop)
+        if c == 2 and ms.any():
+            m, s = coeffs[ms, 0].copy(), coeffs[ms, 1].copy()
+            coeffs[ms, 0], coeffs[ms, 1] = (m + s) / np.sqrt(2.0), (m - s) / np.sqrt(2.0)
+        return coeffs
+
+
+def _pack_wide(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack 9..14-bit codes (rows, 16), MSB first, through bit planes."""
+    planes = (codes.astype(np.int64)[..., None] >> np.arange(bits - 1, -1, -1)) & 1
+    return np.packbits(planes.astype(np.uint8).reshape(codes.shape[0], -1), axis=1)
+
+
+def _unpack_wide(chunk: np.ndarray, bits: int) -> np.ndarray:
+    """Unpack 9..14-bit codes (16 per band, MSB first) via the bit planes."""
+    planes = np.unpackbits(chunk, axis=1).reshape(chunk.shape[0], BAND, bits).astype(np.int64)
+    return (planes @ (1 << np.arange(bits - 1, -1, -1))).astype(np.int16)
+
+
+# -- streams ---------------------------------------------------------------------------
+def vbr_bits(codec: SpectralCodec, a: dict, quality: float) -> np.ndarray:
+    """Per frame, the fewest code bits whose measured error meets ``quality`` dB.
+
+    Bisection on each frame's bit count, all frames at once; the error is measured
+    on the rotated bands (the MDCT is orthogonal, the rotation scales by B), so a
+    frame's SQNR is what it says, not a model's estimate.
+    """
+    y = a["y"]
+    f = y.shape[0]
+    energy = np.sum(y * y, axis=(1, 2, 3))
+    target = energy / 10.0 ** (quality / 10.0)
+    lo = np.zeros(f, np.int64)
+    hi = np.full(f, y.shape[1] * y.shape[2] * MAX_BAND_BITS, np.int64)
+    while np.any(lo < hi):
+        mid = (lo + hi) // 2
+        _, _, yhat = codec.code(a, mid)
+        ok = np.sum((y - yhat) ** 2, axis=(1, 2, 3)) <= target
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid + 1)
+    return hi
+
+
+def encode(samples, sample_rate: int, *, rate: float | None = None, quality: float | None = None, seed: int = 0,
+           hop: int = 1024, engine: str | None = None, source_format: int | None = None) -> bytes:  # fmt: skip
+    """Encode samples with the spectral profile (see tqa.encode, profile="spectral")."""
+    from .container import FormatError, SpectralHeader, frame_bytes, index_bytes
+    from .registry import get_engine
+    from .samples import as_samples, format_of_dtype, to_grid
+
+    x = as_samples(samples)
+    if rate is None and quality is None:
+        rate = 3.2
+    settings = SpectralSettings(hop, seed, rate=None if rate is None else float(rate),
+                                quality=None if quality is None else float(quality))  # fmt: skip
+    try:
+        fmt = format_of_dtype(x.dtype) if source_format is None else source_format
+        header = SpectralHeader(int(sample_rate), x.shape[1], x.shape[0], fmt, settings)
+    except FormatError as exc:
+        raise ValueError(str(exc)) from None
+    codec = SpectralCodec(settings, x.shape[1], get_engine(engine))
+    a = codec.analyze(to_grid(x))
+    k = codec.frame_bits(a) if settings.quality is None else vbr_bits(codec, a, settings.quality)
+    t, codes, _ = codec.code(a, k)
+    bodies = codec.pack(0, a, t, codes, cbr=settings.quality is None)
+    frames = [frame_bytes(i, b) for i, b in enumerate(bodies)]
+    out = [header.pack(), *frames]
+    if settings.quality is not None:
+        offsets = np.cumsum([header.header_size] + [len(fr) for fr in frames]).tolist()
+        out.append(index_bytes(offsets))
+    return b"".join(out)
+
+
+class SpectralDecoder:
+    """Random-access decoder of spectral streams (the interface of tqa.Decoder)."""
+
+    def __init__(self, reader, engine: Engine, on_error: str = "raise") -> None:
+        self.reader = reader
+        self.header = reader.header
+        self.on_error = on_error
+        self.codec = SpectralCodec(self.header.settings, self.header.channels, engine)
+        self.lost: list[dict] = []
+
+    def _coeffs(self, first: int, last: int) -> np.ndarray:
+        """MDCT coefficients (channels, frames, N) of frames first..last (inclusive)."""
+        from .container import FormatError
+
+        h = self.header
+        bodies, bad = [], {}
+        for i in range(first, last + 1):
+            try:
+                bodies.append(self.reader.body(i))
+            except FormatError as exc:
+                if self.on_error == "raise":
+                    raise
+                bad[i] = exc
+                bodies.append(None)
+        good = [b for b in bodies if b is not None]
+        coeffs = np.zeros((len(bodies), h.channels, h.hop))
+        if good:
+            try:
+                dec = self.codec.reconstruct(*self.codec.unpack(good))
+            except ValueError as exc:
+                raise FormatError(f"{self.reader.name}: frames {first}..{last}: {exc}", frame=first) from None
+            coeffs[[i for i, b in enumerate(bodies) if b is not None]] = dec
+        for i, exc in bad.items():
+            if not any(d["frame"] == i for d in self.lost):
+                lo, hi = max(0, (i - 1) * h.hop), min(h.n_samples, (i + 1) * h.hop)
+                self.lost.append({"frame": i, "start": lo, "end": hi, "start_s": lo / h.sample_rate,
+                                  "end_s": hi / h.sample_rate, "reason": str(exc)})  # fmt: skip
+        return coeffs.transpose(1, 0, 2)
+
+    def chunks(self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int = 64):
+        from .samples import OUTPUT_DTYPES, from_grid
+
+        h = self.header
+        if dtype not in OUTPUT_DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
+        for name, v in (("start", start), ("frames", frames)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        start = min(int(start), h.n_samples)
+        stop = h.n_samples if frames is None else min(h.n_samples, start + int(frames))
+        n = h.hop
+        for a in range(start, stop, chunk_frames * n):
+            b = min(stop, a + chunk_frames * n)
+            first, last = a // n, (b - 1) // n + 1
+            g = mdct.inverse_range(self._coeffs(first, last), first)
+            yield from_grid(g[a - first * n : b - first * n], dtype)
+
+    def read(self, start: int = 0, frames: int | None = None, dtype: str = "float32") -> np.ndarray:
+        from .samples import from_grid
+
+        parts = list(self.chunks(start, frames, dtype))
+        c = self.header.channels
+        out = np.concatenate(parts) if parts else from_grid(np.zeros((0, c)), dtype)
+        return out[:, 0] if c == 1 else out
