@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 
 from . import api
-from .container import FRAME_OVERHEAD, FormatError, Header
+from .container import FRAME_OVERHEAD, FormatError, parse_header
 
 __all__ = ["seed_streams", "mutate", "check", "campaign"]
 
@@ -28,10 +28,24 @@ def seed_streams() -> list[bytes]:
     rng = np.random.default_rng(7)
     x = rng.normal(0, 0.2, (700, 2)).astype(np.float32)
     x[192:256] = 0  # a silent block
-    return [
+    time_profile = [
         api.encode(x[:, :ch], 8000, residual=residual, block_size=n, bits=3, frame_samples=n)
         for residual, ch, n in (("sign", 2, 64), ("none", 1, 64), ("qjl", 2, 128))
     ]
+    y = np.concatenate([x] * 6)  # 4200 samples: 6 MDCT frames
+    spectral = [api.encode(y, 8000, profile="spectral", rate=3.0), api.encode(y[:, :1], 8000, profile="spectral", quality=30)]
+    return time_profile + spectral
+
+
+def _spans(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+    """(header size, [(offset, size)] of every frame) of a valid stream of either profile."""
+    h = parse_header(data)
+    if h.profile == 0:
+        return h.header_size, [(h.frame_offset(i), h.frame_size(i)) for i in range(h.n_frames)]
+    if not h.vbr:
+        return h.header_size, [(h.header_size + i * h.frame_size, h.frame_size) for i in range(h.n_frames)]
+    index = np.frombuffer(data, "<u8", h.n_frames + 1, len(data) - 12 - 8 * (h.n_frames + 1)).astype(int)
+    return h.header_size, [(int(a), int(b - a)) for a, b in zip(index[:-1], index[1:])]
 
 
 def _with_header_field(data: bytearray, off: int, fmt: str, value: int) -> bytearray:
@@ -67,17 +81,17 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
         value = int(rng.choice([0, (1 << bits) - 1, int(rng.integers(0, 1 << min(bits, 62)))]))
         d = _with_header_field(d, off, fmt, value)
     elif kind == 6:  # a crafted frame: bytes changed and the frame's CRC re-sealed
-        h = Header.parse(bytes(d))
-        i = int(rng.integers(h.n_frames))
-        lo, size = h.frame_offset(i), h.frame_size(i)
+        _, spans = _spans(bytes(d))
+        lo, size = spans[int(rng.integers(len(spans)))]
         for _ in range(int(rng.integers(1, 5))):
             j = lo + 4 + int(rng.integers(size - FRAME_OVERHEAD))
             d[j] = int(rng.integers(256)) if rng.random() < 0.5 else d[j] ^ (1 << int(rng.integers(8)))
         struct.pack_into("<I", d, lo + size - 4, zlib.crc32(bytes(d[lo : lo + size - 4])))
     else:  # frames swapped, duplicated or dropped
-        h = Header.parse(bytes(d))
-        nf = h.n_frames
-        frames = [bytes(d[h.frame_offset(i) : h.frame_offset(i) + h.frame_size(i)]) for i in range(nf)]
+        header_size, spans = _spans(bytes(d))
+        nf = len(spans)
+        end = spans[-1][0] + spans[-1][1]
+        frames = [bytes(d[a : a + n]) for a, n in spans]
         i, j = (int(v) for v in rng.integers(nf, size=2))
         op = int(rng.integers(3))
         if op == 0:
@@ -86,7 +100,7 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
             frames[j] = frames[i]
         else:
             del frames[i]
-        d = d[: h.header_size] + b"".join(frames)
+        d = d[:header_size] + b"".join(frames) + d[end:]  # (a VBR index stays behind them)
     return bytes(d)
 
 
