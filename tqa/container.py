@@ -476,6 +476,33 @@ class SpectralReader:
             raise FormatError(f"{self.name}: frame {i} carries index {index} (frames swapped or duplicated)", frame=i)
         return data[4 : size - 4]
 
+    def bodies(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Frames first..last-1 in one read: (buffer, body starts, body lengths), CRCs checked."""
+        if self._offsets is None and self.header.vbr:
+            raise FormatError(f"{self.name}: frame {first} cannot be located (the frame index is missing)", frame=first)
+        spans = [self._span(i) for i in range(first, last)] if self._offsets is not None else None
+        if spans is None:
+            size = self.header.frame_size
+            off0 = self.header.header_size + first * size
+            lengths = np.full(last - first, size, np.int64)
+        else:
+            off0 = spans[0][0]
+            lengths = np.array([n for _, n in spans], np.int64)
+        self._f.seek(off0)
+        data = self._f.read(int(lengths.sum()))
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        if len(data) != lengths.sum():
+            for i in range(first, last):
+                self.body(i)  # raises for the first incomplete frame
+        view = memoryview(data)
+        buf = np.frombuffer(data, np.uint8)
+        for i, (s0, n) in enumerate(zip(starts.tolist(), lengths.tolist())):
+            crc = int.from_bytes(view[s0 + n - 4 : s0 + n], "little")
+            index = int.from_bytes(view[s0 : s0 + 4], "little")
+            if zlib.crc32(view[s0 : s0 + n - 4]) != crc or index != first + i:
+                self.body(first + i)  # raises the precise error
+        return buf, starts + 4, lengths - 8
+
     def verify(self) -> list[tuple[int, str]]:
         bad = []
         for i in range(self.header.n_frames):
@@ -495,12 +522,6 @@ def open_reader(source, name: str = "stream", strict: bool = True):
     if len(head) >= 8 and _check_common(head, name)[0] == 1:
         return SpectralReader(source, name, strict)
     return Reader(source, name, strict)
-
-
-def frame_bytes(index: int, body: bytes) -> bytes:
-    """A whole frame: index, payload, CRC-32."""
-    head = struct.pack("<I", index) + body
-    return head + struct.pack("<I", zlib.crc32(head))
 
 
 def index_bytes(offsets: list[int]) -> bytes:

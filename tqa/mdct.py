@@ -47,12 +47,22 @@ def forward(x: np.ndarray, n: int) -> np.ndarray:
     frames = n_frames(samples, n)
     padded = np.zeros((channels, (frames + 1) * n))
     padded[:, n : n + samples] = x.T
-    # frames[c, f] = padded[c, f*n : f*n + 2n]: a strided view, windowed into a copy
-    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * n, axis=1)[:, ::n][:, :frames]
-    z = view * window(n)
+    # Frame f is hops f and f+1; its quarters a, b (hop f) and c, d (hop f+1) are
+    # windowed and folded to N samples, (-c_r - d, a - b_r), without building the
+    # 2N-sample frames (views of the hops, written into one output).
+    hops = padded.reshape(channels, frames + 1, n)
     h = n // 2
-    a, b, c, d = z[..., :h], z[..., h:n], z[..., n : n + h], z[..., n + h :]
-    folded = np.concatenate((-c[..., ::-1] - d, a - b[..., ::-1]), axis=-1)
+    w = window(n)
+    folded = np.empty((channels, frames, n))
+    lo, hi = folded[..., :h], folded[..., h:]
+    np.multiply(hops[:, 1:, :h], w[n : n + h], out=lo)
+    lo[...] = lo[..., ::-1]
+    lo += hops[:, 1:, h:] * w[n + h :]
+    np.negative(lo, out=lo)
+    np.multiply(hops[:, :frames, h:], w[h:n], out=hi)
+    hi[...] = hi[..., ::-1]
+    np.negative(hi, out=hi)
+    hi += hops[:, :frames, :h] * w[:h]
     return _dct4(folded)
 
 
@@ -69,10 +79,14 @@ def inverse_range(coeffs: np.ndarray, first: int) -> np.ndarray:
     """
     channels, frames, n = coeffs.shape
     h = n // 2
+    w = window(n)
     u = _dct4(coeffs)
     u1, u2 = u[..., :h], u[..., h:]
-    z = np.concatenate((u2, -u2[..., ::-1], -u1[..., ::-1], -u1), axis=-1) * window(n)
-    out = np.zeros((channels, (frames + 1) * n))
-    out[:, : frames * n] += z[..., :n].reshape(channels, frames * n)
-    out[:, n : (frames + 1) * n] += z[..., n:].reshape(channels, frames * n)
-    return out[:, n : frames * n].T
+    # unfolded frame: (u2, -u2_r, -u1_r, -u1) times the window; its first half lands
+    # on hop f, its second half on hop f+1
+    out = np.zeros((channels, frames + 1, n))
+    out[:, :frames, :h] += u2 * w[:h]
+    out[:, :frames, h:] -= u2[..., ::-1] * w[h:n]
+    out[:, 1:, :h] -= u1[..., ::-1] * w[n : n + h]
+    out[:, 1:, h:] -= u1 * w[n + h :]
+    return out[:, 1:frames].reshape(channels, (frames - 1) * n).T

@@ -23,6 +23,7 @@ each frame the fewest bits whose measured error meets the target.
 from __future__ import annotations
 
 import functools
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,55 +184,78 @@ class SpectralCodec:
         codes, yhat = self._quantize(a["y"].reshape(-1, BAND), a["j"].reshape(-1), t.reshape(-1))
         return t, codes.reshape(f, c, nb, BAND), yhat.reshape(f, c, nb, BAND)
 
-    def pack(self, first: int, a: dict, t: np.ndarray, codes: np.ndarray, cbr: bool) -> list[bytes]:
-        """Frame payloads (without index and CRC): flags, scales, band codes, CBR padding."""
-        scales = self._pack_scales(a["j"])
-        out = []
-        size = self.s.cbr_frame_bytes(self.channels) - 8 if cbr else None
-        for i in range(t.shape[0]):  # one frame at a time: each has its own allocation
-            parts = [bytes([int(a["ms"][i])]), scales[i].tobytes()]
-            ti = t[i].reshape(-1)
-            ci = codes[i].reshape(-1, BAND)
-            for bits in range(1, MAX_BAND_BITS + 1):
-                rows = np.flatnonzero(ti == bits)
-                if rows.size:
-                    packed = bitpack.pack(ci[rows], bits) if bits <= 8 else _pack_wide(ci[rows], bits)
-                    parts.append(packed.tobytes())
-            body = b"".join(parts)
-            if size is not None:
-                body = body.ljust(size, b"\0")
-            out.append(body)
-        return out
+    def _offsets(self, t: np.ndarray) -> np.ndarray:
+        """Byte offset of each band's codes within its frame's code area (frames, rows).
 
-    def unpack(self, bodies: list[bytes]):
-        """(ms, j, t, codes) of frame payloads; raises ValueError for a malformed one."""
+        Inside a frame, bands come by bit depth (1 first), then channel-major band order.
+        """
+        f = t.shape[0]
+        cnt = np.stack([np.sum(t == v, axis=1) for v in range(MAX_BAND_BITS + 1)], axis=1)  # (frames, 15)
+        base = np.concatenate((np.zeros((f, 1), np.int64), np.cumsum(cnt * 2 * np.arange(MAX_BAND_BITS + 1), axis=1)[:, :-1]), axis=1)
+        off = np.zeros(t.shape, np.int64)
+        for v in range(1, MAX_BAND_BITS + 1):
+            m = t == v
+            rank = np.cumsum(m, axis=1) - 1
+            off = np.where(m, base[:, v : v + 1] + rank * 2 * v, off)
+        return off
+
+    def pack(self, first: int, a: dict, t: np.ndarray, codes: np.ndarray, cbr: bool) -> tuple[bytes, np.ndarray]:
+        """Whole frames (index, flags, scales, band codes, CBR padding, CRC) and their lengths."""
+        f = t.shape[0]
+        head = 1 + self.channels * self.s.scale_bytes()
+        tf = t.reshape(f, -1)
+        code_bytes = np.sum(2 * tf, axis=1)
+        if cbr:
+            lengths = np.full(f, self.s.cbr_frame_bytes(self.channels), np.int64)
+        else:
+            lengths = 8 + head + code_bytes
+        start = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        buf = np.zeros(int(lengths.sum()), np.uint8)
+        buf[start[:, None] + np.arange(4)] = np.arange(first, first + f, dtype="<u4").view(np.uint8).reshape(f, 4)
+        buf[start + 4] = a["ms"]
+        buf[start[:, None] + 5 + np.arange(head - 1)] = self._pack_scales(a["j"]).reshape(f, -1)
+        dest = start[:, None] + 4 + head + self._offsets(tf)
+        flat = codes.reshape(f, -1, BAND)
+        for v in range(1, MAX_BAND_BITS + 1):
+            fi, ri = np.nonzero(tf == v)
+            if fi.size:
+                packed = bitpack.pack(flat[fi, ri], v) if v <= 8 else _pack_wide(flat[fi, ri], v)
+                buf[dest[fi, ri][:, None] + np.arange(2 * v)] = packed
+        mv = memoryview(buf)
+        crcs = np.array([zlib.crc32(mv[s0 : s0 + n - 4]) for s0, n in zip(start.tolist(), lengths.tolist())], "<u4")
+        buf[(start + lengths - 4)[:, None] + np.arange(4)] = crcs.view(np.uint8).reshape(f, 4)
+        return buf.tobytes(), lengths
+
+    def unpack(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+        """(ms, j, t, codes) of frame bodies ``buf[starts[i] : starts[i] + lengths[i]]``.
+
+        Raises ValueError naming the (0-based, within the batch) frame of a malformed one.
+        """
         c, nb = self.channels, self.s.bands
         sb = self.s.scale_bytes()
-        f = len(bodies)
-        ms = np.zeros(f, bool)
-        j = np.zeros((f, c, nb), np.int64)
-        heads = np.zeros((f, c, sb), np.uint8)
-        for i, body in enumerate(bodies):
-            if len(body) < 1 + c * sb or body[0] > 1:
-                raise ValueError(f"frame {i}: malformed spectral frame")
-            ms[i] = bool(body[0])
-            heads[i] = np.frombuffer(body, np.uint8, c * sb, 1).reshape(c, sb)
-        j = self._unpack_scales(heads)
-        if np.any((j < 0) | (j > 127)):
-            raise ValueError(f"frame {int(np.argwhere((j < 0) | (j > 127))[0][0])}: scale out of range")
-        k = np.array([(len(b) - 1 - c * sb) * 8 // BAND for b in bodies], dtype=np.int64)
-        t = self.allocate(j, k)
+        head = 1 + c * sb
+        f = starts.size
+        short = np.flatnonzero(lengths < head)
+        if short.size:
+            raise ValueError(f"frame {int(short[0])}: malformed spectral frame (too short)")
+        hb = buf[starts[:, None] + np.arange(head)]
+        bad = np.flatnonzero(hb[:, 0] > 1)
+        if bad.size:
+            raise ValueError(f"frame {int(bad[0])}: malformed spectral frame (flags)")
+        ms = hb[:, 0].astype(bool)
+        j = self._unpack_scales(hb[:, 1:].reshape(f, c, sb))
+        out = np.argwhere((j < 0) | (j > 127))
+        if out.size:
+            raise ValueError(f"frame {int(out[0][0])}: scale out of range")
+        t = self.allocate(j, (lengths - head) * 8 // BAND)
+        tf = t.reshape(f, -1)
+        src = starts[:, None] + head + self._offsets(tf)
         codes = np.zeros((f, c * nb, BAND), np.int16)
-        for i, body in enumerate(bodies):
-            pos = 1 + c * sb
-            ti = t[i].reshape(-1)
-            for bits in range(1, MAX_BAND_BITS + 1):
-                rows = np.flatnonzero(ti == bits)
-                if rows.size:
-                    n = rows.size * 2 * bits
-                    chunk = np.frombuffer(body, np.uint8, n, pos).reshape(rows.size, 2 * bits)
-                    codes[i, rows] = bitpack.unpack(chunk, bits, BAND) if bits <= 8 else _unpack_wide(chunk, bits)
-                    pos += n
+        for v in range(1, MAX_BAND_BITS + 1):
+            fi, ri = np.nonzero(tf == v)
+            if fi.size:
+                chunk = buf[src[fi, ri][:, None] + np.arange(2 * v)]
+                codes[fi, ri] = bitpack.unpack(chunk, v, BAND) if v <= 8 else _unpack_wide(chunk, v)
         return ms, j, t, codes.reshape(f, c, nb, BAND)
 
     def reconstruct(self, ms, j, t, codes) -> np.ndarray:
@@ -289,7 +313,7 @@ def vbr_bits(codec: SpectralCodec, a: dict, quality: float) -> np.ndarray:
 def encode(samples, sample_rate: int, *, rate: float | None = None, quality: float | None = None, seed: int = 0,
            hop: int = 1024, engine: str | None = None, source_format: int | None = None) -> bytes:  # fmt: skip
     """Encode samples with the spectral profile (see tqa.encode, profile="spectral")."""
-    from .container import FormatError, SpectralHeader, frame_bytes, index_bytes
+    from .container import FormatError, SpectralHeader, index_bytes
     from .registry import get_engine
     from .samples import as_samples, format_of_dtype, to_grid
 
@@ -307,12 +331,10 @@ def encode(samples, sample_rate: int, *, rate: float | None = None, quality: flo
     a = codec.analyze(to_grid(x))
     k = codec.frame_bits(a) if settings.quality is None else vbr_bits(codec, a, settings.quality)
     t, codes, _ = codec.code(a, k)
-    bodies = codec.pack(0, a, t, codes, cbr=settings.quality is None)
-    frames = [frame_bytes(i, b) for i, b in enumerate(bodies)]
-    out = [header.pack(), *frames]
+    blob, lengths = codec.pack(0, a, t, codes, cbr=settings.quality is None)
+    out = [header.pack(), blob]
     if settings.quality is not None:
-        offsets = np.cumsum([header.header_size] + [len(fr) for fr in frames]).tolist()
-        out.append(index_bytes(offsets))
+        out.append(index_bytes(np.cumsum(np.concatenate(([header.header_size], lengths))).tolist()))
     return b"".join(out)
 
 
@@ -326,33 +348,37 @@ class SpectralDecoder:
         self.codec = SpectralCodec(self.header.settings, self.header.channels, engine)
         self.lost: list[dict] = []
 
+    def _decode(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, first: int) -> np.ndarray:
+        from .container import FormatError
+
+        try:
+            return self.codec.reconstruct(*self.codec.unpack(buf, starts, lengths))
+        except ValueError as exc:
+            msg = str(exc)
+            i = first + int(msg.split()[1].rstrip(":")) if msg.startswith("frame ") else first
+            raise FormatError(f"{self.reader.name}: frame {i}: {msg.split(': ', 1)[-1]}", frame=i) from None
+
     def _coeffs(self, first: int, last: int) -> np.ndarray:
         """MDCT coefficients (channels, frames, N) of frames first..last (inclusive)."""
         from .container import FormatError
 
         h = self.header
-        bodies, bad = [], {}
+        try:
+            buf, starts, lengths = self.reader.bodies(first, last + 1)
+            return self._decode(buf, starts, lengths, first).transpose(1, 0, 2)
+        except FormatError:
+            if self.on_error == "raise":
+                raise
+        coeffs = np.zeros((last + 1 - first, h.channels, h.hop))  # recovery: frame by frame
         for i in range(first, last + 1):
             try:
-                bodies.append(self.reader.body(i))
+                body = np.frombuffer(self.reader.body(i), np.uint8)
+                coeffs[i - first] = self._decode(body, np.array([0]), np.array([body.size]), i)[0]
             except FormatError as exc:
-                if self.on_error == "raise":
-                    raise
-                bad[i] = exc
-                bodies.append(None)
-        good = [b for b in bodies if b is not None]
-        coeffs = np.zeros((len(bodies), h.channels, h.hop))
-        if good:
-            try:
-                dec = self.codec.reconstruct(*self.codec.unpack(good))
-            except ValueError as exc:
-                raise FormatError(f"{self.reader.name}: frames {first}..{last}: {exc}", frame=first) from None
-            coeffs[[i for i, b in enumerate(bodies) if b is not None]] = dec
-        for i, exc in bad.items():
-            if not any(d["frame"] == i for d in self.lost):
-                lo, hi = max(0, (i - 1) * h.hop), min(h.n_samples, (i + 1) * h.hop)
-                self.lost.append({"frame": i, "start": lo, "end": hi, "start_s": lo / h.sample_rate,
-                                  "end_s": hi / h.sample_rate, "reason": str(exc)})  # fmt: skip
+                if not any(d["frame"] == i for d in self.lost):
+                    lo, hi = max(0, (i - 1) * h.hop), min(h.n_samples, (i + 1) * h.hop)
+                    self.lost.append({"frame": i, "start": lo, "end": hi, "start_s": lo / h.sample_rate,
+                                      "end_s": hi / h.sample_rate, "reason": str(exc)})  # fmt: skip
         return coeffs.transpose(1, 0, 2)
 
     def chunks(self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int = 64):
