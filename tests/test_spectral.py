@@ -156,3 +156,19 @@ def test_settings_are_validated():
         tqa.encode(x, 8000, profile="mdct")
     with pytest.raises(ValueError, match="spectral"):
         tqa.encode(x, 8000, rate=3.2)
+
+
+@pytest.mark.parametrize("kw", [dict(rate=3.2), dict(quality=40.0)])
+def test_streaming_encoder_any_chunking_same_bytes(kw):
+    from tqa.spectral import SpectralEncoder
+
+    x = (ar1(70_001, 0.9, 2) * 32767).astype(np.int16)
+    ref = tqa.encode(x, 44100, profile="spectral", **kw)
+    buf = io.BytesIO()
+    enc = SpectralEncoder(buf, 44100, 2, source_format=1, batch=7, **kw)
+    pos = 0
+    for size in [1, 999, 5000, 20_000, 1023, 50_000]:
+        enc.write(x[pos : pos + size])
+        pos += size
+    enc.close()
+    assert pos >= len(x) and buf.getvalue() == ref

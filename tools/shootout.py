@@ -64,8 +64,8 @@ def align(ref: np.ndarray, y: np.ndarray, max_lag: int = 4096) -> np.ndarray:
     return out
 
 
-def codecs(tqa_bits: list[int]) -> tuple[list[tuple], list[str]]:
-    """(name, tool, encode cmd, decode cmd, compressed suffix) for what is installed."""
+def codecs(tqa_bits: list[int], spectral_rates: list[float] = (), quality: list[float] = ()) -> tuple[list[tuple], list[str]]:
+    """(name, encode cmd, decode cmd, compressed suffix) for what is installed."""
     tqa = shutil.which("tqa")
     out, missing = [], []
     if tqa:
@@ -73,6 +73,12 @@ def codecs(tqa_bits: list[int]) -> tuple[list[tuple], list[str]]:
             for r in ("none", "sign", "qjl"):
                 out.append((f"TQA {b} bits + {r}", [tqa, "encode", "{src}", "{cmp}", "--bits", str(b), "--residual", r, "--quiet"],
                             [tqa, "decode", "{cmp}", "{dec}", "--quiet"], ".tqa"))  # fmt: skip
+        for rate in spectral_rates:
+            out.append((f"TQA spectral {rate:g} bits/sample", [tqa, "encode", "{src}", "{cmp}", "--profile", "spectral", "--rate", str(rate), "--quiet"],
+                        [tqa, "decode", "{cmp}", "{dec}", "--quiet"], ".tqa"))  # fmt: skip
+        for q in quality:
+            out.append((f"TQA spectral --quality {q:g}", [tqa, "encode", "{src}", "{cmp}", "--profile", "spectral", "--quality", str(q), "--quiet"],
+                        [tqa, "decode", "{cmp}", "{dec}", "--quiet"], ".tqa"))  # fmt: skip
     else:
         missing.append("tqa (pip install .)")
     if shutil.which("flac"):
@@ -99,18 +105,11 @@ def codecs(tqa_bits: list[int]) -> tuple[list[tuple], list[str]]:
     return out, missing
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder")
-    ap.add_argument("--out", help="also write the markdown table here")
-    ap.add_argument("--tqa", default="2,4,6,8", help="TQA bit depths to run (each with none/sign/qjl)")
-    args = ap.parse_args(argv)
-    files = sorted(p for p in pathlib.Path(args.folder).iterdir() if p.suffix.lower() in AUDIO)
-    if not files:
-        print(f"no audio files in {args.folder}", file=sys.stderr)
-        return 2
-    table, missing = codecs([int(b) for b in args.tqa.split(",")])
-    stats: dict[str, dict[str, list]] = {name: {k: [] for k in ("bps", "snr", "seg", "enc", "dec", "encr", "decr", "dur")} for name, *_ in table}
+def measure(files: list[pathlib.Path], table: list[tuple]) -> dict[str, dict[str, list]]:
+    """Run every codec of ``table`` on every file: per codec, lists of per-file figures."""
+    stats: dict[str, dict[str, list]] = {
+        name: {k: [] for k in ("file", "bps", "snr", "seg", "enc", "dec", "encr", "decr", "dur")} for name, *_ in table
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for f in files:
             x, rate = sf.read(str(f), dtype="int16", always_2d=True)
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             results = {}
             for name, enc, dec, suffix in table:
                 cmp_, out = os.path.join(tmp, "c" + suffix), os.path.join(tmp, "d.wav")
-                sub = lambda c: [a.format(src=src, cmp=cmp_, dec=out, rate=rate) for a in c]  # noqa: E731
+                sub = lambda c: [a.format(src=src, cmp=cmp_, dec=out, rate=rate) for a in c]  # noqa: E731,B023
                 try:
                     te, td = _run(sub(enc)), _run(sub(dec))
                     y = align(ref, _read(out, rate, x.shape[1]))
@@ -135,12 +134,30 @@ def main(argv: list[str] | None = None) -> int:
                     flac_times = (te, td)
             for name, (bps, snr, seg, te, td) in results.items():
                 s = stats[name]
-                for k, v in zip(("bps", "snr", "seg", "enc", "dec", "dur"), (bps, snr, seg, te, td, dur)):
+                for k, v in zip(("file", "bps", "snr", "seg", "enc", "dec", "dur"), (f.stem, bps, snr, seg, te, td, dur)):
                     s[k].append(v)
                 if flac_times:
                     s["encr"].append(te / flac_times[0])
                     s["decr"].append(td / flac_times[1])
             print(f"done: {f.name}", file=sys.stderr)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder")
+    ap.add_argument("--out", help="also write the markdown table here")
+    ap.add_argument("--tqa", default="2,4,6,8", help="TQA bit depths to run (each with none/sign/qjl)")
+    ap.add_argument("--spectral", default="2,3.2,4,6", help="spectral-profile rates (bits/sample) to run")
+    ap.add_argument("--quality", default="40", help="spectral-profile --quality targets (dB) to run")
+    args = ap.parse_args(argv)
+    files = sorted(p for p in pathlib.Path(args.folder).iterdir() if p.suffix.lower() in AUDIO)
+    if not files:
+        print(f"no audio files in {args.folder}", file=sys.stderr)
+        return 2
+    table, missing = codecs([int(b) for b in args.tqa.split(",") if b], [float(r) for r in args.spectral.split(",") if r],
+                            [float(q) for q in args.quality.split(",") if q])  # fmt: skip
+    stats = measure(files, table)
     lines = [
         "| codec | bits/sample | SQNR dB (mean / min) | segSNR dB | encode x RT | decode x RT | encode / flac | decode / flac |",
         "|---|---|---|---|---|---|---|---|",

@@ -178,6 +178,7 @@ def encode(
     profile: str = "time",
     rate: float | None = None,
     quality: float | None = None,
+    hop: int = 1024,
 ) -> bytes:
     """Encode samples to a complete .tqa stream.
 
@@ -190,13 +191,14 @@ def encode(
 
     ``profile="spectral"``: MDCT bands with water-filled bits instead (tqa.spectral);
     give ``rate`` (bits per sample, all side info included; default 3.2, every frame
-    the same size) or ``quality`` (target SQNR in dB, variable frames); ``seed``
-    applies, the time-domain settings do not.
+    the same size) or ``quality`` (target SQNR in dB, variable frames), and ``hop``,
+    the MDCT hop (256–2048; frames of twice that); ``seed`` applies, the
+    time-domain settings do not.
     """
     if profile == "spectral":
         from . import spectral
 
-        return spectral.encode(samples, sample_rate, rate=rate, quality=quality, seed=seed, engine=engine)
+        return spectral.encode(samples, sample_rate, rate=rate, quality=quality, seed=seed, engine=engine, hop=hop)
     if profile != "time":
         raise ValueError(f"profile must be 'time' or 'spectral', got {profile!r}")
     if rate is not None or quality is not None:

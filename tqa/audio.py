@@ -132,20 +132,14 @@ def encode_file(
     t0 = time.perf_counter()
     with _open_input(p) as f:
         code, dtype = source_format(f.subtype)
-        if settings.get("profile") == "spectral":
-            # The spectral encoder is not streamed yet: it takes the whole signal (memory
-            # grows with the file's length, unlike the time-domain profile).
-            from . import spectral
-
-            x = f.read(dtype=dtype, always_2d=True)
-            opts = {k: v for k, v in settings.items() if k in ("rate", "quality", "seed", "engine")}
-            data = spectral.encode(x, f.samplerate, source_format=code, **opts)
-            with atomic_output(dst, (p,)) as out:
-                out.write(data)
-            return Transcode(len(x), f.channels, f.samplerate, time.perf_counter() - t0, p.stat().st_size, len(data))
-        settings.pop("profile", None)
+        spectral = settings.pop("profile", "time") == "spectral"
         with atomic_output(dst, (p,)) as out:
-            enc = Encoder(out, f.samplerate, f.channels, source_format=code, **settings)
+            if spectral:
+                from .spectral import SpectralEncoder
+
+                enc = SpectralEncoder(out, f.samplerate, f.channels, source_format=code, **settings)
+            else:
+                enc = Encoder(out, f.samplerate, f.channels, source_format=code, **settings)
             frames = 0
             while True:
                 try:

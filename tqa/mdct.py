@@ -47,6 +47,16 @@ def forward(x: np.ndarray, n: int) -> np.ndarray:
     frames = n_frames(samples, n)
     padded = np.zeros((channels, (frames + 1) * n))
     padded[:, n : n + samples] = x.T
+    return frames_of(padded, n)
+
+
+def frames_of(padded: np.ndarray, n: int) -> np.ndarray:
+    """MDCT frames of consecutive hops (channels, (F+1)·n) of the padded signal: (channels, F, n).
+
+    A streaming encoder hands in any run of hops (with one hop of overlap between runs).
+    """
+    channels = padded.shape[0]
+    frames = padded.shape[1] // n - 1
     # Frame f is hops f and f+1; its quarters a, b (hop f) and c, d (hop f+1) are
     # windowed and folded to N samples, (-c_r - d, a - b_r), without building the
     # 2N-sample frames (views of the hops, written into one output).

@@ -158,7 +158,11 @@ class SpectralCodec:
 
     def analyze(self, grid: np.ndarray) -> dict:
         """MDCT, stereo decision, rotation and scales of a whole signal (samples, channels)."""
-        c = mdct.forward(grid, self.s.hop).transpose(1, 0, 2)  # (frames, channels, N)
+        return self.analyze_frames(mdct.forward(grid, self.s.hop))
+
+    def analyze_frames(self, coeffs: np.ndarray) -> dict:
+        """Stereo decision, rotation and scales of MDCT frames (channels, frames, N)."""
+        c = coeffs.transpose(1, 0, 2).copy()  # (frames, channels, N)
         ms = np.zeros(c.shape[0], bool)
         if self.channels == 2:
             m, s = (c[:, 0] + c[:, 1]) / np.sqrt(2.0), (c[:, 0] - c[:, 1]) / np.sqrt(2.0)
@@ -310,32 +314,102 @@ def vbr_bits(codec: SpectralCodec, a: dict, quality: float) -> np.ndarray:
     return hi
 
 
+class SpectralEncoder:
+    """Streaming spectral encoder to a seekable binary file (the header is patched at close).
+
+    Samples are coded in batches of ``batch`` MDCT frames as they arrive, so memory is
+    bounded by a batch whatever the length of the stream.
+    """
+
+    def __init__(self, fileobj, sample_rate: int, channels: int, *, source_format: int, rate=None, quality=None,
+                 seed: int = 0, hop: int = 1024, engine: str | None = None, batch: int = 128) -> None:  # fmt: skip
+        from .container import FormatError, SpectralHeader
+        from .registry import get_engine
+
+        if rate is None and quality is None:
+            rate = 3.2
+        self.settings = SpectralSettings(hop, seed, rate=None if rate is None else float(rate),
+                                         quality=None if quality is None else float(quality))  # fmt: skip
+        try:
+            self.header = SpectralHeader(int(sample_rate), int(channels), 0, source_format, self.settings)
+        except FormatError as exc:
+            raise ValueError(str(exc)) from None
+        self.codec = SpectralCodec(self.settings, int(channels), get_engine(engine))
+        self._f = fileobj
+        self._start = fileobj.tell()
+        fileobj.write(self.header.pack())
+        self._batch = batch
+        # padded signal not yet turned into frames: starts with the leading hop of zeros
+        self._pad = np.zeros((int(channels), hop))
+        self._n = 0
+        self._frames = 0
+        self._lengths: list[np.ndarray] = []
+
+    def write(self, samples) -> None:
+        from .samples import as_samples, to_grid
+
+        x = as_samples(samples)
+        if x.shape[1] != self.header.channels:
+            raise ValueError(f"samples have {x.shape[1]} channels, the stream has {self.header.channels}")
+        self._n += x.shape[0]
+        self._pad = np.concatenate((self._pad, to_grid(x).T), axis=1)
+        hop = self.settings.hop
+        while self._pad.shape[1] >= (self._batch + 1) * hop:
+            self._emit(self._pad[:, : (self._batch + 1) * hop])
+            self._pad = self._pad[:, self._batch * hop :]  # keep the overlap hop
+
+    def _emit(self, hops: np.ndarray) -> None:
+        a = self.codec.analyze_frames(mdct.frames_of(hops, self.settings.hop))
+        if self.settings.quality is None:
+            k = self.codec.frame_bits(a)
+        else:
+            k = vbr_bits(self.codec, a, self.settings.quality)
+        t, codes, _ = self.codec.code(a, k)
+        blob, lengths = self.codec.pack(self._frames, a, t, codes, cbr=self.settings.quality is None)
+        self._f.write(blob)
+        self._frames += lengths.size
+        self._lengths.append(lengths)
+
+    def close(self):
+        from .container import SpectralHeader, index_bytes
+
+        hop = self.settings.hop
+        h = self.header
+        total = mdct.n_frames(self._n, hop)
+        rest = total - self._frames  # frames still to code, from what is buffered (zero-padded)
+        if rest > 0:
+            hops = np.zeros((h.channels, (rest + 1) * hop))
+            m = min(self._pad.shape[1], hops.shape[1])
+            hops[:, :m] = self._pad[:, :m]
+            self._emit(hops)
+        self.header = SpectralHeader(h.sample_rate, h.channels, self._n, h.source_format, self.settings)
+        if self.settings.quality is not None:
+            lengths = np.concatenate([np.zeros(0, np.int64), *self._lengths])
+            self._f.write(index_bytes(np.cumsum(np.concatenate(([h.header_size], lengths))).tolist()))
+        end = self._f.tell()
+        self._f.seek(self._start)
+        self._f.write(self.header.pack())
+        self._f.seek(end)
+        return self.header
+
+
 def encode(samples, sample_rate: int, *, rate: float | None = None, quality: float | None = None, seed: int = 0,
            hop: int = 1024, engine: str | None = None, source_format: int | None = None) -> bytes:  # fmt: skip
     """Encode samples with the spectral profile (see tqa.encode, profile="spectral")."""
-    from .container import FormatError, SpectralHeader, index_bytes
-    from .registry import get_engine
-    from .samples import as_samples, format_of_dtype, to_grid
+    import io
+
+    from .samples import as_samples, format_of_dtype
 
     x = as_samples(samples)
-    if rate is None and quality is None:
-        rate = 3.2
-    settings = SpectralSettings(hop, seed, rate=None if rate is None else float(rate),
-                                quality=None if quality is None else float(quality))  # fmt: skip
-    try:
-        fmt = format_of_dtype(x.dtype) if source_format is None else source_format
-        header = SpectralHeader(int(sample_rate), x.shape[1], x.shape[0], fmt, settings)
-    except FormatError as exc:
-        raise ValueError(str(exc)) from None
-    codec = SpectralCodec(settings, x.shape[1], get_engine(engine))
-    a = codec.analyze(to_grid(x))
-    k = codec.frame_bits(a) if settings.quality is None else vbr_bits(codec, a, settings.quality)
-    t, codes, _ = codec.code(a, k)
-    blob, lengths = codec.pack(0, a, t, codes, cbr=settings.quality is None)
-    out = [header.pack(), blob]
-    if settings.quality is not None:
-        out.append(index_bytes(np.cumsum(np.concatenate(([header.header_size], lengths))).tolist()))
-    return b"".join(out)
+    fmt = format_of_dtype(x.dtype) if source_format is None else source_format
+    buf = io.BytesIO()
+    enc = SpectralEncoder(buf, sample_rate, x.shape[1], source_format=fmt, rate=rate, quality=quality, seed=seed,
+                          hop=hop, engine=engine)  # fmt: skip
+    step = 64 * hop
+    for lo in range(0, x.shape[0], step):
+        enc.write(x[lo : lo + step])
+    enc.close()
+    return buf.getvalue()
 
 
 class SpectralDecoder:

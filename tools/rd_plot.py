@@ -1,0 +1,106 @@
+"""Rate–distortion plot and per-file gains: TQA's two profiles against the reference codecs.
+
+    pip install '.[plot]'
+    python tools/rd_plot.py ../shared/corpus --out docs/rd.png
+
+Runs (through tools/shootout.py, in one run on the same 16-bit WAVs) the time-domain
+profile at 2–8 bits + sign, the spectral profile at 1.5–6 bits/sample, and every
+reference codec on PATH; QOA (not installable here) is read from the folder's
+``reference_codecs.md`` when it has one.  Plots mean SQNR against mean bits/sample,
+and prints per file the spectral profile's gain over QOA at 3.2 bits/sample and
+over MS-ADPCM at 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import shootout  # noqa: E402
+
+RATES = [1.5, 2, 2.5, 3.2, 4, 5, 6]
+
+
+def qoa_reference(folder: pathlib.Path) -> dict[str, tuple[float, float]]:
+    """file stem -> (QOA bits/sample, QOA SQNR) from reference_codecs.md, if present."""
+    path = folder / "reference_codecs.md"
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 4 and re.match(r"^\S+\.(flac|wav)$", cells[0]):
+                out[pathlib.Path(cells[0]).stem] = (float(cells[2]), float(cells[3]))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder")
+    ap.add_argument("--out", default="rd.png")
+    args = ap.parse_args()
+    folder = pathlib.Path(args.folder)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in shootout.AUDIO)
+    table, missing = shootout.codecs([2, 3, 4, 5, 6, 7, 8], RATES)
+    table = [row for row in table if not (row[0].startswith("TQA ") and ("+ none" in row[0] or "+ qjl" in row[0]))]
+    stats = shootout.measure(files, table)
+    qoa = qoa_reference(folder)
+
+    def mean_point(name):
+        s = stats[name]
+        return (np.mean(s["bps"]), np.mean(s["snr"])) if s["bps"] else None
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("this tool needs matplotlib: pip install '.[plot]'", file=sys.stderr)
+        return 2
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for prefix, label, style in (("TQA spectral", "TQA spectral profile", "o-"), ("TQA ", "TQA time-domain profile (+ sign)", "s--")):
+        pts = sorted(p for name, *_ in table if name.startswith(prefix) and (prefix != "TQA " or "spectral" not in name)
+                     for p in [mean_point(name)] if p)  # fmt: skip
+        if pts:
+            ax.plot(*zip(*pts), style, label=label)
+    for name, *_ in table:
+        if not name.startswith("TQA") and not name.startswith("FLAC"):
+            p = mean_point(name)
+            if p:
+                ax.plot(*p, "^", label=name)
+    if qoa:
+        ax.plot(np.mean([v[0] for v in qoa.values()]), np.mean([v[1] for v in qoa.values()]), "D", color="k",
+                label="QOA (reference_codecs.md)")  # fmt: skip
+    ax.set(xlabel="bits per sample (all side info included)", ylabel="SQNR, dB (mean over files)",
+           title=f"Rate–distortion on {folder.name} ({len(files)} files)")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+    per = {name: dict(zip(stats[name]["file"], stats[name]["snr"])) for name, *_ in table}
+    sp32, sp4, sp2 = per.get("TQA spectral 3.2 bits/sample", {}), per.get("TQA spectral 4 bits/sample", {}), per.get("TQA spectral 2 bits/sample", {})
+    adpcm = per.get("MS-ADPCM (sox)", {})
+    print("\n| file | spectral 3.2 | QOA | gain | spectral 4 | MS-ADPCM | gain | spectral 2 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for f in [p.stem for p in files]:
+        q = qoa.get(f, (None, None))[1]
+        a = adpcm.get(f)
+        cells = [f, f"{sp32.get(f, float('nan')):.2f}", f"{q:.2f}" if q else "–",
+                 f"{sp32[f] - q:+.2f}" if q and f in sp32 else "–", f"{sp4.get(f, float('nan')):.2f}",
+                 f"{a:.2f}" if a else "–", f"{sp4[f] - a:+.2f}" if a and f in sp4 else "–", f"{sp2.get(f, float('nan')):.2f}"]  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
+    if missing:
+        print("\nnot on PATH (skipped): " + ", ".join(missing))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
