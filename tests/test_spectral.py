@@ -172,3 +172,25 @@ def test_streaming_encoder_any_chunking_same_bytes(kw):
         pos += size
     enc.close()
     assert pos >= len(x) and buf.getvalue() == ref
+
+
+def test_cli_spectral_encode_decode_and_errors(tmp_path):
+    import shutil
+    import subprocess
+
+    import soundfile as sf
+
+    x = (ar1(30_000, 0.95, 2) * 32767).astype(np.int16)
+    sf.write(str(tmp_path / "a.wav"), x, 44100, subtype="PCM_16")
+    tqa_cmd = shutil.which("tqa")
+    run = lambda *a: subprocess.run([tqa_cmd, *map(str, a)], capture_output=True, text=True, cwd=tmp_path)  # noqa: E731
+    p = run("encode", "a.wav", "a.tqa", "--profile", "spectral", "--rate", "3.2", "--hop", "512")
+    assert p.returncode == 0, p.stderr
+    assert "profile spectral (MDCT hop 512" in run("info", "a.tqa").stdout
+    assert run("decode", "a.tqa", "b.wav").returncode == 0
+    y = sf.read(str(tmp_path / "b.wav"), dtype="int16")[0]
+    assert y.shape == x.shape and sqnr_db(x, y) > 20  # AR(1), rho 0.95: ~24 dB at 3.2 bits/sample
+    for args, needle in [(["--profile", "spectral", "--rate", "0.1"], "--rate"), (["--rate", "3"], "--profile spectral"),
+                         (["--profile", "spectral", "--hop", "1000"], "--hop"), (["--profile", "mdct"], "--profile")]:  # fmt: skip
+        p = run("encode", "a.wav", "c.tqa", *args)
+        assert p.returncode == 2 and needle in p.stderr and not (tmp_path / "c.tqa").exists()

@@ -55,7 +55,8 @@ def _float(name: str, v, lo: float = 0.0) -> float:
     return float(v)
 
 
-def _settings(bits, residual, block_size, seed, engine, qjl_rows=None, profile="time", rate=None, quality=None) -> dict:
+def _settings(bits, residual, block_size, seed, engine, qjl_rows=None, profile="time", rate=None, quality=None,
+              hop=1024) -> dict:  # fmt: skip
     if profile not in ("time", "spectral"):
         raise CLIError(f"--profile: expected time or spectral, got {profile!r}")
     if profile == "spectral":
@@ -65,7 +66,10 @@ def _settings(bits, residual, block_size, seed, engine, qjl_rows=None, profile="
             raise CLIError(f"--rate: expected bits per sample from 0.5 to 16, got {rate!r}")
         if quality is not None and not (isinstance(quality, (int, float)) and not isinstance(quality, bool) and 1 <= quality <= 120):
             raise CLIError(f"--quality: expected an SQNR in dB from 1 to 120, got {quality!r}")
-        return dict(profile="spectral", rate=rate, quality=quality, seed=_int("seed", seed, 0, 2**64 - 1), engine=_engine(engine))
+        if hop not in (256, 512, 1024, 2048):
+            raise CLIError(f"--hop: expected 256, 512, 1024 or 2048, got {hop!r}")
+        return dict(profile="spectral", rate=rate, quality=quality, seed=_int("seed", seed, 0, 2**64 - 1), hop=hop,
+                    engine=_engine(engine))  # fmt: skip
     if rate is not None or quality is not None:
         raise CLIError("--rate and --quality need --profile spectral")
     bits = _int("bits", bits, 1, MAX_BITS)
@@ -204,15 +208,16 @@ class Commands:
     """TQA audio codec: encode, decode, run, compare, sim, info, verify, batch, engines, demo."""
 
     def encode(self, input=None, output=None, *extra, bits=6, residual="sign", block_size=512, seed=0,
-               engine=None, qjl_rows=None, profile="time", rate=None, quality=None, quiet=False, json=False,
-               **unknown):  # fmt: skip
+               engine=None, qjl_rows=None, profile="time", rate=None, quality=None, hop=1024, quiet=False,
+               json=False, **unknown):  # fmt: skip
         """Encode an audio file (WAV, FLAC, OGG, AIFF, ...) to a .tqa file.
 
-        --profile spectral --rate 3.2 (bits/sample) or --quality 40 (dB): the spectral profile.
+        --profile spectral --rate 3.2 (bits/sample) or --quality 40 (dB): the spectral profile
+        (--hop 1024: the MDCT hop).
         """
         _no_extras(extra, unknown)
         src, dst = _need(input, "INPUT file"), _need(output, "OUTPUT.tqa file")
-        opts = _settings(bits, residual, block_size, seed, engine, qjl_rows, profile, rate, quality)
+        opts = _settings(bits, residual, block_size, seed, engine, qjl_rows, profile, rate, quality, hop)
         total = _frames_of(src)
         bar = _Progress(total, "encode", quiet or json)
         try:
