@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pytest
 
@@ -34,3 +36,16 @@ def block_sqnr(x, y, n):
     e = np.sum(xb**2, axis=1)
     live = e > 0
     return 10 * np.log10(e[live] / np.sum(eb[live] ** 2, axis=1)), eb[~live]
+
+
+class CountingIO(io.BytesIO):
+    """A BytesIO that counts the bytes read from it (random-access tests)."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size=-1):
+        out = super().read(size)
+        self.bytes_read += len(out)
+        return out

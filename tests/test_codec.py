@@ -1,6 +1,5 @@
 """The codec through the public API: contract, quality, hard blocks, random access."""
 
-import io
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,7 @@ from tqa.blockcodec import Settings
 from tqa.metrics import sqnr_db
 from tqa.signals import adversarial, hadamard_blocks
 
-from conftest import block_sqnr
+from conftest import CountingIO, block_sqnr
 
 
 def _as_dtype(x, dtype):
@@ -178,17 +177,6 @@ def test_lists_strided_and_big_endian_inputs():
     wide[:, ::2] = x
     assert tqa.encode(wide[:, ::2], 8000) == ref
     assert tqa.encode(np.asfortranarray(x), 8000) == ref
-
-
-class CountingIO(io.BytesIO):
-    def __init__(self, data):
-        super().__init__(data)
-        self.bytes_read = 0
-
-    def read(self, size=-1):
-        out = super().read(size)
-        self.bytes_read += len(out)
-        return out
 
 
 def test_random_access_reads_only_needed_frames():

@@ -11,6 +11,8 @@ from tqa import mdct
 from tqa.container import FormatError, Header, SpectralHeader, parse_header
 from tqa.metrics import sqnr_db
 
+from conftest import CountingIO
+
 
 def ar1(n, rho, channels=1, seed=0, scale=0.1):
     """AR(1) noise: a known, smooth spectrum (the spectral profile's home ground)."""
@@ -91,17 +93,6 @@ def test_engines_identical_bytes_and_samples(kw):
     for d in decoded[1:]:
         np.testing.assert_array_equal(d, decoded[0])
     assert not decoded[0][-5000:].any()  # silence (beyond the last frame that overlaps sound) stays silence
-
-
-class CountingIO(io.BytesIO):
-    def __init__(self, data):
-        super().__init__(data)
-        self.bytes_read = 0
-
-    def read(self, size=-1):
-        out = super().read(size)
-        self.bytes_read += len(out)
-        return out
 
 
 @pytest.mark.parametrize("kw", [dict(rate=3.2), dict(quality=40.0)])

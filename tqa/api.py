@@ -214,6 +214,17 @@ def encode(
     return buf.getvalue()
 
 
+def sample_range(n_samples: int, start, frames, dtype: str) -> tuple[int, int]:
+    """Validate a decode request: [start, stop) clipped to the stream."""
+    if dtype not in OUTPUT_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
+    for name, v in (("start", start), ("frames", frames)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+    start = min(int(start), n_samples)
+    return start, n_samples if frames is None else min(n_samples, start + int(frames))
+
+
 def Decoder(source: bytes | BinaryIO, *, engine: str | None = None, name: str = "stream", on_error: str = "raise"):
     """Random-access decoder of a .tqa stream of either profile (bytes or a seekable file).
 
@@ -302,13 +313,7 @@ class TimeDecoder:
     ) -> Iterator[np.ndarray]:
         """Yield decoded (samples, channels) chunks covering [start, start+frames)."""
         h = self.header
-        if dtype not in OUTPUT_DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
-        for name, v in (("start", start), ("frames", frames)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-        start = min(int(start), h.n_samples)
-        stop = h.n_samples if frames is None else min(h.n_samples, start + int(frames))
+        start, stop = sample_range(h.n_samples, start, frames, dtype)
         if stop <= start:
             return
         fs = h.frame_samples

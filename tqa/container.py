@@ -149,14 +149,8 @@ class Header:
     header_size: int = field(default=HEADER_SIZE)
 
     def __post_init__(self) -> None:
-        _check_range("sample_rate", self.sample_rate, 1, 2**31 - 1)
-        _check_range("channels", self.channels, 1, MAX_CHANNELS)
-        _check_range("frame count", self.n_samples, 0, MAX_SAMPLES)
         _check_range("blocks per frame", self.frame_blocks, 1, MAX_FRAME_BLOCKS)
-        if self.n_frames > 2**32 - 1:
-            raise FormatError(f"{self.n_frames} frames exceed the 32-bit frame index; use larger frames")
-        if self.source_format not in FORMATS:
-            raise FormatError(f"unknown source sample format code {self.source_format}")
+        _check_stream(self)
 
     # geometry ----------------------------------------------------------------
     @property
@@ -242,6 +236,26 @@ def _check_common(data: bytes, name: str) -> tuple[int, int]:
     return profile, size
 
 
+def _check_stream(h) -> None:
+    """The fields every profile's header has, and its frame count, within the limits."""
+    _check_range("sample_rate", h.sample_rate, 1, 2**31 - 1)
+    _check_range("channels", h.channels, 1, MAX_CHANNELS)
+    _check_range("frame count", h.n_samples, 0, MAX_SAMPLES)
+    if h.source_format not in FORMATS:
+        raise FormatError(f"unknown source sample format code {h.source_format}")
+    if h.n_frames > 2**32 - 1:
+        raise FormatError(f"{h.n_frames} frames exceed the 32-bit frame index; use larger frames")
+
+
+def _open(source) -> tuple[BinaryIO, int]:
+    """A seekable binary file for ``source`` (bytes are wrapped) and its size."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    size = source.seek(0, os.SEEK_END)
+    source.seek(0)
+    return source, size
+
+
 def _check_range(what: str, value: int, lo: int, hi: int) -> None:
     if not lo <= value <= hi:
         raise FormatError(f"{what} {value} out of range {lo}..{hi}")
@@ -269,12 +283,7 @@ class Reader:
     def __init__(self, source: bytes | bytearray | memoryview | BinaryIO, name: str = "stream", strict: bool = True) -> None:
         """``strict=False`` accepts a truncated stream: the missing frames then fail one by one."""
         self.name = name
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            source = io.BytesIO(bytes(source))
-        self._f = source
-        self._f.seek(0, os.SEEK_END)
-        self.size = self._f.tell()
-        self._f.seek(0)
+        self._f, self.size = _open(source)
         head = self._f.read(MAX_HEADER)
         self.header = Header.parse(head, name)
         self.truncated = self.size < self.header.file_size
@@ -340,13 +349,7 @@ class SpectralHeader:
     header_size: int = HEADER_SIZE
 
     def __post_init__(self) -> None:
-        _check_range("sample_rate", self.sample_rate, 1, 2**31 - 1)
-        _check_range("channels", self.channels, 1, MAX_CHANNELS)
-        _check_range("frame count", self.n_samples, 0, MAX_SAMPLES)
-        if self.source_format not in FORMATS:
-            raise FormatError(f"unknown source sample format code {self.source_format}")
-        if self.n_frames > 2**32 - 1:
-            raise FormatError(f"{self.n_frames} frames exceed the 32-bit frame index")
+        _check_stream(self)
 
     @property
     def hop(self) -> int:
@@ -406,12 +409,7 @@ class SpectralReader:
 
     def __init__(self, source, name: str = "stream", strict: bool = True) -> None:
         self.name = name
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            source = io.BytesIO(bytes(source))
-        self._f = source
-        self._f.seek(0, os.SEEK_END)
-        self.size = self._f.tell()
-        self._f.seek(0)
+        self._f, self.size = _open(source)
         self.header = parse_header(self._f.read(MAX_HEADER), name)
         h = self.header
         self.truncated = False
@@ -515,8 +513,7 @@ class SpectralReader:
 
 def open_reader(source, name: str = "stream", strict: bool = True):
     """A Reader (profile 0) or SpectralReader (profile 1) for ``source``."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
+    source, _ = _open(source)
     head = source.read(MAX_HEADER)
     source.seek(0)
     if len(head) >= 8 and _check_common(head, name)[0] == 1:

@@ -460,16 +460,11 @@ class SpectralDecoder:
         return coeffs.transpose(1, 0, 2)
 
     def chunks(self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int = 64):
-        from .samples import OUTPUT_DTYPES, from_grid
+        from .api import sample_range
+        from .samples import from_grid
 
         h = self.header
-        if dtype not in OUTPUT_DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
-        for name, v in (("start", start), ("frames", frames)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
-        start = min(int(start), h.n_samples)
-        stop = h.n_samples if frames is None else min(h.n_samples, start + int(frames))
+        start, stop = sample_range(h.n_samples, start, frames, dtype)
         n = h.hop
         for a in range(start, stop, chunk_frames * n):
             b = min(stop, a + chunk_frames * n)
