@@ -185,3 +185,10 @@ def test_cli_spectral_encode_decode_and_errors(tmp_path):
                          (["--profile", "spectral", "--hop", "1000"], "--hop"), (["--profile", "mdct"], "--profile")]:  # fmt: skip
         p = run("encode", "a.wav", "c.tqa", *args)
         assert p.returncode == 2 and needle in p.stderr and not (tmp_path / "c.tqa").exists()
+
+
+def test_rate_with_more_digits_than_the_header_keeps():
+    x = ar1(20_000, 0.9, 2)
+    data = tqa.encode(x, 44100, profile="spectral", rate=3.2004)
+    assert tqa.info(data)["rate"] == 3.2
+    assert tqa.decode(data)[0].shape == x.shape

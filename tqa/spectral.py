@@ -67,6 +67,11 @@ class SpectralSettings:
             raise ValueError(f"rate must be 0.5 to 16 bits per sample, got {self.rate!r}")
         if self.quality is not None and not 1 <= float(self.quality) <= 120:
             raise ValueError(f"quality must be 1 to 120 dB, got {self.quality!r}")
+        # the header stores thousandths: encoder and decoder must size frames from the same value
+        for name in ("rate", "quality"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, round(float(v) * 1000) / 1000)
 
     @property
     def bands(self) -> int:
