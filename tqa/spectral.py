@@ -499,7 +499,7 @@ class SpectralDecoder:
                                       "end_s": hi / h.sample_rate, "reason": str(exc)})  # fmt: skip
         return coeffs.transpose(1, 0, 2)
 
-    def chunks(self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int = 64):
+    def chunks(self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int = 256):
         from .api import sample_range
         from .samples import from_grid
 
