@@ -192,3 +192,17 @@ def test_rate_with_more_digits_than_the_header_keeps():
     data = tqa.encode(x, 44100, profile="spectral", rate=3.1254)  # 800.1 bytes a frame; the header keeps 3.125: 800
     assert tqa.info(data)["rate"] == 3.125
     assert tqa.decode(data)[0].shape == x.shape
+
+
+def test_crafted_frame_with_valid_crc_is_named():
+    import struct
+    import zlib
+
+    data = bytearray(tqa.encode(ar1(20_000, 0.9, 2), 44100, profile="spectral", rate=3.2))
+    h = parse_header(bytes(data))
+    lo = h.header_size + 7 * h.frame_size
+    data[lo + 4] = 5  # flags byte: only bit 0 is defined
+    struct.pack_into("<I", data, lo + h.frame_size - 4, zlib.crc32(bytes(data[lo : lo + h.frame_size - 4])))
+    with pytest.raises(FormatError, match="frame 7: malformed spectral frame") as e:
+        tqa.decode(bytes(data))
+    assert e.value.frame == 7

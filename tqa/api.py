@@ -225,6 +225,14 @@ def sample_range(n_samples: int, start, frames, dtype: str) -> tuple[int, int]:
     return start, n_samples if frames is None else min(n_samples, start + int(frames))
 
 
+def read_chunks(decoder, start, frames, dtype: str) -> np.ndarray:
+    """A decoder's chunks joined: shape (n,) if mono else (n, channels)."""
+    parts = list(decoder.chunks(start, frames, dtype))
+    c = decoder.header.channels
+    out = np.concatenate(parts) if parts else from_grid(np.zeros((0, c)), dtype)
+    return out[:, 0] if c == 1 else out
+
+
 def Decoder(source: bytes | BinaryIO, *, engine: str | None = None, name: str = "stream", on_error: str = "raise"):
     """Random-access decoder of a .tqa stream of either profile (bytes or a seekable file).
 
@@ -327,10 +335,7 @@ class TimeDecoder:
 
     def read(self, start: int = 0, frames: int | None = None, dtype: str = "float32") -> np.ndarray:
         """Decode [start, start+frames) sample frames: shape (n,) if mono else (n, channels)."""
-        parts = list(self.chunks(start, frames, dtype))
-        c = self.header.channels
-        out = np.concatenate(parts) if parts else from_grid(np.zeros((0, c)), dtype)
-        return out[:, 0] if c == 1 else out
+        return read_chunks(self, start, frames, dtype)
 
 
 def decode(

@@ -78,7 +78,7 @@ class BlockError(ValueError):
 
     def __init__(self, row: int, message: str) -> None:
         super().__init__(f"block {row}: {message}")
-        self.row = row
+        self.row, self.detail = row, message
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bitpack, mdct
+from .blockcodec import BlockError
 from .backends.base import Engine
 from .codebook import quantizer
 from .rotation import signs
@@ -200,10 +201,6 @@ class SpectralCodec:
             yhat[rows] = self.engine.dequantize(codes[rows], scale[rows], cb.centroids)
         return codes, yhat
 
-    def analyze(self, grid: np.ndarray) -> dict:
-        """MDCT, stereo decision, rotation and scales of a whole signal (samples, channels)."""
-        return self.analyze_frames(mdct.forward(grid, self.s.hop))
-
     def analyze_frames(self, coeffs: np.ndarray) -> dict:
         """Stereo decision, rotation and scales of MDCT frames (channels, frames, N)."""
         c = coeffs.transpose(1, 0, 2).copy()  # (frames, channels, N)
@@ -277,7 +274,7 @@ class SpectralCodec:
     def unpack(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
         """(ms, j, t, codes) of frame bodies ``buf[starts[i] : starts[i] + lengths[i]]``.
 
-        Raises ValueError naming the (0-based, within the batch) frame of a malformed one.
+        Raises :class:`tqa.blockcodec.BlockError` whose ``row`` is the malformed frame (within the batch).
         """
         c, nb = self.channels, self.s.bands
         sb = self.s.scale_bytes()
@@ -285,16 +282,16 @@ class SpectralCodec:
         f = starts.size
         short = np.flatnonzero(lengths < head)
         if short.size:
-            raise ValueError(f"frame {int(short[0])}: malformed spectral frame (too short)")
+            raise BlockError(int(short[0]), "malformed spectral frame (too short)")
         hb = buf[starts[:, None] + np.arange(head)]
         bad = np.flatnonzero(hb[:, 0] > 1)
         if bad.size:
-            raise ValueError(f"frame {int(bad[0])}: malformed spectral frame (flags)")
+            raise BlockError(int(bad[0]), "malformed spectral frame (flags)")
         ms = hb[:, 0].astype(bool)
         j = self._unpack_scales(hb[:, 1:].reshape(f, c, sb))
         out = np.argwhere((j < 0) | (j > 127))
         if out.size:
-            raise ValueError(f"frame {int(out[0][0])}: scale out of range")
+            raise BlockError(int(out[0][0]), "scale out of range")
         t = self.allocate(j, (lengths - head) * 8 // BAND)
         tf = t.reshape(f, -1)
         src = starts[:, None] + head + self._offsets(tf)
@@ -471,10 +468,9 @@ class SpectralDecoder:
 
         try:
             return self.codec.reconstruct(*self.codec.unpack(buf, starts, lengths))
-        except ValueError as exc:
-            msg = str(exc)
-            i = first + int(msg.split()[1].rstrip(":")) if msg.startswith("frame ") else first
-            raise FormatError(f"{self.reader.name}: frame {i}: {msg.split(': ', 1)[-1]}", frame=i) from None
+        except BlockError as exc:
+            i = first + exc.row
+            raise FormatError(f"{self.reader.name}: frame {i}: {exc.detail}", frame=i) from None
 
     def _coeffs(self, first: int, last: int) -> np.ndarray:
         """MDCT coefficients (channels, frames, N) of frames first..last (inclusive)."""
@@ -513,9 +509,6 @@ class SpectralDecoder:
             yield from_grid(g[a - first * n : b - first * n], dtype)
 
     def read(self, start: int = 0, frames: int | None = None, dtype: str = "float32") -> np.ndarray:
-        from .samples import from_grid
+        from .api import read_chunks
 
-        parts = list(self.chunks(start, frames, dtype))
-        c = self.header.channels
-        out = np.concatenate(parts) if parts else from_grid(np.zeros((0, c)), dtype)
-        return out[:, 0] if c == 1 else out
+        return read_chunks(self, start, frames, dtype)
