@@ -105,10 +105,10 @@ def from_grid(g: np.ndarray, dtype: str) -> np.ndarray:
     The result is C-ordered whatever the layout of ``g`` (decoders hand in transposed
     views), as soundfile's arrays are.
     """
-    if dtype == "float32":
-        return np.multiply(g, 1.0 / GRID, order="C").astype(np.float32)
-    if dtype == "float64":
-        return np.multiply(g, 1.0 / GRID, order="C")
+    if dtype in ("float32", "float64"):
+        out = np.multiply(g, 1.0 / GRID, order="C")
+        out += 0.0  # -0.0 -> +0.0: engines may differ in the sign of an exact zero, the bytes must not
+        return out.astype(np.float32) if dtype == "float32" else out
     if dtype == "int16":
         return np.clip(np.rint(np.multiply(g, 1.0 / 256.0, order="C")), -32768, 32767).astype(np.int16)
     if dtype == "int32":
