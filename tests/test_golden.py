@@ -52,7 +52,7 @@ def test_hard_block_case_uses_every_mode():
     body = np.frombuffer(data[h.header_size :], np.uint8)
     modes = set()
     for i in range(h.n_frames):
-        size = 8 + h.channels * h.frame_blocks_of(i) * r
+        size = h.frame_size(i)
         rec = body[4 : size - 4].reshape(-1, r)
         modes |= set(((rec[:, 0].astype(int) | rec[:, 1].astype(int) << 8) >> 12 & 3).tolist())
         body = body[size:]
