@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import time
 from typing import Callable
 
 import numpy as np
 import soundfile as sf
 
-from . import api, audio, metrics
+from . import api, audio
 from .blockcodec import BlockCodec, Settings
 from .container import FormatError, Header, open_reader
 from .registry import get_engine
 
 __all__ = ["run_batch", "plan", "AUDIO_EXTENSIONS", "SEGMENT_SAMPLES"]
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3"}
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au", ".caf", ".w64", ".rf64", ".mp3"}
 # Files longer than this (samples per channel) are split into segments of this size
 # (rounded to whole frames) that run as separate tasks: ~95 s at 44.1 kHz.
 SEGMENT_SAMPLES = 1 << 22
@@ -52,26 +53,56 @@ def _complete(dst: pathlib.Path, decode: bool) -> bool:
             with open(dst, "rb") as f:
                 open_reader(f, str(dst))
         return True
-    except (FormatError, RuntimeError, OSError):
+    except (FormatError, RuntimeError, OSError, ValueError):
         return False
 
 
-def plan(src: str | os.PathLike, dst: str | os.PathLike, decode: bool = False, out_ext: str = ".wav"):
-    """(todo, skipped): (source, destination) pairs under ``src``, mirrored into ``dst``."""
+def plan(src: str | os.PathLike, dst: str | os.PathLike, decode: bool = False, out_ext: str = ".wav",
+         skipped_files: list | None = None):  # fmt: skip
+    """(todo, complete): (source, destination) pairs under ``src``, mirrored into ``dst``.
+
+    Outputs never collide: when two sources in a folder share a stem (``m.mp3``,
+    ``m.ogg``), each keeps its whole name (``m.mp3.tqa``, ``m.ogg.tqa``).  Files that
+    are not taken are appended to ``skipped_files`` as {"file", "reason"}.
+    """
     root, out = pathlib.Path(src), pathlib.Path(dst)
     if not root.is_dir():
         raise audio.AudioError(f"{root}: not a folder")
-    todo, skipped = [], []
+    skipped_files = [] if skipped_files is None else skipped_files
+    wanted = []
     for p in sorted(root.rglob("*")):
         if not p.is_file() or p.name.startswith("."):
             continue
-        if decode != (p.suffix.lower() == ".tqa") or (not decode and p.suffix.lower() not in AUDIO_EXTENSIONS):
+        ext = p.suffix.lower()
+        if decode:
+            if ext != ".tqa":
+                skipped_files.append({"file": str(p), "reason": "not a .tqa file (--decode)"})
+                continue
+        elif ext == ".tqa":
+            continue  # already encoded: not a source
+        elif ext not in AUDIO_EXTENSIONS:
+            skipped_files.append({"file": str(p), "reason": f"{ext or 'no extension'}: not an audio format tqa reads "
+                                  f"({', '.join(sorted(AUDIO_EXTENSIONS))})"})  # fmt: skip
             continue
-        target = (out / p.relative_to(root)).with_suffix(out_ext if decode else ".tqa")
-        for stale in target.parent.glob(f".{target.name}.*.part") if target.parent.is_dir() else ():
-            stale.unlink()  # left by a killed run; never a complete output
-        (skipped if _complete(target, decode) else todo).append((p, target))
-    return todo, skipped
+        wanted.append(p)
+    stems: dict = {}
+    for p in wanted:
+        stems.setdefault((p.parent, p.stem.lower() if not decode else p.stem), []).append(p)
+    todo, complete = [], []
+    cleaned = set()
+    for p in wanted:
+        rel = p.relative_to(root)
+        clash = len(stems[(p.parent, p.stem.lower() if not decode else p.stem)]) > 1
+        if decode:
+            base = rel.with_suffix("")
+            target = out / (str(base) + out_ext) if not clash else out / (str(rel) + out_ext)
+        else:
+            target = out / (str(rel) + ".tqa") if clash else out / rel.with_suffix(".tqa")
+        if target.parent not in cleaned and target.parent.is_dir():
+            audio.clean_stale_parts(target.parent)  # left by a killed run; never a complete output
+            cleaned.add(target.parent)
+        (complete if _complete(target, decode) else todo).append((p, target))
+    return todo, complete
 
 
 # -- tasks (on the workers) -----------------------------------------------------------
@@ -83,12 +114,7 @@ def _source_pcm_bytes(path: pathlib.Path) -> tuple[int, float, int]:
 
 def _verify(src: pathlib.Path, tqa_path: pathlib.Path) -> float:
     """SQNR of a .tqa file against its source, streamed."""
-    with sf.SoundFile(str(src)) as f, open(tqa_path, "rb") as t:
-        dec = api.Decoder(t, name=str(tqa_path))
-        meter = metrics.SNRMeter(f.channels)
-        for chunk in dec.chunks(dtype="float64"):
-            meter.update(f.read(len(chunk), dtype="float64", always_2d=True), chunk)
-    return meter.sqnr_db
+    return audio.measure_tqa(src, tqa_path).sqnr_db
 
 
 def _result(src, dst, **kw) -> dict:
@@ -122,8 +148,13 @@ def decode_task(src: str, dst: str, subtype: str | None, engine: str | None) -> 
         return _result(src, dst, error=f"{type(exc).__name__}: {exc}")
 
 
-def segment_task(src: str, header: bytes, first_frame: int, frames: int, engine: str | None) -> bytes:
-    """Frames first_frame .. first_frame+frames-1 of a long file, as bytes."""
+def segment_task(src: str, header: bytes, first_frame: int, frames: int, engine: str | None,
+                 out_path: str | None = None):  # fmt: skip
+    """Frames first_frame .. first_frame+frames-1 of a long file: bytes, or written to ``out_path``.
+
+    With ``out_path`` the segment is written atomically (kept for a resumed run) and
+    its size is returned.
+    """
     h = Header.parse(header)
     start = first_frame * h.frame_samples
     count = min(frames * h.frame_samples, h.n_samples - start)
@@ -133,46 +164,85 @@ def segment_task(src: str, header: bytes, first_frame: int, frames: int, engine:
     if len(x) != count:
         raise OSError(f"{src}: read {len(x)} of {count} samples at {start}")
     codec = BlockCodec(h.settings, get_engine(engine))
-    return api.code_frames(codec, h, x, first_frame)
+    data = api.code_frames(codec, h, x, first_frame)
+    if out_path is None:
+        return data
+    with audio.atomic_output(out_path) as out:
+        out.write(data)
+    return len(data)
 
 
 # -- the driver ---------------------------------------------------------------------
-def _client(workers: int, scheduler: str | None):
+def _client(workers: int, scheduler: str | None, dashboard: str | None = None):
+    """A client on ``scheduler``, or on a LocalCluster without a dashboard unless ``dashboard`` names an address."""
+    import logging
+
     distributed = _dask()
     if scheduler:
         return distributed.Client(scheduler), None
+    kw = {"dashboard_address": dashboard} if dashboard else {"dashboard_address": None, "scheduler_kwargs": {"dashboard": False}}
     cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", silence_logs=logging.ERROR, **kw
     )
     return distributed.Client(cluster), cluster
 
 
+def scratch_folder(dst: pathlib.Path) -> pathlib.Path:
+    """Where a long file's finished segments wait for the join (kept by an interrupted run)."""
+    return dst.parent / f".{dst.name}.segments"
+
+
 def _encode_long(client, src: pathlib.Path, dst: pathlib.Path, settings: dict, verify: bool, segment: int):
-    """Submit a long file as segments; returns a future of its result."""
+    """Submit a long file's missing segments; returns (segment list, header, segments reused).
+
+    Finished segments are files in :func:`scratch_folder`; a rerun with the same header
+    (same source length and settings) keeps them and codes only the rest.
+    """
     info = sf.info(str(src))
-    s = Settings(settings.get("block_size", 512), settings.get("bits", 6), settings.get("residual", "sign"),
-                 settings.get("seed", 0), settings.get("qjl_rows"))  # fmt: skip
+    s = Settings(**{k: settings[k] for k in ("block_size", "bits", "residual", "seed", "qjl_rows") if k in settings})
     header = Header(info.samplerate, info.channels, info.frames, audio.source_format(info.subtype)[0], s,
                     api._frame_blocks(s.block_size, None))  # fmt: skip
     per = max(1, segment // header.frame_samples)
-    futures = [
-        client.submit(segment_task, str(src), header.pack(), first, per, settings.get("engine"), pure=False)
-        for first in range(0, header.n_frames, per)
-    ]
-    return futures, header
+    scratch = scratch_folder(dst)
+    packed = header.pack()
+    stamp = scratch / "header.bin"
+    if scratch.is_dir() and (not stamp.is_file() or stamp.read_bytes() != packed):
+        shutil.rmtree(scratch, ignore_errors=True)  # another source or other settings: start over
+    scratch.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        with audio.atomic_output(stamp) as f:
+            f.write(packed)
+    audio.clean_stale_parts(scratch)
+    segs, reused = [], 0
+    for first in range(0, header.n_frames, per):
+        path = scratch / f"{first:012d}.seg"
+        frames = min(per, header.n_frames - first)
+        want = sum(header.frame_size(i) for i in range(first, first + frames))
+        if path.is_file() and path.stat().st_size == want:
+            segs.append((path, None))
+            reused += 1
+            continue
+        fut = client.submit(segment_task, str(src), packed, first, per, settings.get("engine"), str(path), pure=False)
+        segs.append((path, fut))
+    return segs, header, reused
 
 
-def _join(src, dst, header: Header, futures, verify: bool, t0: float) -> dict:
+def _join(src, dst, header: Header, segs, verify: bool, t0: float) -> dict:
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
+        for _, fut in segs:  # every segment is written before the output is started
+            if fut is not None:
+                fut.result()
         with audio.atomic_output(dst, (src,)) as out:
             out.write(header.pack())
-            for fut in futures:  # in order; each segment's bytes are released once written
-                out.write(fut.result())
+            for path, _ in segs:  # in order
+                with open(path, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        shutil.rmtree(scratch_folder(dst), ignore_errors=True)
         pcm, seconds, _ = _source_pcm_bytes(src)
         snr = _verify(src, dst) if verify else None
         return _result(src, dst, seconds=seconds, in_bytes=src.stat().st_size, out_bytes=dst.stat().st_size,
-                       pcm_bytes=pcm, sqnr_db=snr, wall=time.perf_counter() - t0, segments=len(futures))  # fmt: skip
+                       pcm_bytes=pcm, sqnr_db=snr, wall=time.perf_counter() - t0, segments=len(segs))  # fmt: skip
     except Exception as exc:
         return _result(src, dst, error=f"{type(exc).__name__}: {exc}")
 
@@ -189,17 +259,28 @@ def run_batch(
     verify: bool = False,
     segment_samples: int | None = None,
     progress: Callable[[dict], None] | None = None,
+    planned: Callable[[int], None] | None = None,
+    dashboard: str | None = None,
     **settings,
 ) -> dict:
-    """Transcode the tree ``src`` into ``dst``; returns the summary (see ``tqa batch``)."""
+    """Transcode the tree ``src`` into ``dst``; returns the summary (see ``tqa batch``).
+
+    ``planned(n)`` is told how many files will run, ``progress(result)`` after each;
+    ``dashboard``: an address for the Dask dashboard (none by default).
+    """
     _dask()
     t0 = time.perf_counter()
-    todo, skipped = plan(src, dst, decode, out_ext)
+    skipped_files: list = []
+    todo, complete = plan(src, dst, decode, out_ext, skipped_files)
+    if planned:
+        planned(len(todo))
     segment = SEGMENT_SAMPLES if segment_samples is None else segment_samples
     results: list[dict] = []
-    client, cluster = _client(workers, scheduler) if todo else (None, None)
+    client, cluster = _client(workers, scheduler, dashboard) if todo else (None, None)
     t_ready = time.perf_counter()
     peaks: dict = {}
+    n_workers = 0
+    reused = 0
     try:
         futures, longs = [], []
         for s, d in todo:
@@ -212,31 +293,36 @@ def run_batch(
                 results.append(_result(s, d, error=f"{type(exc).__name__}: {exc}"))
                 continue
             if frames > segment and settings.get("profile", "time") == "time":
-                longs.append((s, d, *_encode_long(client, s, d, settings, verify, segment)))
+                segs, header, k = _encode_long(client, s, d, settings, verify, segment)
+                reused += k
+                longs.append((s, d, segs, header))
             else:
                 futures.append(client.submit(encode_task, str(s), str(d), settings, verify, pure=False))
-        distributed = _dask()
-        for fut in distributed.as_completed(futures):
-            r = fut.result()
-            results.append(r)
-            if progress:
-                progress(r)
+        if futures:
+            distributed = _dask()
+            for fut in distributed.as_completed(futures):
+                r = fut.result()
+                results.append(r)
+                if progress:
+                    progress(r)
         for s, d, segs, header in longs:
             r = _join(s, d, header, segs, verify, t0)
             results.append(r)
             if progress:
                 progress(r)
-        n_workers = len(client.scheduler_info()["workers"]) if client else 0
         if client is not None:
+            n_workers = len(client.scheduler_info()["workers"])
             peaks = client.run(_peak_rss_mib)
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
-    summary = summarize(results, skipped, time.perf_counter() - t0, n_workers)
+    summary = summarize(results, complete, time.perf_counter() - t0, n_workers)
     summary["cluster_start_seconds"] = t_ready - t0
     summary["worker_peak_rss_mib"] = max(peaks.values()) if peaks else None
+    summary["skipped"] = skipped_files
+    summary["segments_reused"] = reused
     return summary
 
 
