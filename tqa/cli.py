@@ -249,10 +249,14 @@ def build_parser(prog: str = "tqa") -> _Parser:
     top.add_argument("--version", action="version", version=f"tqa {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, help=argparse.SUPPRESS)
 
+    top.commands = {}
+
     def add(name: str, usage: str, description: str = "") -> _Parser:
-        return sub.add_parser(name, usage=f"{prog} {name} {usage}",
-                              description=(COMMANDS[name] + ("\n\n" + description if description else "")),
-                              epilog=EPILOG)  # fmt: skip
+        p = sub.add_parser(name, usage=f"{prog} {name} {usage}",
+                           description=(COMMANDS[name] + ("\n\n" + description if description else "")),
+                           epilog=EPILOG)  # fmt: skip
+        top.commands[name] = p
+        return p
 
     p = add("encode", "[options] INPUT... [-o OUTPUT.tqa|DIR|-]",
             "Writes X.tqa beside each X.wav (X.wav.tqa when two inputs share a stem), into -o DIR, or to\n"
@@ -559,7 +563,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         res = _Inputs(stack)
         jobs = []
-        for k, (name, dst) in enumerate(zip(inputs, targets)):  # every check before any work
+        for k, (name, dst) in enumerate(zip(inputs, targets)):  # every check before any work: inputs first
             try:
                 path, label, orig = res.resolve(name)
             except CLIError as exc:
@@ -574,9 +578,11 @@ def cmd_encode(a: argparse.Namespace) -> int:
                 audio.check_channels_rate(info.channels, info.samplerate)
             except audio.AudioError as exc:
                 raise CLIError(f"{label}: {exc}") from None
+            jobs.append((path, label, dst, info, orig))
+        for path, label, dst, info, orig in jobs:  # then every output
             if dst != "-":
                 audio.check_output(dst, [orig] + [i for i in inputs if i != "-"], a.force)
-            jobs.append((path, label, dst, info))
+        jobs = [j[:4] for j in jobs]
         reports = []
         for path, label, dst, info in jobs:
             real = dst if dst != "-" else os.path.join(res._spool_dir(), "stdout.tqa")
@@ -1143,10 +1149,14 @@ def run(argv: list[str], prog: str = "tqa") -> int:
         if not argv:
             parser.print_help()
             return 0
-        a = parser.parse_args(argv)
+        a, extra = parser.parse_known_args(argv)
         if a.command is None:
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
             parser.print_help()
             return 0
+        if extra:
+            parser.commands[a.command].error(f"unrecognized arguments: {' '.join(extra)}")
         return HANDLERS[a.command](a)
     except _Exit as exc:
         return exc.code
