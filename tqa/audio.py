@@ -180,10 +180,12 @@ def glob_escape(name: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, inputs: Iterable = (), force: bool = True) -> Iterator[BinaryIO]:
-    """A binary file that replaces ``path`` only if the block completes.
+def atomic_path(path: str | os.PathLike, inputs: Iterable = (), force: bool = True) -> Iterator[str]:
+    """The path of a locked temporary file that replaces ``path`` only if the block completes.
 
-    ``force=False`` refuses an existing ``path``; an input is never overwritten.
+    For writers that open the file themselves (libsndfile): errors then come back as
+    its return codes, not as exceptions inside a callback.  ``force=False`` refuses an
+    existing ``path``; an input is never overwritten.
     """
     inputs = tuple(inputs)
     p = check_output(path, inputs, force)
@@ -195,23 +197,31 @@ def atomic_output(path: str | os.PathLike, inputs: Iterable = (), force: bool = 
     except OSError as exc:
         raise AudioError(f"{p}: cannot write in {folder}: {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-            os.chmod(tmp, old_mode if old_mode is not None else 0o666 & ~_umask())
-            # last check: nothing replaced the destination by an input meanwhile
-            for src in inputs:
-                if src is not None and p.exists() and same_file(p, src):
-                    raise AudioError(f"{p}: is the input file {src}; refusing to write over it")
-            os.replace(tmp, p)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until the rename: a cleaner leaves it alone
+        yield tmp
+        os.fsync(fd)
+        os.chmod(tmp, old_mode if old_mode is not None else 0o666 & ~_umask())
+        for src in inputs:  # last check: nothing replaced the destination by an input meanwhile
+            if src is not None and p.exists() and same_file(p, src):
+                raise AudioError(f"{p}: is the input file {src}; refusing to write over it")
+        os.replace(tmp, p)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None:  # a failed write: name the output
             raise AudioError(f"{p}: write failed: {exc.strerror or exc}; nothing was written") from None
         raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, inputs: Iterable = (), force: bool = True) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` only if the block completes (see :func:`atomic_path`)."""
+    with atomic_path(path, inputs, force) as tmp:
+        with open(tmp, "r+b") as f:
+            yield f
+            f.flush()
 
 
 @dataclass
@@ -504,9 +514,9 @@ def decode_file(
         check_output(out_path, (p,), force)
         dtype = _WRITE_DTYPE.get(st, "float32" if st in ("VORBIS", "OPUS") else "int16")
         n = 0
-        with atomic_output(out_path, (p,), force) as out:
+        with atomic_path(out_path, (p,), force) as tmp:
             try:
-                with sf.SoundFile(out, "w", h.sample_rate, h.channels, st, format=major) as w:
+                with sf.SoundFile(tmp, "w", h.sample_rate, h.channels, st, format=major) as w:
                     if mask:
                         _set_channel_mask(w, mask)
                     _write_tags(w, tags)
@@ -519,7 +529,7 @@ def decode_file(
                 raise OSError(errno.ENOSPC, f"short write at sample {start + n} (disk full?)") from None
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise OSError(errno.EIO, f"libsndfile: {exc}") from None
-            size = out.tell()
+            size = os.path.getsize(tmp)
     return Transcode(n, h.channels, h.sample_rate, time.perf_counter() - t0, p.stat().st_size, size, dec.lost,
                      tags=tags, channel_mask=mask)  # fmt: skip
 

@@ -992,8 +992,8 @@ def cmd_sim(a: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(f"--duration: {exc}" if "samples" in str(exc) else str(exc)) from None
     if a.output is not None:
-        with audio.atomic_output(a.output, (), a.force) as f:
-            sf.write(f, x, a.sr, subtype=st, format=major)
+        with audio.atomic_path(a.output, (), a.force) as tmp:
+            sf.write(tmp, x, a.sr, subtype=st, format=major)
         out.lines([f"wrote {a.output}: {a.type}, {x.size} samples at {a.sr} Hz ({st})"])
         out.doc({"output": a.output, "type": a.type, "frames": x.size, "sample_rate": a.sr, "subtype": st})
         return 0
@@ -1050,8 +1050,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
                         raise CLIError(f"{p}: already exists; use -f/--force to replace it")
             folder.mkdir(parents=True, exist_ok=True)
         src = names[0]
-        with audio.atomic_output(src, (), True) as f:
-            sf.write(f, signals.demo_signal(), 44100, subtype="PCM_16", format="WAV")
+        with audio.atomic_path(src, (), True) as tmp:
+            sf.write(tmp, signals.demo_signal(), 44100, subtype="PCM_16", format="WAV")
         quiet = out.quiet or out.json
         report = audio.round_trip(str(src), str(names[2]), str(names[1]) if a.output else str(folder / "demo.tqa"),
                                   {"profile": "time", "engine": None}, force=True,
