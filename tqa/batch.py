@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shlex
 import shutil
 import time
 from typing import Callable
@@ -180,10 +181,40 @@ def _client(workers: int, scheduler: str | None, dashboard: str | None = None):
     distributed = _dask()
     if scheduler:
         return distributed.Client(scheduler), None
-    kw = {"dashboard_address": dashboard} if dashboard else {"dashboard_address": None, "scheduler_kwargs": {"dashboard": False}}
-    cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", silence_logs=logging.ERROR, **kw
-    )
+    # Dask's scheduler always runs an HTTP server (health checks), on :8787 when no address
+    # is given: without --dashboard it gets a free loopback port and no dashboard pages.
+    kw = {"dashboard_address": dashboard} if dashboard else {"dashboard_address": "127.0.0.1:0",
+                                                              "scheduler_kwargs": {"dashboard": False}}  # fmt: skip
+    # Worker processes share the terminal's process group, so a Ctrl-C would reach each of
+    # them and every one would print a traceback.  They are spawned through a two-line
+    # shell wrapper that ignores SIGINT before it execs Python (an ignored SIGINT stays
+    # ignored in Python and in what it spawns); this process keeps its own handler, so
+    # Ctrl-C at any moment stops the batch here, and the cluster is closed in order.
+    import multiprocessing.spawn as mp_spawn
+    import tempfile
+
+    exe = mp_spawn.get_executable()
+    with tempfile.TemporaryDirectory(prefix="tqa-batch-") as tmp:
+        wrapper = os.path.join(tmp, "python-nointr")
+        with open(wrapper, "w") as f:
+            f.write(f"#!/bin/sh\ntrap '' INT\nexec {shlex.quote(os.fsdecode(exe))} \"$@\"\n")
+        os.chmod(wrapper, 0o700)
+        mp_spawn.set_executable(wrapper)
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", silence_logs=logging.ERROR, **kw
+            )
+        except KeyboardInterrupt:
+            # interrupted while starting: Dask's exit hook would try to close the half-built
+            # cluster and print a traceback; its daemonic processes end with this one anyway
+            import atexit
+
+            from distributed.deploy import spec
+
+            atexit.unregister(spec.close_clusters)
+            raise
+        finally:
+            mp_spawn.set_executable(exe)
     return distributed.Client(cluster), cluster
 
 
