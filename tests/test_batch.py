@@ -161,7 +161,7 @@ def test_cli_rerun_empty_and_checks(corpus, tmp_path, cluster, capsys):
     assert code == 0, r.err
     assert tqa.info((tmp_path / "o3" / "speech" / "c.tqa").read_bytes())["hop"] == 512
     code, r = cli("batch", corpus, tmp_path / "o4", "--hop", "512")
-    assert code == 2 and "--hop applies to another profile" in r.err
+    assert code == 2 and "--hop applies to --profile spectral" in r.err
 
 
 def test_clashing_stems_and_skipped_files(tmp_path, cluster):

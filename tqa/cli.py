@@ -96,7 +96,9 @@ def settings_from_args(a: argparse.Namespace) -> dict:
     for k in given:
         if k not in fields:
             own = ", ".join(_opt(f) for f in SETTING_OPTIONS if f in fields)
-            raise CLIError(f"{_opt(k)} applies to another profile than --profile {profile} (which takes {own})")
+            other = [p for p in PROFILES if p != profile and k in _field_defaults(p)]
+            where = f"--profile {' or '.join(other)}" if other else "another profile"
+            raise CLIError(f"{_opt(k)} applies to {where}, not --profile {profile} (which takes {own})")
     if profile == "spectral" and "rate" in given and "quality" in given:
         raise CLIError("give --rate (CBR) or --quality (VBR), not both")
     check = dict(given)
@@ -674,7 +676,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
             info = sf.info(real)
             if dst == "-":
                 _to_stdout(real)
-            lost = _ranges([(d["frame"], d["reason"]) for d in r.lost], label)
+            lost = _ranges([(d["frame"], d["reason"]) for d in r.lost], label, os.path.getsize(path))
             for line in lost:
                 print(f"tqa: warning: {label}: {line['text']} (decoded as silence)", file=sys.stderr)
             where = dst if dst != "-" else "stdout"
@@ -774,7 +776,7 @@ def _ranges(bad: list[tuple[int, str]], label: str, size: int | None = None, n_f
     for r in out:
         n = r["last"] - r["first"] + 1
         if n_frames is not None and r["first"] >= n_frames:
-            r["text"] = f"after the last frame: {r['problem']}"
+            r["text"] = r["problem"] if "after the last frame" in r["problem"] else f"after the last frame: {r['problem']}"
         elif n == 1:
             r["text"] = f"frame {r['first']}: {r['problem']}"
         else:
