@@ -107,12 +107,12 @@ def test_decode_tree(corpus, tmp_path, cluster):
     assert (info.frames, info.channels, info.samplerate, info.subtype) == (15001, 1, 48000, "PCM_24")
 
 
-def test_on_a_terminal_with_a_failed_file(corpus, tmp_path):
+def test_on_a_terminal_with_a_failed_file(corpus, tmp_path, cluster):
     """A real terminal (script -qec): the progress bar path, and exit 1 when a file fails."""
     if shutil.which("script") is None:
         pytest.skip("script(1) is not installed")
     (corpus / "bad.wav").write_bytes(b"nope")
-    cmd = f"{shutil.which('tqa')} batch {corpus} {tmp_path / 'out'} --workers 1"
+    cmd = f"{shutil.which('tqa')} batch {corpus} {tmp_path / 'out'} --scheduler {cluster}"
     p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 1, p.stdout
     assert "5 done, 0 already complete, 1 failed" in p.stdout and "bad.wav" in p.stdout, p.stdout

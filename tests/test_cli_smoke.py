@@ -38,12 +38,20 @@ def wav(tmp_path_factory):
 
 
 def test_legacy_entry_points(wav, tmp_path):
-    p = run("run", "-i", wav, "-o", tmp_path / "b.wav", cmd="tqa-cli")
-    assert "SQNR" in p.stdout
-    p = run("compare", "-f1", wav, "-f2", tmp_path / "b.wav", cmd="tqa-cli")
-    assert "correlation" in p.stdout and "envelope" in p.stdout
-    p = run("--type", "square", "--frequency", "440", "--duration", "2.0", "--spikes", "5", cmd="tqa-sim")
-    assert "SQNR" in p.stdout and p.stdout.count("->") == 5
+    """audiotq's commands, as its users typed them (started together: they are independent)."""
+    shutil.copy(wav, tmp_path / "b.wav")
+    cmds = {
+        "run": [shutil.which("tqa-cli"), "run", "-i", str(wav), "-o", str(tmp_path / "out.wav")],
+        "compare": [shutil.which("tqa-cli"), "compare", "-f1", str(wav), "-f2", str(tmp_path / "b.wav")],
+        "sim": [shutil.which("tqa-sim"), "--type", "square", "--frequency", "440", "--duration", "2.0", "--spikes", "5"],
+    }
+    procs = {k: subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k, c in cmds.items()}
+    res = {k: (p.communicate(timeout=120), p.returncode) for k, p in procs.items()}
+    for k, ((out, err), code) in res.items():
+        assert code == 0, (k, err)
+    assert "SQNR" in res["run"][0][0] and sf.info(str(tmp_path / "out.wav")).frames == 8000
+    assert "correlation" in res["compare"][0][0] and "envelope" in res["compare"][0][0]
+    assert "SQNR" in res["sim"][0][0] and res["sim"][0][0].count("->") == 5
 
 
 def test_python_m_tqa_from_the_root_and_json_purity(wav, tmp_path):
