@@ -365,7 +365,7 @@ def test_spectral_profile_and_settings_in_report(files, tmp_path, tqa_cli):
                   "512", "--json").json  # fmt: skip
     assert rep["profile"] == "spectral" and rep["hop"] == 512 and rep["mode"] == "vbr"
     r = tqa_cli("info", tmp_path / "s.tqa")
-    assert "VBR at 30.0 dB" in r.out and "kbps" in r.out
+    assert "profile spectral (MDCT hop 512), VBR" in r.out and "quality 30.0" in r.out and "kbps" in r.out
 
 
 def test_fifo_input_is_read_once(files, tmp_path, tqa_cli):

@@ -698,18 +698,20 @@ def _samples(spec: timespec.TimeSpec, rate: int, what: str) -> int:
         raise CLIError(str(exc)) from None
 
 
+# one phrase per profile for `tqa info` (display only; settings come from the profile's fields)
+_PROFILE_NOTES = {"time": "rotated blocks of {block_size}", "spectral": "MDCT hop {hop}"}
+
+
 def _info_lines(path: str, inf: dict, input_bytes: int | None = None, source: str | None = None,
                 more: list | None = None) -> list[str]:  # fmt: skip
     pairs = [("file", path)]
     if source is not None:
         pairs.append(("source", source))
-    if inf["profile"] == "spectral":
-        mode = f"CBR {inf['rate']} bits/sample" if inf["mode"] == "cbr" else f"VBR at {inf['quality']} dB SQNR per frame"
-        pairs.append(("format", f".tqa v{inf['version']}, profile spectral (MDCT hop {inf['hop']}), {mode}, seed {inf['seed']}"))
-    else:
-        res = inf["residual"] + (f" ({inf['qjl_rows']} rows)" if inf["residual"] == "qjl" else "")
-        pairs.append(("format", f".tqa v{inf['version']}, profile {inf['profile']}"))
-        pairs.append(("settings", f"{inf['bits']} bits + {res} residual, block {inf['block_size']}, seed {inf['seed']}"))
+    fields = [f for f in _field_defaults(inf.get("profile", "time")) if inf.get(f) not in (None, 0) or f == "seed"]
+    mode = f", {inf['mode'].upper()}" if inf.get("mode") else ""
+    note = _PROFILE_NOTES.get(inf["profile"], "").format(**inf)
+    pairs.append(("format", f".tqa v{inf['version']}, profile {inf['profile']}{f' ({note})' if note else ''}{mode}"))
+    pairs.append(("settings", ", ".join(f"{f.replace('_', ' ')} {inf[f]}" for f in fields)))
     pairs.append(("audio", f"{inf['channels']} ch, {inf['sample_rate']} Hz, {inf['frames']} frames "
                            f"({inf['duration']:.3f} s), source {inf['source_format']}"))  # fmt: skip
     kbps = _kbps(inf)
@@ -877,10 +879,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def _how(inf: dict) -> str:
-    if inf.get("profile") == "spectral":
-        return f"spectral, CBR {inf['rate']} bits/sample" if inf.get("mode") == "cbr" else f"spectral, VBR {inf['quality']} dB"
-    res = inf["residual"] + (f" ({inf['qjl_rows']} rows)" if inf.get("residual") == "qjl" else "")
-    return f"{inf['bits']} bits + {res}, block {inf['block_size']}"
+    """The stream's settings in a few words, from the profile's own field names."""
+    fields = [f for f in _field_defaults(inf.get("profile", "time")) if inf.get(f) not in (None, 0) and f != "seed"]
+    return f"{inf.get('profile')}: " + ", ".join(f"{f.replace('_', ' ')} {inf[f]}" for f in fields)
 
 
 def _run_lines(r: dict) -> list[str]:
@@ -1177,6 +1178,12 @@ def run(argv: list[str], prog: str = "tqa") -> int:
             return 141
         msg = _message(exc) if not isinstance(exc, MemoryError) else "out of memory"
         print(f"{prog}: error: {msg}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line (TQA_DEBUG=1 shows the traceback)
+        if os.environ.get("TQA_DEBUG"):
+            raise
+        print(f"{prog}: internal error: {type(exc).__name__}: {_message(exc)} (TQA_DEBUG=1 shows where; "
+              "please report it)", file=sys.stderr)  # fmt: skip
         return 2
 
 
