@@ -187,12 +187,14 @@ def test_long_file_segments_are_kept_for_resume(corpus, tmp_path, cluster):
     (dst / "music" / "long.tqa").unlink()
     src = corpus / "music" / "long.wav"
     h = tqa.Decoder(ref).header
+    head = ref[: h.header_size]
     scratch = batch.scratch_folder(dst / "music" / "long.tqa")
     scratch.mkdir()
-    (scratch / "header.bin").write_bytes(ref[: h.frame_offset(0)])
-    per = SEGMENT // h.frame_samples
+    (scratch / "header.bin").write_bytes(head)
+    fs = h.settings.frame_samples
+    per = SEGMENT // fs
     for first in (0, per):
-        batch.segment_task(str(src), ref[: h.frame_offset(0)], first, per, None, str(scratch / f"{first:012d}.seg"))
+        batch.segment_task(str(src), head, first * fs, per * fs, first, None, str(scratch / f"{first:012d}.seg"))
     s = batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT)
     assert s["files"] == 1 and s["segments_reused"] == 2
     assert (dst / "music" / "long.tqa").read_bytes() == ref and not scratch.exists()

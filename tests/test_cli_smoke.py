@@ -91,12 +91,12 @@ def test_ctrl_c_prints_one_line_and_leaves_no_part(wav, tmp_path):
     out.write_bytes(b"old")
     code = (
         "import sys, time, tqa.api as api\n"
-        "orig = api.Encoder._emit\n"
+        "orig = api.Encoder._put\n"
         "def slow(self, x):\n"
         "    orig(self, x)\n"
         "    print('working', file=sys.stderr, flush=True)\n"
         "    time.sleep(0.5)\n"
-        "api.Encoder._emit = slow\n"
+        "api.Encoder._put = slow\n"
         "from tqa.cli import main\n"
         f"main(['encode', {str(src)!r}, '-o', {str(out)!r}, '-f'])\n"
     )

@@ -25,13 +25,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import inspect
 import os
 import pathlib
 import re
 import stat
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable, Iterator
 
@@ -39,8 +39,8 @@ import numpy as np
 import soundfile as sf
 
 from . import api
-from .api import CHUNK_SAMPLES
 from .samples import FORMATS
+from .stream import WORKING_SET
 
 __all__ = [
     "encode_file", "decode_file", "atomic_output", "check_output", "check_writable", "AudioError", "source_format",
@@ -89,6 +89,11 @@ _MAP_TO_MASK = {
 }  # fmt: skip
 _MASK_TO_MAP = {0x1: 2, 0x2: 3, 0x4: 4, 0x8: 11, 0x10: 9, 0x20: 10, 0x40: 12, 0x80: 13, 0x100: 8, 0x200: 14,
                 0x400: 15, 0x800: 16, 0x1000: 17, 0x2000: 19, 0x4000: 18, 0x8000: 20, 0x10000: 22, 0x20000: 21}  # fmt: skip
+
+
+def chunk_samples(channels: int) -> int:
+    """Samples per channel per read: the stream layer's working set, at least 1024."""
+    return max(1024, WORKING_SET // (8 * channels))
 
 
 class AudioError(ValueError):
@@ -237,7 +242,6 @@ class Transcode:
     lost: list = field(default_factory=list)  # damaged frames replaced by silence (decode --recover)
     tags: dict = field(default_factory=dict)
     channel_mask: int | None = None
-    tags_stored: bool = True
 
 
 def open_input(p: str | os.PathLike, name: str | None = None) -> sf.SoundFile:
@@ -302,46 +306,11 @@ def _write_tags(w: sf.SoundFile, tags: dict) -> None:
 
 
 # -- the encoder, through the public API -------------------------------------------------
-def _encoder_params() -> set[str]:
-    try:
-        return set(inspect.signature(api.Encoder).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
 def open_encoder(out: BinaryIO, sample_rate: int, channels: int, code: int, settings: dict,
                  tags: dict | None = None, channel_mask: int | None = None):  # fmt: skip
-    """``tqa.Encoder`` for ``settings`` (``profile`` included); returns (encoder, tags stored?)."""
-    params = _encoder_params()
-    kw = dict(settings)
-    stored = True
-    if "tags" in params:
-        kw.update(tags=tags or None, channel_mask=channel_mask)
-    else:  # TEMPORARY: the library does not store tags yet (the lead's API adds tags=, channel_mask=)
-        stored = not tags and channel_mask is None
-    if "profile" in params:
-        return api.Encoder(out, sample_rate, channels, source_format=code, **kw), stored
-    # TEMPORARY: before tqa.Encoder(profile=...) lands, the spectral profile has its own class
-    profile = kw.pop("profile", "time")
-    kw.pop("tags", None), kw.pop("channel_mask", None)
-    if profile == "spectral":
-        from .spectral import SpectralEncoder
-
-        return SpectralEncoder(out, sample_rate, channels, source_format=code, **kw), stored
-    return api.Encoder(out, sample_rate, channels, source_format=code, **kw), stored
-
-
-_AT_SAMPLE = re.compile(r"at sample (\d+)")
-
-
-def _absolute(msg: str, offset: int, rate: int) -> str:
-    """Rewrite 'at sample i' (index in a chunk) to the absolute index (and time) in the file."""
-
-    def sub(m: re.Match) -> str:
-        i = int(m.group(1)) + offset
-        return f"at sample {i} ({i / rate:.3f} s)"
-
-    return _AT_SAMPLE.sub(sub, msg)
+    """``tqa.Encoder`` for ``settings`` (``profile``, that profile's fields, ``engine``)."""
+    return api.Encoder(out, sample_rate, channels, source_format=code, tags=tags or None, channel_mask=channel_mask,
+                       **settings)  # fmt: skip
 
 
 def check_channels_rate(channels: int, rate: int) -> None:
@@ -375,28 +344,28 @@ def encode_file(
         tags, mask = read_tags(f), read_channel_mask(f)
         with atomic_output(dst, (p,), force) as out:
             try:
-                enc, stored = open_encoder(out, f.samplerate, f.channels, code, settings, tags, mask)
+                enc = open_encoder(out, f.samplerate, f.channels, code, settings, tags, mask)
             except (ValueError, TypeError) as exc:
                 raise AudioError(f"{label}: {exc}") from None
             frames = 0
             while True:
                 try:
-                    chunk = f.read(CHUNK_SAMPLES, dtype=dtype, always_2d=True)
+                    chunk = f.read(chunk_samples(f.channels), dtype=dtype, always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     raise AudioError(f"{label}: read error at sample {frames}: {exc}") from None
                 if not chunk.shape[0]:
                     break
                 try:
-                    enc.write(chunk)
+                    enc.write(chunk)  # a bad sample is named by its index in the stream
                 except ValueError as exc:
-                    raise AudioError(f"{label}: {_absolute(str(exc), frames, f.samplerate)}") from None
+                    raise AudioError(f"{label}: {_with_time(str(exc), f.samplerate)}") from None
                 frames += chunk.shape[0]
                 if progress:
                     progress(chunk.shape[0])
             enc.close()
             size = out.tell()
         return Transcode(frames, f.channels, f.samplerate, time.perf_counter() - t0, p.stat().st_size, size,
-                         tags=tags, channel_mask=mask, tags_stored=stored)  # fmt: skip
+                         tags=tags, channel_mask=mask)  # fmt: skip
 
 
 def output_subtype(fmt: str, source_code: int, subtype: str | None) -> str:
@@ -468,10 +437,9 @@ def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 def open_decoder(f, name: str, engine=None, on_error: str = "raise"):
-    try:
+    with warnings.catch_warnings():  # an unfinished stream: reported by the caller through .reader.problem
+        warnings.simplefilter("ignore", api.UnfinishedStreamWarning)
         return api.Decoder(f, engine=engine, name=name, on_error=on_error)
-    except TypeError:  # the lead's Decoder may take the name positionally in future versions
-        return api.Decoder(f, engine=engine, on_error=on_error)
 
 
 def decode_file(
@@ -506,8 +474,7 @@ def decode_file(
         st = output_subtype(major, h.source_format, subtype)
         if major == "OGG" and subtype is None and out_path.suffix.lower() == ".opus":
             st = "OPUS"
-        tags = dict(getattr(h, "tags", None) or {})
-        mask = getattr(h, "channel_mask", None)
+        tags, mask = dict(h.tags), h.channel_mask
         if major == "WAV" and mask:
             major = "WAVEX"  # the channel layout needs WAVE_FORMAT_EXTENSIBLE
         check_writable(major, st, h.sample_rate, h.channels, str(out_path))
@@ -520,7 +487,7 @@ def decode_file(
                     if mask:
                         _set_channel_mask(w, mask)
                     _write_tags(w, tags)
-                    for chunk in dec.chunks(start, frames, dtype):
+                    for chunk in dec.chunks(start, -1 if frames is None else frames, dtype):
                         w.write(chunk)
                         n += chunk.shape[0]
                         if progress:
@@ -534,12 +501,13 @@ def decode_file(
                      tags=tags, channel_mask=mask)  # fmt: skip
 
 
-def measure(src: str | os.PathLike, decoded: str | os.PathLike, chunk: int = CHUNK_SAMPLES):
+def measure(src: str | os.PathLike, decoded: str | os.PathLike, chunk: int | None = None):
     """Streamed SQNR of ``decoded`` against ``src`` (an SNRMeter), both audio files."""
     from .metrics import SNRMeter
 
     with sf.SoundFile(str(src)) as a, sf.SoundFile(str(decoded)) as b:
         meter = SNRMeter(a.channels)
+        chunk = chunk or chunk_samples(a.channels)
         while True:
             x = a.read(chunk, dtype="float64", always_2d=True)
             y = b.read(chunk, dtype="float64", always_2d=True)

@@ -21,10 +21,8 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from . import api, audio
-from .blockcodec import BlockCodec, Settings
-from .container import FormatError, Header, open_reader
-from .registry import get_engine
+from . import api, audio, profiles, stream
+from .format import FormatError
 
 __all__ = ["run_batch", "plan", "AUDIO_EXTENSIONS", "SEGMENT_SAMPLES"]
 
@@ -52,7 +50,7 @@ def _complete(dst: pathlib.Path, decode: bool) -> bool:
             sf.info(str(dst))
         else:
             with open(dst, "rb") as f:
-                open_reader(f, str(dst))
+                audio.open_decoder(f, str(dst))
         return True
     except (FormatError, RuntimeError, OSError, ValueError):
         return False
@@ -149,23 +147,19 @@ def decode_task(src: str, dst: str, subtype: str | None, engine: str | None) -> 
         return _result(src, dst, error=f"{type(exc).__name__}: {exc}")
 
 
-def segment_task(src: str, header: bytes, first_frame: int, frames: int, engine: str | None,
+def segment_task(src: str, header: bytes, start: int, count: int, first_frame: int, engine: str | None,
                  out_path: str | None = None):  # fmt: skip
-    """Frames first_frame .. first_frame+frames-1 of a long file: bytes, or written to ``out_path``.
+    """Frames from ``first_frame`` of a long file: samples [start, start+count), as bytes.
 
-    With ``out_path`` the segment is written atomically (kept for a resumed run) and
-    its size is returned.
+    With ``out_path`` the segment is written there atomically (kept for a resumed run)
+    and its size is returned instead.
     """
-    h = Header.parse(header)
-    start = first_frame * h.frame_samples
-    count = min(frames * h.frame_samples, h.n_samples - start)
     with sf.SoundFile(src) as f:
         f.seek(start)
         x = f.read(count, dtype=audio.source_format(f.subtype)[1], always_2d=True)
     if len(x) != count:
         raise OSError(f"{src}: read {len(x)} of {count} samples at {start}")
-    codec = BlockCodec(h.settings, get_engine(engine))
-    data = api.code_frames(codec, h, x, first_frame)
+    data = stream.encode_segment(header, x, first_frame, engine)
     if out_path is None:
         return data
     with audio.atomic_output(out_path) as out:
@@ -224,48 +218,51 @@ def scratch_folder(dst: pathlib.Path) -> pathlib.Path:
 
 
 def _encode_long(client, src: pathlib.Path, dst: pathlib.Path, settings: dict, verify: bool, segment: int):
-    """Submit a long file's missing segments; returns (segment list, header, segments reused).
+    """Submit a long file's missing segments of whole frames; returns (segments, header, reused).
 
-    Finished segments are files in :func:`scratch_folder`; a rerun with the same header
-    (same source length and settings) keeps them and codes only the rest.
+    Finished segments are files in :func:`scratch_folder` (each written atomically: there
+    whole or not at all); a rerun with the same header (same source length and settings)
+    keeps them and codes only the rest.
     """
     info = sf.info(str(src))
-    s = Settings(**{k: settings[k] for k in ("block_size", "bits", "residual", "seed", "qjl_rows") if k in settings})
-    header = Header(info.samplerate, info.channels, info.frames, audio.source_format(info.subtype)[0], s,
-                    api._frame_blocks(s.block_size, None))  # fmt: skip
-    per = max(1, segment // header.frame_samples)
+    opts = {k: v for k, v in settings.items() if k != "engine"}
+    header = stream.header_bytes(info.samplerate, info.channels, info.frames,
+                                 source_format=audio.source_format(info.subtype)[0], **opts)  # fmt: skip
+    prof = profiles.get(opts.get("profile", profiles.DEFAULT))
+    s = prof.settings(**{k: v for k, v in opts.items() if k != "profile"})
+    fs = prof.samples_of_frames(s, 1)
+    per = max(1, segment // fs)
+    n_frames = prof.n_frames(s, info.frames)
     scratch = scratch_folder(dst)
-    packed = header.pack()
     stamp = scratch / "header.bin"
-    if scratch.is_dir() and (not stamp.is_file() or stamp.read_bytes() != packed):
+    if scratch.is_dir() and (not stamp.is_file() or stamp.read_bytes() != header):
         shutil.rmtree(scratch, ignore_errors=True)  # another source or other settings: start over
     scratch.mkdir(parents=True, exist_ok=True)
     if not stamp.is_file():
         with audio.atomic_output(stamp) as f:
-            f.write(packed)
+            f.write(header)
     audio.clean_stale_parts(scratch)
     segs, reused = [], 0
-    for first in range(0, header.n_frames, per):
+    for first in range(0, n_frames, per):
         path = scratch / f"{first:012d}.seg"
-        frames = min(per, header.n_frames - first)
-        want = sum(header.frame_size(i) for i in range(first, first + frames))
-        if path.is_file() and path.stat().st_size == want:
+        if path.is_file():
             segs.append((path, None))
             reused += 1
             continue
-        fut = client.submit(segment_task, str(src), packed, first, per, settings.get("engine"), str(path), pure=False)
+        fut = client.submit(segment_task, str(src), header, first * fs, min(per * fs, info.frames - first * fs), first,
+                            settings.get("engine"), str(path), pure=False)  # fmt: skip
         segs.append((path, fut))
     return segs, header, reused
 
 
-def _join(src, dst, header: Header, segs, verify: bool, t0: float) -> dict:
+def _join(src, dst, header: bytes, segs, verify: bool, t0: float) -> dict:
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         for _, fut in segs:  # every segment is written before the output is started
             if fut is not None:
                 fut.result()
         with audio.atomic_output(dst, (src,)) as out:
-            out.write(header.pack())
+            out.write(header)
             for path, _ in segs:  # in order
                 with open(path, "rb") as f:
                     shutil.copyfileobj(f, out, 1 << 20)
@@ -323,7 +320,7 @@ def run_batch(
             except Exception as exc:
                 results.append(_result(s, d, error=f"{type(exc).__name__}: {exc}"))
                 continue
-            if frames > segment and settings.get("profile", "time") == "time":
+            if frames > segment and profiles.get(settings.get("profile", profiles.DEFAULT)).segmentable:
                 segs, header, k = _encode_long(client, s, d, settings, verify, segment)
                 reused += k
                 longs.append((s, d, segs, header))

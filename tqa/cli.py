@@ -38,13 +38,13 @@ import time
 import numpy as np
 import soundfile as sf
 
-from . import __version__, api, audio, metrics, registry, signals, timespec
+from . import __version__, api, audio, metrics, profiles, registry, signals, timespec
 from .blockcodec import RESIDUALS
-from .container import MAGIC, FormatError
+from .format import MAGIC, FormatError
 
 __all__ = ["main", "legacy_cli", "legacy_sim", "build_parser", "CLIError"]
 
-PROFILES = ("time", "spectral")
+PROFILES = tuple(profiles.names())
 
 
 class CLIError(Exception):
@@ -60,18 +60,8 @@ class _Exit(Exception):
 
 # -- settings: the library's Settings classes validate, the CLI only names options ---------
 def _settings_class(profile: str):
-    try:  # the lead's profile table (issue 10)
-        from . import profiles  # type: ignore[attr-defined]
-
-        return profiles.get(profile).Settings
-    except ImportError:
-        if profile == "spectral":
-            from .spectral import SpectralSettings
-
-            return SpectralSettings
-        from .blockcodec import Settings
-
-        return Settings
+    """The profile's Settings: the only place that knows defaults and ranges."""
+    return profiles.get(profile).Settings
 
 
 SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "seed", "rate", "quality", "hop")
@@ -101,11 +91,8 @@ def settings_from_args(a: argparse.Namespace) -> dict:
             raise CLIError(f"{_opt(k)} applies to {where}, not --profile {profile} (which takes {own})")
     if profile == "spectral" and "rate" in given and "quality" in given:
         raise CLIError("give --rate (CBR) or --quality (VBR), not both")
-    check = dict(given)
-    if "quality" in check and "rate" in fields:
-        check.setdefault("rate", None)
     try:
-        _settings_class(profile)(**check)
+        profiles.get(profile).settings(**given)
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         word = msg.split(" ", 1)[0]
@@ -603,8 +590,6 @@ def cmd_encode(a: argparse.Namespace) -> int:
                 inf = api.info(f)
             if dst == "-":
                 _to_stdout(real)
-            if r.tags and not r.tags_stored:
-                out.warn(f"{label}: tags not stored ({', '.join(r.tags)}): this tqa library keeps no tags yet")
             in_bytes = r.in_bytes
             rep = {"input": label, "output": dst, **inf, "input_bytes": in_bytes,
                    "kbps": _kbps(inf), "size_vs_input": inf["bytes"] / in_bytes if in_bytes else None,
@@ -676,7 +661,8 @@ def cmd_decode(a: argparse.Namespace) -> int:
             info = sf.info(real)
             if dst == "-":
                 _to_stdout(real)
-            lost = _ranges([(d["frame"], d["reason"]) for d in r.lost], label, os.path.getsize(path))
+            lost = _ranges([(d["frame"], d.get("last_frame", d["frame"]), d["reason"]) for d in r.lost], label,
+                           os.path.getsize(path))  # fmt: skip
             for line in lost:
                 print(f"tqa: warning: {label}: {line['text']} (decoded as silence)", file=sys.stderr)
             where = dst if dst != "-" else "stdout"
@@ -746,35 +732,44 @@ def cmd_info(a: argparse.Namespace) -> int:
                 _error(exc)
                 code = 2
                 continue
+            if inf.get("problem"):
+                print(f"tqa: warning: {label}: {inf['problem']}", file=sys.stderr)
             reports.append({"file": label, **inf, "kbps": _kbps(inf)})
             out.lines(([""] if i else []) + _info_lines(label, inf))
     out.doc(reports[0] if len(a.inputs) == 1 and reports else reports)
     return code
 
 
-def _problem(msg: str, label: str) -> str:
-    """'NAME: frame 12 is damaged (CRC mismatch)' -> 'is damaged (CRC mismatch)'."""
+def _problem(msg: str, label: str) -> tuple[int | None, str]:
+    """'NAME: frame 12 is damaged (CRC mismatch)' -> (None, 'is damaged (CRC mismatch)');
+    'NAME: frames 35-107 missing: ...' -> (107, 'missing: ...')."""
     import re
 
     for prefix in (label + ": ", "stream: "):
         if msg.startswith(prefix):
             msg = msg[len(prefix) :]
-    return re.sub(r"^frame \d+(, channel \d+)?:? ?", "", msg)
+    m = re.match(r"^frames (\d+)-(\d+):? (.*)$", msg)
+    if m:
+        return int(m.group(2)), m.group(3)
+    return None, re.sub(r"^frame \d+(, channel \d+)?:? ?", "", msg)
 
 
-def _ranges(bad: list[tuple[int, str]], label: str, size: int | None = None, n_frames: int | None = None) -> list[dict]:
-    """Consecutive frames with the same problem as one range."""
+def _ranges(bad: list, label: str, size: int | None = None, n_frames: int | None = None) -> list[dict]:
+    """Consecutive frames with the same problem as one range.
+
+    ``bad``: (frame, problem) pairs, or (frame, last frame, problem) triples.
+    """
     out: list[dict] = []
-    for frame, msg in bad:
-        p = _problem(msg, label)
-        if "truncated" in p and "frame" not in p[:20] and size is not None:
-            p = f"missing: file ends at byte {size}"
-        elif p.startswith("is truncated"):
-            p = "missing: the file ends early" + (f" (at byte {size})" if size is not None else "")
+    for item in bad:
+        frame, last, msg = item if len(item) == 3 else (item[0], None, item[1])
+        end, p = _problem(msg, label)
+        last = max(x for x in (frame, last, end) if x is not None)
+        if p.startswith("is truncated") or p.startswith("missing") and "byte" not in p:
+            p = "missing: the file ends early" + (f" at byte {size}" if size is not None else "")
         if out and out[-1]["problem"] == p and out[-1]["last"] == frame - 1:
-            out[-1]["last"] = frame
+            out[-1]["last"] = last
         else:
-            out.append({"first": frame, "last": frame, "problem": p})
+            out.append({"first": frame, "last": last, "problem": p})
     for r in out:
         n = r["last"] - r["first"] + 1
         if n_frames is not None and r["first"] >= n_frames:
@@ -796,37 +791,29 @@ def cmd_verify(a: argparse.Namespace) -> int:
                 path, label, _ = res.resolve(name, ".tqa")
                 size = os.path.getsize(path)
                 with open(path, "rb") as f:
-                    bad = api.verify(f, label) if _verify_takes_name() else api.verify(f)
+                    bad = api.verify(f, label)
                 with open(path, "rb") as f:
-                    h = audio.open_decoder(f, label, None, "silence").header
+                    dec = audio.open_decoder(f, label, None, "silence")
+                    h, n_frames = dec.header, dec.reader.n_frames
             except (CLIError, FormatError, OSError) as exc:
                 if len(a.inputs) == 1:
                     raise
                 _error(exc)
                 worst = 2
                 continue
-            ranges = _ranges(bad, label, size, h.n_frames)
-            damaged = sum(min(r["last"], h.n_frames - 1) - r["first"] + 1 for r in ranges if r["first"] < h.n_frames)
-            rep = {"file": label, "frames": h.n_frames, "bytes": size, "ok": not bad, "damaged_frames": damaged,
+            ranges = _ranges(bad, label, size, n_frames)
+            damaged = sum(min(r["last"], n_frames - 1) - r["first"] + 1 for r in ranges if r["first"] < n_frames)
+            rep = {"file": label, "frames": n_frames, "bytes": size, "ok": not bad, "damaged_frames": damaged,
                    "ranges": [{k: r[k] for k in ("first", "last", "problem")} for r in ranges],
                    "damaged": [{"frame": i, "problem": p} for i, p in bad]}  # fmt: skip
             reports.append(rep)
             if not bad:
-                out.lines([f"{label}: ok, {h.n_frames} frames intact"])
+                out.lines([f"{label}: ok, {n_frames} frames intact"])
             else:
-                out.lines([f"{label}: DAMAGED, {damaged} of {h.n_frames} frames"] + [f"  {r['text']}" for r in ranges])
+                out.lines([f"{label}: DAMAGED, {damaged} of {n_frames} frames"] + [f"  {r['text']}" for r in ranges])
                 worst = max(worst, 1)
     out.doc(reports[0] if len(a.inputs) == 1 and reports else reports)
     return worst
-
-
-def _verify_takes_name() -> bool:
-    import inspect
-
-    try:
-        return "name" in inspect.signature(api.verify).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def cmd_run(a: argparse.Namespace) -> int:
