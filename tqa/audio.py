@@ -313,12 +313,22 @@ def open_encoder(out: BinaryIO, sample_rate: int, channels: int, code: int, sett
                        **settings)  # fmt: skip
 
 
+_AT_SAMPLE = re.compile(r"at sample (\d+)")
+
+
+def _with_time(msg: str, rate: int) -> str:
+    """'at sample i' -> 'at sample i (t s)'."""
+    return _AT_SAMPLE.sub(lambda m: f"at sample {m.group(1)} ({int(m.group(1)) / rate:.3f} s)", msg)
+
+
 def check_channels_rate(channels: int, rate: int) -> None:
     """Limits of the .tqa format itself, before any work."""
-    if not 1 <= channels <= 4096:
-        raise AudioError(f"{channels} channels: a .tqa stream holds 1 to 4096")
-    if not 1 <= rate <= 2**32 - 1:
-        raise AudioError(f"{rate} Hz: a .tqa stream holds rates from 1 to 4294967295 Hz")
+    from .format import MAX_CHANNELS as TQA_CHANNELS, MAX_RATE
+
+    if not 1 <= channels <= TQA_CHANNELS:
+        raise AudioError(f"{channels} channels: a .tqa stream holds 1 to {TQA_CHANNELS}")
+    if not 1 <= rate <= MAX_RATE:
+        raise AudioError(f"{rate} Hz: a .tqa stream holds rates from 1 to {MAX_RATE} Hz")
 
 
 def encode_file(

@@ -206,10 +206,19 @@ def _client(workers: int, scheduler: str | None, dashboard: str | None = None):
             from distributed.deploy import spec
 
             atexit.unregister(spec.close_clusters)
+            _quiet_logs()
             raise
         finally:
             mp_spawn.set_executable(exe)
     return distributed.Client(cluster), cluster
+
+
+def _quiet_logs() -> None:
+    """After a Ctrl-C: no log lines from Dask or asyncio about the tasks it cut short."""
+    import logging
+
+    for name in ("asyncio", "distributed", "tornado"):
+        logging.getLogger(name).disabled = True
 
 
 def scratch_folder(dst: pathlib.Path) -> pathlib.Path:
@@ -341,6 +350,9 @@ def run_batch(
         if client is not None:
             n_workers = len(client.scheduler_info()["workers"])
             peaks = client.run(_peak_rss_mib)
+    except KeyboardInterrupt:
+        _quiet_logs()
+        raise
     finally:
         if client is not None:
             client.close()

@@ -663,8 +663,11 @@ def cmd_decode(a: argparse.Namespace) -> int:
                 _to_stdout(real)
             lost = _ranges([(d["frame"], d.get("last_frame", d["frame"]), d["reason"]) for d in r.lost], label,
                            os.path.getsize(path))  # fmt: skip
+            starts = {d["frame"]: d["start"] for d in r.lost}
             for line in lost:
-                print(f"tqa: warning: {label}: {line['text']} (decoded as silence)", file=sys.stderr)
+                end = starts.get(line["first"], 0) >= first + r.frames
+                how = "not in the output: the file ends before it" if end else "decoded as silence"
+                print(f"tqa: warning: {label}: {line['text']} ({how})", file=sys.stderr)
             where = dst if dst != "-" else "stdout"
             rep = {"input": label, "output": dst, "frames": r.frames, "channels": r.channels,
                    "sample_rate": r.sample_rate, "format": info.format, "subtype": info.subtype, "bytes": r.out_bytes,
@@ -759,12 +762,17 @@ def _ranges(bad: list, label: str, size: int | None = None, n_frames: int | None
 
     ``bad``: (frame, problem) pairs, or (frame, last frame, problem) triples.
     """
+    import re
+
     out: list[dict] = []
     for item in bad:
         frame, last, msg = item if len(item) == 3 else (item[0], None, item[1])
         end, p = _problem(msg, label)
         last = max(x for x in (frame, last, end) if x is not None)
-        if p.startswith("is truncated") or p.startswith("missing") and "byte" not in p:
+        m = re.match(r"(?:missing: )?truncated: header declares (\d+) frames \((\d+) bytes\), file has (\d+) bytes", p)
+        if m:
+            p = f"missing: file ends at byte {m.group(3)} (the header declares {m.group(1)} frames, {m.group(2)} bytes)"
+        elif p.startswith("is truncated") or p.startswith("missing") and "byte" not in p:
             p = "missing: the file ends early" + (f" at byte {size}" if size is not None else "")
         if out and out[-1]["problem"] == p and out[-1]["last"] == frame - 1:
             out[-1]["last"] = last
