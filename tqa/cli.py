@@ -40,6 +40,9 @@ import soundfile as sf
 
 from . import __version__, api, audio, metrics, profiles, registry, signals, timespec
 from .blockcodec import RESIDUALS
+from .codebook import MAX_BITS
+from .profiles.spectral import QUALITY_RANGE, RATE_RANGE
+from .rotation import MAX_BLOCK, MIN_BLOCK
 from .format import MAGIC, FormatError
 
 __all__ = ["main", "legacy_cli", "legacy_sim", "build_parser", "CLIError"]
@@ -64,7 +67,7 @@ def _settings_class(profile: str):
     return profiles.get(profile).Settings
 
 
-SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "seed", "rate", "quality", "hop")
+SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "frame_samples", "seed", "rate", "quality", "hop")
 
 
 def _field_defaults(profile: str) -> dict:
@@ -80,7 +83,7 @@ def _opt(name: str) -> str:
 
 def settings_from_args(a: argparse.Namespace) -> dict:
     """``profile``, the settings given on the command line (validated by the profile) and ``engine``."""
-    profile = a.profile or "time"
+    profile = a.profile or profiles.DEFAULT
     given = {k: getattr(a, k) for k in SETTING_OPTIONS if getattr(a, k, None) is not None}
     fields = set(_field_defaults(profile))
     for k in given:
@@ -89,8 +92,6 @@ def settings_from_args(a: argparse.Namespace) -> dict:
             other = [p for p in PROFILES if p != profile and k in _field_defaults(p)]
             where = f"--profile {' or '.join(other)}" if other else "another profile"
             raise CLIError(f"{_opt(k)} applies to {where}, not --profile {profile} (which takes {own})")
-    if profile == "spectral" and "rate" in given and "quality" in given:
-        raise CLIError("give --rate (CBR) or --quality (VBR), not both")
     try:
         profiles.get(profile).settings(**given)
     except (ValueError, TypeError) as exc:
@@ -180,18 +181,26 @@ def _time(s: str) -> timespec.TimeSpec:
 
 
 def _add_settings(p: argparse.ArgumentParser) -> None:
-    t, s = _field_defaults("time"), _field_defaults("spectral")
+    d: dict = {}  # the effective defaults, from each profile's Settings
+    for name in PROFILES:
+        for k, v in dataclasses.asdict(profiles.get(name).settings()).items():
+            d.setdefault(k, v)
+    t = s = d
     g = p.add_argument_group("codec settings (the profile's own; the others are refused)")
-    g.add_argument("--profile", choices=PROFILES, default=None, help="time: rotated blocks; spectral: MDCT bands (default: time)")
-    g.add_argument("--bits", type=_int("bits"), metavar="N", help=f"time: bits per coordinate, 1..8 (default: {t.get('bits')})")
+    g.add_argument("--profile", choices=PROFILES, default=None, help=f"time: rotated blocks; spectral: MDCT bands (default: {profiles.DEFAULT})")
+    g.add_argument("--bits", type=_int("bits"), metavar="N", help=f"time: bits per coordinate, 1..{MAX_BITS} (default: {t.get('bits')})")
     g.add_argument("--residual", choices=RESIDUALS, help=f"time: 1-bit residual layer (default: {t.get('residual')})")
     g.add_argument("--block-size", "--block_size", dest="block_size", type=_int("block size"), metavar="N",
-                   help=f"time: rotation block, a power of two 64..4096 (default: {t.get('block_size')})")  # fmt: skip
+                   help=f"time: rotation block, a power of two {MIN_BLOCK}..{MAX_BLOCK} (default: {t.get('block_size')})")  # fmt: skip
     g.add_argument("--qjl-rows", "--qjl_rows", dest="qjl_rows", type=_int("rows"), metavar="N",
                    help="time, --residual qjl: sketch rows, a multiple of 8 up to the block size (default: the block size)")  # fmt: skip
+    g.add_argument("--frame-samples", "--frame_samples", dest="frame_samples", type=_int("frame samples"), metavar="N",
+                   help="time: samples per channel in a frame, the unit of random access and CRC; a multiple of the "
+                        f"block size (default: {d.get('frame_samples')})")  # fmt: skip
     g.add_argument("--rate", type=_float("rate"), metavar="BITS",
-                   help=f"spectral: bits per sample, 0.5..16, every frame the same size (default: {s.get('rate')})")  # fmt: skip
-    g.add_argument("--quality", type=_float("quality"), metavar="DB", help="spectral: target SQNR per frame in dB, 1..120 (VBR)")
+                   help=f"spectral: bits per sample, {RATE_RANGE[0]:g}..{RATE_RANGE[1]:g}, every frame the same size "
+                        f"(default: {s.get('rate')})")  # fmt: skip
+    g.add_argument("--quality", type=_float("quality"), metavar="DB", help=f"spectral: target SQNR per frame in dB, {QUALITY_RANGE[0]:g}..{QUALITY_RANGE[1]:g} (VBR)")
     g.add_argument("--hop", type=_int("hop"), choices=(256, 512, 1024, 2048), metavar="{256,512,1024,2048}",
                    help=f"spectral: MDCT hop (default: {s.get('hop')})")  # fmt: skip
     g.add_argument("--seed", type=_int("seed", 0, 2**64 - 1), metavar="N", help="rotation seed, 0..2**64-1 (default: 0)")
@@ -241,7 +250,8 @@ def build_parser(prog: str = "tqa") -> _Parser:
     top.commands = {}
 
     def add(name: str, usage: str, description: str = "") -> _Parser:
-        p = sub.add_parser(name, usage=f"{prog} {name} {usage}",
+        own = prog if (prog, name) == ("tqa-sim", "sim") else f"{prog} {name}"  # tqa-sim is audiotq's sim command
+        p = sub.add_parser(name, prog=own, usage=f"{own} {usage}",
                            description=(COMMANDS[name] + ("\n\n" + description if description else "")),
                            epilog=EPILOG)  # fmt: skip
         top.commands[name] = p
@@ -379,10 +389,7 @@ class _Out:
             print(_dumps(report), file=self.stream)
 
     def warn(self, msg: str) -> None:
-        if not self.json or self.stream is sys.stderr:
-            print(f"tqa: warning: {msg}", file=sys.stderr)
-        else:
-            print(f"tqa: warning: {msg}", file=sys.stderr)
+        print(f"tqa: warning: {msg}", file=sys.stderr)
 
 
 class _Progress:
@@ -696,7 +703,7 @@ def _info_lines(path: str, inf: dict, input_bytes: int | None = None, source: st
     pairs = [("file", path)]
     if source is not None:
         pairs.append(("source", source))
-    fields = [f for f in _field_defaults(inf.get("profile", "time")) if inf.get(f) not in (None, 0) or f == "seed"]
+    fields = [f for f in _field_defaults(inf["profile"]) if inf.get(f) not in (None, 0) or f == "seed"]
     mode = f", {inf['mode'].upper()}" if inf.get("mode") else ""
     note = _PROFILE_NOTES.get(inf["profile"], "").format(**inf)
     pairs.append(("format", f".tqa v{inf['version']}, profile {inf['profile']}{f' ({note})' if note else ''}{mode}"))
@@ -875,7 +882,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 def _how(inf: dict) -> str:
     """The stream's settings in a few words, from the profile's own field names."""
-    fields = [f for f in _field_defaults(inf.get("profile", "time")) if inf.get(f) not in (None, 0) and f != "seed"]
+    fields = [f for f in _field_defaults(inf["profile"]) if inf.get(f) not in (None, 0) and f != "seed"]
     return f"{inf.get('profile')}: " + ", ".join(f"{f.replace('_', ' ')} {inf[f]}" for f in fields)
 
 
@@ -1052,7 +1059,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
             sf.write(tmp, signals.demo_signal(), 44100, subtype="PCM_16", format="WAV")
         quiet = out.quiet or out.json
         report = audio.round_trip(str(src), str(names[2]), str(names[1]) if a.output else str(folder / "demo.tqa"),
-                                  {"profile": "time", "engine": None}, force=True,
+                                  {"engine": None}, force=True,
                                   progress=lambda n, d: _Progress(n, d, quiet))  # fmt: skip
         report["tqa"] = str(names[1]) if a.output else None
         lines = ["TQA demo: a built-in 6 s stereo piece (chords, bass, kick, hi-hat), 16-bit 44.1 kHz", ""]
