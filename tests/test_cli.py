@@ -459,3 +459,23 @@ def test_timespec_unit():
             timespec.parse(text).samples(8000)
     with pytest.raises(timespec.TimeSpecError, match="beyond"):
         timespec.parse("1e308").samples(44100)
+
+
+def test_hostile_tqa_files(tmp_path, files, tqa_cli):
+    good = files["t"].read_bytes()
+    cases = {
+        "empty.tqa": (b"", "too short"),
+        "future.tqa": (good[:4] + b"\x02" + good[5:], "version 2 is not supported"),
+        "profile.tqa": (good[:5] + b"\x09" + good[6:], "unknown profile 9"),
+        "short.tqa": (good[: len(good) // 2], "truncated"),
+    }
+    for name, (data, needle) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        r = tqa_cli("decode", tmp_path / name, "-o", tmp_path / "o.wav", ok=False)
+        assert r.code == 2 and needle in r.err and name in r.err and len(r.err.splitlines()) == 1, r.err
+        r = tqa_cli("info", tmp_path / name, ok=False)
+        if name == "short.tqa":  # the header is intact: shown, with the problem as a warning
+            assert r.code == 0 and needle in r.err and "warning" in r.err, r.err
+        else:
+            assert r.code == 2 and needle in r.err and name in r.err, r.err
+    assert not (tmp_path / "o.wav").exists()
