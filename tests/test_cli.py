@@ -479,3 +479,30 @@ def test_hostile_tqa_files(tmp_path, files, tqa_cli):
         else:
             assert r.code == 2 and needle in r.err and name in r.err, r.err
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_tags_too_long_for_the_header_are_left_out_with_a_warning(tmp_path, tqa_cli):
+    with sf.SoundFile(str(tmp_path / "t.flac"), "w", 8000, 1, "PCM_16") as w:
+        w.title, w.comment = "Short", "x" * 5000  # lyrics, say: more than a .tqa header holds
+        w.write(np.zeros(100, np.int16))
+    r = tqa_cli("encode", tmp_path / "t.flac")
+    assert "warning" in r.err and "COMMENT left out" in r.err
+    assert tqa.info((tmp_path / "t.tqa").read_bytes())["tags"] == {"TITLE": "Short"}
+
+
+def test_unfinished_stream_one_line_and_hint(tmp_path, tqa_cli):
+    import io
+
+    import tqa.api
+
+    buf = io.BytesIO()
+    enc = tqa.api.Encoder(buf, 8000, 1)
+    enc.write(np.zeros(300_000, np.float32))  # frames written, never closed (a killed writer)
+    (tmp_path / "u.tqa").write_bytes(buf.getvalue())
+    enc.closed = True
+    r = tqa_cli("decode", tmp_path / "u.tqa", "-o", tmp_path / "u.wav", ok=False)
+    assert r.code == 2 and len(r.err.splitlines()) == 1 and "--recover" in r.err, r.err
+    r = tqa_cli("decode", tmp_path / "u.tqa", "-o", tmp_path / "u.wav", "--recover")
+    assert sf.info(str(tmp_path / "u.wav")).frames > 0 and "Warning" not in r.err
+    r = tqa_cli("verify", tmp_path / "u.tqa", ok=False)
+    assert r.code == 1 and "unfinished" in r.out and "Warning" not in r.err and r.err == ""

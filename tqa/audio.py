@@ -242,6 +242,7 @@ class Transcode:
     lost: list = field(default_factory=list)  # damaged frames replaced by silence (decode --recover)
     tags: dict = field(default_factory=dict)
     channel_mask: int | None = None
+    dropped_tags: list = field(default_factory=list)  # too long for the header, left out
 
 
 def open_input(p: str | os.PathLike, name: str | None = None) -> sf.SoundFile:
@@ -353,10 +354,18 @@ def encode_file(
         code, dtype = source_format(f.subtype)
         tags, mask = read_tags(f), read_channel_mask(f)
         with atomic_output(dst, (p,), force) as out:
-            try:
-                enc = open_encoder(out, f.samplerate, f.channels, code, settings, tags, mask)
-            except (ValueError, TypeError) as exc:
-                raise AudioError(f"{label}: {exc}") from None
+            dropped = []
+            while True:
+                try:
+                    enc = open_encoder(out, f.samplerate, f.channels, code, settings, tags, mask)
+                    break
+                except (ValueError, TypeError) as exc:
+                    if "tags take" not in str(exc) or not tags:
+                        raise AudioError(f"{label}: {exc}") from None
+                    # the header holds ~4 kB of tags: leave out the longest until the rest fit
+                    key = max(tags, key=lambda k: len(tags[k]))
+                    dropped.append(key)
+                    tags = {k: v for k, v in tags.items() if k != key}
             frames = 0
             while True:
                 try:
@@ -375,7 +384,7 @@ def encode_file(
             enc.close()
             size = out.tell()
         return Transcode(frames, f.channels, f.samplerate, time.perf_counter() - t0, p.stat().st_size, size,
-                         tags=tags, channel_mask=mask)  # fmt: skip
+                         tags=tags, channel_mask=mask, dropped_tags=dropped)  # fmt: skip
 
 
 def output_subtype(fmt: str, source_code: int, subtype: str | None) -> str:

@@ -34,6 +34,7 @@ import stat
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 import soundfile as sf
@@ -597,6 +598,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
                 inf = api.info(f)
             if dst == "-":
                 _to_stdout(real)
+            if r.dropped_tags:
+                out.warn(f"{label}: tag(s) {', '.join(r.dropped_tags)} left out: the .tqa header holds about 4 kB of tags")
             in_bytes = r.in_bytes
             rep = {"input": label, "output": dst, **inf, "input_bytes": in_bytes,
                    "kbps": _kbps(inf), "size_vs_input": inf["bytes"] / in_bytes if in_bytes else None,
@@ -639,7 +642,10 @@ def cmd_decode(a: argparse.Namespace) -> int:
                 real, fmt = dst, None
                 audio.check_output(dst, [orig] + [i for i in inputs if i != "-"], a.force)
             with open(path, "rb") as f:
-                dec = audio.open_decoder(f, label, engine, "silence" if a.recover else "raise")
+                try:
+                    dec = audio.open_decoder(f, label, engine, "silence" if a.recover else "raise")
+                except FormatError as exc:
+                    raise CLIError(f"{exc}; --recover decodes the intact frames") from None
                 h = dec.header
             major = audio.output_format(real, fmt)
             st = audio.output_subtype(major, h.source_format, a.subtype)
@@ -658,8 +664,10 @@ def cmd_decode(a: argparse.Namespace) -> int:
                                       on_error="silence" if a.recover else "raise", progress=bar,
                                       force=a.force or dst == "-", fmt=fmt, name=label)  # fmt: skip
             except (audio.AudioError, FormatError, OSError) as exc:
+                if isinstance(exc, FormatError):
+                    exc = CLIError(f"{exc}; --recover decodes the intact frames")
                 if len(jobs) == 1:
-                    raise
+                    raise exc from None
                 _error(exc)
                 code = 2
                 continue
@@ -787,8 +795,8 @@ def _ranges(bad: list, label: str, size: int | None = None, n_frames: int | None
             out.append({"first": frame, "last": last, "problem": p})
     for r in out:
         n = r["last"] - r["first"] + 1
-        if n_frames is not None and r["first"] >= n_frames:
-            r["text"] = r["problem"] if "after the last frame" in r["problem"] else f"after the last frame: {r['problem']}"
+        if "after the last frame" in r["problem"]:
+            r["text"] = r["problem"]
         elif n == 1:
             r["text"] = f"frame {r['first']}: {r['problem']}"
         else:
@@ -1162,7 +1170,10 @@ def run(argv: list[str], prog: str = "tqa") -> int:
             return 0
         if extra:
             parser.commands[a.command].error(f"unrecognized arguments: {' '.join(extra)}")
-        return HANDLERS[a.command](a)
+        with warnings.catch_warnings():  # the commands report damage themselves, in one line
+            warnings.simplefilter("ignore", api.UnfinishedStreamWarning)
+            warnings.simplefilter("ignore", api.DamagedFramesWarning)
+            return HANDLERS[a.command](a)
     except _Exit as exc:
         return exc.code
     except SystemExit as exc:  # --help, --version
