@@ -504,5 +504,6 @@ def test_unfinished_stream_one_line_and_hint(tmp_path, tqa_cli):
     assert r.code == 2 and len(r.err.splitlines()) == 1 and "--recover" in r.err, r.err
     r = tqa_cli("decode", tmp_path / "u.tqa", "-o", tmp_path / "u.wav", "--recover")
     assert sf.info(str(tmp_path / "u.wav")).frames > 0 and "Warning" not in r.err
+    assert r.err.startswith("tqa: warning:") and "unfinished" in r.err and len(r.err.splitlines()) == 1
     r = tqa_cli("verify", tmp_path / "u.tqa", ok=False)
     assert r.code == 1 and "unfinished" in r.out and "Warning" not in r.err and r.err == ""

@@ -243,6 +243,7 @@ class Transcode:
     tags: dict = field(default_factory=dict)
     channel_mask: int | None = None
     dropped_tags: list = field(default_factory=list)  # too long for the header, left out
+    problem: str | None = None  # what the reader found wrong with the stream (decode)
 
 
 def open_input(p: str | os.PathLike, name: str | None = None) -> sf.SoundFile:
@@ -517,7 +518,7 @@ def decode_file(
                 raise OSError(errno.EIO, f"libsndfile: {exc}") from None
             size = os.path.getsize(tmp)
     return Transcode(n, h.channels, h.sample_rate, time.perf_counter() - t0, p.stat().st_size, size, dec.lost,
-                     tags=tags, channel_mask=mask)  # fmt: skip
+                     tags=tags, channel_mask=mask, problem=dec.reader.problem)  # fmt: skip
 
 
 def measure(src: str | os.PathLike, decoded: str | os.PathLike, chunk: int | None = None):

@@ -678,6 +678,8 @@ def cmd_decode(a: argparse.Namespace) -> int:
                 _to_stdout(real)
             lost = _ranges([(d["frame"], d.get("last_frame", d["frame"]), d["reason"]) for d in r.lost], label,
                            os.path.getsize(path))  # fmt: skip
+            if r.problem and not r.lost:
+                out.warn(f"{label}: {r.problem}")
             starts = {d["frame"]: d["start"] for d in r.lost}
             for line in lost:
                 end = starts.get(line["first"], 0) >= first + r.frames
