@@ -209,7 +209,7 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
 
 
 def _add_engine(g) -> None:
-    g.add_argument("--engine", metavar="NAME", help=f"compute engine: {', '.join(registry.engines())} (default: auto)")
+    g.add_argument("--engine", metavar="NAME", help=f"compute engine: {', '.join(_ENGINES)} (default: auto)")
 
 
 def _add_output(p, help_: str, short: bool = True) -> None:
@@ -241,7 +241,19 @@ exit status: 0 ok, 1 damage found (verify) or failed files (batch), 2 error, 130
 '-' reads stdin / writes stdout; 'CMD --help' shows a command's options"""
 
 
+_PARSERS: dict = {}
+_ENGINES: list = []
+
+
+def parser_for(prog: str = "tqa") -> _Parser:
+    """The parser of ``prog``, built once per process (argparse parsers are reusable)."""
+    if prog not in _PARSERS:
+        _PARSERS[prog] = build_parser(prog)
+    return _PARSERS[prog]
+
+
 def build_parser(prog: str = "tqa") -> _Parser:
+    _ENGINES[:] = registry.engines()
     top = _Parser(prog=prog, description="TQA: a lossy audio codec (rotated Lloyd-Max blocks or MDCT bands).",
                   epilog="commands:\n" + "\n".join(f"  {k:<9} {v}" for k, v in COMMANDS.items()) + "\n\n" + EPILOG,
                   usage=f"{prog} [-h] [--version] COMMAND [options]")  # fmt: skip
@@ -1160,7 +1172,7 @@ def run(argv: list[str], prog: str = "tqa") -> int:
             near = difflib.get_close_matches(argv[0], list(COMMANDS), n=1, cutoff=0.5)
             hint = f"; did you mean '{near[0]}'?" if near else f"; commands: {', '.join(COMMANDS)}"
             raise CLIError(f"unknown command '{argv[0]}'{hint}")
-        parser = build_parser(prog)
+        parser = parser_for(prog)
         if not argv:
             parser.print_help()
             return 0
