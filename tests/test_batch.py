@@ -122,7 +122,7 @@ def test_on_a_terminal_with_a_failed_file(corpus, tmp_path, cluster):
 
 def test_ctrl_c_one_line_no_leftovers(corpus, tmp_path):
     """SIGINT to the whole process group (what a terminal's Ctrl-C does), at whatever stage the batch is."""
-    p = subprocess.Popen([shutil.which("tqa"), "batch", str(corpus), str(tmp_path / "out"), "--workers", "2"],
+    p = subprocess.Popen([shutil.which("tqa"), "batch", str(corpus), str(tmp_path / "out"), "--workers", "1"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     time.sleep(1.5)
     os.killpg(p.pid, signal.SIGINT)
