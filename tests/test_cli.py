@@ -507,3 +507,12 @@ def test_unfinished_stream_one_line_and_hint(tmp_path, tqa_cli):
     assert r.err.startswith("tqa: warning:") and "unfinished" in r.err and len(r.err.splitlines()) == 1
     r = tqa_cli("verify", tmp_path / "u.tqa", ok=False)
     assert r.code == 1 and "unfinished" in r.out and "Warning" not in r.err and r.err == ""
+
+
+def test_several_files_one_damaged_the_others_done(files, tmp_path, tqa_cli):
+    """Like flac: a file that fails while decoding is reported and the others are written; exit 2."""
+    r = tqa_cli("decode", files["bad"], files["t"], "-o", tmp_path, ok=False)
+    assert r.code == 2 and len(r.err.splitlines()) == 1 and "bad.tqa" in r.err and "frame 1" in r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+    r = tqa_cli("info", files["t"], files["txt"], "--json", ok=False)
+    assert r.code == 2 and [i["file"] for i in r.json] == [str(files["t"])] and "notes.txt" in r.err
