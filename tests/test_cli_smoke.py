@@ -4,14 +4,12 @@ Everything else about the command line runs in process (test_cli.py).
 """
 
 import json
-import os
 import pathlib
 import resource
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest

@@ -35,7 +35,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-import numpy as np
 import soundfile as sf
 
 from . import api

@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
-import io
 import json as _json
 import math
 import os
