@@ -665,6 +665,9 @@ def cmd_decode(a: argparse.Namespace) -> int:
             audio.check_writable(major, st, h.sample_rate, h.channels, dst if dst != "-" else "stdout")
             first = 0 if a.start is None else _samples(a.start, h.sample_rate, "--start")
             count = None if a.duration is None else _samples(a.duration, h.sample_rate, "--duration")
+            if first > h.n_samples:
+                out.warn(f"{label}: --start {a.start.text} is past the end ({h.n_samples / h.sample_rate:.3f} s): "
+                         "the output is empty")  # fmt: skip
             jobs.append((path, label, dst, real, fmt, h, first, count))
         reports = []
         for path, label, dst, real, fmt, h, first, count in jobs:
