@@ -304,8 +304,8 @@ def build_parser(prog: str = "tqa") -> _Parser:
     p = add("compare", "[options] REFERENCE CODED   (or -f1 REFERENCE -f2 CODED)",
             "Either file may be a .tqa stream (decoded on the fly); files are aligned to the shorter one.")
     p.add_argument("pos", nargs="*", metavar="FILE", help="reference and coded files")
-    p.add_argument("-f1", "--reference", dest="f1", metavar="FILE", help="reference file (audiotq's -f1)")
-    p.add_argument("-f2", "--coded", dest="f2", metavar="FILE", help="coded file (audiotq's -f2)")
+    p.add_argument("-f1", "--f1", "--reference", dest="f1", metavar="FILE", help="reference file (audiotq's -f1)")
+    p.add_argument("-f2", "--f2", "--coded", dest="f2", metavar="FILE", help="coded file (audiotq's -f2)")
     p.add_argument("--plot", metavar="FILE.png", help="draw waveforms, spectrograms and the difference (needs matplotlib)")
     p.add_argument("--force", action="store_true", help="replace an existing --plot file")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
