@@ -516,3 +516,20 @@ def test_several_files_one_damaged_the_others_done(files, tmp_path, tqa_cli):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
     r = tqa_cli("info", files["t"], files["txt"], "--json", ok=False)
     assert r.code == 2 and [i["file"] for i in r.json] == [str(files["t"])] and "notes.txt" in r.err
+
+
+def test_vbr_index_damage_verify_and_recover(tmp_path, tqa_cli):
+    x = np.random.default_rng(0).normal(0, 0.1, (44100, 2)).astype(np.float32)
+    s = tqa.encode(x, 44100, profile="spectral", quality=30)
+    (tmp_path / "appended.tqa").write_bytes(s + b"x")
+    (tmp_path / "cut.tqa").write_bytes(s[: len(s) // 2])
+    r = tqa_cli("verify", tmp_path / "appended.tqa", ok=False)
+    assert r.code == 1 and "all" in r.out and "frames intact" in r.out and "index" in r.out, r.out
+    tqa_cli("decode", tmp_path / "appended.tqa", "-o", tmp_path / "a.wav", "--recover", "-q")
+    np.testing.assert_array_equal(sf.read(str(tmp_path / "a.wav"), dtype="float32")[0], tqa.decode(s)[0])
+    r = tqa_cli("verify", tmp_path / "cut.tqa", ok=False)
+    assert r.code == 1 and "\u2013" in r.out and "missing" in r.out, r.out
+    tqa_cli("decode", tmp_path / "cut.tqa", "-o", tmp_path / "c.wav", "--recover", "-q")
+    y = sf.read(str(tmp_path / "c.wav"), dtype="float32")[0]
+    assert 0 < len(y) < len(x)
+    np.testing.assert_array_equal(y, tqa.decode(s)[0][: len(y)])

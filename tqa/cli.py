@@ -811,8 +811,8 @@ def _ranges(bad: list, label: str, size: int | None = None, n_frames: int | None
             out.append({"first": frame, "last": last, "problem": p})
     for r in out:
         n = r["last"] - r["first"] + 1
-        if "after the last frame" in r["problem"]:
-            r["text"] = r["problem"]
+        if "after the last frame" in r["problem"] or (n_frames is not None and r["first"] >= n_frames):
+            r["text"] = r["problem"]  # not a frame's problem: trailing data, the index
         elif n == 1:
             r["text"] = f"frame {r['first']}: {r['problem']}"
         else:
@@ -849,7 +849,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
             if not bad:
                 out.lines([f"{label}: ok, {n_frames} frames intact"])
             else:
-                out.lines([f"{label}: DAMAGED, {damaged} of {n_frames} frames"] + [f"  {r['text']}" for r in ranges])
+                head = f"{damaged} of {n_frames} frames" if damaged else f"all {n_frames} frames intact"
+                out.lines([f"{label}: DAMAGED, {head}"] + [f"  {r['text']}" for r in ranges])
                 worst = max(worst, 1)
     out.doc(reports[0] if len(a.inputs) == 1 and reports else reports)
     return worst
