@@ -189,11 +189,12 @@ def _client(workers: int, scheduler: str | None, dashboard: str | None = None):
 
     exe = mp_spawn.get_executable()
     with tempfile.TemporaryDirectory(prefix="tqa-batch-") as tmp:
-        wrapper = os.path.join(tmp, "python-nointr")
-        with open(wrapper, "w") as f:
-            f.write(f"#!/bin/sh\ntrap '' INT\nexec {shlex.quote(os.fsdecode(exe))} \"$@\"\n")
-        os.chmod(wrapper, 0o700)
-        mp_spawn.set_executable(wrapper)
+        if os.name == "posix" and os.path.exists("/bin/sh"):
+            wrapper = os.path.join(tmp, "python-nointr")
+            with open(wrapper, "w") as f:
+                f.write(f"#!/bin/sh\ntrap '' INT\nexec {shlex.quote(os.fsdecode(exe))} \"$@\"\n")
+            os.chmod(wrapper, 0o700)
+            mp_spawn.set_executable(wrapper)
         try:
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", silence_logs=logging.ERROR, **kw
