@@ -12,6 +12,7 @@ from .blockcodec import BlockCodec, BlockError, Settings
 from .container import FormatError, Header, Reader, open_reader, pack_frames
 from .registry import get_engine
 from .samples import FORMATS, OUTPUT_DTYPES, as_samples, format_of_dtype, from_grid, to_grid
+from .threads import limit as _limit_threads
 
 __all__ = ["Reader", "encode", "decode", "info", "verify", "Encoder", "Decoder", "DamagedFramesWarning", "DEFAULT_FRAME_SAMPLES"]
 
@@ -51,7 +52,8 @@ def code_frames(codec: BlockCodec, header: Header, x: np.ndarray, first: int) ->
     nb = -(-x.shape[0] // n)
     grid = np.zeros((header.channels, nb * n))
     grid[:, : x.shape[0]] = to_grid(x).T
-    records = codec.encode(grid.reshape(header.channels * nb, n))
+    with _limit_threads():  # one BLAS thread (tqa.threads); TQA_THREADS opts in to more
+        records = codec.encode(grid.reshape(header.channels * nb, n))
     return pack_frames(header, first, records.reshape(header.channels, nb, header.settings.record_bytes))
 
 
@@ -271,7 +273,8 @@ class TimeDecoder:
         rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
         c, nb, r = rec.shape
         try:
-            blocks = self._codec.decode(rec.reshape(c * nb, r))
+            with _limit_threads():  # one BLAS thread (tqa.threads)
+                blocks = self._codec.decode(rec.reshape(c * nb, r))
         except BlockError as exc:
             # rows are (channel, block): name the frame and the channel
             frame = first + (exc.row % nb) // h.frame_blocks

@@ -400,6 +400,12 @@ class SpectralEncoder:
             self._pad = self._pad[:, self._batch * hop :]  # keep the overlap hop
 
     def _emit(self, hops: np.ndarray) -> None:
+        from .threads import limit
+
+        with limit():  # one BLAS thread (tqa.threads)
+            self._emit_limited(hops)
+
+    def _emit_limited(self, hops: np.ndarray) -> None:
         a = self.codec.analyze_frames(mdct.frames_of(hops, self.settings.hop))
         if self.settings.quality is None:
             k = self.codec.frame_bits(a)
@@ -498,6 +504,7 @@ class SpectralDecoder:
     def chunks(self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int = 256):
         from .api import sample_range
         from .samples import from_grid
+        from .threads import limit
 
         h = self.header
         start, stop = sample_range(h.n_samples, start, frames, dtype)
@@ -505,7 +512,8 @@ class SpectralDecoder:
         for a in range(start, stop, chunk_frames * n):
             b = min(stop, a + chunk_frames * n)
             first, last = a // n, (b - 1) // n + 1
-            g = mdct.inverse_range(self._coeffs(first, last), first)
+            with limit():  # one BLAS thread (tqa.threads)
+                g = mdct.inverse_range(self._coeffs(first, last), first)
             yield from_grid(g[a - first * n : b - first * n], dtype)
 
     def read(self, start: int = 0, frames: int | None = None, dtype: str = "float32") -> np.ndarray:
