@@ -23,6 +23,7 @@ _KNOWN = {
     "numpy": ("array_api", "ArrayAPIEngine"),
     "scipy": ("scipy_matmul", "ScipyEngine"),
     "tiled": ("tiled", "TiledEngine"),
+    "numba": ("numba_engine", "NumbaEngine"),  # optional extra tqa[fast]; ImportError without numba
 }
 _instances: dict[str, Engine] = {}
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("tqa_engine", default=AUTO)

@@ -1,0 +1,234 @@
+"""``"numba"`` engine: the block kernels compiled, one pass per block (optional extra ``tqa[fast]``).
+
+Every kernel is the same IEEE arithmetic as the NumPy engine, so the bytes and
+samples are identical by construction, not by tolerance:
+
+* **rotate / unrotate**: an in-place fast Walsh–Hadamard transform per row.  Inputs
+  are integers in float64 with every partial sum below 2**53, so each sum is exact
+  and the order of the butterflies cannot change a bit.  Sign flips are exact.
+* **quantize**: ``u = y / scale[row]`` (one correctly rounded division, as NumPy's),
+  then the cell lookup of :func:`tqa.backends.array_api.cell_table` with the same
+  operations: ``j = clip(floor(u * step) + offset, 0, cells - 1)``, ``base[j] +
+  (u >= above[j])``, which equals ``#{t <= u}`` (``searchsorted(side="right")``).
+* **dequantize**: ``levels[code] * scale[row]`` (one correctly rounded multiply) and
+  ``rint`` (round half to even, as ``np.round``).
+* **analyze / synthesize**: the three (two) kernels fused per row: a block's
+  coefficients stay in L1 cache and every output is written once.
+
+Compiled functions are cached on disk (``cache=True``, in ``__pycache__`` next to this
+file or ``$NUMBA_CACHE_DIR``), so only the first process on a machine compiles.
+Importing numba still costs ~0.2-0.3 s and the first call in each process
+~0.1-0.5 s (loading the cached machine code per signature): this engine pays only
+in long-lived processes (see ``tools/bench_engines.py --first-call`` and
+:func:`pays_for`).  Single-threaded by design (one core per process; parallelism comes
+from processes).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .array_api import cell_table
+from .base import Array, Engine
+
+__all__ = ["NumbaEngine", "pays_for", "make_engine", "AUTO_MIN_SAMPLES"]
+
+_jit = numba.njit(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")
+
+
+@_jit
+def _fwht_row(v):
+    """Unnormalized Walsh–Hadamard transform (Sylvester order) of a contiguous 1-D array, in place."""
+    n = v.shape[0]
+    # stages 1 and 2 fused (radix 4): short strides do not vectorize as plain butterflies
+    if n >= 4:
+        for i in range(0, n, 4):
+            a, b, c, d = v[i], v[i + 1], v[i + 2], v[i + 3]
+            s0, d0, s1, d1 = a + b, a - b, c + d, c - d
+            v[i], v[i + 1], v[i + 2], v[i + 3] = s0 + s1, d0 + d1, s0 - s1, d0 - d1
+        h = 4
+    else:
+        h = 1
+    while h < n:
+        for i in range(0, n, 2 * h):
+            for j in range(i, i + h):
+                a = v[j]
+                b = v[j + h]
+                v[j] = a + b
+                v[j + h] = a - b
+        h *= 2
+
+
+@_jit
+def _rotate(x, signs, out):
+    rows, n = x.shape
+    for r in range(rows):
+        o = out[r]
+        for k in range(n):
+            o[k] = x[r, k] * signs[k]
+        _fwht_row(o)
+
+
+@_jit
+def _unrotate(y, signs, out):
+    rows, n = y.shape
+    for r in range(rows):
+        o = out[r]
+        for k in range(n):
+            o[k] = y[r, k]
+        _fwht_row(o)
+        for k in range(n):
+            o[k] *= signs[k]
+
+
+@_jit
+def _cell(u, offset, step, last, base, above):
+    j = np.floor(u * step) + offset
+    if j < 0.0:
+        j = 0.0
+    elif j > last:
+        j = last
+    # NaN (not a valid input) falls through to the last cell instead of indexing garbage
+    i = int(j) if j == j else int(last)
+    return base[i] + (1 if u >= above[i] else 0)
+
+
+@_jit
+def _quantize(y, scale, offset, step, base, above, out):
+    rows, n = y.shape
+    last = float(base.shape[0] - 1)
+    for r in range(rows):
+        s = scale[r]
+        for k in range(n):
+            out[r, k] = _cell(y[r, k] / s, offset, step, last, base, above)
+
+
+@_jit
+def _dequantize(codes, scale, levels, out):
+    rows, n = codes.shape
+    m = levels.shape[0]
+    for r in range(rows):
+        s = scale[r]
+        for k in range(n):
+            c = codes[r, k]
+            if c < 0 or c >= m:
+                raise IndexError("code out of range of the reconstruction levels")
+            out[r, k] = np.rint(levels[c] * s)
+
+
+@_jit
+def _analyze(x, signs, scale, offset, step, base, above, levels, y, codes, yhat):
+    rows, n = x.shape
+    last = float(base.shape[0] - 1)
+    for r in range(rows):
+        o = y[r]
+        for k in range(n):
+            o[k] = x[r, k] * signs[k]
+        _fwht_row(o)
+        s = scale[r]
+        for k in range(n):
+            c = _cell(o[k] / s, offset, step, last, base, above)
+            codes[r, k] = c
+            yhat[r, k] = np.rint(levels[c] * s)
+
+
+@_jit
+def _synthesize(codes, scale, levels, signs, out):
+    rows, n = codes.shape
+    m = levels.shape[0]
+    for r in range(rows):
+        o = out[r]
+        s = scale[r]
+        for k in range(n):
+            c = codes[r, k]
+            if c < 0 or c >= m:
+                raise IndexError("code out of range of the reconstruction levels")
+            o[k] = np.rint(levels[c] * s)
+        _fwht_row(o)
+        for k in range(n):
+            o[k] *= signs[k]
+
+
+def _f64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _codes(a) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    return a if a.dtype in (np.int16, np.int32, np.int64, np.uint8, np.uint16) else a.astype(np.int64)
+
+
+def _table(thresholds):
+    offset, step, base, above = cell_table(np.ascontiguousarray(thresholds, dtype=np.float64).tobytes())
+    return offset, step, base, above
+
+
+class NumbaEngine(Engine):
+    """The four kernels and the fused pipelines, compiled (NumPy arrays only)."""
+
+    name = "numba"
+
+    def rotate(self, x: Array, signs: Array) -> np.ndarray:
+        x = _f64(x)
+        out = np.empty(x.shape)
+        _rotate(x, _f64(signs), out)
+        return out
+
+    def unrotate(self, y: Array, signs: Array) -> np.ndarray:
+        y = _f64(y)
+        out = np.empty(y.shape)
+        _unrotate(y, _f64(signs), out)
+        return out
+
+    def quantize(self, y: Array, scale: Array, thresholds: Array) -> np.ndarray:
+        y = _f64(y)
+        offset, step, base, above = _table(thresholds)
+        out = np.empty(y.shape, np.int16)
+        _quantize(y, _f64(scale).reshape(-1), offset, step, base, above, out)
+        return out
+
+    def dequantize(self, codes: Array, scale: Array, levels: Array) -> np.ndarray:
+        codes = _codes(codes)
+        out = np.empty(codes.shape)
+        _dequantize(codes, _f64(scale).reshape(-1), _f64(levels), out)
+        return out
+
+    def analyze(self, x, signs, scale, thresholds, levels):
+        x = _f64(x)
+        offset, step, base, above = _table(thresholds)
+        y = np.empty(x.shape)
+        codes = np.empty(x.shape, np.int16)
+        yhat = np.empty(x.shape)
+        _analyze(x, _f64(signs), _f64(scale).reshape(-1), offset, step, base, above, _f64(levels), y, codes, yhat)
+        return y, codes, yhat
+
+    def synthesize(self, codes, scale, levels, signs):
+        codes = _codes(codes)
+        out = np.empty(codes.shape)
+        _synthesize(codes, _f64(scale).reshape(-1), _f64(levels), _f64(signs), out)
+        return out
+
+
+def make_engine() -> NumbaEngine:
+    """Factory for ``tqa.register_engine("numba", make_engine)`` (raises ImportError without numba)."""
+    return NumbaEngine()
+
+
+# The auto-choice rule (measured, tools/bench_engines.py --first-call; README "Engines"):
+# a process pays ~0.25 s to import numba plus ~0.3 s for its first calls (cached code),
+# and then gains ~(1/r_tiled - 1/r_numba) per byte.  Below AUTO_MIN_SAMPLES samples of
+# work *in one process* the tiled engine finishes first.
+AUTO_MIN_SAMPLES = 60 * 44100 * 2 * 8  # ~8 minutes of 44.1 kHz stereo
+
+
+def pays_for(samples: int, *, long_lived: bool = False) -> bool:
+    """Whether choosing this engine pays: a long-lived process, or ``samples`` of work in this call.
+
+    ``long_lived``: batch workers, array codecs (zarr/numcodecs), data-loader helpers:
+    processes that code many chunks and amortize numba's import and first-call cost.
+    Already imported (numba in ``sys.modules``): the start-up is paid, always choose it.
+    """
+    import sys
+
+    return long_lived or "numba" in sys.modules or samples >= AUTO_MIN_SAMPLES
