@@ -38,116 +38,124 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=False, boundscheck=False, err
 
 
 @_jit
-def _fwht_row(v):
-    """Unnormalized Walsh–Hadamard transform (Sylvester order) of a contiguous 1-D array, in place."""
-    n = v.shape[0]
-    # stages 1 and 2 fused (radix 4): short strides do not vectorize as plain butterflies
-    if n >= 4:
-        for i in range(0, n, 4):
-            a, b, c, d = v[i], v[i + 1], v[i + 2], v[i + 3]
-            s0, d0, s1, d1 = a + b, a - b, c + d, c - d
-            v[i], v[i + 1], v[i + 2], v[i + 3] = s0 + s1, d0 + d1, s0 - s1, d0 - d1
-        h = 4
-    else:
-        h = 1
-    while h < n:
-        for i in range(0, n, 2 * h):
-            for j in range(i, i + h):
-                a = v[j]
-                b = v[j + h]
-                v[j] = a + b
-                v[j + h] = a - b
-        h *= 2
+def _fwht(out, r):
+    """Unnormalized Walsh–Hadamard transform (Sylvester order) of row ``r`` of ``out``, in place.
+
+    Radix-4 stages (and one radix-2 stage for odd log2 N).  Short rows index the 2-D
+    array directly; long rows go through a (groups, 4, h) view of the row, whose inner
+    loop over h contiguous elements vectorizes.
+    """
+    n = out.shape[1]
+    h = 1
+    if n <= 64:
+        while 4 * h <= n:
+            for a in range(0, n, 4 * h):
+                for j in range(a, a + h):
+                    p0, p1, p2, p3 = out[r, j], out[r, j + h], out[r, j + 2 * h], out[r, j + 3 * h]
+                    s0, d0, s1, d1 = p0 + p1, p0 - p1, p2 + p3, p2 - p3
+                    out[r, j], out[r, j + h], out[r, j + 2 * h], out[r, j + 3 * h] = s0 + s1, d0 + d1, s0 - s1, d0 - d1
+            h *= 4
+        if h < n:
+            for a in range(0, n, 2 * h):
+                for j in range(a, a + h):
+                    p, q = out[r, j], out[r, j + h]
+                    out[r, j], out[r, j + h] = p + q, p - q
+        return
+    v = out[r]
+    while 4 * h <= n:
+        w = v.reshape(n // (4 * h), 4, h)
+        for a in range(n // (4 * h)):
+            for j in range(h):
+                p0, p1, p2, p3 = w[a, 0, j], w[a, 1, j], w[a, 2, j], w[a, 3, j]
+                s0, d0, s1, d1 = p0 + p1, p0 - p1, p2 + p3, p2 - p3
+                w[a, 0, j], w[a, 1, j], w[a, 2, j], w[a, 3, j] = s0 + s1, d0 + d1, s0 - s1, d0 - d1
+        h *= 4
+    if h < n:
+        w = v.reshape(n // (2 * h), 2, h)
+        for a in range(n // (2 * h)):
+            for j in range(h):
+                p, q = w[a, 0, j], w[a, 1, j]
+                w[a, 0, j], w[a, 1, j] = p + q, p - q
 
 
 @_jit
 def _rotate(x, signs, out):
     rows, n = x.shape
     for r in range(rows):
-        o = out[r]
         for k in range(n):
-            o[k] = x[r, k] * signs[k]
-        _fwht_row(o)
+            out[r, k] = x[r, k] * signs[k]
+        _fwht(out, r)
 
 
 @_jit
 def _unrotate(y, signs, out):
     rows, n = y.shape
     for r in range(rows):
-        o = out[r]
         for k in range(n):
-            o[k] = y[r, k]
-        _fwht_row(o)
+            out[r, k] = y[r, k]
+        _fwht(out, r)
         for k in range(n):
-            o[k] *= signs[k]
+            out[r, k] *= signs[k]
 
 
 @_jit
-def _cell(u, offset, step, last, base, above):
-    j = np.floor(u * step) + offset
-    if j < 0.0:
-        j = 0.0
-    elif j > last:
-        j = last
-    # NaN (not a valid input) falls through to the last cell instead of indexing garbage
-    i = int(j) if j == j else int(last)
-    return base[i] + (1 if u >= above[i] else 0)
+def _quantize_row(y, r, s, offset, step, base, above, codes):
+    """``codes[r] = #{t <= y[r] / s}`` by the cell table (see cell_table)."""
+    n = y.shape[1]
+    last = float(base.shape[0] - 1)
+    for k in range(n):
+        u = y[r, k] / s
+        j = np.floor(u * step) + offset
+        if j < 0.0:
+            j = 0.0
+        elif not j <= last:  # also NaN (not a valid input): the last cell, never out of the table
+            j = last
+        i = int(j)
+        codes[r, k] = base[i] + (u >= above[i])
+
+
+@_jit
+def _dequantize_row(codes, r, s, levels, out):
+    n = codes.shape[1]
+    m = levels.shape[0]
+    for k in range(n):
+        c = codes[r, k]
+        if c < 0 or c >= m:
+            raise IndexError("code out of range of the reconstruction levels")
+        out[r, k] = np.rint(levels[c] * s)
 
 
 @_jit
 def _quantize(y, scale, offset, step, base, above, out):
-    rows, n = y.shape
-    last = float(base.shape[0] - 1)
-    for r in range(rows):
-        s = scale[r]
-        for k in range(n):
-            out[r, k] = _cell(y[r, k] / s, offset, step, last, base, above)
+    for r in range(y.shape[0]):
+        _quantize_row(y, r, scale[r], offset, step, base, above, out)
 
 
 @_jit
 def _dequantize(codes, scale, levels, out):
-    rows, n = codes.shape
-    m = levels.shape[0]
-    for r in range(rows):
-        s = scale[r]
-        for k in range(n):
-            c = codes[r, k]
-            if c < 0 or c >= m:
-                raise IndexError("code out of range of the reconstruction levels")
-            out[r, k] = np.rint(levels[c] * s)
+    for r in range(codes.shape[0]):
+        _dequantize_row(codes, r, scale[r], levels, out)
 
 
 @_jit
 def _analyze(x, signs, scale, offset, step, base, above, levels, y, codes, yhat):
     rows, n = x.shape
-    last = float(base.shape[0] - 1)
     for r in range(rows):
-        o = y[r]
         for k in range(n):
-            o[k] = x[r, k] * signs[k]
-        _fwht_row(o)
-        s = scale[r]
-        for k in range(n):
-            c = _cell(o[k] / s, offset, step, last, base, above)
-            codes[r, k] = c
-            yhat[r, k] = np.rint(levels[c] * s)
+            y[r, k] = x[r, k] * signs[k]
+        _fwht(y, r)
+        _quantize_row(y, r, scale[r], offset, step, base, above, codes)
+        _dequantize_row(codes, r, scale[r], levels, yhat)
 
 
 @_jit
 def _synthesize(codes, scale, levels, signs, out):
     rows, n = codes.shape
-    m = levels.shape[0]
     for r in range(rows):
-        o = out[r]
-        s = scale[r]
+        _dequantize_row(codes, r, scale[r], levels, out)
+        _fwht(out, r)
         for k in range(n):
-            c = codes[r, k]
-            if c < 0 or c >= m:
-                raise IndexError("code out of range of the reconstruction levels")
-            o[k] = np.rint(levels[c] * s)
-        _fwht_row(o)
-        for k in range(n):
-            o[k] *= signs[k]
+            out[r, k] *= signs[k]
 
 
 def _f64(a) -> np.ndarray:
