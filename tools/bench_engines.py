@@ -1,16 +1,27 @@
 """In-process speed of every engine: encode and decode MB/s of 16-bit PCM.
 
     python tools/bench_engines.py [--seconds 60] [--blocks 64,256,512,2048,8192] [--bits 6]
+    python tools/bench_engines.py --spectral [--seconds 60]      # spectral profile, every engine
+    python tools/bench_engines.py --first-call [--repeat 5]      # fresh processes: import + first call
 
 The signal is stereo 44.1 kHz int16 (noise shaped like music: a sine mix plus
-noise).  Each figure is the best of ``--repeat`` warm runs of tqa.encode /
-tqa.decode with an explicit engine; MB/s counts the int16 PCM bytes.  The
-README's engine-choice rule (engine=None) comes from this table.
+noise).  Each figure is the median of ``--repeat`` warm runs of tqa.encode /
+tqa.decode with an explicit engine (one core: the codec limits BLAS to one thread,
+tqa.threads); MB/s counts the int16 PCM bytes.  The engine-choice rule
+(engine=None) comes from this table and from ``--first-call``: in fresh child
+processes, the seconds to import the engine's module (numba's import for the
+compiled engine) and to run its first encode and decode of a 5-s clip, against the
+same calls warm, so the start-up cost a process pays before an engine gains is
+measured rather than guessed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -28,13 +39,68 @@ def signal(seconds: float, rate: int = 44100) -> np.ndarray:
 
 
 def best(fn, repeat: int) -> float:
+    """Median seconds of ``repeat`` warm calls (the machine may be shared: medians, not minima)."""
     fn()
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return min(times)
+    return statistics.median(times)
+
+
+_FIRST = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np, tqa
+from tqa.registry import get_engine
+t1 = time.perf_counter()
+get_engine(sys.argv[1])
+t2 = time.perf_counter()
+n = 5 * 44100
+x = (np.random.default_rng(0).normal(0, 3000, (n, 2))).clip(-32768, 32767).astype(np.int16)
+t3 = time.perf_counter()
+d = tqa.encode(x, 44100, engine=sys.argv[1])
+t4 = time.perf_counter()
+tqa.decode(d, engine=sys.argv[1], dtype="int16")
+t5 = time.perf_counter()
+tqa.encode(x, 44100, engine=sys.argv[1])
+t6 = time.perf_counter()
+tqa.decode(d, engine=sys.argv[1], dtype="int16")
+t7 = time.perf_counter()
+print(json.dumps(dict(import_tqa=t1 - t0, import_engine=t2 - t1, first_encode=t4 - t3, first_decode=t5 - t4,
+                      warm_encode=t6 - t5, warm_decode=t7 - t6)))
+"""
+
+
+def first_call(repeat: int) -> None:
+    """Fresh-process costs per engine (median of ``repeat`` processes), interleaved."""
+    engines = tqa.engines()
+    runs: dict[str, list[dict]] = {e: [] for e in engines}
+    for _ in range(repeat):
+        for e in engines:
+            out = subprocess.run([sys.executable, "-c", _FIRST, e], check=True, capture_output=True, text=True).stdout
+            runs[e].append(json.loads(out))
+    keys = ["import_tqa", "import_engine", "first_encode", "first_decode", "warm_encode", "warm_decode"]
+    print(f"fresh processes, 5-s stereo int16 clip, medians of {repeat} (ms)\n")
+    print("| engine | " + " | ".join(keys) + " | start-up paid (import_engine + first - warm) |")
+    print("|---|" + "---|" * (len(keys) + 1))
+    for e in engines:
+        m = {k: statistics.median(r[k] for r in runs[e]) * 1e3 for k in keys}
+        paid = m["import_engine"] + m["first_encode"] - m["warm_encode"] + m["first_decode"] - m["warm_decode"]
+        print(f"| {e} | " + " | ".join(f"{m[k]:.0f}" for k in keys) + f" | {paid:.0f} |")
+
+
+def spectral(x: np.ndarray, args) -> None:
+    mb = x.nbytes / 1e6
+    print(f"spectral profile (rate 3.2, hop 1024), {args.seconds:g} s stereo int16 ({mb:.1f} MB), medians\n")
+    print("| engine | encode MB/s | decode MB/s |")
+    print("|---|---|---|")
+    for e in tqa.engines():
+        data = tqa.encode(x, 44100, profile="spectral", engine=e)
+        te = best(lambda: tqa.encode(x, 44100, profile="spectral", engine=e), args.repeat)
+        td = best(lambda: tqa.decode(data, engine=e, dtype="int16"), args.repeat)
+        print(f"| {e} | {mb / te:.0f} | {mb / td:.0f} |")
 
 
 def streaming(x: np.ndarray, n: int, engine: str, args):
@@ -58,10 +124,18 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=6)
     ap.add_argument("--residual", default="sign")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--first-call", action="store_true", help="fresh-process import + first-call cost per engine")
+    ap.add_argument("--spectral", action="store_true", help="the spectral profile instead")
     ap.add_argument("--whole", action="store_true",
                     help="one TurboAudioEngine call on the whole signal (the large-batch regime)")  # fmt: skip
     args = ap.parse_args()
+    if args.first_call:
+        first_call(args.repeat)
+        return
     x = signal(args.seconds)
+    if args.spectral:
+        spectral(x, args)
+        return
     mb = x.nbytes / 1e6
     engines = tqa.engines()
     how = "one call on" if args.whole else "streaming API,"
