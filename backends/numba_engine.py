@@ -20,7 +20,7 @@ file or ``$NUMBA_CACHE_DIR``), so only the first process on a machine compiles.
 Importing numba still costs ~0.2-0.3 s and the first call in each process
 ~0.1-0.5 s (loading the cached machine code per signature): this engine pays only
 in long-lived processes (see ``tools/bench_engines.py --first-call`` and
-:func:`pays_for`).  Single-threaded by design (one core per process; parallelism comes
+:func:`tqa.backends.compiled.pays_for`, the light entry point with the factory).  Single-threaded by design (one core per process; parallelism comes
 from processes).
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from .array_api import cell_table
 from .base import Array, Engine
 
-__all__ = ["NumbaEngine", "pays_for", "make_engine", "AUTO_MIN_SAMPLES"]
+__all__ = ["NumbaEngine"]
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")
 
@@ -216,27 +216,3 @@ class NumbaEngine(Engine):
         out = np.empty(codes.shape)
         _synthesize(codes, _f64(scale).reshape(-1), _f64(levels), _f64(signs), out)
         return out
-
-
-def make_engine() -> NumbaEngine:
-    """Factory for ``tqa.register_engine("numba", make_engine)`` (raises ImportError without numba)."""
-    return NumbaEngine()
-
-
-# The auto-choice rule (measured, tools/bench_engines.py --first-call; README "Engines"):
-# a process pays ~0.25 s to import numba plus ~0.3 s for its first calls (cached code),
-# and then gains ~(1/r_tiled - 1/r_numba) per byte.  Below AUTO_MIN_SAMPLES samples of
-# work *in one process* the tiled engine finishes first.
-AUTO_MIN_SAMPLES = 60 * 44100 * 2 * 8  # ~8 minutes of 44.1 kHz stereo
-
-
-def pays_for(samples: int, *, long_lived: bool = False) -> bool:
-    """Whether choosing this engine pays: a long-lived process, or ``samples`` of work in this call.
-
-    ``long_lived``: batch workers, array codecs (zarr/numcodecs), data-loader helpers:
-    processes that code many chunks and amortize numba's import and first-call cost.
-    Already imported (numba in ``sys.modules``): the start-up is paid, always choose it.
-    """
-    import sys
-
-    return long_lived or "numba" in sys.modules or samples >= AUTO_MIN_SAMPLES

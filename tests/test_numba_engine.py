@@ -141,3 +141,13 @@ def test_int16_music_like_stream():
     assert tqa.encode(x, 44100, engine="numba") == ref
     np.testing.assert_array_equal(tqa.decode(ref, engine="numba", dtype="int16")[0],
                                   tqa.decode(ref, engine="tiled", dtype="int16")[0])  # fmt: skip
+
+
+def test_compiled_entry_point():
+    from tqa.backends import compiled
+
+    assert compiled.available()
+    e = compiled.make_engine()
+    assert isinstance(e, NumbaEngine) and e.name == "numba"
+    assert compiled.pays_for(10, long_lived=True)
+    assert compiled.pays_for(compiled.AUTO_MIN_SAMPLES)

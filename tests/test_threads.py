@@ -82,3 +82,15 @@ def test_codec_runs_with_one_blas_thread(monkeypatch, profile):
     data = tqa.encode(x, 44100, profile=profile)
     tqa.decode(data)
     assert seen and all(s == {1} for s in seen)
+
+
+def test_tune_allocator(monkeypatch):
+    monkeypatch.setenv("TQA_MALLOC", "default")
+    assert threads.tune_allocator() is False
+    monkeypatch.delenv("TQA_MALLOC")
+    import sys
+
+    applied = threads.tune_allocator(threads.TOP_PAD)
+    assert applied is (sys.platform.startswith("linux") and applied)  # a bool; True on glibc
+    x = np.random.default_rng(2).normal(0, 0.1, (9000, 2))
+    assert tqa.decode(tqa.encode(x, 8000))[0].shape == x.shape
