@@ -51,7 +51,7 @@ def code_frames(codec: BlockCodec, header: Header, x: np.ndarray, first: int) ->
     n = header.block_size
     nb = -(-x.shape[0] // n)
     grid = np.zeros((header.channels, nb * n))
-    grid[:, : x.shape[0]] = to_grid(x).T
+    to_grid(x, out=grid[:, : x.shape[0]].T)  # straight into the (channels, samples) buffer
     with _limit_threads():  # one BLAS thread (tqa.threads); TQA_THREADS opts in to more
         records = codec.encode(grid.reshape(header.channels * nb, n))
     return pack_frames(header, first, records.reshape(header.channels, nb, header.settings.record_bytes))
