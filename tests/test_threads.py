@@ -90,7 +90,7 @@ def test_tune_allocator(monkeypatch):
     monkeypatch.delenv("TQA_MALLOC")
     import sys
 
-    applied = threads.tune_allocator(threads.TOP_PAD)
+    applied = threads.tune_allocator()
     assert applied is (sys.platform.startswith("linux") and applied)  # a bool; True on glibc
     x = np.random.default_rng(2).normal(0, 0.1, (9000, 2))
     assert tqa.decode(tqa.encode(x, 8000))[0].shape == x.shape
