@@ -150,4 +150,5 @@ def test_compiled_entry_point():
     e = compiled.make_engine()
     assert isinstance(e, NumbaEngine) and e.name == "numba"
     assert compiled.pays_for(10, long_lived=True)
-    assert compiled.pays_for(compiled.AUTO_MIN_SAMPLES)
+    assert compiled.pays_for(compiled.AUTO_MIN_SAMPLES["encode"])
+    assert compiled.pays_for(compiled.AUTO_MIN_SAMPLES["decode"], op="decode")
