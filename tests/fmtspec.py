@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
 import struct
 import time
 import tracemalloc
@@ -564,7 +565,28 @@ def _field_value(rng, name: str, code: str, current: int) -> tuple[int, str]:
     return v & top, how
 
 
+def mutate_geometry(s: Stream, rng) -> tuple[bytes, str]:
+    """Every size field large at once (a header declaring huge frames), resealed: F1/F2's kind of file."""
+    h = dict(s.header)
+    if s.profile == 0:
+        h.update(channels=int(rng.choice([2, 64, 4096])), log_block=int(rng.choice([12, 13])), bits=8,
+                 residual=1, qjl_rows=0, frame_blocks=int(rng.choice([1, 64, 4096])))  # fmt: skip
+        g = geometry(h)
+        h["n"] = int(rng.choice([1, g.frame_samples, 2 * g.frame_samples + 1, 2**40, 2**48]))
+    else:
+        h.update(channels=int(rng.choice([2, 64, 4096])), log_hop=11, rate_mode=int(rng.integers(2)))
+        h["rate_milli"] = 16000 if h["rate_mode"] == 0 else 120000
+        h["n"] = int(rng.choice([1, 2048, 2**20, 2**40]))
+    if geometry(h).n_frames > 2**32 - 1:
+        h["n"] = geometry(h).frame_samples if s.profile == 0 else 2048
+    keep = int(rng.choice([0, 0, 100, 10000]))  # bytes of frame data kept after the header
+    data = pack_header(h, s.header_extra) + build(s)[len(pack_header(s.header, s.header_extra)) :][:keep]
+    return data, f"huge geometry {h['channels']}ch n={h['n']}, {keep} frame bytes"
+
+
 def mutate_header(s: Stream, rng) -> tuple[bytes, str]:
+    if rng.random() < 0.15:
+        return mutate_geometry(s, rng)
     fields = [f for f in FIELDS[s.profile] if f[0] != "magic"]
     name, off, code = fields[int(rng.integers(len(fields)))]
     v, how = _field_value(rng, name, code, s.header[name])
@@ -811,6 +833,9 @@ class CaseTimeout(Exception):
     pass
 
 
+_INTERRUPT = 0.0  # seconds after which a call is interrupted (set in the campaign's workers)
+
+
 def _engines() -> list[str]:
     import tqa
 
@@ -823,6 +848,7 @@ def check_case(data: bytes, rng: np.random.Generator | None = None, ref: bytes |
     """Run every entry point on ``data``: (outcome, [(category, detail)]) with outcome
     "decoded" or "rejected".
 
+    ``as_file``: pass a real (temporary) file opened for reading instead of bytes.
     Categories: ``exception`` (anything but tqa.FormatError escaped), ``length``,
     ``engines`` (decoders disagree, or one accepts what another rejects), ``zero_sign``
     (they give equal values but not the same bytes: -0.0 against 0.0), ``hang``
@@ -832,16 +858,37 @@ def check_case(data: bytes, rng: np.random.Generator | None = None, ref: bytes |
     ``equivalent`` (a conforming rewrite decodes differently), ``spec`` (the library
     decodes a stream the spec forbids).
     """
-    import io
-
-    import tqa
-
     rng = np.random.default_rng(0) if rng is None else rng
     engines = _engines() if engines is None else engines
     found: list[tuple[str, str]] = []
 
+    path = None
+    if as_file:  # a real file: reads of declared sizes must not pre-allocate (F2)
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="fmtspec-", suffix=".tqa")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    opened = []
+
     def src():
-        return io.BytesIO(data) if as_file else data
+        if path is None:
+            return data
+        f = open(path, "rb")
+        opened.append(f)
+        return f
+
+    try:
+        return _check(data, rng, ref, time_limit, measure_memory, engines, src, found)
+    finally:
+        for f in opened:
+            f.close()
+        if path is not None:
+            os.unlink(path)
+
+
+def _check(data, rng, ref, time_limit, measure_memory, engines, src, found):
+    import tqa
 
     def call(what: str, fn, out_bytes=lambda r: 0):
         """(ok, result or exception)."""
@@ -850,6 +897,8 @@ def check_case(data: bytes, rng: np.random.Generator | None = None, ref: bytes |
             base = tracemalloc.get_traced_memory()[0]
         t0 = time.perf_counter()
         try:
+            if _INTERRUPT:  # each call gets its own timer (SIGALRM -> CaseTimeout), see _worker
+                signal.setitimer(signal.ITIMER_REAL, _INTERRUPT)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = fn()
@@ -866,6 +915,9 @@ def check_case(data: bytes, rng: np.random.Generator | None = None, ref: bytes |
         except Exception as exc:  # noqa: BLE001 - the point is to catch anything else
             found.append(("exception", f"{what}: {type(exc).__name__}: {exc}"[:300]))
             return None, None
+        finally:
+            if _INTERRUPT:
+                signal.setitimer(signal.ITIMER_REAL, 0)
         dt = time.perf_counter() - t0
         if dt > time_limit:
             found.append(("hang", f"{what}: {dt:.2f} s"))
@@ -969,7 +1021,9 @@ def _worker(conn, profile, seed, cases, cfg):
     def on_alarm(*_):
         raise CaseTimeout()
 
+    global _INTERRUPT
     signal.signal(signal.SIGALRM, on_alarm)
+    _INTERRUPT = cfg["interrupt"]
     seeds = seed_streams()
     every, file_every = cfg["memory_every"], cfg["file_every"]
     for case in cases:
@@ -982,15 +1036,13 @@ def _worker(conn, profile, seed, cases, cfg):
             rng = np.random.default_rng([seed, profile, case, 1])
             if measure:
                 tracemalloc.start(1)
-            signal.setitimer(signal.ITIMER_REAL, cfg["interrupt"])  # interrupts Python-level loops
             outcome, found = check_case(data, rng, ref, time_limit=cfg["time_limit"], measure_memory=measure,
                                         as_file=bool(file_every) and case % file_every == 0)  # fmt: skip
-        except CaseTimeout:
+        except CaseTimeout:  # outside a call (the reference decode of an equivalent rewrite)
             outcome, found = "rejected", [("hang", f"case over {cfg['interrupt']:.0f} s")]
         except MemoryError:
             outcome, found = "rejected", [("memory", "MemoryError in the harness"), ("exception", "MemoryError")]
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             if measure:
                 tracemalloc.stop()
         conn.send(("done", case, outcome, found, desc, data[:4096].hex() if found else "", len(data), time.perf_counter() - t0))
@@ -1000,13 +1052,13 @@ def _worker(conn, profile, seed, cases, cfg):
 
 def campaign(profile: int, cases: int, seed: int = 0, *, workers: int = 1, mem_cap: int = 1536 * MIB,
              time_limit: float = 2.0, interrupt: float | None = None, memory_every: int = 1, file_every: int = 7,
-             watchdog: float = 60.0, deadline: float | None = None, progress=None, max_failures: int | None = None,
+             watchdog: float = 120.0, deadline: float | None = None, progress=None, max_failures: int | None = None,
              first_case: int = 0) -> dict:  # fmt: skip
     """Run cases ``first_case .. first_case + cases - 1`` of profile ``profile`` in forked workers.
 
     Each worker caps its address space at its size after start-up + ``mem_cap``
-    (RLIMIT_AS); a call over ``time_limit`` s counts as a hang, a case still running
-    after ``interrupt`` s (default 3 x time_limit + 4) is interrupted (SIGALRM), a
+    (RLIMIT_AS); a call over ``time_limit`` s counts as a hang, a call still running
+    after ``interrupt`` s (default time_limit + 0.5) is interrupted (SIGALRM), a
     worker silent for ``watchdog`` s is killed and replaced.  Memory is measured
     (tracemalloc, slow) on every ``memory_every``-th case; every ``file_every``-th case
     goes in as a file object instead of bytes.  ``max_failures`` / ``deadline`` (s)
@@ -1016,7 +1068,7 @@ def campaign(profile: int, cases: int, seed: int = 0, *, workers: int = 1, mem_c
     import multiprocessing as mp
     import multiprocessing.connection
 
-    cfg = {"mem_cap": mem_cap, "time_limit": time_limit, "interrupt": interrupt or 3 * time_limit + 4,
+    cfg = {"mem_cap": mem_cap, "time_limit": time_limit, "interrupt": interrupt or time_limit + 0.5,
            "memory_every": memory_every, "file_every": file_every}  # fmt: skip
     ctx = mp.get_context("fork")
     todo = list(range(first_case, first_case + cases))
