@@ -488,6 +488,18 @@ def seed_streams() -> dict[str, bytes]:
     return out
 
 
+def warm_up(seeds: dict[str, bytes] | None = None) -> None:
+    """Import and initialise every engine and both profiles' decoders (so no case pays for it)."""
+    import tqa
+
+    for data in (seed_streams() if seeds is None else seeds).values():
+        tqa.verify(data)
+        tqa.info(data)
+        for e in _engines():
+            tqa.decode(data, engine=e)
+        tqa.decode(data, on_error="silence")
+
+
 def synth_time(rng: np.random.Generator) -> Stream:
     """A profile-0 stream built from random valid fields, random codes and in-range side info."""
     log_block = 6 + int(rng.integers(2))
@@ -529,7 +541,7 @@ def synth_spectral(rng: np.random.Generator) -> Stream:
          "seed": int(rng.integers(0, 2**63))}  # fmt: skip
     g = geometry(h)
     s = Stream(h, [])
-    top = int(rng.choice([40, 60, 80, 100, 127]))
+    top = int(rng.choice([40, 60, 66]))  # what a conforming encoder writes (see test_hardening); mutators go higher
     for i in range(g.n_frames):
         size = (g.head_bytes + int(rng.integers(0, 300))) if vbr else max(g.cbr_frame_size - 8, g.head_bytes)
         body = bytearray(rng.integers(0, 256, size, dtype=np.uint8).tobytes())
@@ -1025,6 +1037,7 @@ def _worker(conn, profile, seed, cases, cfg):
     signal.signal(signal.SIGALRM, on_alarm)
     _INTERRUPT = cfg["interrupt"]
     seeds = seed_streams()
+    warm_up(seeds)
     every, file_every = cfg["memory_every"], cfg["file_every"]
     for case in cases:
         conn.send(("start", case))
@@ -1074,7 +1087,7 @@ def campaign(profile: int, cases: int, seed: int = 0, *, workers: int = 1, mem_c
     todo = list(range(first_case, first_case + cases))
     shards = [todo[w::workers] for w in range(workers)]
     stats = {"cases": 0, "decoded": 0, "rejected": 0, "killed": 0, **{k: 0 for k in CATEGORIES}, "failures": [],
-             "seconds": 0.0, "complete": True}  # fmt: skip
+             "seconds": 0.0, "complete": True, "slowest": []}  # fmt: skip
     t_start = time.perf_counter()
     active = {}
 
@@ -1113,6 +1126,7 @@ def campaign(profile: int, cases: int, seed: int = 0, *, workers: int = 1, mem_c
                 st["current"] = msg[1]
             elif msg[0] == "done":
                 _, case, outcome, found, desc, hexdata, size, dt = msg
+                stats["slowest"] = sorted(stats["slowest"] + [(round(dt, 3), case, desc)], reverse=True)[:20]
                 st["todo"].remove(case)
                 st["current"] = None
                 stats["cases"] += 1
