@@ -17,7 +17,7 @@ import pytest
 import fmtspec as F
 import tqa
 
-CASES = {0: 1800, 1: 1200}  # a few thousand in all, < 10 s on 2 cores
+CASES = {0: 1600, 1: 1000}  # a few thousand in all: ~13 s of CPU, < 10 s on 2 idle cores
 
 
 @pytest.fixture(scope="module")
