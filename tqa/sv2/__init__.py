@@ -1,0 +1,188 @@
+"""sv2: the second spectral profile (quality per bit).
+
+Pipeline (encoder):
+  grid samples (n, channels), integers on the 2**23 grid
+  -> block-switched MDCT, hop N (frame f owns samples f·N .. (f+1)·N; one long block, or 8 short
+     blocks on an attack, see tqa.sv2.transform), orthonormal
+  -> per frame: L/R or orthonormal M/S (the cheaper by an estimate of the bits)
+  -> optional seeded Hadamard rotation inside each band of 16 (tqa.rotation.signs, label 4)
+  -> ONE quantizer step for the whole stream (constant slope: reverse water-filling through
+     entropy coding), found by bisection for ``rate=`` (bits/sample, everything included) or
+     ``quality=`` (SQNR in dB of the whole stream)
+  -> uniform scalar quantization q = sign·floor(|x|/step + rho); bands whose indices are all 0
+     are "empty" (class 0: no bits but their class symbol)
+  -> band class c (3 dB grid of the band RMS in steps; context of the coefficient model) coded as
+     a delta from the previous band; coefficients: msb = |q| >> shift(c) through a per-class table
+     (escape 15 + Exp-Golomb above), shift(c) raw LSBs, raw sign bits
+  -> rANS (12-bit tables, one lane per frame, all frames stepped at once in NumPy) with per-stream
+     tables (5-bit log-probability codes in params)
+  -> reconstruction at the cell centroids: |x| = (|q| - delta[c, min(|q|,3)]) · step, delta per
+     class sent in params (the Lloyd–Max centroid condition, measured by the encoder)
+
+API:
+  params, frames = encode(grid, sample_rate=..., rate=... | quality=..., **settings)
+  samples = decode(params, frames)                          # whole stream (n, channels) float64 grid
+  samples, start = decode_frames(params, payloads, first)   # frames first..first+len-1
+  samples = read(params, get_frame, start, stop)            # random access by sample range
+  info(params) -> dict
+Frame f owns samples [f·hop, (f+1)·hop); decoding those needs frames f-1, f, f+1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import codec, transform
+from .codec import FrameError, Settings, parse_params
+
+__all__ = ["encode", "decode", "decode_frames", "read", "info", "Settings", "FrameError", "frame_range"]
+
+PARAMS_GUESS = 300  # bytes, for the rate budget before the tables exist
+
+
+def _analyze(x: np.ndarray, st: Settings):
+    n, ch = x.shape
+    N = st.hop
+    F = max(1, -(-n // N))
+    xp = np.zeros((F * N, ch))
+    xp[:n] = x
+    short = codec.detect_attacks(xp, N, st.attack_ratio) if st.transients else np.zeros(F, bool)
+    X = transform.forward(xp, N, short).transpose(1, 0, 2).copy()  # (F, ch, N)
+    return X, short
+
+
+def _frame_fixed_bytes(st: Settings) -> float:
+    return st.frame_overhead + 1 + 2 + 4 + 0.5  # container, header, varint, rANS state, raw padding
+
+
+def _rate_step(X: np.ndarray, st: Settings, target_bits: float) -> float:
+    """Largest step... the step whose estimated size meets target_bits (bisection on log2 step)."""
+    F = X.shape[0]
+    fixed = 8 * (F * _frame_fixed_bytes(st) + PARAMS_GUESS)
+    budget = target_bits - fixed
+    rms = math.sqrt(float(np.mean(X * X))) + 1.0
+    lo, hi = math.log2(rms) - 40, math.log2(rms) + 12  # log2 step: lo too fine (too many bits), hi too coarse
+    # secant-assisted bisection on log2(step)
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        b = codec.estimate_bits(codec.quantize(X, 2.0**mid, st))
+        if b > budget:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 0.002:
+            break
+    return 2.0**hi
+
+
+def _quality_step(X: np.ndarray, st: Settings) -> float:
+    rms = math.sqrt(float(np.mean(X * X))) + 1.0
+    lo, hi = math.log2(rms) - 40, math.log2(rms) + 12
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        qz = codec.quantize(X, 2.0**mid, st)
+        Xh = codec.reconstruct(qz.q, qz.cls, codec.centroids(qz), qz.step)
+        Xr = codec.apply_ms(X, qz.ms) if not st.rotate else codec._rotate(codec.apply_ms(X, qz.ms), st.seed)
+        if codec.coeff_sqnr(Xr, Xh) >= st.quality:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 0.002:
+            break
+    return 2.0**lo
+
+
+def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
+    """Encode (n, channels) float64 grid samples (integers on the 2**23 grid; (n,) is mono).
+
+    settings: see tqa.sv2.codec.Settings (rate= or quality=, sample_rate=, hop=, frame_overhead=, ...).
+    Returns (params, frames): params (stream header: tables, step), one payload per frame.
+    """
+    st = Settings(**settings)
+    x = np.asarray(grid, np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    n, ch = x.shape
+    X, short = _analyze(x, st)
+    if st.rate is not None:
+        target = st.rate * max(n, 1) * ch
+        step = _rate_step(X, st, target)
+        for _ in range(8):  # exact size check; nudge the step until within the budget
+            params, frames = _code(X, short, step, st, n)
+            size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * len(frames))
+            if size <= target:
+                break
+            step *= 2.0 ** (1.02 * (size - target) / max(1, X.size) + 0.001)
+    else:
+        step = _quality_step(X, st)
+        params, frames = _code(X, short, step, st, n)
+    return params, frames
+
+
+def _code(X, short, step, st, n):
+    qz = codec.quantize(X, step, st)
+    tab = codec.make_tables(qz)
+    params = codec.pack_params(st, X.shape[1], n, step, tab)
+    return params, codec.pack_frames(qz, tab, short)
+
+
+def info(params: bytes) -> dict:
+    p = parse_params(params)
+    return {"channels": p.channels, "hop": p.hop, "sample_rate": p.sample_rate, "n_samples": p.n_samples,
+            "n_frames": p.n_frames, "step": p.step, "rotate": p.rotate}  # fmt: skip
+
+
+def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) -> tuple[np.ndarray, int]:
+    """Overlap-add frames first..first+len(payloads)-1 alone.
+
+    Returns (samples (m, channels), start): samples start .. start+m of the signal (clipped to the
+    stream) to which these frames contribute; only [first·hop + hop/2, (last+1)·hop - hop/2) is
+    complete (plus the stream's ends: frames 0 and F-1 have hard edges).  A payload None is a lost
+    frame: its coefficients are taken as zero.
+    """
+    p = params if isinstance(params, codec.Params) else parse_params(params)
+    N = p.hop
+    ok = [i for i, b in enumerate(payloads) if b is not None]
+    F = len(payloads)
+    Xc = np.zeros((p.channels, F, N))
+    short = np.zeros(F, bool)
+    r = np.full(F + 1, N // 2, np.int64)
+    if ok:
+        oka = np.array(ok)
+        Xo, so, rl, rr = codec.unpack_frames(p, [payloads[i] for i in ok], first + oka)
+        Xc[:, oka] = Xo
+        short[oka] = so
+        r[oka + 1] = rr
+        r[oka] = rl
+    if first == 0:
+        r[0] = 0
+    if first + F >= p.n_frames:
+        r[F] = 0
+    hops = transform.inverse(Xc, short, r)
+    y, s0 = transform.to_samples(hops, first, N)
+    lo, hi = max(0, s0), min(p.n_samples, s0 + y.shape[0])
+    return np.rint(y[lo - s0 : hi - s0]), lo
+
+
+def decode(params: bytes, frames: list) -> np.ndarray:
+    """The whole stream: (n_samples, channels) float64 grid values."""
+    p = parse_params(params)
+    y, lo = decode_frames(p, frames, 0)
+    assert lo == 0 and y.shape[0] == p.n_samples
+    return y
+
+
+def frame_range(params: bytes | codec.Params, start: int, stop: int) -> tuple[int, int]:
+    """Frames first..last (inclusive) needed for samples start..stop."""
+    p = params if isinstance(params, codec.Params) else parse_params(params)
+    return max(0, start // p.hop - 1), min(p.n_frames - 1, (stop - 1) // p.hop + 1)
+
+
+def read(params: bytes, get_frame, start: int, stop: int) -> np.ndarray:
+    """Samples start..stop, fetching only the frames they need through get_frame(i) -> bytes | None."""
+    p = parse_params(params)
+    a, b = frame_range(p, start, stop)
+    y, lo = decode_frames(p, [get_frame(i) for i in range(a, b + 1)], a)
+    return y[start - lo : stop - lo]

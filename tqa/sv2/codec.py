@@ -1,0 +1,493 @@
+"""The sv2 spectral codec: block-switched MDCT, one global quantizer step, entropy-coded
+uniform quantization with centroid reconstruction.  See tqa/sv2/__init__.py for the format."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..rotation import signs as _signs
+from . import rans, transform
+
+BAND = 16
+C = 32  # band classes: 0 = empty band, 1..31 = 3 dB steps of the band RMS in steps
+K0 = 6  # class c <-> RMS/step ~ 2**((c - K0)/2)
+ESC = 15  # coefficient symbol alphabet 0..14, 15 = escape (value - 15 follows, Exp-Golomb)
+DS = 2 * C - 1  # class-delta alphabet
+SV2_LABEL = 4  # rotation sign label
+MAGIC = b"TQS2"
+VERSION = 1
+_SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int64)  # raw LSBs per class
+
+
+@dataclass(frozen=True)
+class Settings:
+    rate: float | None = None  # bits per sample, all included (params, payloads, frame_overhead)
+    quality: float | None = None  # target SQNR in dB of the whole stream
+    hop: int = 1024
+    transients: bool = True  # short blocks on attacks
+    attack_ratio: float = 10.0  # sub-block energy over the mean of the 8 before it
+    rotate: bool = False  # seeded Hadamard rotation inside each band
+    seed: int = 0
+    stereo: str = "auto"  # "auto" (per frame L/R or M/S by estimated cost), "lr", "ms"
+    rho: float = 0.5  # rounding offset of the quantizer (0.5 = plain rounding; < 0.5 = deadzone)
+    frame_overhead: int = 0  # container bytes per frame, counted in rate
+    sample_rate: int = 44100
+
+    def __post_init__(self) -> None:
+        if (self.rate is None) == (self.quality is None):
+            raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
+        if self.hop not in (256, 512, 1024, 2048):
+            raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
+        if self.stereo not in ("auto", "lr", "ms"):
+            raise ValueError("stereo must be auto, lr or ms")
+
+
+# -- analysis ------------------------------------------------------------------------------
+def detect_attacks(x: np.ndarray, n: int, ratio: float) -> np.ndarray:
+    """Frames (F,) holding an attack: a sub-block (n/8) of the high-passed signal whose energy
+    exceeds ``ratio`` times the mean of the 8 sub-blocks before it (and a small absolute floor)."""
+    f = x.shape[0] // n
+    hp = np.diff(x, axis=0, prepend=x[:1])
+    m = n // transform.SHORT
+    e = np.sum(hp.reshape(f * transform.SHORT, m, -1) ** 2, axis=(1, 2)) / m
+    cs = np.concatenate(([0.0], np.cumsum(e)))
+    i = np.arange(e.size)
+    lo = np.maximum(i - transform.SHORT, 0)
+    ref = (cs[i] - cs[lo]) / np.maximum(i - lo, 1)
+    floor = (256.0 * 4) ** 2  # ~4 LSBs of 16-bit audio, high-passed
+    att = (e > ratio * ref) & (e > floor) & (i > 0)
+    return att.reshape(f, transform.SHORT).any(axis=1)
+
+
+def _rotate(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray:
+    """Orthonormal H_16·D/4 on each band of 16 (or its inverse)."""
+    from scipy.linalg import hadamard
+
+    s = _signs(BAND, seed, SV2_LABEL)
+    H = hadamard(BAND).astype(np.float64) / 4.0
+    b = X.reshape(*X.shape[:-1], -1, BAND)
+    out = (b @ H) * s if inverse else (b * s) @ H.T
+    return out.reshape(X.shape)
+
+
+@dataclass
+class Quantized:
+    step: float
+    q: np.ndarray  # (F, ch, N) int64 quantization indices
+    cls: np.ndarray  # (F, ch, nb) band classes
+    ms: np.ndarray  # (F,) bool
+    v: np.ndarray = field(repr=False)  # |X|/step of the coded representation
+
+
+def stereo_pick(X: np.ndarray, step: float, mode: str) -> np.ndarray:
+    F, ch, _ = X.shape
+    if ch != 2 or mode == "lr":
+        return np.zeros(F, bool)
+    if mode == "ms":
+        return np.ones(F, bool)
+    m, s = (X[:, 0] + X[:, 1]) * np.sqrt(0.5), (X[:, 0] - X[:, 1]) * np.sqrt(0.5)
+    cost = lambda a: np.sum(np.log2(1.0 + np.abs(a) / step), axis=-1)  # noqa: E731
+    return cost(m) + cost(s) < cost(X[:, 0]) + cost(X[:, 1])
+
+
+def apply_ms(X: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    if not ms.any():
+        return X
+    Y = X.copy()
+    a, b = X[ms, 0], X[ms, 1]
+    Y[ms, 0], Y[ms, 1] = (a + b) * np.sqrt(0.5), (a - b) * np.sqrt(0.5)
+    return Y
+
+
+def quantize(X: np.ndarray, step: float, st: Settings) -> Quantized:
+    ms = stereo_pick(X, step, st.stereo)
+    Y = apply_ms(X, ms)
+    if st.rotate:
+        Y = _rotate(Y, st.seed)
+    v = np.abs(Y) / step
+    q = np.floor(v + st.rho).astype(np.int64)
+    q = np.where(Y < 0, -q, q)
+    F, ch, N = q.shape
+    vb = v.reshape(F, ch, -1, BAND)
+    nz = np.any(q.reshape(F, ch, -1, BAND) != 0, axis=-1)
+    rms = np.sqrt(np.mean(vb * vb, axis=-1))
+    with np.errstate(divide="ignore"):
+        c = np.clip(np.rint(2 * np.log2(np.maximum(rms, 1e-30))) + K0, 1, C - 1).astype(np.int64)
+    cls = np.where(nz, c, 0)
+    return Quantized(step, q, cls, ms, v)
+
+
+# -- statistics and tables ---------------------------------------------------------------------
+def symbols(qz: Quantized):
+    """Per coded coefficient (frame-major order): class, |q|, msb symbol, escape value; and the
+    class-delta symbols and their contexts (F, ch·nb)."""
+    F, ch, N = qz.q.shape
+    cls = qz.cls.reshape(F, -1)
+    prev = np.concatenate((np.zeros((F, 1), np.int64), cls[:, :-1]), axis=1)
+    dsym = cls - prev + (C - 1)
+    dctx = (prev != 0).astype(np.int64)
+    band_q = qz.q.reshape(F, -1, BAND)
+    coded = cls > 0
+    cq = band_q[coded]  # (nbands_coded, 16), frame-major
+    ccls = np.repeat(cls[coded], BAND)
+    a = np.abs(cq).reshape(-1)
+    s = _SHIFT[ccls]
+    msb = a >> s
+    sym = np.minimum(msb, ESC)
+    return dsym, dctx, ccls, a, sym, s, coded
+
+
+def estimate_bits(qz: Quantized) -> float:
+    """Entropy estimate of the payloads (rANS ~ ideal code lengths of the per-file tables)."""
+    dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
+    bits = 0.0
+    for counts in (np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS),
+                   np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)):  # fmt: skip
+        tot = counts.sum(1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bits += float(-np.nansum(np.where(counts > 0, counts * np.log2(counts / np.maximum(tot, 1)), 0)))
+    esc = np.maximum((a >> s) - ESC, 0)
+    bits += float(s.sum() + np.count_nonzero(a) + np.sum(2 * np.floor(np.log2(esc[a >> s >= ESC] + 1)) + 1))
+    return bits
+
+
+def centroids(qz: Quantized) -> np.ndarray:
+    """Reconstruction offsets delta[c, bucket] in 1/128 (0..63): |x|/step ~ |q| - delta for
+    |q| = 1, 2, >=3 (the conditional means of the cells: Lloyd–Max's centroid condition)."""
+    F, ch, N = qz.q.shape
+    cls = np.repeat(qz.cls.reshape(-1), BAND)
+    a = np.abs(qz.q).reshape(-1)
+    v = qz.v.reshape(-1)
+    m = (a > 0) & (cls > 0)
+    key = cls[m] * 3 + np.minimum(a[m], 3) - 1
+    n = np.bincount(key, minlength=3 * C)
+    d = np.bincount(key, weights=a[m] - v[m], minlength=3 * C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off = np.where(n > 0, d / np.maximum(n, 1), 0.0)
+    return np.clip(np.rint(off * 128), 0, 63).astype(np.int64).reshape(C, 3)
+
+
+def reconstruct(q: np.ndarray, cls: np.ndarray, delta: np.ndarray, step: float) -> np.ndarray:
+    F, ch, N = q.shape
+    c = np.repeat(cls.reshape(F, ch, -1), BAND, axis=-1)
+    a = np.abs(q)
+    off = delta[c, np.clip(a, 1, 3) - 1] / 128.0
+    mag = np.where(a > 0, a - off, 0.0)
+    return np.where(q < 0, -mag, mag) * step
+
+
+# -- bit packing helpers --------------------------------------------------------------------
+def _bits_of(values: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """MSB-first bits of each value in its width, concatenated (uint8 0/1)."""
+    if values.size == 0:
+        return np.zeros(0, np.uint8)
+    wmax = int(widths.max()) if widths.size else 0
+    if wmax == 0:
+        return np.zeros(0, np.uint8)
+    j = np.arange(wmax)
+    sh = widths[:, None] - 1 - j[None, :]
+    bits = (values[:, None] >> np.maximum(sh, 0)) & 1
+    return bits[sh >= 0].astype(np.uint8)
+
+
+def _expgolomb(e: np.ndarray) -> np.ndarray:
+    v = e + 1
+    nb = np.floor(np.log2(v)).astype(np.int64) + 1
+    out = []
+    for val, k in zip(v.tolist(), nb.tolist()):
+        out.append(np.zeros(k - 1, np.uint8))
+        out.append(np.array([(val >> (k - 1 - i)) & 1 for i in range(k)], np.uint8))
+    return np.concatenate(out) if out else np.zeros(0, np.uint8)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    n, sh = 0, 0
+    while True:
+        if pos >= len(buf) or sh > 28:
+            raise ValueError("bad varint")
+        b = buf[pos]
+        pos += 1
+        n |= (b & 0x7F) << sh
+        sh += 7
+        if not b & 0x80:
+            return n, pos
+
+
+# -- tables -----------------------------------------------------------------------------------
+@dataclass
+class Tables:
+    dcodes: np.ndarray  # (2, DS) 5-bit log codes of the class-delta tables
+    ccodes: np.ndarray  # (C, 16) codes of the coefficient tables (row 0 unused)
+    delta: np.ndarray  # (C, 3) centroid offsets in 1/128
+
+    def arrays(self):
+        """freq, cum, lut of all tables: 0, 1 = class deltas; 1 + c = coefficients of class c."""
+        codes = np.full((C + 1, DS), rans.ABSENT, np.int64)
+        codes[:2] = self.dcodes
+        codes[2:, :16] = self.ccodes[1:]
+        # unused tables must still be valid: give them a dummy single symbol
+        empty = np.all(codes == rans.ABSENT, axis=1)
+        codes[empty, 0] = 0
+        f = rans.freqs_from_codes(codes)
+        return f, rans.cum_of(f), rans.lut_of(f)
+
+
+def make_tables(qz: Quantized) -> Tables:
+    dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
+    dcounts = np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS)
+    ccounts = np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)
+    return Tables(rans.codes_from_counts(dcounts), rans.codes_from_counts(ccounts), centroids(qz))
+
+
+def _pack_bits(fields: list[tuple[np.ndarray, int]]) -> bytes:
+    bits = np.concatenate([_bits_of(np.asarray(v, np.int64).ravel(), np.full(np.size(v), w, np.int64)) for v, w in fields])
+    return np.packbits(bits).tobytes()
+
+
+HEAD = struct.Struct("<4sBBBHIQQd")
+
+
+def pack_params(st: Settings, channels: int, n: int, step: float, tab: Tables) -> bytes:
+    used = np.any(tab.ccodes != rans.ABSENT, axis=1)
+    used[0] = False
+    flags = int(st.rotate) | (int(st.transients) << 1)
+    head = HEAD.pack(MAGIC, VERSION, flags, channels, st.hop, st.sample_rate, n, st.seed, step)
+    bitmap = int(np.sum(used.astype(np.int64) << np.arange(C)))
+    body = _pack_bits([(tab.dcodes, 5), (np.array([bitmap]), 32), (tab.ccodes[used], 5), (tab.delta[used], 6)])
+    return head + body
+
+
+@dataclass
+class Params:
+    channels: int
+    hop: int
+    sample_rate: int
+    n_samples: int
+    seed: int
+    rotate: bool
+    step: float
+    tables: Tables
+
+    @property
+    def n_frames(self) -> int:
+        return max(1, -(-self.n_samples // self.hop))
+
+
+def parse_params(params: bytes) -> Params:
+    if len(params) < HEAD.size:
+        raise ValueError("sv2 params too short")
+    magic, ver, flags, ch, hop, sr, n, seed, step = HEAD.unpack_from(params)
+    if magic != MAGIC or ver != VERSION:
+        raise ValueError("not sv2 params (magic/version)")
+    if hop not in (256, 512, 1024, 2048) or not 1 <= ch <= 255 or not (step > 0 and np.isfinite(step)):
+        raise ValueError("bad sv2 params")
+    bits = np.unpackbits(np.frombuffer(params[HEAD.size :], np.uint8)).astype(np.int64)
+    pos = 0
+
+    def take(count: int, width: int) -> np.ndarray:
+        nonlocal pos
+        if pos + count * width > bits.size:
+            raise ValueError("sv2 params truncated")
+        b = bits[pos : pos + count * width].reshape(count, width)
+        pos += count * width
+        return b @ (1 << np.arange(width - 1, -1, -1))
+
+    dcodes = take(2 * DS, 5).reshape(2, DS)
+    bitmap = int(take(1, 32)[0])
+    used = ((bitmap >> np.arange(C)) & 1).astype(bool)
+    nu = int(used.sum())
+    ccodes = np.full((C, 16), rans.ABSENT, np.int64)
+    ccodes[used] = take(nu * 16, 5).reshape(nu, 16)
+    delta = np.zeros((C, 3), np.int64)
+    delta[used] = take(nu * 3, 6).reshape(nu, 3)
+    return Params(ch, hop, sr, n, seed, bool(flags & 1), step, Tables(dcodes, ccodes, delta))
+
+
+# -- frames -----------------------------------------------------------------------------------
+def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
+    F, ch, N = qz.q.shape
+    nb = N // BAND
+    freq, cum, _ = tab.arrays()
+    dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
+    ne = coded.sum(1)  # coded bands per frame
+    ncoef = ne * BAND
+    T = ch * nb + int(ncoef.max(initial=0))
+    lengths = ch * nb + ncoef
+    tabs = np.zeros((F, T), np.int64)
+    syms = np.zeros((F, T), np.int64)
+    tabs[:, : ch * nb] = dctx
+    syms[:, : ch * nb] = dsym
+    col = np.arange(T)[None, :] - ch * nb
+    live = (col >= 0) & (col < ncoef[:, None])
+    tabs[live] = 1 + ccls
+    syms[live] = sym
+    words = rans.encode(cum[tabs, syms], freq[tabs, syms], lengths)
+    # raw bits per coefficient, frame-major: LSBs, then signs, then escapes
+    fidx = np.repeat(np.arange(F), ncoef)
+    lsb_bits = _bits_of(a & ((1 << s) - 1), s)
+    lsb_n = np.bincount(fidx, weights=s, minlength=F).astype(np.int64)
+    q_flat = qz.q.reshape(F, -1, BAND)[coded].reshape(-1)
+    nzm = a > 0
+    sign_bits = (q_flat[nzm] < 0).astype(np.uint8)
+    sign_n = np.bincount(fidx[nzm], minlength=F)
+    escm = (a >> s) >= ESC
+    esc_f = fidx[escm]
+    esc_v = (a >> s)[escm] - ESC
+    lsb_o = np.concatenate(([0], np.cumsum(lsb_n)))
+    sign_o = np.concatenate(([0], np.cumsum(sign_n)))
+    r = transform.overlaps(short, N)
+    out = []
+    esc_starts = np.searchsorted(esc_f, np.arange(F + 1))
+    for f in range(F):
+        hdr = int(short[f]) | (int(r[f] != N // 2 and f > 0 and not short[f]) << 1) \
+            | (int(r[f + 1] != N // 2 and f < F - 1 and not short[f]) << 2) | (int(qz.ms[f]) << 3)  # fmt: skip
+        raw = [lsb_bits[lsb_o[f] : lsb_o[f + 1]], sign_bits[sign_o[f] : sign_o[f + 1]]]
+        e0, e1 = esc_starts[f], esc_starts[f + 1]
+        if e1 > e0:
+            raw.append(_expgolomb(esc_v[e0:e1]))
+        w = words[f]
+        out.append(bytes([hdr]) + _varint(w.size) + w.astype("<u2").tobytes() + np.packbits(np.concatenate(raw)).tobytes())
+    return out
+
+
+class FrameError(ValueError):
+    def __init__(self, frame: int, detail: str) -> None:
+        super().__init__(f"frame {frame}: {detail}")
+        self.frame, self.detail = frame, detail
+
+
+def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
+    """(coefficients (ch, F, N), short (F,), left and right overlaps (F,), (F,)) of the frames
+    whose absolute indices are ``index``.
+
+    Raises FrameError (.frame = absolute index) on a malformed payload."""
+    F = len(payloads)
+    index = np.asarray(index, np.int64)
+    first = 0
+    ch, N = p.channels, p.hop
+    nb = N // BAND
+    total = p.n_frames
+    freq, cum, lut = p.tables.arrays()
+    hdr = np.zeros(F, np.int64)
+    wl, raws = [], []
+    for i, b in enumerate(payloads):
+        try:
+            if not b or b[0] > 15:
+                raise ValueError("bad frame header")
+            nw, pos = _read_varint(b, 1)
+            if pos + 2 * nw > len(b) or nw < 2:
+                raise ValueError("truncated")
+        except ValueError as exc:
+            raise FrameError(int(index[i]), str(exc)) from None
+        hdr[i] = b[0]
+        wl.append(np.frombuffer(b, "<u2", nw, pos))
+        raws.append(np.frombuffer(b, np.uint8, len(b) - pos - 2 * nw, pos + 2 * nw))
+    short = (hdr & 1).astype(bool)
+    idx = index
+    rl = np.where(short | (hdr & 2 > 0), N // 16, N // 2)
+    rr = np.where(short | (hdr & 4 > 0), N // 16, N // 2)
+    rl = np.where(idx == 0, 0, rl)
+    rr = np.where(idx == total - 1, 0, rr)
+    counts = np.array([w.size for w in wl], np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    dec = rans.Decoder(np.concatenate(wl), starts, counts, freq, cum, lut)
+    # class phase
+    nbc = ch * nb
+    cls = np.zeros((F, nbc), np.int64)
+    prev = np.zeros(F, np.int64)
+    act = np.ones(F, bool)
+    for t in range(nbc):
+        d = dec.step((prev != 0).astype(np.int64), act)
+        prev = prev + d - (C - 1)
+        bad = (prev < 0) | (prev >= C)
+        if bad.any():
+            raise FrameError(int(index[np.flatnonzero(bad)[0]]), "band class out of range")
+        cls[:, t] = prev
+    coded = cls > 0
+    ne = coded.sum(1)
+    ncoef = ne * BAND
+    T2 = int(ncoef.max(initial=0))
+    # classes of the coded bands, per frame, in order
+    order = np.argsort(~coded, axis=1, kind="stable")
+    bcls = np.take_along_axis(cls, order, axis=1)  # coded first
+    syms = np.zeros((F, T2), np.int64)
+    for t in range(T2):
+        act = t < ncoef
+        tab = 1 + bcls[:, t // BAND]
+        syms[:, t] = dec.step(np.where(act, tab, 0), act)
+    bad = dec.overrun | (dec.p != dec.n) | (dec.x != rans.L)
+    if bad.any():
+        raise FrameError(int(index[np.flatnonzero(bad)[0]]), "entropy-coded data inconsistent")
+    live = np.arange(T2)[None, :] < ncoef[:, None]
+    sym = syms[live]  # frame-major
+    ccls = np.repeat(cls[coded], BAND)
+    s = _SHIFT[ccls]
+    fidx = np.repeat(np.arange(F), ncoef)
+    # raw bits
+    rawlen = np.array([r.size for r in raws], np.int64) * 8
+    rbits = np.unpackbits(np.concatenate(raws)) if raws else np.zeros(0, np.uint8)
+    roff = np.concatenate(([0], np.cumsum(rawlen)))
+    cs = np.concatenate(([0], np.cumsum(s)))
+    fstart = np.concatenate(([0], np.cumsum(ncoef)))
+    lsb_n = cs[fstart[1:]] - cs[fstart[:-1]]
+    pos = roff[fidx] + cs[:-1] - cs[fstart[:-1]][fidx]
+    lsb = np.zeros(sym.size, np.int64)
+    for j in range(int(s.max(initial=0))):
+        m = j < s
+        lsb[m] = (lsb[m] << 1) | rbits[np.minimum(pos[m] + j, rbits.size - 1)]
+    nz = (sym > 0) | (lsb > 0)
+    sign_n = np.bincount(fidx[nz], minlength=F)
+    if np.any(lsb_n + sign_n > rawlen):
+        raise FrameError(int(index[np.flatnonzero(lsb_n + sign_n > rawlen)[0]]), "raw bits truncated")
+    rank = np.cumsum(nz) - 1
+    nzstart = np.concatenate(([0], np.cumsum(sign_n)))
+    spos = roff[fidx] + lsb_n[fidx] + rank - nzstart[fidx]
+    neg = np.zeros(sym.size, bool)
+    neg[nz] = rbits[spos[nz]] == 1
+    msb = sym.copy()
+    esc = np.flatnonzero(sym == ESC)
+    if esc.size:
+        ptr = {}
+        for k in esc.tolist():
+            f = int(fidx[k])
+            pp = ptr.get(f, int(roff[f] + lsb_n[f] + sign_n[f]))
+            end = int(roff[f + 1])
+            z = 0
+            while pp < end and rbits[pp] == 0:
+                z += 1
+                pp += 1
+            if pp + z + 1 > end or z > 40:
+                raise FrameError(int(index[f]), "bad escape")
+            val = 0
+            for i in range(z + 1):
+                val = (val << 1) | int(rbits[pp + i])
+            pp += z + 1
+            ptr[f] = pp
+            msb[k] = ESC + val - 1
+    a = (msb << s) | lsb
+    q = np.zeros((F, ch * nb, BAND), np.int64)
+    q[coded] = np.where(neg, -a, a).reshape(-1, BAND)
+    X = reconstruct(q.reshape(F, ch, N), cls.reshape(F, ch, nb), p.tables.delta, p.step)
+    if p.rotate:
+        X = _rotate(X, p.seed, inverse=True)
+    ms = (hdr & 8 > 0) & (ch == 2)
+    X = apply_ms(X, ms)
+    return X.transpose(1, 0, 2), short, rl, rr
+
+
+def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
+    e = np.sum((X - Xh) ** 2)
+    return float("inf") if e == 0 else float(10 * np.log10(np.sum(X * X) / e))
