@@ -42,7 +42,7 @@ __all__ = ["encode", "decode", "decode_frames", "read", "info", "Settings", "Fra
 PARAMS_GUESS = 300  # bytes, for the rate budget before the tables exist
 
 
-def _analyze(x: np.ndarray, st: Settings):
+def _analyze(x: np.ndarray, st: Settings) -> codec.Analysis:
     n, ch = x.shape
     N = st.hop
     F = max(1, -(-n // N))
@@ -50,42 +50,72 @@ def _analyze(x: np.ndarray, st: Settings):
     xp[:n] = x
     short = codec.detect_attacks(xp, N, st.attack_ratio) if st.transients else np.zeros(F, bool)
     X = transform.forward(xp, N, short).transpose(1, 0, 2).copy()  # (F, ch, N)
-    return X, short
+    return codec.analyze(xp, X, short, st)
 
 
 def _frame_fixed_bytes(st: Settings) -> float:
     return st.frame_overhead + 1 + 2 + 4 + 0.5  # container, header, varint, rANS state, raw padding
 
 
-def _rate_step(X: np.ndarray, st: Settings, target_bits: float) -> float:
-    """Largest step... the step whose estimated size meets target_bits (bisection on log2 step)."""
-    F = X.shape[0]
-    fixed = 8 * (F * _frame_fixed_bytes(st) + PARAMS_GUESS)
-    budget = target_bits - fixed
-    rms = math.sqrt(float(np.mean(X * X))) + 1.0
-    lo, hi = math.log2(rms) - 40, math.log2(rms) + 12  # log2 step: lo too fine (too many bits), hi too coarse
-    # secant-assisted bisection on log2(step)
-    for _ in range(40):
+def _bits(A: codec.Analysis, st: Settings, log_step: float) -> float:
+    qz = codec.quantize(A, 2.0**log_step, st)
+    return codec.estimate_bits(qz) + 32 * int(A.short.sum())
+
+
+def _search(f, target: float, lo: float, hi: float, tol: float = 0.002) -> float:
+    """Largest log2 step in [lo, hi] with f(log2 step) <= target, f decreasing (bisection)."""
+    for _ in range(60):
         mid = 0.5 * (lo + hi)
-        b = codec.estimate_bits(codec.quantize(X, 2.0**mid, st))
-        if b > budget:
+        if f(mid) > target:
             lo = mid
         else:
             hi = mid
-        if hi - lo < 0.002:
+        if hi - lo < tol:
             break
-    return 2.0**hi
+    return hi
 
 
-def _quality_step(X: np.ndarray, st: Settings) -> float:
-    rms = math.sqrt(float(np.mean(X * X))) + 1.0
+SUBSET_FRAMES = 256
+
+
+def _rate_step(A: codec.Analysis, st: Settings, target_bits: float) -> float:
+    """The step whose coded size meets target_bits: bisection on log2(step) over a subset of frames
+    (every k-th), then secant steps on the whole stream's entropy estimate."""
+    F = A.X.shape[0]
+    fixed = 8 * (F * _frame_fixed_bytes(st) + PARAMS_GUESS)
+    budget = target_bits - fixed
+    rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
     lo, hi = math.log2(rms) - 40, math.log2(rms) + 12
-    for _ in range(40):
+    k = max(1, F // SUBSET_FRAMES)
+    if k > 1:
+        idx = np.arange(k // 2, F, k)
+        sub = A.subset(idx)
+        scale = F / idx.size
+        g = _search(lambda ls: scale * _bits(sub, st, ls), budget, lo, hi, 0.01)
+        # slope of the subset's bits in log2(step), for the secant on the whole stream
+        slope = scale * (_bits(sub, st, g + 0.05) - _bits(sub, st, g - 0.05)) / 0.1
+        for _ in range(4):
+            b = _bits(A, st, g)
+            if abs(b - budget) < 0.002 * budget or slope >= 0:
+                break
+            g = g + (budget - b) / slope * 1.001
+        return 2.0**g
+    return 2.0 ** _search(lambda ls: _bits(A, st, ls), budget, lo, hi)
+
+
+def _quality_step(A: codec.Analysis, st: Settings) -> float:
+    rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
+
+    def err_db(ls: float) -> float:
+        qz = codec.quantize(A, 2.0**ls, st)
+        stepv = codec.step_map(qz.step, qz.e, qz.Y.shape[2]) if qz.e.any() else qz.step
+        Xh = codec.reconstruct(qz.q, qz.cls, codec.centroids(qz), stepv)
+        return -codec.coeff_sqnr(qz.Y, Xh)
+
+    lo, hi = math.log2(rms) - 40, math.log2(rms) + 12  # lo meets the target, hi does not
+    for _ in range(60):
         mid = 0.5 * (lo + hi)
-        qz = codec.quantize(X, 2.0**mid, st)
-        Xh = codec.reconstruct(qz.q, qz.cls, codec.centroids(qz), qz.step)
-        Xr = codec.apply_ms(X, qz.ms) if not st.rotate else codec._rotate(codec.apply_ms(X, qz.ms), st.seed)
-        if codec.coeff_sqnr(Xr, Xh) >= st.quality:
+        if -err_db(mid) >= st.quality:
             lo = mid
         else:
             hi = mid
@@ -105,27 +135,33 @@ def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     if x.ndim == 1:
         x = x[:, None]
     n, ch = x.shape
-    X, short = _analyze(x, st)
+    A = _analyze(x, st)
+    F = A.X.shape[0]
     if st.rate is not None:
         target = st.rate * max(n, 1) * ch
-        step = _rate_step(X, st, target)
-        for _ in range(8):  # exact size check; nudge the step until within the budget
-            params, frames = _code(X, short, step, st, n)
-            size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * len(frames))
+        step = _rate_step(A, st, target)
+        slope = None
+        for _ in range(8):  # exact size check; move the step until within the budget
+            params, frames = _code(A, step, st, n)
+            size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * F)
             if size <= target:
                 break
-            step *= 2.0 ** (1.02 * (size - target) / max(1, X.size) + 0.001)
+            if slope is None:
+                slope = (_bits(A, st, math.log2(step) + 0.05) - _bits(A, st, math.log2(step) - 0.05)) / 0.1
+            if slope > -1.0:  # nothing left to drop (silence, or a stream too short for its side info)
+                break
+            step *= 2.0 ** ((size - target) / max(-slope, 1.0) * 1.05 + 0.0005)
     else:
-        step = _quality_step(X, st)
-        params, frames = _code(X, short, step, st, n)
+        step = _quality_step(A, st)
+        params, frames = _code(A, step, st, n)
     return params, frames
 
 
-def _code(X, short, step, st, n):
-    qz = codec.quantize(X, step, st)
+def _code(A, step, st, n):
+    qz = codec.quantize(A, step, st)
     tab = codec.make_tables(qz)
-    params = codec.pack_params(st, X.shape[1], n, step, tab)
-    return params, codec.pack_frames(qz, tab, short)
+    params = codec.pack_params(st, A.X.shape[1], n, step, tab)
+    return params, codec.pack_frames(qz, tab, A.short)
 
 
 def info(params: bytes) -> dict:

@@ -32,6 +32,7 @@ class Settings:
     rotate: bool = False  # seeded Hadamard rotation inside each band
     seed: int = 0
     stereo: str = "auto"  # "auto" (per frame L/R or M/S by estimated cost), "lr", "ms"
+    preecho: bool = True  # refine the step of short blocks whose window holds a quiet part
     rho: float = 0.5  # rounding offset of the quantizer (0.5 = plain rounding; < 0.5 = deadzone)
     frame_overhead: int = 0  # container bytes per frame, counted in rate
     sample_rate: int = 44100
@@ -74,50 +75,117 @@ def _rotate(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray:
 
 
 @dataclass
+class Analysis:
+    """What the encoder computes once: coefficients in both stereo forms, band energies, and the
+    dynamics inside each short block's window (for the pre-echo guard)."""
+
+    X: np.ndarray  # (F, ch, N) coded domain (rotated if rotate), L/R
+    XM: np.ndarray | None  # the same in M/S (stereo only)
+    EB: np.ndarray  # (F, ch, nb) band energies, L/R
+    EBM: np.ndarray | None
+    short: np.ndarray  # (F,)
+    e_lo: np.ndarray  # (F, SHORT) quietest eighth of each short block's window, mean square per sample
+    e_blk: np.ndarray  # (F, SHORT) mean square per sample over the window
+
+    def subset(self, idx: np.ndarray) -> "Analysis":
+        g = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx])
+
+
+def analyze(x: np.ndarray, X: np.ndarray, short: np.ndarray, st: Settings) -> Analysis:
+    """x: padded signal (F·N, ch); X: (F, ch, N) MDCT coefficients."""
+    F, ch, N = X.shape
+    XM = None
+    if ch == 2 and st.stereo != "lr":
+        XM = np.empty_like(X)
+        XM[:, 0] = (X[:, 0] + X[:, 1]) * np.sqrt(0.5)
+        XM[:, 1] = (X[:, 0] - X[:, 1]) * np.sqrt(0.5)
+    if st.rotate:
+        X = _rotate(X, st.seed)
+        XM = None if XM is None else _rotate(XM, st.seed)
+    eb = lambda a: None if a is None else np.einsum("fcbk,fcbk->fcb", a.reshape(F, ch, -1, BAND), a.reshape(F, ch, -1, BAND))  # noqa: E731
+    S = transform.SHORT
+    e_lo = np.zeros((F, S))
+    e_blk = np.zeros((F, S))
+    if short.any() and st.preecho:
+        m = N // S
+        sel = np.flatnonzero(short)
+        pad = np.zeros((x.shape[0] + 2 * m, ch))
+        pad[m : m + x.shape[0]] = x
+        # short block k of frame f: window support = signal [f N + k m - m/2, f N + k m + 3m/2)
+        start = (sel[:, None] * N + np.arange(S)[None, :] * m - m // 2 + m)  # in pad coordinates
+        seg = m // 4  # 8 segments of the 2m window
+        qs = start[..., None] + np.arange(8)[None, None, :] * seg
+        cs = np.concatenate((np.zeros((1,)), np.cumsum(np.sum(pad * pad, axis=1))))
+        qe = (cs[qs + seg] - cs[qs]) / (ch * seg)
+        e_lo[sel] = np.maximum(qe.min(-1), 256.0**2 / 4)
+        e_blk[sel] = qe.mean(-1)
+    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk)
+
+
+@dataclass
 class Quantized:
     step: float
     q: np.ndarray  # (F, ch, N) int64 quantization indices
     cls: np.ndarray  # (F, ch, nb) band classes
     ms: np.ndarray  # (F,) bool
+    e: np.ndarray  # (F, SHORT) step reduction of each short block, half-octaves (0..15)
     v: np.ndarray = field(repr=False)  # |X|/step of the coded representation
+    Y: np.ndarray = field(repr=False)  # the coded representation
 
 
-def stereo_pick(X: np.ndarray, step: float, mode: str) -> np.ndarray:
-    F, ch, _ = X.shape
-    if ch != 2 or mode == "lr":
+def _rate_proxy(E: np.ndarray, step: float) -> np.ndarray:
+    """Bits of a band of energy E at this step (Gaussian, reverse water-filling), summed per frame."""
+    return np.sum(np.log2(1.0 + E / (BAND * step * step)), axis=(1, 2))
+
+
+def stereo_pick(A: Analysis, step: float, mode: str) -> np.ndarray:
+    F = A.X.shape[0]
+    if A.XM is None:
         return np.zeros(F, bool)
     if mode == "ms":
         return np.ones(F, bool)
-    m, s = (X[:, 0] + X[:, 1]) * np.sqrt(0.5), (X[:, 0] - X[:, 1]) * np.sqrt(0.5)
-    cost = lambda a: np.sum(np.log2(1.0 + np.abs(a) / step), axis=-1)  # noqa: E731
-    return cost(m) + cost(s) < cost(X[:, 0]) + cost(X[:, 1])
+    return _rate_proxy(A.EBM, step) < _rate_proxy(A.EB, step)
 
 
-def apply_ms(X: np.ndarray, ms: np.ndarray) -> np.ndarray:
-    if not ms.any():
-        return X
-    Y = X.copy()
-    a, b = X[ms, 0], X[ms, 1]
-    Y[ms, 0], Y[ms, 1] = (a + b) * np.sqrt(0.5), (a - b) * np.sqrt(0.5)
-    return Y
+PREECHO_GAMMA = 0.5
+_HALF = np.array([2.0 ** -(e // 2) * (0.7071067811865476 if e % 2 else 1.0) for e in range(16)])  # 2**(-e/2)
 
 
-def quantize(X: np.ndarray, step: float, st: Settings) -> Quantized:
-    ms = stereo_pick(X, step, st.stereo)
-    Y = apply_ms(X, ms)
-    if st.rotate:
-        Y = _rotate(Y, st.seed)
-    v = np.abs(Y) / step
+def preecho_shift(A: Analysis, step: float) -> np.ndarray:
+    """Per short block, how many half-octaves to refine its step so that its quantization noise
+    (step²/12 per sample) stays below the quietest quarter of its window."""
+    noise = step * step / 12.0
+    need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(A.e_lo, 1e-9)), 1.0)))
+    e = np.where((A.e_blk > 4 * noise) & (A.e_blk > 8 * A.e_lo), np.clip(need, 0, 15), 0)
+    return np.where(A.short[:, None], e, 0).astype(np.int64)
+
+
+def step_map(step: float, e: np.ndarray, N: int) -> np.ndarray:
+    """Per coefficient step (F, 1, N): short block k (coefficients k, k+8, ...) uses step·2**(-e_k/2)."""
+    F = e.shape[0]
+    return (step * _HALF[np.tile(e, (1, N // transform.SHORT))]).reshape(F, 1, N)
+
+
+def quantize(A: Analysis, step: float, st: Settings) -> Quantized:
+    ms = stereo_pick(A, step, st.stereo)
+    Y = A.X if not ms.any() else np.where(ms[:, None, None], A.XM, A.X)
+    e = preecho_shift(A, step) if st.preecho else np.zeros((Y.shape[0], transform.SHORT), np.int64)
+    if e.any():
+        v = np.abs(Y) / step_map(step, e, Y.shape[2])
+    else:
+        v = np.abs(Y) * (1.0 / step)
     q = np.floor(v + st.rho).astype(np.int64)
     q = np.where(Y < 0, -q, q)
     F, ch, N = q.shape
     vb = v.reshape(F, ch, -1, BAND)
-    nz = np.any(q.reshape(F, ch, -1, BAND) != 0, axis=-1)
-    rms = np.sqrt(np.mean(vb * vb, axis=-1))
+    mx = vb.max(axis=-1)
+    nz = mx >= 1.0 - st.rho
+    ms2 = np.einsum("fcbk,fcbk->fcb", vb, vb) / BAND
     with np.errstate(divide="ignore"):
-        c = np.clip(np.rint(2 * np.log2(np.maximum(rms, 1e-30))) + K0, 1, C - 1).astype(np.int64)
+        c = np.clip(np.rint(np.log2(np.maximum(ms2, 1e-60))) + K0, 1, C - 1).astype(np.int64)
     cls = np.where(nz, c, 0)
-    return Quantized(step, q, cls, ms, v)
+    return Quantized(step, q, cls, ms, e, v, Y)
 
 
 # -- statistics and tables ---------------------------------------------------------------------
@@ -170,7 +238,7 @@ def centroids(qz: Quantized) -> np.ndarray:
     return np.clip(np.rint(off * 128), 0, 63).astype(np.int64).reshape(C, 3)
 
 
-def reconstruct(q: np.ndarray, cls: np.ndarray, delta: np.ndarray, step: float) -> np.ndarray:
+def reconstruct(q: np.ndarray, cls: np.ndarray, delta: np.ndarray, step) -> np.ndarray:
     F, ch, N = q.shape
     c = np.repeat(cls.reshape(F, ch, -1), BAND, axis=-1)
     a = np.abs(q)
@@ -359,7 +427,11 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
         if e1 > e0:
             raw.append(_expgolomb(esc_v[e0:e1]))
         w = words[f]
-        out.append(bytes([hdr]) + _varint(w.size) + w.astype("<u2").tobytes() + np.packbits(np.concatenate(raw)).tobytes())
+        ext = b""
+        if short[f]:
+            ek = qz.e[f]
+            ext = bytes((ek[0::2] << 4 | ek[1::2]).astype(np.uint8).tolist())
+        out.append(bytes([hdr]) + ext + _varint(w.size) + w.astype("<u2").tobytes() + np.packbits(np.concatenate(raw)).tobytes())
     return out
 
 
@@ -382,12 +454,20 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     total = p.n_frames
     freq, cum, lut = p.tables.arrays()
     hdr = np.zeros(F, np.int64)
+    ee = np.zeros((F, transform.SHORT), np.int64)
     wl, raws = [], []
     for i, b in enumerate(payloads):
         try:
             if not b or b[0] > 15:
                 raise ValueError("bad frame header")
-            nw, pos = _read_varint(b, 1)
+            pos = 1
+            if b[0] & 1:
+                if len(b) < 5:
+                    raise ValueError("truncated")
+                eb = np.frombuffer(b, np.uint8, 4, 1).astype(np.int64)
+                ee[i, 0::2], ee[i, 1::2] = eb >> 4, eb & 15
+                pos = 5
+            nw, pos = _read_varint(b, pos)
             if pos + 2 * nw > len(b) or nw < 2:
                 raise ValueError("truncated")
         except ValueError as exc:
@@ -480,7 +560,8 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     a = (msb << s) | lsb
     q = np.zeros((F, ch * nb, BAND), np.int64)
     q[coded] = np.where(neg, -a, a).reshape(-1, BAND)
-    X = reconstruct(q.reshape(F, ch, N), cls.reshape(F, ch, nb), p.tables.delta, p.step)
+    X = reconstruct(q.reshape(F, ch, N), cls.reshape(F, ch, nb), p.tables.delta,
+                    step_map(p.step, ee, N) if ee.any() else p.step)  # fmt: skip
     if p.rotate:
         X = _rotate(X, p.seed, inverse=True)
     ms = (hdr & 8 > 0) & (ch == 2)
@@ -491,3 +572,13 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
 def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
     e = np.sum((X - Xh) ** 2)
     return float("inf") if e == 0 else float(10 * np.log10(np.sum(X * X) / e))
+
+
+def apply_ms(X: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """Orthonormal M/S (its own inverse) on the frames flagged in ms; X (F, ch, N)."""
+    if not ms.any():
+        return X
+    Y = X.copy()
+    a, b = X[ms, 0], X[ms, 1]
+    Y[ms, 0], Y[ms, 1] = (a + b) * np.sqrt(0.5), (a - b) * np.sqrt(0.5)
+    return Y
