@@ -83,7 +83,7 @@ def _rate_step(A: codec.Analysis, st: Settings, target_bits: float) -> float:
     (every k-th), then secant steps on the whole stream's entropy estimate."""
     F = A.X.shape[0]
     fixed = 8 * (F * _frame_fixed_bytes(st) + PARAMS_GUESS)
-    budget = target_bits - fixed
+    budget = 0.998 * target_bits - fixed
     rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
     lo, hi = math.log2(rms) - 40, math.log2(rms) + 12
     k = max(1, F // SUBSET_FRAMES)

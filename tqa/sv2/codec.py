@@ -402,37 +402,83 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
     live = (col >= 0) & (col < ncoef[:, None])
     tabs[live] = 1 + ccls
     syms[live] = sym
-    words = rans.encode(cum[tabs, syms], freq[tabs, syms], lengths)
-    # raw bits per coefficient, frame-major: LSBs, then signs, then escapes
+    st_, fr_ = cum[tabs, syms], freq[tabs, syms]
+    words = []
+    for lo in range(0, F, 1024):  # bounded memory
+        words += rans.encode(st_[lo : lo + 1024], fr_[lo : lo + 1024], lengths[lo : lo + 1024])
+    # LSB planes: each coded band with shift s has s planes of 16 bits (2 bytes), MSB plane first
+    sb = _SHIFT[cls_coded := qz.cls.reshape(F, -1)[coded]]
+    A16 = a.reshape(-1, BAND)
+    lsb_arr = _lsb_planes(A16, sb)
+    band_f = np.repeat(np.arange(F), ne)
+    lsb_fo = np.concatenate(([0], np.cumsum(np.bincount(band_f, weights=2 * sb, minlength=F).astype(np.int64))))
+    # sign bits (nonzero coefficients, in order), then escape codes (Exp-Golomb), per frame
     fidx = np.repeat(np.arange(F), ncoef)
-    lsb_bits = _bits_of(a & ((1 << s) - 1), s)
-    lsb_n = np.bincount(fidx, weights=s, minlength=F).astype(np.int64)
     q_flat = qz.q.reshape(F, -1, BAND)[coded].reshape(-1)
     nzm = a > 0
     sign_bits = (q_flat[nzm] < 0).astype(np.uint8)
-    sign_n = np.bincount(fidx[nzm], minlength=F)
+    sign_f = fidx[nzm]
     escm = (a >> s) >= ESC
-    esc_f = fidx[escm]
-    esc_v = (a >> s)[escm] - ESC
-    lsb_o = np.concatenate(([0], np.cumsum(lsb_n)))
-    sign_o = np.concatenate(([0], np.cumsum(sign_n)))
+    ev = (a >> s)[escm] - ESC + 1
+    ew = 2 * _bitlen(ev) - 1
+    esc_bits = _bits_of(ev, ew)
+    esc_f = np.repeat(fidx[escm], ew)
+    tail, tail_o = _frame_bits(np.concatenate((sign_f, esc_f)), np.concatenate((sign_bits, esc_bits)),
+                               np.concatenate((np.zeros(sign_f.size, np.int64), np.ones(esc_f.size, np.int64))), F)  # fmt: skip
     r = transform.overlaps(short, N)
     out = []
-    esc_starts = np.searchsorted(esc_f, np.arange(F + 1))
+    lsb_b = lsb_arr.tobytes()
+    tail_b = tail.tobytes()
     for f in range(F):
         hdr = int(short[f]) | (int(r[f] != N // 2 and f > 0 and not short[f]) << 1) \
             | (int(r[f + 1] != N // 2 and f < F - 1 and not short[f]) << 2) | (int(qz.ms[f]) << 3)  # fmt: skip
-        raw = [lsb_bits[lsb_o[f] : lsb_o[f + 1]], sign_bits[sign_o[f] : sign_o[f + 1]]]
-        e0, e1 = esc_starts[f], esc_starts[f + 1]
-        if e1 > e0:
-            raw.append(_expgolomb(esc_v[e0:e1]))
         w = words[f]
         ext = b""
         if short[f]:
             ek = qz.e[f]
             ext = bytes((ek[0::2] << 4 | ek[1::2]).astype(np.uint8).tolist())
-        out.append(bytes([hdr]) + ext + _varint(w.size) + w.astype("<u2").tobytes() + np.packbits(np.concatenate(raw)).tobytes())
+        out.append(b"".join((bytes([hdr]), ext, _varint(w.size), w.astype("<u2").tobytes(),
+                             lsb_b[lsb_fo[f] : lsb_fo[f + 1]], tail_b[tail_o[f] : tail_o[f + 1]])))  # fmt: skip
     return out
+
+
+def _bitlen(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.int64)
+    out = np.zeros(v.shape, np.int64)
+    x = v.copy()
+    for sh in (32, 16, 8, 4, 2, 1):
+        m = x >= (1 << sh)
+        out += m * sh
+        x = np.where(m, x >> sh, x)
+    return out + (x > 0)
+
+
+def _lsb_planes(A16: np.ndarray, sb: np.ndarray) -> np.ndarray:
+    """Bytes of the LSB planes of coded bands (rows of 16 magnitudes, shift sb each), concatenated."""
+    off = np.concatenate(([0], np.cumsum(2 * sb)))
+    out = np.zeros(int(off[-1]), np.uint8)
+    for j in range(int(sb.max(initial=0))):
+        rows = np.flatnonzero(sb > j)
+        bits = ((A16[rows] >> (sb[rows] - 1 - j)[:, None]) & 1).astype(np.uint8)
+        pk = np.packbits(bits, axis=1)  # (rows, 2)
+        out[off[rows] + 2 * j] = pk[:, 0]
+        out[off[rows] + 2 * j + 1] = pk[:, 1]
+    return out
+
+
+def _frame_bits(frame: np.ndarray, bits: np.ndarray, region: np.ndarray, F: int):
+    """Bits tagged by frame and region (kept in order within each), packed per frame, each frame
+    padded to whole bytes: (bytes, byte offsets (F+1,))."""
+    order = np.argsort(frame * 2 + region, kind="stable")
+    fb = frame[order]
+    cnt = np.bincount(fb, minlength=F)
+    nbytes = -(-cnt // 8)
+    bo = np.concatenate(([0], np.cumsum(nbytes)))
+    co = np.concatenate(([0], np.cumsum(cnt)))
+    pos = 8 * bo[fb] + (np.arange(fb.size) - co[fb])
+    buf = np.zeros(8 * int(bo[-1]), np.uint8)
+    buf[pos] = bits[order]
+    return np.packbits(buf), bo
 
 
 class FrameError(ValueError):
@@ -516,57 +562,83 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     ccls = np.repeat(cls[coded], BAND)
     s = _SHIFT[ccls]
     fidx = np.repeat(np.arange(F), ncoef)
-    # raw bits
-    rawlen = np.array([r.size for r in raws], np.int64) * 8
-    rbits = np.unpackbits(np.concatenate(raws)) if raws else np.zeros(0, np.uint8)
-    roff = np.concatenate(([0], np.cumsum(rawlen)))
-    cs = np.concatenate(([0], np.cumsum(s)))
-    fstart = np.concatenate(([0], np.cumsum(ncoef)))
-    lsb_n = cs[fstart[1:]] - cs[fstart[:-1]]
-    pos = roff[fidx] + cs[:-1] - cs[fstart[:-1]][fidx]
-    lsb = np.zeros(sym.size, np.int64)
-    for j in range(int(s.max(initial=0))):
-        m = j < s
-        lsb[m] = (lsb[m] << 1) | rbits[np.minimum(pos[m] + j, rbits.size - 1)]
+    # LSB planes (2 bytes per plane per coded band), then sign and escape bits
+    sb = _SHIFT[cls[coded]]
+    band_f = np.repeat(np.arange(F), ne)
+    lsb_bytes = np.bincount(band_f, weights=2 * sb, minlength=F).astype(np.int64)
+    rawb = np.array([r.size for r in raws], np.int64)
+    if np.any(lsb_bytes > rawb):
+        raise FrameError(int(index[np.flatnonzero(lsb_bytes > rawb)[0]]), "raw bits truncated")
+    lsb_all = np.concatenate([r[:k] for r, k in zip(raws, lsb_bytes.tolist())]) if F else np.zeros(0, np.uint8)
+    tails = [r[k:] for r, k in zip(raws, lsb_bytes.tolist())]
+    tlen = (rawb - lsb_bytes) * 8
+    tbits = np.unpackbits(np.concatenate(tails)) if F else np.zeros(0, np.uint8)
+    toff = np.concatenate(([0], np.cumsum(tlen)))
+    boff = np.concatenate(([0], np.cumsum(2 * sb)))
+    L16 = np.zeros((sb.size, BAND), np.int64)
+    for j in range(int(sb.max(initial=0))):
+        rows = np.flatnonzero(sb > j)
+        pk = np.stack((lsb_all[boff[rows] + 2 * j], lsb_all[boff[rows] + 2 * j + 1]), axis=1)
+        L16[rows] = (L16[rows] << 1) | np.unpackbits(pk, axis=1)
+    lsb = L16.reshape(-1)
     nz = (sym > 0) | (lsb > 0)
     sign_n = np.bincount(fidx[nz], minlength=F)
-    if np.any(lsb_n + sign_n > rawlen):
-        raise FrameError(int(index[np.flatnonzero(lsb_n + sign_n > rawlen)[0]]), "raw bits truncated")
+    if np.any(sign_n > tlen):
+        raise FrameError(int(index[np.flatnonzero(sign_n > tlen)[0]]), "raw bits truncated")
     rank = np.cumsum(nz) - 1
     nzstart = np.concatenate(([0], np.cumsum(sign_n)))
-    spos = roff[fidx] + lsb_n[fidx] + rank - nzstart[fidx]
+    spos = toff[fidx] + rank - nzstart[fidx]
     neg = np.zeros(sym.size, bool)
-    neg[nz] = rbits[spos[nz]] == 1
+    neg[nz] = tbits[spos[nz]] == 1
     msb = sym.copy()
     esc = np.flatnonzero(sym == ESC)
     if esc.size:
-        ptr = {}
-        for k in esc.tolist():
-            f = int(fidx[k])
-            pp = ptr.get(f, int(roff[f] + lsb_n[f] + sign_n[f]))
-            end = int(roff[f + 1])
-            z = 0
-            while pp < end and rbits[pp] == 0:
-                z += 1
-                pp += 1
-            if pp + z + 1 > end or z > 40:
-                raise FrameError(int(index[f]), "bad escape")
-            val = 0
-            for i in range(z + 1):
-                val = (val << 1) | int(rbits[pp + i])
-            pp += z + 1
-            ptr[f] = pp
-            msb[k] = ESC + val - 1
+        msb[esc] = ESC - 1 + _read_expgolomb(tbits, toff, fidx[esc], toff[:-1] + sign_n, index)
     a = (msb << s) | lsb
-    q = np.zeros((F, ch * nb, BAND), np.int64)
-    q[coded] = np.where(neg, -a, a).reshape(-1, BAND)
-    X = reconstruct(q.reshape(F, ch, N), cls.reshape(F, ch, nb), p.tables.delta,
-                    step_map(p.step, ee, N) if ee.any() else p.step)  # fmt: skip
+    off = p.tables.delta[ccls, np.clip(a, 1, 3) - 1] * (1.0 / 128)
+    mag = np.where(a > 0, a - off, 0.0)
+    if ee.any():  # per-coefficient step of the short blocks
+        kpos = np.nonzero(coded)[1] % nb * BAND  # first coefficient index of each coded band
+        k = (kpos[:, None] + np.arange(BAND)[None, :]).reshape(-1) % transform.SHORT
+        stepv = p.step * _HALF[ee[fidx, k]]
+    else:
+        stepv = p.step
+    X = np.zeros((F, ch * nb, BAND))
+    X[coded] = (np.where(neg, -mag, mag) * stepv).reshape(-1, BAND)
+    X = X.reshape(F, ch, N)
     if p.rotate:
         X = _rotate(X, p.seed, inverse=True)
     ms = (hdr & 8 > 0) & (ch == 2)
     X = apply_ms(X, ms)
     return X.transpose(1, 0, 2), short, rl, rr
+
+
+def _read_expgolomb(bits: np.ndarray, toff: np.ndarray, ef: np.ndarray, start: np.ndarray, index) -> np.ndarray:
+    """Exp-Golomb values (>= 1) of the escapes ``ef`` (their frames, in order): each frame's codes
+    follow one another from start[f]; all frames are read in parallel, one escape per round."""
+    ones = np.flatnonzero(bits)
+    out = np.zeros(ef.size, np.int64)
+    fs = np.concatenate(([0], np.flatnonzero(np.diff(ef)) + 1))  # first escape of each run of a frame
+    k_in = np.arange(ef.size) - np.repeat(fs, np.diff(np.concatenate((fs, [ef.size]))))
+    pos = start[ef[fs]].astype(np.int64)
+    for k in range(int(k_in.max(initial=-1)) + 1):
+        sel = np.flatnonzero(k_in == k)
+        run = np.searchsorted(fs, sel, side="right") - 1
+        p = pos[run]
+        end = toff[ef[sel] + 1]
+        j = np.searchsorted(ones, p)
+        nxt = np.where(j < ones.size, ones[np.minimum(j, ones.size - 1)], end)
+        z = nxt - p
+        bad = (z > 40) | (nxt + z + 1 > end)
+        if bad.any():
+            raise FrameError(int(index[ef[sel][np.flatnonzero(bad)[0]]]), "bad escape")
+        v = np.zeros(sel.size, np.int64)
+        for i in range(int(z.max(initial=0)) + 1):
+            m = i <= z
+            v[m] = (v[m] << 1) | bits[nxt[m] + i]
+        out[sel] = v
+        pos[run] = nxt + z + 1
+    return out
 
 
 def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
