@@ -59,7 +59,7 @@ def _frame_fixed_bytes(st: Settings) -> float:
 
 def _bits(A: codec.Analysis, st: Settings, log_step: float) -> float:
     qz = codec.quantize(A, 2.0**log_step, st)
-    return codec.estimate_bits(qz) + 32 * int(A.short.sum())
+    return codec.estimate_bits(qz) + 64 * int(A.short.sum())
 
 
 def _search(f, target: float, lo: float, hi: float, tol: float = 0.002) -> float:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..rotation import signs as _signs
-from . import rans, transform
+from . import _jit, rans, transform
 
 BAND = 16
 C = 32  # band classes: 0 = empty band, 1..31 = 3 dB steps of the band RMS in steps
@@ -59,8 +59,11 @@ def detect_attacks(x: np.ndarray, n: int, ratio: float) -> np.ndarray:
     lo = np.maximum(i - transform.SHORT, 0)
     ref = (cs[i] - cs[lo]) / np.maximum(i - lo, 1)
     floor = (256.0 * 4) ** 2  # ~4 LSBs of 16-bit audio, high-passed
-    att = (e > ratio * ref) & (e > floor) & (i > 0)
-    return att.reshape(f, transform.SHORT).any(axis=1)
+    att = ((e > ratio * ref) & (e > floor) & (i > 0)).reshape(f, transform.SHORT)
+    short = att.any(axis=1)
+    # an attack in the first sub-block also lies in the previous frame's closing overlap
+    short[:-1] |= att[1:, 0]
+    return short
 
 
 def _rotate(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray:
@@ -84,12 +87,16 @@ class Analysis:
     EB: np.ndarray  # (F, ch, nb) band energies, L/R
     EBM: np.ndarray | None
     short: np.ndarray  # (F,)
-    e_lo: np.ndarray  # (F, SHORT) quietest eighth of each short block's window, mean square per sample
+    e_lo: np.ndarray  # (F, SHORT) min over 16 window segments of signal mean square / window mean square
     e_blk: np.ndarray  # (F, SHORT) mean square per sample over the window
 
     def subset(self, idx: np.ndarray) -> "Analysis":
         g = lambda a: None if a is None else a[idx]  # noqa: E731
         return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx])
+
+
+def block_window_sq(m: int) -> np.ndarray:
+    return transform.block_window(m, m // 2, m // 2) ** 2
 
 
 def analyze(x: np.ndarray, X: np.ndarray, short: np.ndarray, st: Settings) -> Analysis:
@@ -114,11 +121,14 @@ def analyze(x: np.ndarray, X: np.ndarray, short: np.ndarray, st: Settings) -> An
         pad[m : m + x.shape[0]] = x
         # short block k of frame f: window support = signal [f N + k m - m/2, f N + k m + 3m/2)
         start = (sel[:, None] * N + np.arange(S)[None, :] * m - m // 2 + m)  # in pad coordinates
-        seg = m // 4  # 8 segments of the 2m window
-        qs = start[..., None] + np.arange(8)[None, None, :] * seg
+        seg = m // 8  # 16 segments of the 2m window
+        qs = start[..., None] + np.arange(16)[None, None, :] * seg
         cs = np.concatenate((np.zeros((1,)), np.cumsum(np.sum(pad * pad, axis=1))))
         qe = (cs[qs + seg] - cs[qs]) / (ch * seg)
-        e_lo[sel] = np.maximum(qe.min(-1), 256.0**2 / 4)
+        # the block's noise in segment j is scaled by the synthesis window there: compare the
+        # signal with the window's mean square in each segment
+        w2 = np.mean(block_window_sq(m).reshape(16, seg), axis=1)
+        e_lo[sel] = np.maximum(np.min(np.maximum(qe, 256.0**2 / 4) / w2, axis=-1), 256.0**2 / 4)
         e_blk[sel] = qe.mean(-1)
     return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk)
 
@@ -129,7 +139,7 @@ class Quantized:
     q: np.ndarray  # (F, ch, N) int64 quantization indices
     cls: np.ndarray  # (F, ch, nb) band classes
     ms: np.ndarray  # (F,) bool
-    e: np.ndarray  # (F, SHORT) step reduction of each short block, half-octaves (0..15)
+    e: np.ndarray  # (F, SHORT) step reduction of each short block, half-octaves (0..EMAX)
     v: np.ndarray = field(repr=False)  # |X|/step of the coded representation
     Y: np.ndarray = field(repr=False)  # the coded representation
 
@@ -149,7 +159,8 @@ def stereo_pick(A: Analysis, step: float, mode: str) -> np.ndarray:
 
 
 PREECHO_GAMMA = 0.5
-_HALF = np.array([2.0 ** -(e // 2) * (0.7071067811865476 if e % 2 else 1.0) for e in range(16)])  # 2**(-e/2)
+EMAX = 40
+_HALF = np.array([2.0 ** -(e // 2) * (0.7071067811865476 if e % 2 else 1.0) for e in range(EMAX + 1)])  # 2**(-e/2)
 
 
 def preecho_shift(A: Analysis, step: float) -> np.ndarray:
@@ -157,7 +168,7 @@ def preecho_shift(A: Analysis, step: float) -> np.ndarray:
     (step²/12 per sample) stays below the quietest quarter of its window."""
     noise = step * step / 12.0
     need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(A.e_lo, 1e-9)), 1.0)))
-    e = np.where((A.e_blk > 4 * noise) & (A.e_blk > 8 * A.e_lo), np.clip(need, 0, 15), 0)
+    e = np.clip(need, 0, EMAX)
     return np.where(A.short[:, None], e, 0).astype(np.int64)
 
 
@@ -392,8 +403,19 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
     ne = coded.sum(1)  # coded bands per frame
     ncoef = ne * BAND
-    T = ch * nb + int(ncoef.max(initial=0))
-    lengths = ch * nb + ncoef
+    if _jit.AVAILABLE:
+        cstart = np.concatenate(([0], np.cumsum(ncoef))).astype(np.int64)
+        wflat, woff = _jit.encode_lanes(dsym, dctx, sym, 1 + ccls, cstart, cum, freq)
+        words = [wflat[woff[f] : woff[f + 1]] for f in range(F)]
+    else:
+        words = _rans_lanes(F, ch * nb, ncoef, dctx, dsym, ccls, sym, cum, freq)
+    return _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, F, N)
+
+
+def _rans_lanes(F, nbc, ncoef, dctx, dsym, ccls, sym, cum, freq):
+    T = nbc + int(ncoef.max(initial=0))
+    lengths = nbc + ncoef
+    ch, nb = 1, nbc
     tabs = np.zeros((F, T), np.int64)
     syms = np.zeros((F, T), np.int64)
     tabs[:, : ch * nb] = dctx
@@ -406,6 +428,10 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
     words = []
     for lo in range(0, F, 1024):  # bounded memory
         words += rans.encode(st_[lo : lo + 1024], fr_[lo : lo + 1024], lengths[lo : lo + 1024])
+    return words
+
+
+def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, F, N):
     # LSB planes: each coded band with shift s has s planes of 16 bits (2 bytes), MSB plane first
     sb = _SHIFT[cls_coded := qz.cls.reshape(F, -1)[coded]]
     A16 = a.reshape(-1, BAND)
@@ -436,7 +462,7 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
         ext = b""
         if short[f]:
             ek = qz.e[f]
-            ext = bytes((ek[0::2] << 4 | ek[1::2]).astype(np.uint8).tolist())
+            ext = bytes(ek.astype(np.uint8).tolist())
         out.append(b"".join((bytes([hdr]), ext, _varint(w.size), w.astype("<u2").tobytes(),
                              lsb_b[lsb_fo[f] : lsb_fo[f + 1]], tail_b[tail_o[f] : tail_o[f + 1]])))  # fmt: skip
     return out
@@ -508,11 +534,12 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
                 raise ValueError("bad frame header")
             pos = 1
             if b[0] & 1:
-                if len(b) < 5:
+                if len(b) < 1 + transform.SHORT:
                     raise ValueError("truncated")
-                eb = np.frombuffer(b, np.uint8, 4, 1).astype(np.int64)
-                ee[i, 0::2], ee[i, 1::2] = eb >> 4, eb & 15
-                pos = 5
+                ee[i] = np.frombuffer(b, np.uint8, transform.SHORT, 1)
+                if ee[i].max() > EMAX:
+                    raise ValueError("bad step refinement")
+                pos = 1 + transform.SHORT
             nw, pos = _read_varint(b, pos)
             if pos + 2 * nw > len(b) or nw < 2:
                 raise ValueError("truncated")
@@ -529,34 +556,22 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     rr = np.where(idx == total - 1, 0, rr)
     counts = np.array([w.size for w in wl], np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    dec = rans.Decoder(np.concatenate(wl), starts, counts, freq, cum, lut)
-    # class phase
     nbc = ch * nb
-    cls = np.zeros((F, nbc), np.int64)
-    prev = np.zeros(F, np.int64)
-    act = np.ones(F, bool)
-    for t in range(nbc):
-        d = dec.step((prev != 0).astype(np.int64), act)
-        prev = prev + d - (C - 1)
-        bad = (prev < 0) | (prev >= C)
-        if bad.any():
-            raise FrameError(int(index[np.flatnonzero(bad)[0]]), "band class out of range")
-        cls[:, t] = prev
-    coded = cls > 0
-    ne = coded.sum(1)
-    ncoef = ne * BAND
-    T2 = int(ncoef.max(initial=0))
-    # classes of the coded bands, per frame, in order
-    order = np.argsort(~coded, axis=1, kind="stable")
-    bcls = np.take_along_axis(cls, order, axis=1)  # coded first
-    syms = np.zeros((F, T2), np.int64)
-    for t in range(T2):
-        act = t < ncoef
-        tab = 1 + bcls[:, t // BAND]
-        syms[:, t] = dec.step(np.where(act, tab, 0), act)
-    bad = dec.overrun | (dec.p != dec.n) | (dec.x != rans.L)
-    if bad.any():
-        raise FrameError(int(index[np.flatnonzero(bad)[0]]), "entropy-coded data inconsistent")
+    if _jit.AVAILABLE:
+        cls = np.zeros((F, nbc), np.int64)
+        syms = np.zeros((F, ch * N), np.int16)
+        nco = np.zeros(F, np.int64)
+        bad = _jit.decode_lanes(np.concatenate(wl) if wl else np.zeros(0, np.uint16), starts, counts, nbc, C, BAND,
+                                freq, cum, lut, cls, syms, nco)  # fmt: skip
+        if bad >= 0:
+            raise FrameError(int(index[bad]), "entropy-coded data inconsistent")
+        coded = cls > 0
+        ne = coded.sum(1)
+        ncoef = ne * BAND
+        T2 = int(ncoef.max(initial=0))
+        syms = syms[:, :T2].astype(np.int64)
+    else:
+        cls, syms, coded, ne, ncoef, T2 = _decode_lanes_numpy(wl, starts, counts, nbc, freq, cum, lut, index, F)
     live = np.arange(T2)[None, :] < ncoef[:, None]
     sym = syms[live]  # frame-major
     ccls = np.repeat(cls[coded], BAND)
@@ -639,6 +654,36 @@ def _read_expgolomb(bits: np.ndarray, toff: np.ndarray, ef: np.ndarray, start: n
         out[sel] = v
         pos[run] = nxt + z + 1
     return out
+
+
+def _decode_lanes_numpy(wl, starts, counts, nbc, freq, cum, lut, index, F):
+    dec = rans.Decoder(np.concatenate(wl), starts, counts, freq, cum, lut)
+    cls = np.zeros((F, nbc), np.int64)
+    prev = np.zeros(F, np.int64)
+    act = np.ones(F, bool)
+    for t in range(nbc):
+        d = dec.step((prev != 0).astype(np.int64), act)
+        prev = prev + d - (C - 1)
+        bad = (prev < 0) | (prev >= C)
+        if bad.any():
+            raise FrameError(int(index[np.flatnonzero(bad)[0]]), "band class out of range")
+        cls[:, t] = prev
+    coded = cls > 0
+    ne = coded.sum(1)
+    ncoef = ne * BAND
+    T2 = int(ncoef.max(initial=0))
+    # classes of the coded bands, per frame, in order
+    order = np.argsort(~coded, axis=1, kind="stable")
+    bcls = np.take_along_axis(cls, order, axis=1)  # coded first
+    syms = np.zeros((F, T2), np.int64)
+    for t in range(T2):
+        act = t < ncoef
+        tab = 1 + bcls[:, t // BAND]
+        syms[:, t] = dec.step(np.where(act, tab, 0), act)
+    bad = dec.overrun | (dec.p != dec.n) | (dec.x != rans.L)
+    if bad.any():
+        raise FrameError(int(index[np.flatnonzero(bad)[0]]), "entropy-coded data inconsistent")
+    return cls, syms, coded, ne, ncoef, T2
 
 
 def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
