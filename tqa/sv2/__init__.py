@@ -42,24 +42,60 @@ __all__ = ["encode", "decode", "decode_frames", "read", "info", "Settings", "Fra
 PARAMS_GUESS = 300  # bytes, for the rate budget before the tables exist
 
 
-def _analyze(x: np.ndarray, st: Settings) -> codec.Analysis:
-    n, ch = x.shape
-    N = st.hop
-    F = max(1, -(-n // N))
-    xp = np.zeros((F * N, ch))
-    xp[:n] = x
-    short = codec.detect_attacks(xp, N, st.attack_ratio) if st.transients else np.zeros(F, bool)
-    X = transform.forward(xp, N, short).transpose(1, 0, 2).copy()  # (F, ch, N)
-    return codec.analyze(xp, X, short, st)
+CHUNK = 256  # frames analysed at a time
+DECODE_CHUNK = 512  # frames decoded at a time
+CACHE_BYTES = 400 << 20  # keep the analyses of a stream up to this size, else recompute per pass
+SUBSET_FRAMES = 256  # frames the step search runs on (every k-th frame of a longer stream)
+
+
+class _Stream:
+    """The encoder's view of a stream: padded hops, frame kinds, overlaps; analyses by chunk."""
+
+    def __init__(self, x: np.ndarray, st: Settings) -> None:
+        n, ch = x.shape
+        N = st.hop
+        self.st, self.n, self.ch, self.N = st, n, ch, N
+        self.F = F = max(1, -(-n // N))
+        xp = np.zeros((F * N, ch))
+        xp[:n] = x
+        self.short = codec.detect_attacks(xp, N, st.attack_ratio) if st.transients else np.zeros(F, bool)
+        self.r = transform.overlaps(self.short, N)
+        self.hops = transform.padded_hops(xp, N)
+        del xp
+        self.chunks = [np.arange(lo, min(lo + CHUNK, F)) for lo in range(0, F, CHUNK)]
+        per_frame = ch * N * 8 * (4 if ch == 2 else 2)  # X, XM, v, Y...
+        self._cache = {} if F * per_frame <= CACHE_BYTES else None
+
+    def analysis(self, idx: np.ndarray) -> codec.Analysis:
+        return codec.analyze(transform.segments(self.hops, idx), self.short[idx], self.r[idx], self.r[idx + 1], self.st)
+
+    def chunk(self, i: int) -> codec.Analysis:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        A = self.analysis(self.chunks[i])
+        if self._cache is not None:
+            self._cache[i] = A
+        return A
+
+    def counts(self, step: float) -> dict:
+        k = None
+        for i in range(len(self.chunks)):
+            k = codec.add_counts(k, codec.counts(codec.quantize(self.chunk(i), step, self.st)))
+        return k
+
+    def bits(self, k: dict) -> float:
+        return codec.bits_of_counts(k) + 64 * int(self.short.sum())
+
+    def code(self, step: float, tab: codec.Tables) -> list[bytes]:
+        frames: list[bytes] = []
+        for i, idx in enumerate(self.chunks):
+            qz = codec.quantize(self.chunk(i), step, self.st)
+            frames += codec.pack_frames(qz, tab, self.short[idx], self.r[idx[0] : idx[-1] + 2])
+        return frames
 
 
 def _frame_fixed_bytes(st: Settings) -> float:
     return st.frame_overhead + 1 + 2 + 4 + 0.5  # container, header, varint, rANS state, raw padding
-
-
-def _bits(A: codec.Analysis, st: Settings, log_step: float) -> float:
-    qz = codec.quantize(A, 2.0**log_step, st)
-    return codec.estimate_bits(qz) + 64 * int(A.short.sum())
 
 
 def _search(f, target: float, lo: float, hi: float, tol: float = 0.002) -> float:
@@ -75,53 +111,97 @@ def _search(f, target: float, lo: float, hi: float, tol: float = 0.002) -> float
     return hi
 
 
-SUBSET_FRAMES = 256
+def _subset(S: _Stream) -> tuple[codec.Analysis, float]:
+    k = max(1, S.F // SUBSET_FRAMES)
+    idx = np.arange(k // 2, S.F, k) if k > 1 else np.arange(S.F)
+    return S.analysis(idx), S.F / idx.size
 
 
-def _rate_step(A: codec.Analysis, st: Settings, target_bits: float) -> float:
-    """The step whose coded size meets target_bits: bisection on log2(step) over a subset of frames
-    (every k-th), then secant steps on the whole stream's entropy estimate."""
-    F = A.X.shape[0]
-    fixed = 8 * (F * _frame_fixed_bytes(st) + PARAMS_GUESS)
-    budget = 0.998 * target_bits - fixed
+def _sub_bits(A: codec.Analysis, st: Settings, ls: float) -> float:
+    return codec.estimate_bits(codec.quantize(A, 2.0**ls, st)) + 64 * int(A.short.sum())
+
+
+def _secant(f, target: float, A: codec.Analysis, st: Settings) -> tuple[float, float]:
+    """log2 step where f (bits, decreasing in log2 step) meets target, and the slope there:
+    secant steps inside a bracket that bisection keeps (f is monotone, nearly linear)."""
     rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
-    lo, hi = math.log2(rms) - 40, math.log2(rms) + 12
-    k = max(1, F // SUBSET_FRAMES)
-    if k > 1:
-        idx = np.arange(k // 2, F, k)
-        sub = A.subset(idx)
-        scale = F / idx.size
-        g = _search(lambda ls: scale * _bits(sub, st, ls), budget, lo, hi, 0.01)
-        # slope of the subset's bits in log2(step), for the secant on the whole stream
-        slope = scale * (_bits(sub, st, g + 0.05) - _bits(sub, st, g - 0.05)) / 0.1
-        for _ in range(4):
-            b = _bits(A, st, g)
-            if abs(b - budget) < 0.002 * budget or slope >= 0:
-                break
-            g = g + (budget - b) / slope * 1.001
-        return 2.0**g
-    return 2.0 ** _search(lambda ls: _bits(A, st, ls), budget, lo, hi)
+    lo, hi = math.log2(rms) - 40, math.log2(rms) + 12  # f(lo) > target >= f(hi)
+    g = math.log2(rms) - max(0.5, st.rate or 3.0)
+    fg = f(g)
+    slope = -0.5 * A.X.size * (fg / max(A.X.size, 1) + 1)
+    for _ in range(30):
+        if fg > target:
+            lo = g
+        else:
+            hi = g
+        if abs(fg - target) <= 0.001 * target or hi - lo < 0.002:
+            break
+        nxt = g + (target - fg) / slope if slope < 0 else 0.5 * (lo + hi)
+        if not lo < nxt < hi:
+            nxt = 0.5 * (lo + hi)
+        fn = f(nxt)
+        if nxt != g and fn != fg:
+            slope = (fn - fg) / (nxt - g)
+        g, fg = nxt, fn
+    if slope >= 0:
+        slope = (f(g + 0.05) - f(g - 0.05)) / 0.1
+    return g, slope
 
 
-def _quality_step(A: codec.Analysis, st: Settings) -> float:
+def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
+    st = S.st
+    fixed = 8 * (S.F * _frame_fixed_bytes(st) + PARAMS_GUESS)
+    budget = 0.998 * target - fixed
+    A, scale = _subset(S)
+    g, slope = _secant(lambda ls: scale * _sub_bits(A, st, ls), budget, A, st)
+    del A
+    k = S.counts(2.0**g)
+    if slope < -1.0 and scale > 1:  # one secant step on the whole stream's estimate
+        g += (budget - S.bits(k)) / slope
+        k = S.counts(2.0**g)
+    for _ in range(8):  # exact size; move the step until within the budget
+        tab = codec.tables_of_counts(k)
+        params = codec.pack_params(st, S.ch, S.n, 2.0**g, tab)
+        frames = S.code(2.0**g, tab)
+        size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * S.F)
+        if size <= target or slope > -1.0:  # (silence, or a stream too short for its side info)
+            break
+        g += (size - target) / -slope * 1.05 + 0.0005
+        k = S.counts(2.0**g)
+    return params, frames
+
+
+def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
+    """The largest step whose whole-stream SQNR meets quality (bisection; distortion measured in
+    the orthonormal transform domain, with this step's own centroids)."""
+    st = S.st
+
+    def sqnr(ls: float) -> float:
+        step = 2.0**ls
+        delta = codec.tables_of_counts(S.counts(step)).delta
+        e = sig = 0.0
+        for i in range(len(S.chunks)):
+            qz = codec.quantize(S.chunk(i), step, st)
+            stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
+            Xh = codec.reconstruct(qz.q, qz.cls, delta, stepv)
+            e += float(np.sum((qz.Y - Xh) ** 2))
+            sig += float(np.sum(qz.Y * qz.Y))
+        return float("inf") if e == 0 else 10 * math.log10(sig / e) if sig > 0 else float("inf")
+
+    A, _ = _subset(S)
     rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
-
-    def err_db(ls: float) -> float:
-        qz = codec.quantize(A, 2.0**ls, st)
-        stepv = codec.step_map(qz.step, qz.e, qz.Y.shape[2]) if qz.e.any() else qz.step
-        Xh = codec.reconstruct(qz.q, qz.cls, codec.centroids(qz), stepv)
-        return -codec.coeff_sqnr(qz.Y, Xh)
-
     lo, hi = math.log2(rms) - 40, math.log2(rms) + 12  # lo meets the target, hi does not
+    tol = 0.002 if S._cache is not None else 0.02
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if -err_db(mid) >= st.quality:
+        if sqnr(mid) >= st.quality:
             lo = mid
         else:
             hi = mid
-        if hi - lo < 0.002:
+        if hi - lo < tol:
             break
-    return 2.0**lo
+    tab = codec.tables_of_counts(S.counts(2.0**lo))
+    return codec.pack_params(st, S.ch, S.n, 2.0**lo, tab), S.code(2.0**lo, tab)
 
 
 def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
@@ -134,34 +214,10 @@ def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     x = np.asarray(grid, np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    n, ch = x.shape
-    A = _analyze(x, st)
-    F = A.X.shape[0]
+    S = _Stream(x, st)
     if st.rate is not None:
-        target = st.rate * max(n, 1) * ch
-        step = _rate_step(A, st, target)
-        slope = None
-        for _ in range(8):  # exact size check; move the step until within the budget
-            params, frames = _code(A, step, st, n)
-            size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * F)
-            if size <= target:
-                break
-            if slope is None:
-                slope = (_bits(A, st, math.log2(step) + 0.05) - _bits(A, st, math.log2(step) - 0.05)) / 0.1
-            if slope > -1.0:  # nothing left to drop (silence, or a stream too short for its side info)
-                break
-            step *= 2.0 ** ((size - target) / max(-slope, 1.0) * 1.05 + 0.0005)
-    else:
-        step = _quality_step(A, st)
-        params, frames = _code(A, step, st, n)
-    return params, frames
-
-
-def _code(A, step, st, n):
-    qz = codec.quantize(A, step, st)
-    tab = codec.make_tables(qz)
-    params = codec.pack_params(st, A.X.shape[1], n, step, tab)
-    return params, codec.pack_frames(qz, tab, A.short)
+        return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
+    return _quality_encode(S)
 
 
 def info(params: bytes) -> dict:
@@ -205,9 +261,17 @@ def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) 
 def decode(params: bytes, frames: list) -> np.ndarray:
     """The whole stream: (n_samples, channels) float64 grid values."""
     p = parse_params(params)
-    y, lo = decode_frames(p, frames, 0)
-    assert lo == 0 and y.shape[0] == p.n_samples
-    return y
+    if len(frames) != p.n_frames:
+        raise ValueError(f"sv2 stream has {p.n_frames} frames, got {len(frames)}")
+    out = np.empty((p.n_samples, p.channels))
+    N = p.hop
+    for a in range(0, p.n_frames, DECODE_CHUNK):  # bounded memory: a chunk and its two neighbours
+        b = min(p.n_frames, a + DECODE_CHUNK)
+        f0, f1 = max(0, a - 1), min(p.n_frames, b + 1)
+        y, lo = decode_frames(p, frames[f0:f1], f0)
+        s0, s1 = a * N, min(p.n_samples, b * N)
+        out[s0:s1] = y[s0 - lo : s1 - lo]
+    return out
 
 
 def frame_range(params: bytes | codec.Params, start: int, stop: int) -> tuple[int, int]:

@@ -99,8 +99,10 @@ def block_window_sq(m: int) -> np.ndarray:
     return transform.block_window(m, m // 2, m // 2) ** 2
 
 
-def analyze(x: np.ndarray, X: np.ndarray, short: np.ndarray, st: Settings) -> Analysis:
-    """x: padded signal (F·N, ch); X: (F, ch, N) MDCT coefficients."""
+def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings) -> Analysis:
+    """Analysis of frames given by their 2N segments (ch, F, 2N) (tqa.sv2.transform.segments),
+    kinds and overlaps."""
+    X = transform.forward_segments(seg, short, rl, rr).transpose(1, 0, 2).copy()  # (F, ch, N)
     F, ch, N = X.shape
     XM = None
     if ch == 2 and st.stereo != "lr":
@@ -117,18 +119,16 @@ def analyze(x: np.ndarray, X: np.ndarray, short: np.ndarray, st: Settings) -> An
     if short.any() and st.preecho:
         m = N // S
         sel = np.flatnonzero(short)
-        pad = np.zeros((x.shape[0] + 2 * m, ch))
-        pad[m : m + x.shape[0]] = x
-        # short block k of frame f: window support = signal [f N + k m - m/2, f N + k m + 3m/2)
-        start = (sel[:, None] * N + np.arange(S)[None, :] * m - m // 2 + m)  # in pad coordinates
-        seg = m // 8  # 16 segments of the 2m window
-        qs = start[..., None] + np.arange(16)[None, None, :] * seg
-        cs = np.concatenate((np.zeros((1,)), np.cumsum(np.sum(pad * pad, axis=1))))
-        qe = (cs[qs + seg] - cs[qs]) / (ch * seg)
+        g = m // 8  # 16 segments of each short block's 2m window
+        p2 = np.sum(seg[:, sel] ** 2, axis=0) / ch  # (k, 2N) mean square over channels
+        starts = np.array([transform.short_block_offset(N, b) for b in range(S)])
+        pos = starts[:, None] + np.arange(16)[None, :] * g  # (S, 16)
+        qe = p2[:, pos.reshape(-1)[:, None] + np.arange(g)[None, :]].mean(-1).reshape(sel.size, S, 16)
         # the block's noise in segment j is scaled by the synthesis window there: compare the
         # signal with the window's mean square in each segment
-        w2 = np.mean(block_window_sq(m).reshape(16, seg), axis=1)
-        e_lo[sel] = np.maximum(np.min(np.maximum(qe, 256.0**2 / 4) / w2, axis=-1), 256.0**2 / 4)
+        w2 = np.mean(block_window_sq(m).reshape(16, g), axis=1)
+        floor = 256.0**2 / 4
+        e_lo[sel] = np.maximum(np.min(np.maximum(qe, floor) / w2, axis=-1), floor)
         e_blk[sel] = qe.mean(-1)
     return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk)
 
@@ -219,34 +219,58 @@ def symbols(qz: Quantized):
     return dsym, dctx, ccls, a, sym, s, coded
 
 
-def estimate_bits(qz: Quantized) -> float:
-    """Entropy estimate of the payloads (rANS ~ ideal code lengths of the per-file tables)."""
+def counts(qz: Quantized) -> dict:
+    """Additive statistics of a quantized run of frames: symbol counts of both table kinds, raw
+    bits, centroid sums, short frames."""
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
-    bits = 0.0
-    for counts in (np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS),
-                   np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)):  # fmt: skip
-        tot = counts.sum(1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bits += float(-np.nansum(np.where(counts > 0, counts * np.log2(counts / np.maximum(tot, 1)), 0)))
-    esc = np.maximum((a >> s) - ESC, 0)
-    bits += float(s.sum() + np.count_nonzero(a) + np.sum(2 * np.floor(np.log2(esc[a >> s >= ESC] + 1)) + 1))
-    return bits
+    esc = (a >> s) >= ESC
+    ev = (a >> s)[esc] - ESC + 1
+    raw = float(s.sum() + np.count_nonzero(a) + np.sum(2 * np.floor(np.log2(np.maximum(ev, 1))) + 1))
+    F, ch, N = qz.q.shape
+    v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
+    m = a > 0
+    key = ccls[m] * 3 + np.minimum(a[m], 3) - 1
+    return {
+        "d": np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS),
+        "c": np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16),
+        "raw": raw,
+        "cn": np.bincount(key, minlength=3 * C),
+        "cd": np.bincount(key, weights=a[m] - v[m], minlength=3 * C),
+    }
+
+
+def add_counts(a: dict | None, b: dict) -> dict:
+    if a is None:
+        return b
+    return {k: a[k] + b[k] for k in a}
+
+
+def _entropy(counts: np.ndarray) -> float:
+    tot = counts.sum(-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(-np.sum(np.where(counts > 0, counts * np.log2(counts / np.maximum(tot, 1)), 0)))
+
+
+def bits_of_counts(k: dict) -> float:
+    """Entropy estimate of the payloads (rANS ~ ideal code lengths of the per-stream tables)."""
+    return _entropy(k["d"]) + _entropy(k["c"]) + k["raw"]
+
+
+def estimate_bits(qz: Quantized) -> float:
+    return bits_of_counts(counts(qz))
+
+
+def tables_of_counts(k: dict) -> "Tables":
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off = np.where(k["cn"] > 0, k["cd"] / np.maximum(k["cn"], 1), 0.0)
+    delta = np.clip(np.rint(off * 128), 0, 63).astype(np.int64).reshape(C, 3)
+    return Tables(rans.codes_from_counts(k["d"]), rans.codes_from_counts(k["c"]), delta)
 
 
 def centroids(qz: Quantized) -> np.ndarray:
     """Reconstruction offsets delta[c, bucket] in 1/128 (0..63): |x|/step ~ |q| - delta for
     |q| = 1, 2, >=3 (the conditional means of the cells: Lloyd–Max's centroid condition)."""
-    F, ch, N = qz.q.shape
-    cls = np.repeat(qz.cls.reshape(-1), BAND)
-    a = np.abs(qz.q).reshape(-1)
-    v = qz.v.reshape(-1)
-    m = (a > 0) & (cls > 0)
-    key = cls[m] * 3 + np.minimum(a[m], 3) - 1
-    n = np.bincount(key, minlength=3 * C)
-    d = np.bincount(key, weights=a[m] - v[m], minlength=3 * C)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        off = np.where(n > 0, d / np.maximum(n, 1), 0.0)
-    return np.clip(np.rint(off * 128), 0, 63).astype(np.int64).reshape(C, 3)
+    return tables_of_counts(counts(qz)).delta
 
 
 def reconstruct(q: np.ndarray, cls: np.ndarray, delta: np.ndarray, step) -> np.ndarray:
@@ -325,10 +349,7 @@ class Tables:
 
 
 def make_tables(qz: Quantized) -> Tables:
-    dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
-    dcounts = np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS)
-    ccounts = np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)
-    return Tables(rans.codes_from_counts(dcounts), rans.codes_from_counts(ccounts), centroids(qz))
+    return tables_of_counts(counts(qz))
 
 
 def _pack_bits(fields: list[tuple[np.ndarray, int]]) -> bytes:
@@ -396,7 +417,8 @@ def parse_params(params: bytes) -> Params:
 
 
 # -- frames -----------------------------------------------------------------------------------
-def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
+def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray) -> list[bytes]:
+    """Payloads of a run of frames: their quantization, kinds and boundary overlaps (F+1,)."""
     F, ch, N = qz.q.shape
     nb = N // BAND
     freq, cum, _ = tab.arrays()
@@ -409,7 +431,7 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray) -> list[bytes]:
         words = [wflat[woff[f] : woff[f + 1]] for f in range(F)]
     else:
         words = _rans_lanes(F, ch * nb, ncoef, dctx, dsym, ccls, sym, cum, freq)
-    return _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, F, N)
+    return _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N)
 
 
 def _rans_lanes(F, nbc, ncoef, dctx, dsym, ccls, sym, cum, freq):
@@ -431,7 +453,7 @@ def _rans_lanes(F, nbc, ncoef, dctx, dsym, ccls, sym, cum, freq):
     return words
 
 
-def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, F, N):
+def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N):
     # LSB planes: each coded band with shift s has s planes of 16 bits (2 bytes), MSB plane first
     sb = _SHIFT[cls_coded := qz.cls.reshape(F, -1)[coded]]
     A16 = a.reshape(-1, BAND)
@@ -451,13 +473,12 @@ def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, F, N):
     esc_f = np.repeat(fidx[escm], ew)
     tail, tail_o = _frame_bits(np.concatenate((sign_f, esc_f)), np.concatenate((sign_bits, esc_bits)),
                                np.concatenate((np.zeros(sign_f.size, np.int64), np.ones(esc_f.size, np.int64))), F)  # fmt: skip
-    r = transform.overlaps(short, N)
     out = []
     lsb_b = lsb_arr.tobytes()
     tail_b = tail.tobytes()
     for f in range(F):
-        hdr = int(short[f]) | (int(r[f] != N // 2 and f > 0 and not short[f]) << 1) \
-            | (int(r[f + 1] != N // 2 and f < F - 1 and not short[f]) << 2) | (int(qz.ms[f]) << 3)  # fmt: skip
+        hdr = int(short[f]) | (int(r[f] == N // 16 and not short[f]) << 1) \
+            | (int(r[f + 1] == N // 16 and not short[f]) << 2) | (int(qz.ms[f]) << 3)  # fmt: skip
         w = words[f]
         ext = b""
         if short[f]:

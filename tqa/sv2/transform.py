@@ -72,34 +72,58 @@ def overlaps(short: np.ndarray, n: int, first_edge: bool = True, last_edge: bool
     return r
 
 
-def forward(x: np.ndarray, n: int, short: np.ndarray) -> np.ndarray:
-    """(samples, channels) with samples = F·n to (channels, F, n) coefficients."""
+def padded_hops(x: np.ndarray, n: int) -> np.ndarray:
+    """(F·n, channels) signal to its hops (channels, F+1, n) shifted by n/2 (zeros at both ends):
+    frame f's 2n segment is hops f and f+1 = signal [f n - n/2, f n + 3n/2)."""
     ch = x.shape[1]
     f = x.shape[0] // n
     pad = np.zeros((ch, (f + 1) * n))
     pad[:, n // 2 : n // 2 + f * n] = x.T
-    r = overlaps(short, n)
+    return pad.reshape(ch, f + 1, n)
+
+
+def segments(hops: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The 2n-sample segments (channels, len(idx), 2n) of frames idx."""
+    return np.concatenate((hops[:, idx], hops[:, idx + 1]), axis=-1)
+
+
+def short_block_offset(n: int, b: int) -> int:
+    """Where short block b's 2m window starts inside its frame's 2n segment."""
+    m = n // SHORT
+    return n // 2 - m // 2 + b * m
+
+
+def forward_segments(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray) -> np.ndarray:
+    """Coefficients (channels, k, n) of frames given by their segments (channels, k, 2n), kinds and
+    left/right overlaps (k,) each."""
+    ch, f, n2 = seg.shape
+    n = n2 // 2
     out = np.empty((ch, f, n))
-    # frame f's 2n segment: padded [f n, f n + 2n) = signal [f n - n/2, f n + 3n/2)
-    hops = pad.reshape(ch, f + 1, n)
-    seg = np.concatenate((hops[:, :-1], hops[:, 1:]), axis=-1)  # (ch, F, 2n)
-    for rl, rr in {(int(a), int(b)) for a, b in zip(r[:-1][~short], r[1:][~short])}:
-        sel = np.flatnonzero(~short & (r[:-1] == rl) & (r[1:] == rr))
-        out[:, sel] = _fold(seg[:, sel], block_window(n, rl, rr))
+    long_ = ~short
+    for a_, b_ in {(int(a), int(b)) for a, b in zip(rl[long_], rr[long_])}:
+        sel = np.flatnonzero(long_ & (rl == a_) & (rr == b_))
+        out[:, sel] = _fold(seg[:, sel], block_window(n, a_, b_))
     if short.any():
         m = n // SHORT
-        q = m // 2
         sel = np.flatnonzero(short)
         rs = m // 2
         for b in range(SHORT):
-            lo = n // 2 - q + b * m
+            lo = short_block_offset(n, b)
             sub = seg[:, sel, lo : lo + 2 * m]
-            rl = np.where(b == 0, r[sel], rs)
-            rr = np.where(b == SHORT - 1, r[sel + 1], rs)
-            for a_, b_ in {(int(u), int(v)) for u, v in zip(rl, rr)}:
-                k = np.flatnonzero((rl == a_) & (rr == b_))
+            bl = rl[sel] if b == 0 else np.full(sel.size, rs)
+            br = rr[sel] if b == SHORT - 1 else np.full(sel.size, rs)
+            for a_, b_ in {(int(u), int(v)) for u, v in zip(bl, br)}:
+                k = np.flatnonzero((bl == a_) & (br == b_))
                 out[:, sel[k], b::SHORT] = _fold(sub[:, k], block_window(m, a_, b_))
     return out
+
+
+def forward(x: np.ndarray, n: int, short: np.ndarray) -> np.ndarray:
+    """(samples, channels) with samples = F·n to (channels, F, n) coefficients."""
+    hops = padded_hops(x, n)
+    r = overlaps(short, n)
+    idx = np.arange(short.size)
+    return forward_segments(segments(hops, idx), short, r[:-1], r[1:])
 
 
 def inverse(coef: np.ndarray, short: np.ndarray, r: np.ndarray) -> np.ndarray:
