@@ -30,6 +30,7 @@ Frame f owns samples [f·hop, (f+1)·hop); decoding those needs frames f-1, f, f
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -58,16 +59,21 @@ class _Stream:
         self.F = F = max(1, -(-n // N))
         xp = np.zeros((F * N, ch))
         xp[:n] = x
-        self.short = codec.detect_attacks(xp, N, st.attack_ratio) if st.transients else np.zeros(F, bool)
+        if st.transients:
+            self.short, self.guard = codec.detect_attacks(xp, N, st.attack_ratio, st.sample_rate)
+        else:
+            self.short, self.guard = np.zeros(F, bool), np.zeros((F, transform.SHORT), bool)
         self.r = transform.overlaps(self.short, N)
         self.hops = transform.padded_hops(xp, N)
+        self.zmap = codec.zero_map(xp, N) if st.silence else None
         del xp
         self.chunks = [np.arange(lo, min(lo + CHUNK, F)) for lo in range(0, F, CHUNK)]
         per_frame = ch * N * 8 * (4 if ch == 2 else 2)  # X, XM, v, Y...
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
 
     def analysis(self, idx: np.ndarray) -> codec.Analysis:
-        return codec.analyze(transform.segments(self.hops, idx), self.short[idx], self.r[idx], self.r[idx + 1], self.st)
+        return codec.analyze(transform.segments(self.hops, idx), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
+                             self.guard[idx])  # fmt: skip
 
     def chunk(self, i: int) -> codec.Analysis:
         if self._cache is not None and i in self._cache:
@@ -90,7 +96,8 @@ class _Stream:
         frames: list[bytes] = []
         for i, idx in enumerate(self.chunks):
             qz = codec.quantize(self.chunk(i), step, self.st)
-            frames += codec.pack_frames(qz, tab, self.short[idx], self.r[idx[0] : idx[-1] + 2])
+            zm = None if self.zmap is None else self.zmap[idx]
+            frames += codec.pack_frames(qz, tab, self.short[idx], self.r[idx[0] : idx[-1] + 2], zm)
         return frames
 
 
@@ -204,6 +211,35 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
     return codec.pack_params(st, S.ch, S.n, 2.0**lo, tab), S.code(2.0**lo, tab)
 
 
+def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
+    qz = codec.quantize(A, step, st)
+    delta = codec.tables_of_counts(codec.counts(qz)).delta
+    stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
+    return float(np.sum((qz.Y - codec.reconstruct(qz.q, qz.cls, delta, stepv)) ** 2))
+
+
+def _pick_hop(x: np.ndarray, st: Settings) -> int:
+    """hop 1024 or 2048, whichever has the lower distortion at the rate on the same samples (a
+    subset of 2048-sample stretches; both transforms see the same stretches)."""
+    n, ch = x.shape
+    S2 = _Stream(x, dataclasses.replace(st, hop=2048))
+    k = max(1, S2.F // 96)
+    idx2 = np.arange(k // 2, S2.F, k)
+    S1 = _Stream(x, dataclasses.replace(st, hop=1024))
+    idx1 = np.sort(np.concatenate((2 * idx2, 2 * idx2 + 1)))
+    idx1 = idx1[idx1 < S1.F]
+    best, score = 1024, None
+    for hop, S, idx in ((1024, S1, idx1), (2048, S2, idx2)):
+        A = S.analysis(idx)
+        sst = S.st
+        budget = st.rate * idx2.size * 2048 * ch - 8 * idx.size * _frame_fixed_bytes(sst)
+        g, _ = _secant(lambda ls: _sub_bits(A, sst, ls), budget, A, sst)
+        d = _subset_distortion(A, sst, 2.0**g)
+        if score is None or d < score:
+            best, score = hop, d
+    return best
+
+
 def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     """Encode (n, channels) float64 grid samples (integers on the 2**23 grid; (n,) is mono).
 
@@ -214,6 +250,8 @@ def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     x = np.asarray(grid, np.float64)
     if x.ndim == 1:
         x = x[:, None]
+    if st.hop == "auto":
+        st = dataclasses.replace(st, hop=_pick_hop(x, st) if st.rate is not None else 1024)
     S = _Stream(x, st)
     if st.rate is not None:
         return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
@@ -243,7 +281,7 @@ def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) 
     r = np.full(F + 1, N // 2, np.int64)
     if ok:
         oka = np.array(ok)
-        Xo, so, rl, rr = codec.unpack_frames(p, [payloads[i] for i in ok], first + oka)
+        Xo, so, rl, rr, zm = codec.unpack_frames(p, [payloads[i] for i in ok], first + oka)
         Xc[:, oka] = Xo
         short[oka] = so
         r[oka + 1] = rr
@@ -254,6 +292,12 @@ def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) 
         r[F] = 0
     hops = transform.inverse(Xc, short, r)
     y, s0 = transform.to_samples(hops, first, N)
+    if ok and zm.any():  # digital silence in the source stays exactly silent
+        for j, i in enumerate(ok):
+            if zm[j].any():
+                a = (first + i) * N - s0
+                seg = y[a : a + N].reshape(N // codec.ZSEG, codec.ZSEG, -1)
+                seg[zm[j].T[:, None, :].repeat(codec.ZSEG, axis=1)] = 0.0
     lo, hi = max(0, s0), min(p.n_samples, s0 + y.shape[0])
     return np.rint(y[lo - s0 : hi - s0]), lo
 

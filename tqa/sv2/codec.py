@@ -17,6 +17,7 @@ K0 = 6  # class c <-> RMS/step ~ 2**((c - K0)/2)
 ESC = 15  # coefficient symbol alphabet 0..14, 15 = escape (value - 15 follows, Exp-Golomb)
 DS = 2 * C - 1  # class-delta alphabet
 SV2_LABEL = 4  # rotation sign label
+ZSEG = 32  # digital-silence map: segments of 32 samples of a frame's own hop
 MAGIC = b"TQS2"
 VERSION = 1
 _SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int64)  # raw LSBs per class
@@ -26,13 +27,15 @@ _SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int
 class Settings:
     rate: float | None = None  # bits per sample, all included (params, payloads, frame_overhead)
     quality: float | None = None  # target SQNR in dB of the whole stream
-    hop: int = 1024
+    hop: int | str = 1024  # 256, 512, 1024, 2048, or "auto" (rate mode: 1024 or 2048, the lower distortion)
     transients: bool = True  # short blocks on attacks
     attack_ratio: float = 10.0  # sub-block energy over the mean of the 8 before it
     rotate: bool = False  # seeded Hadamard rotation inside each band
     seed: int = 0
     stereo: str = "auto"  # "auto" (per frame L/R or M/S by estimated cost), "lr", "ms"
     preecho: bool = True  # refine the step of short blocks whose window holds a quiet part
+    silence: bool = True  # send maps of digital silence (32-sample segments) so it decodes as silence
+    preecho_floor: float = 4.0  # the guard treats quieter parts as this loud (16-bit LSBs RMS)
     rho: float = 0.5  # rounding offset of the quantizer (0.5 = plain rounding; < 0.5 = deadzone)
     frame_overhead: int = 0  # container bytes per frame, counted in rate
     sample_rate: int = 44100
@@ -40,30 +43,38 @@ class Settings:
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.quality is None):
             raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
-        if self.hop not in (256, 512, 1024, 2048):
+        if self.hop not in (256, 512, 1024, 2048, "auto"):
             raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
         if self.stereo not in ("auto", "lr", "ms"):
             raise ValueError("stereo must be auto, lr or ms")
 
 
 # -- analysis ------------------------------------------------------------------------------
-def detect_attacks(x: np.ndarray, n: int, ratio: float) -> np.ndarray:
-    """Frames (F,) holding an attack: a sub-block (n/8) of the high-passed signal whose energy
-    exceeds ``ratio`` times the mean of the 8 sub-blocks before it (and a small absolute floor)."""
+def detect_attacks(x: np.ndarray, n: int, ratio: float, sample_rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (F,) holding an attack — a sub-block (n/8) of the high-passed signal whose energy
+    exceeds ``ratio`` times the mean of the 8 sub-blocks before it (and a small absolute floor) —
+    and the short blocks (F, 8) the pre-echo guard watches: those from 10 ms before an attack to
+    the one after it."""
+    S = transform.SHORT
     f = x.shape[0] // n
     hp = np.diff(x, axis=0, prepend=x[:1])
-    m = n // transform.SHORT
-    e = np.sum(hp.reshape(f * transform.SHORT, m, -1) ** 2, axis=(1, 2)) / m
+    m = n // S
+    e = np.sum(hp.reshape(f * S, m, -1) ** 2, axis=(1, 2)) / m
     cs = np.concatenate(([0.0], np.cumsum(e)))
     i = np.arange(e.size)
-    lo = np.maximum(i - transform.SHORT, 0)
+    lo = np.maximum(i - S, 0)
     ref = (cs[i] - cs[lo]) / np.maximum(i - lo, 1)
     floor = (256.0 * 4) ** 2  # ~4 LSBs of 16-bit audio, high-passed
-    att = ((e > ratio * ref) & (e > floor) & (i > 0)).reshape(f, transform.SHORT)
-    short = att.any(axis=1)
+    att = (e > ratio * ref) & (e > floor) & (i > 0)
+    short = att.reshape(f, S).any(axis=1)
     # an attack in the first sub-block also lies in the previous frame's closing overlap
-    short[:-1] |= att[1:, 0]
-    return short
+    short[:-1] |= att.reshape(f, S)[1:, 0]
+    before = int(np.ceil(0.010 * sample_rate / m))
+    guard = np.zeros(e.size + before + 2, bool)
+    for d in range(-1, before + 1):  # sub-block i guarded if an attack is at i+d
+        lo_, hi_ = max(0, -d), min(e.size, e.size - d)
+        guard[lo_:hi_] |= att[lo_ + d : hi_ + d]
+    return short, guard[: e.size].reshape(f, S) & short[:, None]
 
 
 def _rotate(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray:
@@ -89,17 +100,19 @@ class Analysis:
     short: np.ndarray  # (F,)
     e_lo: np.ndarray  # (F, SHORT) min over 16 window segments of signal mean square / window mean square
     e_blk: np.ndarray  # (F, SHORT) mean square per sample over the window
+    guard: np.ndarray  # (F, SHORT) blocks the pre-echo guard applies to
 
     def subset(self, idx: np.ndarray) -> "Analysis":
         g = lambda a: None if a is None else a[idx]  # noqa: E731
-        return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx])
+        return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx], self.guard[idx])
 
 
 def block_window_sq(m: int) -> np.ndarray:
     return transform.block_window(m, m // 2, m // 2) ** 2
 
 
-def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings) -> Analysis:
+def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings,
+            guard: np.ndarray | None = None) -> Analysis:  # fmt: skip
     """Analysis of frames given by their 2N segments (ch, F, 2N) (tqa.sv2.transform.segments),
     kinds and overlaps."""
     X = transform.forward_segments(seg, short, rl, rr).transpose(1, 0, 2).copy()  # (F, ch, N)
@@ -127,10 +140,12 @@ def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, 
         # the block's noise in segment j is scaled by the synthesis window there: compare the
         # signal with the window's mean square in each segment
         w2 = np.mean(block_window_sq(m).reshape(16, g), axis=1)
-        floor = 256.0**2 / 4
+        floor = (256.0 * st.preecho_floor) ** 2  # grid units: preecho_floor 16-bit LSBs RMS
         e_lo[sel] = np.maximum(np.min(np.maximum(qe, floor) / w2, axis=-1), floor)
         e_blk[sel] = qe.mean(-1)
-    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk)
+    if guard is None:
+        guard = np.repeat(short[:, None], S, axis=1)
+    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
 
 
 @dataclass
@@ -168,7 +183,7 @@ def preecho_shift(A: Analysis, step: float) -> np.ndarray:
     (step²/12 per sample) stays below the quietest quarter of its window."""
     noise = step * step / 12.0
     need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(A.e_lo, 1e-9)), 1.0)))
-    e = np.clip(need, 0, EMAX)
+    e = np.where(A.guard, np.clip(need, 0, EMAX), 0)
     return np.where(A.short[:, None], e, 0).astype(np.int64)
 
 
@@ -417,7 +432,7 @@ def parse_params(params: bytes) -> Params:
 
 
 # -- frames -----------------------------------------------------------------------------------
-def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray) -> list[bytes]:
+def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray, zmap: np.ndarray | None = None) -> list[bytes]:
     """Payloads of a run of frames: their quantization, kinds and boundary overlaps (F+1,)."""
     F, ch, N = qz.q.shape
     nb = N // BAND
@@ -431,7 +446,7 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray) ->
         words = [wflat[woff[f] : woff[f + 1]] for f in range(F)]
     else:
         words = _rans_lanes(F, ch * nb, ncoef, dctx, dsym, ccls, sym, cum, freq)
-    return _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N)
+    return _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap)
 
 
 def _rans_lanes(F, nbc, ncoef, dctx, dsym, ccls, sym, cum, freq):
@@ -453,7 +468,7 @@ def _rans_lanes(F, nbc, ncoef, dctx, dsym, ccls, sym, cum, freq):
     return words
 
 
-def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N):
+def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap):
     # LSB planes: each coded band with shift s has s planes of 16 bits (2 bytes), MSB plane first
     sb = _SHIFT[cls_coded := qz.cls.reshape(F, -1)[coded]]
     A16 = a.reshape(-1, BAND)
@@ -476,14 +491,18 @@ def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N):
     out = []
     lsb_b = lsb_arr.tobytes()
     tail_b = tail.tobytes()
+    zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
+    zbytes = None if zmap is None else np.packbits(zmap.reshape(F, -1), axis=1)
     for f in range(F):
         hdr = int(short[f]) | (int(r[f] == N // 16 and not short[f]) << 1) \
-            | (int(r[f + 1] == N // 16 and not short[f]) << 2) | (int(qz.ms[f]) << 3)  # fmt: skip
+            | (int(r[f + 1] == N // 16 and not short[f]) << 2) | (int(qz.ms[f]) << 3) | (int(zany[f]) << 4)  # fmt: skip
         w = words[f]
         ext = b""
         if short[f]:
             ek = qz.e[f]
             ext = bytes(ek.astype(np.uint8).tolist())
+        if zany[f]:
+            ext += zbytes[f].tobytes()
         out.append(b"".join((bytes([hdr]), ext, _varint(w.size), w.astype("<u2").tobytes(),
                              lsb_b[lsb_fo[f] : lsb_fo[f + 1]], tail_b[tail_o[f] : tail_o[f + 1]])))  # fmt: skip
     return out
@@ -548,10 +567,11 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     freq, cum, lut = p.tables.arrays()
     hdr = np.zeros(F, np.int64)
     ee = np.zeros((F, transform.SHORT), np.int64)
+    zmap = np.zeros((F, ch, N // ZSEG), bool)
     wl, raws = [], []
     for i, b in enumerate(payloads):
         try:
-            if not b or b[0] > 15:
+            if not b or b[0] > 31:
                 raise ValueError("bad frame header")
             pos = 1
             if b[0] & 1:
@@ -561,6 +581,12 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
                 if ee[i].max() > EMAX:
                     raise ValueError("bad step refinement")
                 pos = 1 + transform.SHORT
+            if b[0] & 16:
+                zb = ch * N // ZSEG // 8
+                if len(b) < pos + zb:
+                    raise ValueError("truncated")
+                zmap[i] = np.unpackbits(np.frombuffer(b, np.uint8, zb, pos)).reshape(ch, N // ZSEG).astype(bool)
+                pos += zb
             nw, pos = _read_varint(b, pos)
             if pos + 2 * nw > len(b) or nw < 2:
                 raise ValueError("truncated")
@@ -646,7 +672,7 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
         X = _rotate(X, p.seed, inverse=True)
     ms = (hdr & 8 > 0) & (ch == 2)
     X = apply_ms(X, ms)
-    return X.transpose(1, 0, 2), short, rl, rr
+    return X.transpose(1, 0, 2), short, rl, rr, zmap
 
 
 def _read_expgolomb(bits: np.ndarray, toff: np.ndarray, ef: np.ndarray, start: np.ndarray, index) -> np.ndarray:
@@ -710,6 +736,12 @@ def _decode_lanes_numpy(wl, starts, counts, nbc, freq, cum, lut, index, F):
 def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
     e = np.sum((X - Xh) ** 2)
     return float("inf") if e == 0 else float(10 * np.log10(np.sum(X * X) / e))
+
+
+def zero_map(x: np.ndarray, n: int) -> np.ndarray:
+    """(F, ch, n/ZSEG): segments of each frame's own hop that are exactly zero in the source."""
+    f = x.shape[0] // n
+    return np.all(x.reshape(f, n // ZSEG, ZSEG, -1) == 0, axis=2).transpose(0, 2, 1)
 
 
 def apply_ms(X: np.ndarray, ms: np.ndarray) -> np.ndarray:
