@@ -3,28 +3,41 @@
 Pipeline (encoder):
   grid samples (n, channels), integers on the 2**23 grid
   -> block-switched MDCT, hop N (frame f owns samples f·N .. (f+1)·N; one long block, or 8 short
-     blocks on an attack, see tqa.sv2.transform), orthonormal
-  -> per frame: L/R or orthonormal M/S (the cheaper by an estimate of the bits)
-  -> optional seeded Hadamard rotation inside each band of 16 (tqa.rotation.signs, label 4)
+     blocks on an attack, see tqa.sv2.transform), orthonormal; hard edges at the stream's ends
+  -> per frame: L/R or orthonormal M/S (the cheaper by a bit estimate at the step)
+  -> optional seeded Hadamard rotation inside each band of 16 (tqa.rotation.signs, label 4; off by
+     default: with entropy coding it costs ~0.6 dB, measured)
   -> ONE quantizer step for the whole stream (constant slope: reverse water-filling through
-     entropy coding), found by bisection for ``rate=`` (bits/sample, everything included) or
-     ``quality=`` (SQNR in dB of the whole stream)
+     entropy coding), found on a subset of frames by secant/bisection and corrected on the whole
+     stream for ``rate=`` (bits/sample, everything included) or by bisection for ``quality=``
+     (SQNR in dB of the whole stream)
+  -> pre-echo guard: short blocks from 10 ms before an attack to the one after it use a finer step
+     (2**(-e/2), e per block in the frame) so that their noise stays below the quietest part of
+     their window (never below 4 16-bit LSBs RMS); digital silence (32-sample segments of exact
+     zeros) is flagged and decodes as exact zeros
   -> uniform scalar quantization q = sign·floor(|x|/step + rho); bands whose indices are all 0
      are "empty" (class 0: no bits but their class symbol)
   -> band class c (3 dB grid of the band RMS in steps; context of the coefficient model) coded as
      a delta from the previous band; coefficients: msb = |q| >> shift(c) through a per-class table
-     (escape 15 + Exp-Golomb above), shift(c) raw LSBs, raw sign bits
-  -> rANS (12-bit tables, one lane per frame, all frames stepped at once in NumPy) with per-stream
-     tables (5-bit log-probability codes in params)
+     (escape 15 + Exp-Golomb above), shift(c) raw LSBs (byte-aligned bit planes), raw sign bits
+  -> rANS (12-bit tables, one lane per frame: all frames stepped at once in NumPy, or per frame in
+     numba when installed — byte-identical) with per-stream tables (5-bit log-probability codes
+     in params)
   -> reconstruction at the cell centroids: |x| = (|q| - delta[c, min(|q|,3)]) · step, delta per
      class sent in params (the Lloyd–Max centroid condition, measured by the encoder)
+
+Frame payload: header byte (bit 0 short frame, 1/2 left/right overlap short, 3 M/S, 4 silence map),
+[8 step refinements if short], [silence map: channels × N/32 bits if bit 4], varint word count,
+rANS words (u16 LE), LSB planes, sign and escape bits.  Frames depend only on params, never on
+each other: a lost frame loses samples [f·N - N/2, (f+1)·N + N/2) at most.
 
 API:
   params, frames = encode(grid, sample_rate=..., rate=... | quality=..., **settings)
   samples = decode(params, frames)                          # whole stream (n, channels) float64 grid
-  samples, start = decode_frames(params, payloads, first)   # frames first..first+len-1
+  samples, start = decode_frames(params, payloads, first)   # frames first..first+len-1 (None = lost)
   samples = read(params, get_frame, start, stop)            # random access by sample range
-  info(params) -> dict
+  first, last = frame_range(params, start, stop)            # frames that read() fetches
+  info(params) -> dict;  FrameError (ValueError) with .frame
 Frame f owns samples [f·hop, (f+1)·hop); decoding those needs frames f-1, f, f+1.
 """
 
@@ -157,7 +170,7 @@ def _secant(f, target: float, A: codec.Analysis, st: Settings) -> tuple[float, f
 
 def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
     st = S.st
-    fixed = 8 * (S.F * _frame_fixed_bytes(st) + PARAMS_GUESS)
+    fixed = 8 * (S.F * _frame_fixed_bytes(st) + PARAMS_GUESS + st.stream_overhead)
     budget = 0.998 * target - fixed
     A, scale = _subset(S)
     g, slope = _secant(lambda ls: scale * _sub_bits(A, st, ls), budget, A, st)
@@ -170,7 +183,7 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
         tab = codec.tables_of_counts(k)
         params = codec.pack_params(st, S.ch, S.n, 2.0**g, tab)
         frames = S.code(2.0**g, tab)
-        size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * S.F)
+        size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * S.F + st.stream_overhead)
         if size <= target or slope > -1.0:  # (silence, or a stream too short for its side info)
             break
         g += (size - target) / -slope * 1.05 + 0.0005

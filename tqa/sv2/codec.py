@@ -38,6 +38,7 @@ class Settings:
     preecho_floor: float = 4.0  # the guard treats quieter parts as this loud (16-bit LSBs RMS)
     rho: float = 0.5  # rounding offset of the quantizer (0.5 = plain rounding; < 0.5 = deadzone)
     frame_overhead: int = 0  # container bytes per frame, counted in rate
+    stream_overhead: int = 0  # container bytes per stream besides params (header, index), counted in rate
     sample_rate: int = 44100
 
     def __post_init__(self) -> None:
