@@ -211,7 +211,25 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
     A, _ = _subset(S)
     rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
     lo, hi = math.log2(rms) - 40, math.log2(rms) + 12  # lo meets the target, hi does not
-    tol = 0.002 if S._cache is not None else 0.02
+    slo, shi = lo, hi
+    for _ in range(60):  # first on the subset, to bracket the whole stream's step
+        mid = 0.5 * (slo + shi)
+        qz = codec.quantize(A, 2.0**mid, st)
+        stepv = codec.step_map(qz.step, qz.e, qz.Y.shape[2]) if qz.e.any() else qz.step
+        Xh = codec.reconstruct(qz.q, qz.cls, codec.centroids(qz), stepv)
+        if codec.coeff_sqnr(qz.Y, Xh) >= st.quality:
+            slo = mid
+        else:
+            shi = mid
+        if shi - slo < 0.01:
+            break
+    del A
+    for w in (0.5, 2.0, 8.0):
+        a, b = slo - w, shi + w
+        if sqnr(a) >= st.quality and sqnr(b) < st.quality:
+            lo, hi = a, b
+            break
+    tol = 0.002 if S._cache is not None else 0.01
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if sqnr(mid) >= st.quality:
