@@ -249,7 +249,7 @@ def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
     return float(np.sum((qz.Y - codec.reconstruct(qz.q, qz.cls, delta, stepv)) ** 2))
 
 
-def _pick_hop(x: np.ndarray, st: Settings) -> int:
+def _pick_hop(x: np.ndarray, st: Settings) -> "_Stream":
     """hop 1024 or 2048, whichever has the lower distortion at the rate on the same samples (a
     subset of 2048-sample stretches; both transforms see the same stretches)."""
     n, ch = x.shape
@@ -259,7 +259,7 @@ def _pick_hop(x: np.ndarray, st: Settings) -> int:
     S1 = _Stream(x, dataclasses.replace(st, hop=1024))
     idx1 = np.sort(np.concatenate((2 * idx2, 2 * idx2 + 1)))
     idx1 = idx1[idx1 < S1.F]
-    best, score = 1024, None
+    best, score = S1, None
     for hop, S, idx in ((1024, S1, idx1), (2048, S2, idx2)):
         A = S.analysis(idx)
         sst = S.st
@@ -267,7 +267,7 @@ def _pick_hop(x: np.ndarray, st: Settings) -> int:
         g, _ = _secant(lambda ls: _sub_bits(A, sst, ls), budget, A, sst)
         d = _subset_distortion(A, sst, 2.0**g)
         if score is None or d < score:
-            best, score = hop, d
+            best, score = S, d
     return best
 
 
@@ -281,10 +281,11 @@ def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     x = np.asarray(grid, np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    if st.hop == "auto":
-        st = dataclasses.replace(st, hop=_pick_hop(x, st) if st.rate is not None else 1024)
-    S = _Stream(x, st)
-    if st.rate is not None:
+    if st.hop == "auto" and st.rate is not None:
+        S = _pick_hop(x, st)
+    else:
+        S = _Stream(x, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st)
+    if S.st.rate is not None:
         return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
     return _quality_encode(S)
 

@@ -27,7 +27,7 @@ _SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int
 class Settings:
     rate: float | None = None  # bits per sample, all included (params, payloads, frame_overhead)
     quality: float | None = None  # target SQNR in dB of the whole stream
-    hop: int | str = 1024  # 256, 512, 1024, 2048, or "auto" (rate mode: 1024 or 2048, the lower distortion)
+    hop: int | str = "auto"  # 256, 512, 1024, 2048, or "auto" (rate=: 1024 or 2048, the lower distortion; quality=: 1024)
     transients: bool = True  # short blocks on attacks
     attack_ratio: float = 10.0  # sub-block energy over the mean of the 8 before it
     rotate: bool = False  # seeded Hadamard rotation inside each band
