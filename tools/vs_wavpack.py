@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frame-overhead", type=int, default=8, help="container bytes per frame counted in TQA's rate")
     ap.add_argument("--cache", default=None, help="JSON file caching WavPack results between runs")
     ap.add_argument("--set", action="append", default=[], help="sv2 setting key=value (repeatable)")
-    ap.add_argument("--only", default=None, help="substring filter on file names")
+    ap.add_argument("--only", default=None, help="comma list of substrings: only files whose name holds one")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     settings = {}
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     print(head, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for path in files_of(a.corpus, a.extra):
-            if a.only and a.only not in path.name:
+            if a.only and not any(o in path.name for o in a.only.split(",")):
                 continue
             x16, sr = sf.read(str(path), dtype="int16", always_2d=True)
             wav = os.path.join(tmp, "src.wav")
