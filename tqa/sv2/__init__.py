@@ -65,21 +65,26 @@ SUBSET_FRAMES = 256  # frames the step search runs on (every k-th frame of a lon
 class _Stream:
     """The encoder's view of a stream: padded hops, frame kinds, overlaps; analyses by chunk."""
 
-    def __init__(self, x: np.ndarray, st: Settings) -> None:
-        n, ch = x.shape
+    def __init__(self, xp: np.ndarray, n: int, st: Settings, e128: np.ndarray | None = None) -> None:
+        """xp: the signal zero-padded to at least F·hop samples; e128: its sub-block energies at
+        128 samples if already known (shared by the hop candidates)."""
+        ch = xp.shape[1]
         N = st.hop
         self.st, self.n, self.ch, self.N = st, n, ch, N
         self.F = F = max(1, -(-n // N))
-        xp = np.zeros((F * N, ch))
-        xp[:n] = x
+        xp = xp[: F * N]
         if st.transients:
-            self.short, self.guard = codec.detect_attacks(xp, N, st.attack_ratio, st.sample_rate)
+            m = N // transform.SHORT
+            if e128 is not None and m % 128 == 0:
+                e = e128[: F * N // 128].reshape(-1, m // 128).mean(axis=1)
+            else:
+                e = codec.subblock_energy(xp, m)
+            self.short, self.guard = codec.detect_attacks(e, N, st.attack_ratio, st.sample_rate)
         else:
             self.short, self.guard = np.zeros(F, bool), np.zeros((F, transform.SHORT), bool)
         self.r = transform.overlaps(self.short, N)
         self.hops = transform.padded_hops(xp, N)
         self.zmap = codec.zero_map(xp, N) if st.silence else None
-        del xp
         self.chunks = [np.arange(lo, min(lo + CHUNK, F)) for lo in range(0, F, CHUNK)]
         per_frame = ch * N * 8 * (4 if ch == 2 else 2)  # X, XM, v, Y...
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
@@ -96,9 +101,10 @@ class _Stream:
             self._cache[i] = A
         return A
 
-    def counts(self, step: float) -> dict:
+    def counts(self, step: float, every: int = 1) -> dict:
+        """Statistics of the whole stream (every=1) or of every k-th chunk."""
         k = None
-        for i in range(len(self.chunks)):
+        for i in range(every // 2 if every > 1 else 0, len(self.chunks), every):
             k = codec.add_counts(k, codec.counts(codec.quantize(self.chunk(i), step, self.st)))
         return k
 
@@ -175,10 +181,13 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
     A, scale = _subset(S)
     g, slope = _secant(lambda ls: scale * _sub_bits(A, st, ls), budget, A, st)
     del A
+    if slope < -1.0 and scale > 1:  # one secant step on an estimate from every 4th chunk (or all)
+        every = 4 if len(S.chunks) >= 16 else 1
+        part = sum(S.chunks[i].size for i in range(every // 2 if every > 1 else 0, len(S.chunks), every)) / S.F
+        kp = S.counts(2.0**g, every)
+        b = codec.bits_of_counts(kp) / part + 64 * int(S.short.sum())
+        g += (budget - b) / slope
     k = S.counts(2.0**g)
-    if slope < -1.0 and scale > 1:  # one secant step on the whole stream's estimate
-        g += (budget - S.bits(k)) / slope
-        k = S.counts(2.0**g)
     for _ in range(8):  # exact size; move the step until within the budget
         tab = codec.tables_of_counts(k)
         params = codec.pack_params(st, S.ch, S.n, 2.0**g, tab)
@@ -249,14 +258,14 @@ def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
     return float(np.sum((qz.Y - codec.reconstruct(qz.q, qz.cls, delta, stepv)) ** 2))
 
 
-def _pick_hop(x: np.ndarray, st: Settings) -> "_Stream":
+def _pick_hop(xp: np.ndarray, n: int, st: Settings, e128) -> "_Stream":
     """hop 1024 or 2048, whichever has the lower distortion at the rate on the same samples (a
     subset of 2048-sample stretches; both transforms see the same stretches)."""
-    n, ch = x.shape
-    S2 = _Stream(x, dataclasses.replace(st, hop=2048))
+    ch = xp.shape[1]
+    S2 = _Stream(xp, n, dataclasses.replace(st, hop=2048), e128)
     k = max(1, S2.F // 96)
     idx2 = np.arange(k // 2, S2.F, k)
-    S1 = _Stream(x, dataclasses.replace(st, hop=1024))
+    S1 = _Stream(xp, n, dataclasses.replace(st, hop=1024), e128)
     idx1 = np.sort(np.concatenate((2 * idx2, 2 * idx2 + 1)))
     idx1 = idx1[idx1 < S1.F]
     best, score = S1, None
@@ -281,10 +290,14 @@ def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     x = np.asarray(grid, np.float64)
     if x.ndim == 1:
         x = x[:, None]
+    n = x.shape[0]
+    xp = np.zeros((-(-max(n, 1) // 2048) * 2048, x.shape[1]))
+    xp[:n] = x
+    e128 = codec.subblock_energy(xp, 128) if st.transients else None
     if st.hop == "auto" and st.rate is not None:
-        S = _pick_hop(x, st)
+        S = _pick_hop(xp, n, st, e128)
     else:
-        S = _Stream(x, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st)
+        S = _Stream(xp, n, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st, e128)
     if S.st.rate is not None:
         return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
     return _quality_encode(S)

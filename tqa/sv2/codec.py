@@ -51,16 +51,28 @@ class Settings:
 
 
 # -- analysis ------------------------------------------------------------------------------
-def detect_attacks(x: np.ndarray, n: int, ratio: float, sample_rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
+def subblock_energy(x: np.ndarray, m: int) -> np.ndarray:
+    """Mean square per sample of the first difference (a high-pass), summed over channels, in
+    sub-blocks of m samples (x.shape[0] a multiple of m); worked out in slices."""
+    out = np.empty(x.shape[0] // m)
+    step = m * 4096
+    prev = x[:1]
+    for lo in range(0, x.shape[0], step):
+        blk = x[lo : lo + step]
+        hp = np.diff(blk, axis=0, prepend=prev)
+        prev = blk[-1:]
+        out[lo // m : lo // m + blk.shape[0] // m] = np.einsum("ijk,ijk->i", hp.reshape(-1, m, x.shape[1]), hp.reshape(-1, m, x.shape[1])) / m
+    return out
+
+
+def detect_attacks(e: np.ndarray, n: int, ratio: float, sample_rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
     """Frames (F,) holding an attack — a sub-block (n/8) of the high-passed signal whose energy
-    exceeds ``ratio`` times the mean of the 8 sub-blocks before it (and a small absolute floor) —
-    and the short blocks (F, 8) the pre-echo guard watches: those from 10 ms before an attack to
-    the one after it."""
+    ``e`` (F·8,) (:func:`subblock_energy`) exceeds ``ratio`` times the mean of the 8 sub-blocks
+    before it (and a small absolute floor) — and the short blocks (F, 8) the pre-echo guard
+    watches: those from 10 ms before an attack to the one after it."""
     S = transform.SHORT
-    f = x.shape[0] // n
-    hp = np.diff(x, axis=0, prepend=x[:1])
+    f = e.size // S
     m = n // S
-    e = np.sum(hp.reshape(f * S, m, -1) ** 2, axis=(1, 2)) / m
     cs = np.concatenate(([0.0], np.cumsum(e)))
     i = np.arange(e.size)
     lo = np.maximum(i - S, 0)
