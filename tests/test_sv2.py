@@ -206,3 +206,30 @@ def test_compiled_and_numpy_paths_agree(monkeypatch):
     monkeypatch.setattr(_jit, "AVAILABLE", True)
     with pytest.raises(sv2.FrameError):
         sv2.decode(a[0], bad)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_corrupted_frames_raise_frame_error_with_their_index(monkeypatch, compiled):
+    from tqa.sv2 import _jit
+
+    if compiled and not _jit.AVAILABLE:
+        pytest.skip("numba not installed")
+    monkeypatch.setattr(_jit, "AVAILABLE", compiled and _jit.AVAILABLE)
+    rng = np.random.default_rng(11)
+    x = _music(SR // 4, 2, seed=11)
+    params, frames = sv2.encode(x, rate=3.0, sample_rate=SR, hop=1024)
+    for trial in range(60):
+        bad = list(frames)
+        i = int(rng.integers(len(frames)))
+        b = bytearray(bad[i])
+        if trial % 3 == 0:
+            b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
+        elif trial % 3 == 1:
+            b = b[: int(rng.integers(len(b)))]
+        else:
+            b = bytearray(rng.integers(0, 256, int(rng.integers(1, 300))).astype(np.uint8).tobytes())
+        bad[i] = bytes(b)
+        try:
+            sv2.decode(params, bad)  # a flipped bit may go unnoticed (the container's CRC is for that)
+        except sv2.FrameError as exc:
+            assert exc.frame == i
