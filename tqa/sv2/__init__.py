@@ -102,10 +102,16 @@ class _Stream:
         return A
 
     def counts(self, step: float, every: int = 1) -> dict:
-        """Statistics of the whole stream (every=1) or of every k-th chunk."""
+        """Statistics of the whole stream (every=1) or of every k-th frame."""
         k = None
-        for i in range(every // 2 if every > 1 else 0, len(self.chunks), every):
-            k = codec.add_counts(k, codec.counts(codec.quantize(self.chunk(i), step, self.st)))
+        if every == 1:
+            for i in range(len(self.chunks)):
+                k = codec.add_counts(k, codec.counts(codec.quantize(self.chunk(i), step, self.st)))
+            return k
+        idx = np.arange(every // 2, self.F, every)
+        for lo in range(0, idx.size, CHUNK):
+            A = self.analysis(idx[lo : lo + CHUNK])
+            k = codec.add_counts(k, codec.counts(codec.quantize(A, step, self.st)))
         return k
 
     def bits(self, k: dict) -> float:
@@ -182,22 +188,31 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
     g, slope = _secant(lambda ls: scale * _sub_bits(A, st, ls), budget, A, st)
     del A
     if slope < -1.0 and scale > 1:  # one secant step on an estimate from every 4th chunk (or all)
-        every = 4 if len(S.chunks) >= 16 else 1
-        part = sum(S.chunks[i].size for i in range(every // 2 if every > 1 else 0, len(S.chunks), every)) / S.F
+        every = 4 if S.F >= 4 * SUBSET_FRAMES else 1
+        part = np.arange(every // 2, S.F, every).size / S.F if every > 1 else 1.0
         kp = S.counts(2.0**g, every)
         b = codec.bits_of_counts(kp) / part + 64 * int(S.short.sum())
         g += (budget - b) / slope
     k = S.counts(2.0**g)
-    for _ in range(8):  # exact size; move the step until within the budget
+    best = None
+    for it in range(8):  # exact size; move the step until within the budget (and not far below it)
         tab = codec.tables_of_counts(k)
         params = codec.pack_params(st, S.ch, S.n, 2.0**g, tab)
         frames = S.code(2.0**g, tab)
         size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * S.F + st.stream_overhead)
-        if size <= target or slope > -1.0:  # (silence, or a stream too short for its side info)
-            break
-        g += (size - target) / -slope * 1.05 + 0.0005
+        if slope > -1.0:  # silence, or a stream too short for its side info
+            return params, frames
+        if size <= target:
+            best = (params, frames)
+            if size >= 0.99 * target or it >= 3:
+                break
+            g -= (target - size) / -slope * 0.9  # well below: spend what is left
+        else:
+            if best is not None and it >= 3:
+                break
+            g += (size - target) / -slope * 1.05 + 0.0005
         k = S.counts(2.0**g)
-    return params, frames
+    return best if best is not None else (params, frames)
 
 
 def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
