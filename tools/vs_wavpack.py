@@ -11,6 +11,9 @@ For each file (16-bit source; anything soundfile reads, converted to 16-bit WAV 
 * TQA sv2 at exactly that rate (``rate=`` set to WavPack's measured bits/sample): its own rate is
   (params + payloads + ``--frame-overhead`` bytes per frame) x 8 / (frames x channels), shown as
   actual/requested; decoded output rounded to 16 bits; SQNR against the same source.
+* ``--preecho``: attacks found in the source (128-sample blocks whose high-passed energy jumps 10x);
+  per codec "n (e)": n attacks where the error RMS in the 10 ms before exceeds the signal RMS
+  there, e the largest error RMS there in 16-bit LSBs.
 * ``--perceptual``: Zimtohrli distance (lower is better) and ViSQOL v3 MOS-LQO (audio mode; higher is
   better), both on 48 kHz resamples, per channel, averaged.  Slow.
 
@@ -111,6 +114,42 @@ def perceptual(ref16: np.ndarray, dec16: np.ndarray, sr: int) -> tuple[float, fl
     return z, v
 
 
+def onsets(x16: np.ndarray, sr: int, block: int = 128, ratio: float = 10.0) -> list[int]:
+    """Attack onsets: 128-sample blocks whose high-passed energy jumps ``ratio`` x over the mean of
+    the 8 before (and above ~4 LSBs), refined to the first sample 4x above the 10 ms before."""
+    x = x16.astype(np.float64)
+    n = x.shape[0] // block * block
+    hp = np.diff(x[:n], axis=0, prepend=x[:1])
+    e = np.sum(hp.reshape(-1, block, x.shape[1]) ** 2, axis=(1, 2)) / block
+    cs = np.concatenate(([0.0], np.cumsum(e)))
+    i = np.arange(e.size)
+    lo = np.maximum(i - 8, 0)
+    ref = (cs[i] - cs[lo]) / np.maximum(i - lo, 1)
+    w = int(0.010 * sr)
+    out = []
+    for a in np.flatnonzero((e > ratio * ref) & (e > 16.0) & (i > 0)):
+        s0 = int(a) * block
+        if s0 < w:
+            continue
+        pre = np.sqrt(np.mean(x[s0 - w : s0] ** 2))
+        k = np.flatnonzero(np.abs(x[s0 : s0 + block]).max(axis=1) > 4 * max(pre, 1.0))
+        out.append(s0 + (int(k[0]) if k.size else 0))
+    return out
+
+
+def pre_echo(x16: np.ndarray, dec16: np.ndarray, sr: int, at: list[int]) -> tuple[int, float]:
+    """(attacks where the error RMS in the 10 ms before exceeds the signal RMS there, the largest
+    error RMS there in 16-bit LSBs)."""
+    w = int(0.010 * sr)
+    bad, worst = 0, 0.0
+    for on in at:
+        ref, dec = x16[on - w : on].astype(np.float64), dec16[on - w : on].astype(np.float64)
+        sig, err = np.sqrt(np.mean(ref**2)), np.sqrt(np.mean((ref - dec) ** 2))
+        bad += int(err > sig)
+        worst = max(worst, float(err))
+    return bad, worst
+
+
 def files_of(corpus: str | None, extra: list[str]) -> list[pathlib.Path]:
     out = []
     if corpus:
@@ -134,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--levels", default="2,3,4")
     ap.add_argument("--modes", default="hh,default", help="comma list of: hh (-hh -x6 -s0), default (plain -bN)")
     ap.add_argument("--perceptual", action="store_true", help="Zimtohrli and ViSQOL columns (slow)")
+    ap.add_argument("--preecho", action="store_true", help="pre-echo columns: attacks with error > signal in the 10 ms before")
     ap.add_argument("--frame-overhead", type=int, default=8, help="container bytes per frame counted in TQA's rate")
     ap.add_argument("--cache", default=None, help="JSON file caching WavPack results between runs")
     ap.add_argument("--set", action="append", default=[], help="sv2 setting key=value (repeatable)")
@@ -151,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = a.modes.split(",")
     rows, lines = [], []
     perc = " WavPack Zimtohrli | TQA Zimtohrli | WavPack ViSQOL | TQA ViSQOL |" if a.perceptual else ""
+    perc += " attacks | WavPack pre-echo | TQA pre-echo |" if a.preecho else ""
     head = ("| file | WavPack | rate b/s | TQA rate / requested | WavPack SQNR | TQA SQNR | delta dB |" + perc
             + " wv enc s | wv dec s | TQA enc s | TQA dec s |")  # fmt: skip
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
@@ -165,13 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 for level in levels:
                     key = f"{path.name}|{x16.shape}|{mode}|{level}"
-                    if key in cache and not a.perceptual:
+                    if key in cache and not a.perceptual and (not a.preecho or "pre" in cache[key]):
                         w = cache[key]
                     else:
                         w = wavpack(wav, level, mode, tmp)
                         wdec = sf.read(w.pop("dec_path"), dtype="int16", always_2d=True)[0]
                         if a.perceptual:
                             w["zim"], w["visqol"] = perceptual(x16, wdec, sr)
+                        w["pre"] = pre_echo(x16, wdec, sr, onsets(x16, sr))
                         cache[key] = w
                     t = tqa_sv2(x16, sr, w["bits"], a.frame_overhead, settings)
                     d = t["sqnr"] - w["sqnr"]
@@ -181,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
                     if a.perceptual:
                         tz, tv = perceptual(x16, t["dec"], sr)
                         cells += [f"{w['zim']:.4f}", f"{tz:.4f}", f"{w['visqol']:.3f}", f"{tv:.3f}"]
+                    if a.preecho:
+                        at = onsets(x16, sr)
+                        tb, tw = pre_echo(x16, t["dec"], sr, at)
+                        wb, ww = w["pre"]
+                        cells += [str(len(at)), f"{wb} ({ww:.1f})", f"{tb} ({tw:.1f})"]
                     cells += [f"{w['enc_s']:.3f}", f"{w['dec_s']:.3f}", f"{t['enc_s']:.3f}", f"{t['dec_s']:.3f}"]
                     line = "| " + " | ".join(cells) + " |"
                     print(line, flush=True)

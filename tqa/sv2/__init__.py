@@ -356,8 +356,7 @@ def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) 
         for j, i in enumerate(ok):
             if zm[j].any():
                 a = (first + i) * N - s0
-                seg = y[a : a + N].reshape(N // codec.ZSEG, codec.ZSEG, -1)
-                seg[zm[j].T[:, None, :].repeat(codec.ZSEG, axis=1)] = 0.0
+                y[a : a + N][zm[j].T] = 0.0
     lo, hi = max(0, s0), min(p.n_samples, s0 + y.shape[0])
     return np.rint(y[lo - s0 : hi - s0]), lo
 

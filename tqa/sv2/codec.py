@@ -17,7 +17,7 @@ K0 = 6  # class c <-> RMS/step ~ 2**((c - K0)/2)
 ESC = 15  # coefficient symbol alphabet 0..14, 15 = escape (value - 15 follows, Exp-Golomb)
 DS = 2 * C - 1  # class-delta alphabet
 SV2_LABEL = 4  # rotation sign label
-ZSEG = 32  # digital-silence map: segments of 32 samples of a frame's own hop
+ZRUN = 16  # digital silence: runs of at least 16 exact zeros in a frame's own hop are sent
 MAGIC = b"TQS2"
 VERSION = 1
 _SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int64)  # raw LSBs per class
@@ -505,7 +505,6 @@ def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap):
     lsb_b = lsb_arr.tobytes()
     tail_b = tail.tobytes()
     zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
-    zbytes = None if zmap is None else np.packbits(zmap.reshape(F, -1), axis=1)
     for f in range(F):
         hdr = int(short[f]) | (int(r[f] == N // 16 and not short[f]) << 1) \
             | (int(r[f + 1] == N // 16 and not short[f]) << 2) | (int(qz.ms[f]) << 3) | (int(zany[f]) << 4)  # fmt: skip
@@ -515,7 +514,7 @@ def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap):
             ek = qz.e[f]
             ext = bytes(ek.astype(np.uint8).tolist())
         if zany[f]:
-            ext += zbytes[f].tobytes()
+            ext += _runs_bytes(zmap[f])
         out.append(b"".join((bytes([hdr]), ext, _varint(w.size), w.astype("<u2").tobytes(),
                              lsb_b[lsb_fo[f] : lsb_fo[f + 1]], tail_b[tail_o[f] : tail_o[f + 1]])))  # fmt: skip
     return out
@@ -580,7 +579,7 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     freq, cum, lut = p.tables.arrays()
     hdr = np.zeros(F, np.int64)
     ee = np.zeros((F, transform.SHORT), np.int64)
-    zmap = np.zeros((F, ch, N // ZSEG), bool)
+    zmap = np.zeros((F, ch, N), bool)
     wl, raws = [], []
     for i, b in enumerate(payloads):
         try:
@@ -595,11 +594,7 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
                     raise ValueError("bad step refinement")
                 pos = 1 + transform.SHORT
             if b[0] & 16:
-                zb = ch * N // ZSEG // 8
-                if len(b) < pos + zb:
-                    raise ValueError("truncated")
-                zmap[i] = np.unpackbits(np.frombuffer(b, np.uint8, zb, pos)).reshape(ch, N // ZSEG).astype(bool)
-                pos += zb
+                pos = _read_runs(b, pos, zmap[i])
             nw, pos = _read_varint(b, pos)
             if pos + 2 * nw > len(b) or nw < 2:
                 raise ValueError("truncated")
@@ -752,9 +747,52 @@ def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
 
 
 def zero_map(x: np.ndarray, n: int) -> np.ndarray:
-    """(F, ch, n/ZSEG): segments of each frame's own hop that are exactly zero in the source."""
+    """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros."""
     f = x.shape[0] // n
-    return np.all(x.reshape(f, n // ZSEG, ZSEG, -1) == 0, axis=2).transpose(0, 2, 1)
+    z = (x.reshape(f, n, -1) == 0).transpose(0, 2, 1)  # (F, ch, n)
+    if not z.any():
+        return z
+    rows = z.reshape(-1, n)
+    d = np.diff(np.concatenate((np.zeros((rows.shape[0], 1), np.int8), rows.astype(np.int8),
+                                np.zeros((rows.shape[0], 1), np.int8)), axis=1), axis=1)  # fmt: skip
+    sr, sc = np.nonzero(d == 1)
+    er, ec = np.nonzero(d == -1)  # same rows, same order
+    keep = ec - sc < ZRUN
+    for r_, a_, b_ in zip(sr[keep].tolist(), sc[keep].tolist(), ec[keep].tolist()):
+        rows[r_, a_:b_] = False
+    return z
+
+
+def _runs_bytes(m: np.ndarray) -> bytes:
+    """Runs of True per channel of m (ch, n): u8 count, then (u16 start, u16 length) LE each."""
+    out = bytearray()
+    for row in m:
+        d = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
+        st, en = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        if st.size > 255:  # keep the 255 longest
+            k = np.sort(np.argsort(-(en - st), kind="stable")[:255])
+            st, en = st[k], en[k]
+        out.append(st.size)
+        out += np.stack((st, en - st), axis=1).astype("<u2").tobytes()
+    return bytes(out)
+
+
+def _read_runs(b: bytes, pos: int, m: np.ndarray) -> int:
+    n = m.shape[1]
+    for c in range(m.shape[0]):
+        if pos >= len(b):
+            raise ValueError("truncated")
+        k = b[pos]
+        pos += 1
+        if pos + 4 * k > len(b):
+            raise ValueError("truncated")
+        pr = np.frombuffer(b, "<u2", 2 * k, pos).astype(np.int64).reshape(k, 2)
+        pos += 4 * k
+        if np.any(pr[:, 0] + pr[:, 1] > n):
+            raise ValueError("bad silence run")
+        for a_, l_ in pr.tolist():
+            m[c, a_ : a_ + l_] = True
+    return pos
 
 
 def apply_ms(X: np.ndarray, ms: np.ndarray) -> np.ndarray:
