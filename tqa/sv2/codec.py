@@ -17,7 +17,8 @@ K0 = 6  # class c <-> RMS/step ~ 2**((c - K0)/2)
 ESC = 15  # coefficient symbol alphabet 0..14, 15 = escape (value - 15 follows, Exp-Golomb)
 DS = 2 * C - 1  # class-delta alphabet
 SV2_LABEL = 4  # rotation sign label
-ZRUN = 16  # digital silence: runs of at least 16 exact zeros in a frame's own hop are sent
+ZRUN = 64  # digital silence: runs of at least 64 exact zeros in a frame's own hop are sent (16 at most per channel)
+ZMAX = 16
 MAGIC = b"TQS2"
 VERSION = 1
 _SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int64)  # raw LSBs per class
@@ -749,7 +750,7 @@ def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
 def zero_map(x: np.ndarray, n: int) -> np.ndarray:
     """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros."""
     f = x.shape[0] // n
-    z = (x.reshape(f, n, -1) == 0).transpose(0, 2, 1)  # (F, ch, n)
+    z = np.ascontiguousarray((x.reshape(f, n, -1) == 0).transpose(0, 2, 1))  # (F, ch, n)
     if not z.any():
         return z
     rows = z.reshape(-1, n)
@@ -769,8 +770,8 @@ def _runs_bytes(m: np.ndarray) -> bytes:
     for row in m:
         d = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
         st, en = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-        if st.size > 255:  # keep the 255 longest
-            k = np.sort(np.argsort(-(en - st), kind="stable")[:255])
+        if st.size > ZMAX:  # keep the longest
+            k = np.sort(np.argsort(-(en - st), kind="stable")[:ZMAX])
             st, en = st[k], en[k]
         out.append(st.size)
         out += np.stack((st, en - st), axis=1).astype("<u2").tobytes()
