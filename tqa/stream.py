@@ -9,6 +9,7 @@ channel count.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import BinaryIO, Iterator
 
@@ -74,19 +75,33 @@ class Encoder:
             head = self.header.pack()
         except FormatError as exc:
             raise ValueError(str(exc)) from None
-        self._coder = prof.encoder(s, int(channels), get_engine(engine), WORKING_SET)
+        self._coder = prof.encoder(s, int(channels), get_engine(engine), WORKING_SET, int(sample_rate))
         self._f = fileobj
         self._start = fileobj.tell()
-        fileobj.write(head)
+        self._head_size: int | None = None  # the header is written with the first frames (or at close)
         self._lengths: list[int] = []
         self._n = 0
         self.closed = False
+
+    def _write_header(self) -> None:
+        """Write the (unfinished) header: once the coder knows its final settings and profile data."""
+        h = self.header
+        settings = self._coder.settings or h.settings
+        self.header = dataclasses.replace(h, settings=settings, profile_data=self._coder.profile_data(), header_size=None)
+        try:
+            head = self.header.pack()
+        except FormatError as exc:
+            raise ValueError(str(exc)) from None
+        self._f.write(head)
+        self._head_size = len(head)
 
     @property
     def profile(self) -> profiles.Profile:
         return self.header.profile
 
     def _put(self, payloads: list[bytes]) -> None:
+        if self._head_size is None and payloads:
+            self._write_header()
         first = len(self._lengths)
         frames = [frame_bytes(first + k, p) for k, p in enumerate(payloads)]
         self._lengths += [len(b) for b in frames]
@@ -113,13 +128,17 @@ class Encoder:
             return self.header
         with threads.limit(self.threads):
             self._put(self._coder.finish(self._n))
+        if self._head_size is None:
+            self._write_header()
         self.header = self.header.with_length(self._n)
         if self.header.frame_size(0) is None:  # variable-size frames: the index
             offsets = np.cumsum([self.header.header_size] + self._lengths).tolist()
             self._f.write(index_bytes(offsets))
         end = self._f.tell()
         self._f.seek(self._start)
-        self._f.write(self.header.pack())
+        head = self.header.pack()
+        assert len(head) == self._head_size  # the final header replaces the first in place
+        self._f.write(head)
         self._f.seek(end)
         self.closed = True
         return self.header
@@ -166,7 +185,7 @@ class Decoder:
         self.name = self.reader.name
         if h.unfinished:
             warnings.warn(f"{self.name}: {self.reader.problem}", UnfinishedStreamWarning, stacklevel=2)
-        self._dec = h.profile.decoder(h.settings, h.channels, h.n_samples, get_engine(engine), WORKING_SET)
+        self._dec = h.profile.decoder(h, get_engine(engine), WORKING_SET)
         self.lost: list[dict] = []
         if self.reader.problem and self.reader.n_available < self.reader.n_frames:
             self._lose_range(self.reader.n_available, self.reader.n_frames, self.reader.problem)
@@ -385,7 +404,7 @@ def encode_segment(header: bytes, samples, first_frame: int, engine: str | None 
     if not h.profile.segmentable:
         raise ValueError(f"profile {h.profile.name!r} streams cannot be coded in independent segments")
     x = as_samples(samples)
-    coder = h.profile.encoder(h.settings, h.channels, get_engine(engine), WORKING_SET)
+    coder = h.profile.encoder(h.settings, h.channels, get_engine(engine), WORKING_SET, h.sample_rate)
     step = max(1, WORKING_SET // (8 * h.channels))
     payloads: list[bytes] = []
     for lo in range(0, x.shape[0], step):

@@ -196,11 +196,11 @@ class SpectralProfile(Profile):
     def decode_chunk_frames(self, s: SpectralSettings, channels: int, budget: int) -> int:
         return int(np.clip(budget // (10 * 8 * channels * s.hop), 2, 256))
 
-    def encoder(self, s: SpectralSettings, channels: int, engine, budget: int) -> FrameEncoder:
+    def encoder(self, s: SpectralSettings, channels: int, engine, budget: int, sample_rate: int) -> FrameEncoder:
         return _Encoder(s, channels, engine, budget)
 
-    def decoder(self, s: SpectralSettings, channels: int, n_samples: int, engine, budget: int) -> _Decoder:
-        return _Decoder(s, channels, engine)
+    def decoder(self, header, engine, budget: int) -> _Decoder:
+        return _Decoder(header.settings, header.channels, engine)
 
 
 SPECTRAL = SpectralProfile()
