@@ -1,4 +1,4 @@
-"""TQA's second spectral profile (tqa.sv2) against WavPack's hybrid lossy mode, at equal bits/sample.
+"""TQA's profile 'spectral2' (tqa.sv2 in the .tqa container) against WavPack's hybrid lossy mode, at equal bits/sample.
 
     python tools/vs_wavpack.py [CORPUS_DIR] [--extra a.wav b.flac ...] [--modes hh,default]
                                [--levels 2,3,4] [--perceptual] [--cache wavpack.json] [--out table.md]
@@ -8,9 +8,10 @@ For each file (16-bit source; anything soundfile reads, converted to 16-bit WAV 
 * WavPack: ``wavpack -bN -hh -x6 -s0`` (mode ``hh``, its SQNR-best setting) and plain ``wavpack -bN``
   (mode ``default``, noise shaping on) for N in ``--levels``; the real rate is the .wv file's
   size x 8 / (frames x channels); decoded with ``wvunpack``; SQNR against the 16-bit source.
-* TQA sv2 at exactly that rate (``rate=`` set to WavPack's measured bits/sample): its own rate is
-  (params + payloads + ``--frame-overhead`` bytes per frame) x 8 / (frames x channels), shown as
-  actual/requested; decoded output rounded to 16 bits; SQNR against the same source.
+* TQA at exactly that rate: ``tqa.encode(x, sr, profile="spectral2", rate=<WavPack's measured
+  bits/sample>)``; its own rate is the whole .tqa stream's size (header, parameters, CRCs, frame
+  index) x 8 / (frames x channels), shown as actual/requested; decoded to 16 bits; SQNR against
+  the same source.
 * ``--preecho``: attacks found in the source (128-sample blocks whose high-passed energy jumps 10x);
   per codec "n (e)": n attacks where the error RMS in the 10 ms before exceeds the signal RMS
   there, e the largest error RMS there in 16-bit LSBs.
@@ -18,7 +19,7 @@ For each file (16-bit source; anything soundfile reads, converted to 16-bit WAV 
   better), both on 48 kHz resamples, per channel, averaged.  Slow.
 
 Times: WavPack as whole processes (``wavpack`` / ``wvunpack`` wall time); TQA in-process
-(``tqa.sv2.encode`` / ``tqa.sv2.decode`` wall time, after reading the source).
+(``tqa.encode`` / ``tqa.decode`` wall time, after reading the source).
 The table is markdown; the summary gives mean and worst delta per (mode, level).
 """
 
@@ -65,17 +66,16 @@ def wavpack(wav: str, level: int, mode: str, tmp: str) -> dict:
 
 
 def tqa_sv2(x16: np.ndarray, sample_rate: int, rate: float, frame_overhead: int, settings: dict) -> dict:
-    from tqa import sv2
+    """The shipped path: a complete .tqa stream of profile 'spectral2' (header, parameters, CRCs
+    and frame index all counted in its size), decoded back to 16 bits."""
+    import tqa
 
-    grid = x16.astype(np.float64) * 256.0
     t0 = time.perf_counter()
-    params, frames = sv2.encode(grid, sample_rate=sample_rate, rate=rate, frame_overhead=frame_overhead, **settings)
+    data = tqa.encode(x16, sample_rate, profile="spectral2", rate=rate, **settings)
     t1 = time.perf_counter()
-    y = sv2.decode(params, frames)
+    dec, _ = tqa.decode(data, dtype="int16", always_2d=True)
     t2 = time.perf_counter()
-    dec = np.clip(np.rint(y / 256.0), -32768, 32767).astype(np.int16)
-    size = len(params) + sum(len(f) for f in frames) + frame_overhead * len(frames)
-    bits = size * 8 / x16.size
+    bits = len(data) * 8 / x16.size
     return {"bits": bits, "sqnr": sqnr(x16, dec), "enc_s": t1 - t0, "dec_s": t2 - t1, "dec": dec,
             "accuracy": bits / rate}  # fmt: skip
 
