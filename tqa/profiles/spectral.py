@@ -143,12 +143,13 @@ class _Decoder(FrameDecoder):
         good = [k for k, p in enumerate(payloads) if isinstance(p, bytes)]
         if not good:  # every frame lost: silence, without transforming zeros
             return np.zeros((self.channels, max(0, len(payloads) - 1) * self.s.hop))
-        coeffs = np.zeros((len(payloads), self.channels, self.s.hop))
         if len(good) == len(payloads):
-            coeffs = self._coeffs(first, payloads)
+            coeffs = self._coeffs(first, payloads)  # validated before anything of the frames' size is allocated
         else:
-            for k in good:  # damaged frames keep zero coefficients: their samples fade to silence
-                coeffs[k] = self._coeffs(first + k, [payloads[k]])[0]
+            decoded = [(k, self._coeffs(first + k, [payloads[k]])[0]) for k in good]
+            coeffs = np.zeros((len(payloads), self.channels, self.s.hop))
+            for k, c in decoded:  # damaged frames keep zero coefficients: their samples fade to silence
+                coeffs[k] = c
         c = coeffs.transpose(1, 0, 2)
         out = np.empty((self.channels, max(0, len(payloads) - 1) * self.s.hop))
         for g in range(0, self.channels, CHANNEL_GROUP):  # bounded temporaries whatever the channels
