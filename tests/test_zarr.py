@@ -131,7 +131,8 @@ def test_zarr_v3_codec_metadata_round_trip():
     from zarr.registry import get_codec_class
 
     assert get_codec_class("tqa") is tqa.zarr.TQA
-    for c in (tqa.zarr.TQA(), tqa.zarr.TQA(bits=3, residual="qjl", qjl_rows=128), tqa.zarr.TQA(profile="spectral", rate=2.0, hop=512)):
+    for c in (tqa.zarr.TQA(), tqa.zarr.TQA(bits=3, residual="qjl", qjl_rows=128), tqa.zarr.TQA(profile="spectral", rate=2.0, hop=512),
+              tqa.zarr.TQA(profile="spectral", quality=30, scale="channel")):  # fmt: skip
         d = json.loads(json.dumps(c.to_dict()))
         assert d["name"] == "tqa" and tqa.zarr.TQA.from_dict(d) == c
     with pytest.raises(ValueError):

@@ -112,7 +112,8 @@ def bench(name, x, chunk, settings, repeat, troughs=None, wavpack=True):
     chunks = [x[i : i + chunk] for i in range(0, len(x), chunk)]
     mb = x.nbytes / 1e6
     print(f"\n## {name}: {x.shape[0]} x {x.shape[1]} {x.dtype}, chunks of {chunk} x {x.shape[1]} ({len(chunks)} chunks, {mb:.1f} MB)")
-    hdr = "| codec | bits/sample | SQNR dB | encode MB/s | decode MB/s |" + (" trough bias (counts) |" if troughs is not None else "")
+    hdr = "| codec | bits/sample | SQNR dB | worst channel dB | encode MB/s | decode MB/s |" + (
+        " trough bias (counts) |" if troughs is not None else "")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     try:
@@ -125,7 +126,8 @@ def bench(name, x, chunk, settings, repeat, troughs=None, wavpack=True):
         nbytes, te, td, dec = run_codec(codec, chunks, runs)
         y = np.concatenate(dec)
         bps = nbytes * 8 / x.size
-        cells = [label, f"{bps:.3f}", f"{sqnr(x, y):.2f}", f"{mb / te:.1f}", f"{mb / td:.1f}"]
+        worst = min(sqnr(x[:, c], y[:, c]) for c in range(x.shape[1]))
+        cells = [label, f"{bps:.3f}", f"{sqnr(x, y):.2f}", f"{worst:.2f}", f"{mb / te:.1f}", f"{mb / td:.1f}"]
         if troughs is not None:
             s, c = troughs[:, 0], troughs[:, 1]
             cells.append(f"{np.mean(y[s, c].astype(float) - x[s, c].astype(float)):+.1f}")
@@ -156,7 +158,8 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     settings = [dict(bits=2), dict(bits=3), dict(bits=4), dict(bits=6), dict(profile="spectral", rate=2.5),
-                dict(profile="spectral", rate=3.2), dict(profile="spectral", rate=4.5), dict(profile="spectral", quality=30)]  # fmt: skip
+                dict(profile="spectral", rate=3.2), dict(profile="spectral", rate=4.5), dict(profile="spectral", quality=30),
+                dict(profile="spectral", rate=3.2, scale="channel")]  # fmt: skip
     with threadpool_limits(1):
         if a.which in ("music", "both"):
             x = music(a.seconds or 30.0)

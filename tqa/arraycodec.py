@@ -25,8 +25,12 @@ own dtype has no more precision than the dtype holds there; NaN and +-Inf are re
 (``ValueError`` naming the first one); a constant chunk (all zeros, say) is stored
 exactly, as a header and one sample.  int64/uint64 values are coded through float64 (53 bits).  A
 channel whose level is far below the chunk's loudest one is coded relative to the
-grid, ~2**22 steps per chunk peak, so it keeps the SQNR down to about -60 dB
-(time profile) below the peak channel.
+grid, ~2**22 steps per chunk peak: the time profile keeps its SQNR on channels down
+to ~-90 dB below the loudest.  The spectral profile, though, shares its bits across
+the channels of a frame to minimize the *total* error, so a channel 20 dB quieter
+than the rest gets few bits; ``scale="channel"`` normalizes each channel by its own
+power of two instead (2 bytes per channel per chunk), which evens out the
+per-channel SQNR (electrophysiology) at some cost in total SQNR.
 
 Chunk format (all integers little-endian)
 =========================================
@@ -40,13 +44,15 @@ offset  size   field
 6       1      flags: bit 0 big-endian, bit 1 constant (every sample equals
                the payload, one sample of the dtype; no payload if the
                chunk is empty), bit 2 Fortran order (decoded array is
-               F-contiguous); other bits zero
+               F-contiguous), bit 3 per-channel exponents; other bits zero
 7       1      ndim d, 0 .. 32
 8       8*d    shape, u64 each
 8+8d    2      scale exponent e (i16): sample = decoded * 2**e (+ 2**(bits-1)
                for unsigned dtypes)
-10+8d   4      CRC-32 (zlib) of bytes 0 .. 9+8d
-14+8d   ...    payload: for each group of up to 4096 channels (the most a .tqa
+10+8d   2*c    only with flag bit 3 (``scale="channel"``): one i16 exponent per
+               channel c (e is then 0); c = the product of shape[1:]
+P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = 10+8d, or 10+8d+2c)
+P+4     ...    payload: for each group of up to 4096 channels (the most a .tqa
                stream holds), u32 length L, then L bytes: a complete .tqa stream
                (``tqa.decode`` reads it) of ``shape[0]`` frames (1 if d = 0)
 ======  =====  ==============================================================
@@ -74,7 +80,7 @@ SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in
 DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "int64": 7, "uint64": 8,
                "float16": 9, "float32": 10, "float64": 11}  # fmt: skip
 _CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
-_BIG, _CONST, _FORTRAN = 1, 2, 4
+_BIG, _CONST, _FORTRAN, _PER_CHANNEL = 1, 2, 4, 8
 
 TIME_DEFAULTS = {"bits": 6, "residual": "sign", "block_size": 512, "seed": 0, "qjl_rows": None}
 SPECTRAL_DEFAULTS = {"rate": None, "quality": None, "hop": 1024, "seed": 0}
@@ -99,7 +105,10 @@ class ChunkSettings:
     included; default 3.2) or ``quality`` (target SQNR, dB), ``hop``, ``seed``.
     """
 
-    def __init__(self, profile: str = "time", **settings) -> None:
+    def __init__(self, profile: str = "time", scale: str | None = None, **settings) -> None:
+        if scale not in (None, "chunk", "channel"):
+            raise ValueError(f"tqa codec: scale must be 'chunk' or 'channel', got {scale!r}")
+        self.scale = scale or "chunk"
         if profile == "time":
             defaults = TIME_DEFAULTS
         elif profile == "spectral":
@@ -132,6 +141,8 @@ class ChunkSettings:
         """JSON-able settings: profile and every setting of it (None ones left out)."""
         out = {"profile": self.profile}
         out.update({k: v for k, v in self.settings.items() if v is not None})
+        if self.scale != "chunk":
+            out["scale"] = self.scale
         return out
 
     def tqa_kwargs(self) -> dict:
@@ -228,9 +239,15 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         flags |= _CONST
         payload = flat[:1].tobytes()
     else:
-        peak = float(np.max(np.abs(xf)))
-        e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
-        xs = np.ldexp(xf, -e)
+        if settings.scale == "channel":
+            flags |= _PER_CHANNEL
+            peaks = np.max(np.abs(xf), axis=0)
+            exps = np.frexp(np.where(peaks > 0, peaks, 1.0))[1].astype(np.int16)  # silent channels: 2**1
+            xs = np.ldexp(xf, -exps.astype(np.int64))
+        else:
+            peak = float(np.max(np.abs(xf)))
+            e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
+            xs = np.ldexp(xf, -e)
         parts = []
         for lo in range(0, c, MAX_STREAM_CHANNELS):
             s = _stream_encode(xs[:, lo : lo + MAX_STREAM_CHANNELS], settings)
@@ -238,6 +255,8 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         payload = b"".join(parts)
     head = struct.pack("<4sBBBB", CHUNK_MAGIC, VERSION, DTYPE_CODES[name], flags, x.ndim)
     head += struct.pack(f"<{x.ndim}Q", *x.shape) + struct.pack("<h", e)
+    if flags & _PER_CHANNEL:
+        head += exps.astype("<i2").tobytes()
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
@@ -254,19 +273,27 @@ def chunk_info(data) -> dict:
     end = 10 + 8 * ndim
     if ndim > MAX_NDIM or len(mv) < end + 4:
         raise ValueError("tqa codec: truncated or damaged chunk header")
+    shape = struct.unpack_from(f"<{ndim}Q", mv, 8)
+    exps = None
+    if flags & _PER_CHANNEL:
+        n = shape[0] if ndim else 1
+        c = math.prod(shape) // n if n else 0
+        if ndim and c > (len(mv) - end - 4) // 2:
+            raise ValueError("tqa codec: truncated or damaged chunk header")
+        exps = np.frombuffer(bytes(mv[end : end + 2 * c]), "<i2").astype(np.int64)
+        end += 2 * c
     (crc,) = struct.unpack_from("<I", mv, end)
     if crc != zlib.crc32(mv[:end]):
         raise ValueError("tqa codec: chunk header CRC mismatch (damaged chunk)")
-    if code not in _CODE_DTYPES or flags & ~(_BIG | _CONST | _FORTRAN):
+    if code not in _CODE_DTYPES or flags & ~(_BIG | _CONST | _FORTRAN | _PER_CHANNEL):
         raise ValueError(f"tqa codec: unknown dtype code {code} or flags {flags:#x}")
-    shape = struct.unpack_from(f"<{ndim}Q", mv, 8)
     (e,) = struct.unpack_from("<h", mv, 8 + 8 * ndim)
     dt = np.dtype(_CODE_DTYPES[code])
     if dt.itemsize > 1:
         dt = dt.newbyteorder(">" if flags & _BIG else "<")
     size = math.prod(shape)
     return {"dtype": dt, "shape": tuple(int(s) for s in shape), "order": "F" if flags & _FORTRAN else "C",
-            "constant": bool(flags & _CONST), "scale_exponent": e, "nbytes": size * dt.itemsize,
+            "constant": bool(flags & _CONST), "scale_exponent": e, "channel_exponents": exps, "nbytes": size * dt.itemsize,
             "payload_offset": end + 4}  # fmt: skip
 
 
@@ -320,7 +347,8 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
             g[:, lo : lo + want] = dec.read(dtype="float64").reshape(n, want)
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
-        y = _from_float(np.ldexp(g, h["scale_exponent"]), dt)
+        exps = h["channel_exponents"]
+        y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps), dt)
     y = y.reshape(shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)

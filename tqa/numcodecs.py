@@ -32,7 +32,8 @@ _LEGACY = ("sample_rate", "dtype", "channels")
 
 class TQA(Codec):
     """Lossy array codec: ``profile="time"`` (bits, residual, block_size, seed, qjl_rows)
-    or ``profile="spectral"`` (rate or quality, hop, seed)."""
+    or ``profile="spectral"`` (rate or quality, hop, seed); ``scale="chunk"`` (default)
+    or ``"channel"`` (one power-of-two scale per channel, see :mod:`tqa.arraycodec`)."""
 
     codec_id = "tqa"
     max_buffer_size = 2**31 - 1  # bytes, encoded or decoded, as numcodecs' compressors
@@ -48,12 +49,13 @@ class TQA(Codec):
         rate: float | None = None,
         quality: float | None = None,
         hop: int | None = None,
+        scale: str | None = None,
         sample_rate: int | None = None,
         dtype: str | None = None,
         channels: int | None = None,
     ) -> None:
         self._settings = ChunkSettings(
-            profile, bits=bits, residual=residual, block_size=block_size, seed=seed, qjl_rows=qjl_rows,
+            profile, scale=scale, bits=bits, residual=residual, block_size=block_size, seed=seed, qjl_rows=qjl_rows,
             rate=rate, quality=quality, hop=hop,
         )  # fmt: skip
         for k, v in self._settings.config().items():

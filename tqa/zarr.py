@@ -33,13 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = ["TQA"]
 
-_FIELDS = ("profile", "bits", "residual", "block_size", "seed", "qjl_rows", "rate", "quality", "hop")
+_FIELDS = ("profile", "bits", "residual", "block_size", "seed", "qjl_rows", "rate", "quality", "hop", "scale")
 
 
 @dataclass(frozen=True, init=False)
 class TQA(ArrayBytesCodec):
     """Lossy zarr v3 serializer: ``profile="time"`` (bits=6, residual="sign", block_size=512,
-    seed=0, qjl_rows) or ``profile="spectral"`` (rate=3.2 or quality, hop=1024, seed=0)."""
+    seed=0, qjl_rows) or ``profile="spectral"`` (rate=3.2 or quality, hop=1024, seed=0);
+    ``scale="chunk"`` (default) or ``"channel"`` (see :mod:`tqa.arraycodec`)."""
 
     is_fixed_size = False
 
@@ -52,6 +53,7 @@ class TQA(ArrayBytesCodec):
     rate: float | None
     quality: float | None
     hop: int | None
+    scale: str | None
 
     def __init__(
         self,
@@ -65,8 +67,9 @@ class TQA(ArrayBytesCodec):
         rate: float | None = None,
         quality: float | None = None,
         hop: int | None = None,
+        scale: str | None = None,
     ) -> None:
-        cs = ChunkSettings(profile, bits=bits, residual=residual, block_size=block_size, seed=seed,
+        cs = ChunkSettings(profile, scale=scale, bits=bits, residual=residual, block_size=block_size, seed=seed,
                            qjl_rows=qjl_rows, rate=rate, quality=quality, hop=hop)  # fmt: skip
         cfg = cs.config()
         for k in _FIELDS:
