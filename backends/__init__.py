@@ -1,6 +1,6 @@
-"""TQA engines: interchangeable implementations of the block codec's hot kernels.
+"""TQA engines: interchangeable implementations of the codecs' hot kernels.
 
-Installed as ``tqa.backends``.  Every engine implements the four kernels of
-:class:`tqa.backends.base.Engine` and must give bit-identical results; the framing,
-side info, mode decisions and the file format are shared code in :mod:`tqa`.
+Installed as ``tqa.backends``; one module per engine, named like the engine (``numpy``,
+``scipy``, ``tiled``), each composed from the kernels in ``_common``.  The contract is
+:class:`tqa.engine.Engine`; the registry (:mod:`tqa.registry`) is the only importer.
 """

@@ -49,3 +49,8 @@ class CountingIO(io.BytesIO):
         out = super().read(size)
         self.bytes_read += len(out)
         return out
+
+
+def header(data):
+    """The parsed header of a stream (bytes), whatever its state."""
+    return tqa.Decoder(bytes(data), on_error="silence").header

@@ -206,11 +206,11 @@ def test_interrupted_encode_leaves_nothing(tmp_path):
     out.write_bytes(b"old")
     code = (
         "import sys, tqa.audio as a, tqa.api as api\n"
-        "orig = api.Encoder._emit\n"
+        "orig = api.Encoder._put\n"
         "def boom(self, x):\n"
         "    orig(self, x)\n"
-        "    raise KeyboardInterrupt\n"
-        "api.Encoder._emit = boom\n"
+        "    if x: raise KeyboardInterrupt\n"
+        "api.Encoder._put = boom\n"
         "from tqa.cli import main\n"
         f"main(['encode', {str(src)!r}, {str(out)!r}])\n"
     )
@@ -233,6 +233,9 @@ def test_hostile_tqa_files(tmp_path, files):
         for cmd in ("decode", "info"):
             args = [cmd, tmp_path / name] + ([tmp_path / "o.wav"] if cmd == "decode" else [])
             p = run(*args, ok=False)
+            if cmd == "info" and name == "short.tqa":  # the header is intact: shown, with the problem
+                assert p.returncode == 0 and needle in p.stderr and name in p.stderr, p.stderr
+                continue
             assert p.returncode == 2 and needle in p.stderr and name in p.stderr, p.stderr
     assert not (tmp_path / "o.wav").exists()
 
@@ -280,13 +283,13 @@ def test_read_only_folder_and_full_disk(tmp_path, files, monkeypatch, capsys):
 
     target = tmp_path / "full.tqa"
     target.write_bytes(b"previous")
-    orig = tqa.api.Encoder._emit
+    orig = tqa.api.Encoder._put
 
     def full(self, x):
         orig(self, x)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(tqa.api.Encoder, "_emit", full)
+    monkeypatch.setattr(tqa.api.Encoder, "_put", full)
     code, err = _main(["encode", files["a"], target], capsys)
     assert code == 2 and "full.tqa" in err and "No space left" in err
     assert target.read_bytes() == b"previous"

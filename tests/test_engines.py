@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tqa
-from tqa.backends.array_api import ArrayAPIEngine
+from tqa.backends.numpy import NumpyEngine as ArrayAPIEngine
 from tqa.registry import get_engine
 
 from tqa.signals import adversarial
@@ -109,8 +109,9 @@ def test_set_engine_scoped_and_global(monkeypatch):
     calls = []
     for name in ENGINES:
         eng = get_engine(name)
-        orig = eng.rotate
-        monkeypatch.setattr(eng, "rotate", lambda x, s, _o=orig, _n=name: calls.append(_n) or _o(x, s))
+        for kernel in ("rotate", "analyze"):
+            orig = getattr(eng, kernel)
+            monkeypatch.setattr(eng, kernel, lambda *a, _o=orig, _n=name: calls.append(_n) or _o(*a))
     x = np.random.default_rng(0).normal(0, 0.1, 2048)
     with tqa.set_engine("tiled"):
         tqa.encode(x, 8000)

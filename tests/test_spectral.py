@@ -1,6 +1,8 @@
 """The spectral profile: MDCT, allocation, rate control, engines, random access, damage."""
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -8,7 +10,9 @@ from scipy.signal import lfilter
 
 import tqa
 from tqa import mdct
-from tqa.container import FormatError, Header, SpectralHeader, parse_header
+from tqa.format import FormatError
+
+from conftest import header as parse_header
 from tqa.metrics import sqnr_db
 
 from conftest import CountingIO
@@ -50,7 +54,7 @@ def test_cbr_frames_are_exactly_the_promised_size(rate):
     data = tqa.encode(x, 48000, profile="spectral", rate=rate)
     h = parse_header(data)
     size = int(np.ceil(rate * 1024 * 2 / 8))
-    assert h.frame_size == size
+    assert h.frame_size(0) == size
     assert len(data) == h.header_size + h.n_frames * size
     assert tqa.info(data)["bits_per_sample"] == pytest.approx(rate, abs=0.03 + 8 * h.header_size / x.size + 2 * rate * 1024 / 30_000)
 
@@ -64,7 +68,7 @@ def test_quality_frames_within_half_a_db(quality, rho):
     assert sqnr_db(x, y) == pytest.approx(quality, abs=0.5)
     # frame by frame, in the MDCT domain (orthogonal: the SQNR there is the signal's)
     dec = tqa.Decoder(data)
-    got = dec.codec.reconstruct(*dec.codec.unpack(*dec.reader.bodies(0, dec.header.n_frames)))
+    got = dec._dec._coeffs(0, dec.reader.payloads(0, dec.header.n_frames))
     ref = mdct.forward(np.rint(x * 2.0**23), 1024).transpose(1, 0, 2)
     e = np.sum(ref**2, axis=(1, 2))
     live = e > 0
@@ -114,7 +118,7 @@ def test_damaged_frames_named_and_recovered(kw):
     data = bytearray(tqa.encode(x, 44100, profile="spectral", **kw))
     ref, _ = tqa.decode(bytes(data))
     h = parse_header(bytes(data))
-    off = h.header_size + 10 * h.frame_size + 20 if not h.vbr else tqa.Decoder(bytes(data)).reader._span(10)[0] + 20
+    off = tqa.Decoder(bytes(data)).reader.span(10)[0] + 20
     data[off] ^= 0x40
     with pytest.raises(FormatError, match="frame 10 is damaged") as e:
         tqa.decode(bytes(data))
@@ -122,41 +126,42 @@ def test_damaged_frames_named_and_recovered(kw):
     assert [i for i, _ in tqa.verify(bytes(data))] == [10]
     with pytest.warns(tqa.DamagedFramesWarning):
         y, _ = tqa.decode(bytes(data), on_error="silence")
-    hop = h.hop
+    hop = h.settings.hop
     np.testing.assert_array_equal(y[: 9 * hop], ref[: 9 * hop])  # undamaged frames' samples are intact
     np.testing.assert_array_equal(y[11 * hop :], ref[11 * hop :])
 
 
-def test_headers_refused_by_the_wrong_reader():
+def test_profile_ids_and_unknown_profiles():
     data = tqa.encode(ar1(3000, 0.5), 8000, profile="spectral")
-    with pytest.raises(FormatError, match="not the time-domain profile"):
-        Header.parse(data)  # what a time-only v1 reader does
-    assert isinstance(parse_header(data), SpectralHeader)
+    assert data[5] == 1 and parse_header(data).profile is tqa.profiles.get("spectral")
+    assert tqa.encode(ar1(3000, 0.5), 8000)[5] == 0
     bad = bytearray(data)
     bad[5] = 2
-    with pytest.raises(FormatError, match="unknown profile 2"):
+    with pytest.raises(FormatError, match=r"unknown profile 2 \(this reader knows \[0, 1\]\)"):
         tqa.decode(bytes(bad))
 
 
 def test_settings_are_validated():
     x = np.zeros(100)
-    for kw, match in [(dict(rate=0.1), "rate"), (dict(rate=3, quality=40), "exactly one"), (dict(quality=500), "quality")]:
+    for kw, match in [(dict(rate=0.1), "rate"), (dict(rate=3, quality=40), "not both"), (dict(quality=500), "quality")]:
         with pytest.raises(ValueError, match=match):
             tqa.encode(x, 8000, profile="spectral", **kw)
     with pytest.raises(ValueError, match="profile"):
         tqa.encode(x, 8000, profile="mdct")
-    with pytest.raises(ValueError, match="spectral"):
+    with pytest.raises(TypeError, match="profile 'time' takes no setting rate"):
         tqa.encode(x, 8000, rate=3.2)
+    with pytest.raises(TypeError, match="profile 'spectral' takes no setting bits"):
+        tqa.encode(x, 8000, profile="spectral", bits=4)
 
 
 @pytest.mark.parametrize("kw", [dict(rate=3.2), dict(quality=40.0)])
-def test_streaming_encoder_any_chunking_same_bytes(kw):
-    from tqa.spectral import SpectralEncoder
-
+def test_streaming_encoder_any_chunking_same_bytes(kw, monkeypatch):
     x = (ar1(70_001, 0.9, 2) * 32767).astype(np.int16)
     ref = tqa.encode(x, 44100, profile="spectral", **kw)
     buf = io.BytesIO()
-    enc = SpectralEncoder(buf, 44100, 2, source_format=1, batch=7, **kw)
+    monkeypatch.setattr(tqa.stream, "WORKING_SET", 1 << 17)  # batches of 1 MDCT frame, chunks of 8192 samples
+    enc = tqa.Encoder(buf, 44100, 2, profile="spectral", source_format="int16", **kw)
+    assert enc._coder.batch == 1
     pos = 0
     for size in [1, 999, 5000, 20_000, 1023, 50_000]:
         enc.write(x[pos : pos + size])
@@ -200,9 +205,10 @@ def test_crafted_frame_with_valid_crc_is_named():
 
     data = bytearray(tqa.encode(ar1(20_000, 0.9, 2), 44100, profile="spectral", rate=3.2))
     h = parse_header(bytes(data))
-    lo = h.header_size + 7 * h.frame_size
+    size = h.frame_size(0)
+    lo = h.header_size + 7 * size
     data[lo + 4] = 5  # flags byte: only bit 0 is defined
-    struct.pack_into("<I", data, lo + h.frame_size - 4, zlib.crc32(bytes(data[lo : lo + h.frame_size - 4])))
+    struct.pack_into("<I", data, lo + size - 4, zlib.crc32(bytes(data[lo : lo + size - 4])))
     with pytest.raises(FormatError, match="frame 7: malformed spectral frame") as e:
         tqa.decode(bytes(data))
     assert e.value.frame == 7

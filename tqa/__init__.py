@@ -1,20 +1,24 @@
 """TQA: a lossy audio codec built on TurboQuant's data-oblivious quantizer.
 
-Each block of samples is rotated by a seeded random-sign Walsh–Hadamard transform
-into near-Gaussian coordinates, quantized with an MSE-optimal Lloyd–Max codebook and
-refined by a 1-bit residual layer (sign or QJL).  See :mod:`tqa.container` for the
-file format.
+Each block of samples is rotated by a seeded random-sign Walsh–Hadamard transform into
+near-Gaussian coordinates and quantized with an MSE-optimal Lloyd–Max codebook (the
+time-domain profile, with a 1-bit residual layer), or the same quantizer runs inside MDCT
+bands with water-filled bits (the spectral profile).  The file format: :mod:`tqa.format`;
+profiles: :mod:`tqa.profiles`; engines: :mod:`tqa.engine`, :mod:`tqa.registry`.
 """
 
-from .api import DamagedFramesWarning, Decoder, Encoder, decode, encode, info, verify
+from . import profiles
+from .api import DamagedFramesWarning, Decoder, Encoder, UnfinishedStreamWarning, decode, encode, info, verify
 from .codebook import Codebook, lloyd_max
-from .container import FormatError
+from .engine import Engine
+from .format import FormatError
 from .legacy import TurboAudioEngine
-from .registry import engines, set_engine
+from .registry import engines, register_engine, set_engine, set_global_engine
 from .rotation import Rotation
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = [
     "encode", "decode", "info", "verify", "Encoder", "Decoder", "FormatError", "DamagedFramesWarning",
-    "lloyd_max", "Codebook", "Rotation", "TurboAudioEngine", "engines", "set_engine",
+    "UnfinishedStreamWarning", "lloyd_max", "Codebook", "Rotation", "TurboAudioEngine", "Engine", "engines",
+    "set_engine", "set_global_engine", "register_engine", "profiles",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import soundfile as sf
 
-from .api import CHUNK_SAMPLES, Decoder, Encoder
+from .stream import WORKING_SET, Decoder, Encoder
 from .samples import FORMATS
 
 __all__ = ["encode_file", "decode_file", "atomic_output", "AudioError", "source_format", "OUTPUT_FORMATS"]
@@ -42,6 +42,11 @@ OUTPUT_FORMATS = {
     ".caf": "CAF", ".w64": "W64", ".rf64": "RF64",
 }  # fmt: skip
 _WRITE_DTYPE = {"PCM_16": "int16", "PCM_24": "int32", "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64"}
+
+
+def chunk_samples(channels: int) -> int:
+    """Samples per channel per read: the stream layer's working set, at least 1024."""
+    return max(1024, WORKING_SET // (8 * channels))
 
 
 class AudioError(ValueError):
@@ -132,18 +137,12 @@ def encode_file(
     t0 = time.perf_counter()
     with _open_input(p) as f:
         code, dtype = source_format(f.subtype)
-        spectral = settings.pop("profile", "time") == "spectral"
         with atomic_output(dst, (p,)) as out:
-            if spectral:
-                from .spectral import SpectralEncoder
-
-                enc = SpectralEncoder(out, f.samplerate, f.channels, source_format=code, **settings)
-            else:
-                enc = Encoder(out, f.samplerate, f.channels, source_format=code, **settings)
+            enc = Encoder(out, f.samplerate, f.channels, source_format=code, **settings)
             frames = 0
             while True:
                 try:
-                    chunk = f.read(CHUNK_SAMPLES, dtype=dtype, always_2d=True)
+                    chunk = f.read(chunk_samples(f.channels), dtype=dtype, always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     raise AudioError(f"{p}: read error at sample {frames}: {exc}") from None
                 if not chunk.shape[0]:

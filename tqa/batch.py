@@ -19,10 +19,8 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from . import api, audio, metrics
-from .blockcodec import BlockCodec, Settings
-from .container import FormatError, Header, open_reader
-from .registry import get_engine
+from . import api, audio, metrics, profiles, stream
+from .format import FormatError
 
 __all__ = ["run_batch", "plan", "AUDIO_EXTENSIONS", "SEGMENT_SAMPLES"]
 
@@ -50,7 +48,7 @@ def _complete(dst: pathlib.Path, decode: bool) -> bool:
             sf.info(str(dst))
         else:
             with open(dst, "rb") as f:
-                open_reader(f, str(dst))
+                api.Decoder(f, name=str(dst))
         return True
     except (FormatError, RuntimeError, OSError):
         return False
@@ -122,18 +120,14 @@ def decode_task(src: str, dst: str, subtype: str | None, engine: str | None) -> 
         return _result(src, dst, error=f"{type(exc).__name__}: {exc}")
 
 
-def segment_task(src: str, header: bytes, first_frame: int, frames: int, engine: str | None) -> bytes:
-    """Frames first_frame .. first_frame+frames-1 of a long file, as bytes."""
-    h = Header.parse(header)
-    start = first_frame * h.frame_samples
-    count = min(frames * h.frame_samples, h.n_samples - start)
+def segment_task(src: str, header: bytes, start: int, count: int, first_frame: int, engine: str | None) -> bytes:
+    """Frames from ``first_frame`` of a long file: samples [start, start+count), as bytes."""
     with sf.SoundFile(src) as f:
         f.seek(start)
         x = f.read(count, dtype=audio.source_format(f.subtype)[1], always_2d=True)
     if len(x) != count:
         raise OSError(f"{src}: read {len(x)} of {count} samples at {start}")
-    codec = BlockCodec(h.settings, get_engine(engine))
-    return api.code_frames(codec, h, x, first_frame)
+    return stream.encode_segment(header, x, first_frame, engine)
 
 
 # -- the driver ---------------------------------------------------------------------
@@ -148,25 +142,29 @@ def _client(workers: int, scheduler: str | None):
 
 
 def _encode_long(client, src: pathlib.Path, dst: pathlib.Path, settings: dict, verify: bool, segment: int):
-    """Submit a long file as segments; returns a future of its result."""
+    """Submit a long file as segments of whole frames; returns their futures and the header."""
     info = sf.info(str(src))
-    s = Settings(settings.get("block_size", 512), settings.get("bits", 6), settings.get("residual", "sign"),
-                 settings.get("seed", 0), settings.get("qjl_rows"))  # fmt: skip
-    header = Header(info.samplerate, info.channels, info.frames, audio.source_format(info.subtype)[0], s,
-                    api._frame_blocks(s.block_size, None))  # fmt: skip
-    per = max(1, segment // header.frame_samples)
+    opts = {k: v for k, v in settings.items() if k != "engine"}
+    header = stream.header_bytes(info.samplerate, info.channels, info.frames,
+                                 source_format=audio.source_format(info.subtype)[0], **opts)  # fmt: skip
+    prof = profiles.get(opts.get("profile", profiles.DEFAULT))
+    s = prof.settings(**{k: v for k, v in opts.items() if k != "profile"})
+    fs = prof.samples_of_frames(s, 1)
+    per = max(1, segment // fs)
+    n_frames = prof.n_frames(s, info.frames)
     futures = [
-        client.submit(segment_task, str(src), header.pack(), first, per, settings.get("engine"), pure=False)
-        for first in range(0, header.n_frames, per)
+        client.submit(segment_task, str(src), header, first * fs, min(per * fs, info.frames - first * fs), first,
+                      settings.get("engine"), pure=False)  # fmt: skip
+        for first in range(0, n_frames, per)
     ]
     return futures, header
 
 
-def _join(src, dst, header: Header, futures, verify: bool, t0: float) -> dict:
+def _join(src, dst, header: bytes, futures, verify: bool, t0: float) -> dict:
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         with audio.atomic_output(dst, (src,)) as out:
-            out.write(header.pack())
+            out.write(header)
             for fut in futures:  # in order; each segment's bytes are released once written
                 out.write(fut.result())
         pcm, seconds, _ = _source_pcm_bytes(src)
@@ -211,7 +209,7 @@ def run_batch(
             except Exception as exc:
                 results.append(_result(s, d, error=f"{type(exc).__name__}: {exc}"))
                 continue
-            if frames > segment and settings.get("profile", "time") == "time":
+            if frames > segment and profiles.get(settings.get("profile", profiles.DEFAULT)).segmentable:
                 longs.append((s, d, *_encode_long(client, s, d, settings, verify, segment)))
             else:
                 futures.append(client.submit(encode_task, str(s), str(d), settings, verify, pure=False))

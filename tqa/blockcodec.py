@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bitpack
-from .backends.base import Engine
+from .engine import Engine
 from .codebook import MAX_BITS, Codebook, lloyd_max
 from .rotation import FALLBACK, PRIMARY, QJL, check_block_size, check_seed, qjl_rows, signs
 

@@ -21,7 +21,7 @@ import soundfile as sf
 from . import api, audio, metrics, registry, signals
 from .blockcodec import RESIDUALS
 from .codebook import MAX_BITS
-from .container import FormatError
+from .format import FormatError
 from .rotation import MAX_BLOCK, MIN_BLOCK
 
 __all__ = ["main", "legacy_cli", "legacy_sim", "Commands"]
@@ -357,6 +357,8 @@ class Commands:
         src = _need(input, "FILE.tqa")
         with open(audio.check_input(src), "rb") as f:
             inf = api.info(f, src)
+        if inf["problem"]:
+            print(f"tqa: warning: {src}: {inf['problem']}", file=sys.stderr)
         _emit({"file": src, **inf}, json, _info_lines(src, inf), quiet)
 
     def verify(self, input=None, *extra, json=False, quiet=False, **unknown):
@@ -364,15 +366,15 @@ class Commands:
         _no_extras(extra, unknown)
         src = _need(input, "FILE.tqa")
         with open(audio.check_input(src), "rb") as f:
-            reader = api.open_reader(f, src, strict=False)
-            bad = reader.verify()
-        h = reader.header
-        span = h.hop if h.profile == 1 else h.frame_samples
-        report = {"file": src, "frames": h.n_frames, "ok": not bad,
-                  "damaged": [{"frame": i, "start_s": max(0, i - (h.profile == 1)) * span / h.sample_rate, "problem": p}
-                              for i, p in bad]}  # fmt: skip
-        lines = [f"{src}: {h.n_frames} frames, all CRCs match"] if not bad else [
-            f"{src}: {len(bad)} of {h.n_frames} frames damaged:"] + [
+            bad = api.verify(f, src)
+            f.seek(0)
+            dec = api.Decoder(f, name=src, on_error="silence")
+        h = dec.header
+        report = {"file": src, "frames": dec.reader.n_frames, "ok": not bad,
+                  "damaged": [{"frame": i, "start_s": h.profile.frame_samples(h.settings, i, h.n_samples)[0] / h.sample_rate,
+                               "problem": p} for i, p in bad]}  # fmt: skip
+        lines = [f"{src}: {dec.reader.n_frames} frames, all CRCs match and all frames decode"] if not bad else [
+            f"{src}: {len(bad)} problem(s) in {dec.reader.n_frames} frames:"] + [
             f"  frame {d['frame']} at {d['start_s']:.3f} s: {d['problem']}" for d in report["damaged"]]  # fmt: skip
         _emit(report, json, lines, quiet)
         if bad:
@@ -520,8 +522,8 @@ def _round_trip(src: str, dst: str, keep, opts: dict, subtype, quiet: bool) -> d
     meter = metrics.SNRMeter(si.channels)
     with sf.SoundFile(src) as a, sf.SoundFile(dst) as b:
         while True:
-            x = a.read(api.CHUNK_SAMPLES, dtype="float64", always_2d=True)
-            y = b.read(api.CHUNK_SAMPLES, dtype="float64", always_2d=True)
+            x = a.read(audio.chunk_samples(2), dtype="float64", always_2d=True)
+            y = b.read(audio.chunk_samples(2), dtype="float64", always_2d=True)
             if not x.shape[0]:
                 break
             meter.update(x, y)

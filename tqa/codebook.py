@@ -12,9 +12,9 @@ reconstruction level is rounded to a multiple of ``2**-24``.  This makes them
 independent of the last-ulp behaviour of ``erf`` on a given platform (a test pins
 their digest) and costs nothing measurable (< 1e-12 relative MSE).
 
-The solver's output is cached in ``tqa/_tables.py`` (written by
-``tools/gen_tables.py``; a test checks it against :func:`solve` bit for bit), so
-that starting the codec needs neither the solver nor SciPy.
+The solvers' output is shipped in ``tqa/_tables.py`` (written by
+``tools/gen_tables.py``; tests/test_codebook.py re-solves every table and compares bit
+for bit, and pins the digests), so that starting the codec needs neither the solver nor SciPy.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 __all__ = ["Codebook", "lloyd_max", "MAX_BITS", "panter_dite_mse"]
 
 MAX_BITS = 8
+MAX_COMPANDED = 14
 _GRID = 2.0**-24
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 
@@ -168,9 +169,8 @@ def _refined(bits: int) -> Codebook:
     return _table(bits, True)
 
 
-@functools.lru_cache(maxsize=None)
-def companded(bits: int) -> Codebook:
-    """A ``2**bits``-level quantizer for N(0,1) above Lloyd–Max's 8 bits (9 to 14).
+def solve_companded(bits: int) -> Codebook:
+    """Solve the ``2**bits``-level companded table (9 to 14 bits) from scratch (SciPy).
 
     Thresholds come from the Panter–Dite optimal compander (the CDF of N(0, 3)):
     ``t_j = sqrt(3)·Phi^-1(j / 2**bits)``; levels are the exact conditional means of
@@ -179,15 +179,37 @@ def companded(bits: int) -> Codebook:
     """
     from scipy.special import ndtri
 
-    if not 9 <= bits <= 14:
-        raise ValueError(f"companded quantizers cover 9 to 14 bits, got {bits!r}")
+    if not 9 <= bits <= MAX_COMPANDED:
+        raise ValueError(f"companded quantizers cover 9 to {MAX_COMPANDED} bits, got {bits!r}")
     b = _freeze(np.sqrt(3.0) * ndtri(np.arange(1, 2**bits) / 2**bits))
     c = _freeze(_cells(b)[1])
     return Codebook(bits, c, b, _mse(b, c))
 
 
+def unpack_table(blob: str) -> np.ndarray:
+    """A frozen table from its packed form: base64(zlib(int32 steps of 2**-24)), tools/gen_tables.py."""
+    import base64
+    import zlib
+
+    steps = np.frombuffer(zlib.decompress(base64.b64decode(blob)), "<i4").astype(np.int64)
+    out = np.cumsum(steps) * _GRID
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def companded(bits: int) -> Codebook:
+    """The frozen ``2**bits``-level companded quantizer for N(0,1), 9 to 14 bits (no SciPy)."""
+    from ._tables import COMPANDED
+
+    if isinstance(bits, bool) or bits not in COMPANDED:
+        raise ValueError(f"companded quantizers cover 9 to {MAX_COMPANDED} bits, got {bits!r}")
+    bounds, levels, mse = COMPANDED[bits]
+    return Codebook(bits, unpack_table(levels), unpack_table(bounds), mse)
+
+
 def quantizer(bits: int) -> Codebook:
-    """The table for ``bits`` bits: Lloyd–Max up to 8, companded from 9 to 14."""
+    """The table for ``bits`` bits: Lloyd–Max up to 8, companded from 9 to 14 (all frozen)."""
     return lloyd_max(bits) if bits <= MAX_BITS else companded(bits)
 
 

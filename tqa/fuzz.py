@@ -13,11 +13,11 @@ import zlib
 import numpy as np
 
 from . import api
-from .container import FRAME_OVERHEAD, FormatError, parse_header
+from .format import FRAME_OVERHEAD, FormatError
 
 __all__ = ["seed_streams", "mutate", "check", "campaign"]
 
-# Offsets of the header fields (see tqa.container): truncating at each is a case.
+# Offsets of the header fields (see tqa.format): truncating at each is a case.
 FIELD_BOUNDARIES = (0, 4, 5, 6, 8, 12, 14, 15, 16, 24, 25, 26, 27, 28, 30, 32, 40, 44)
 _FIELDS = [(4, "B"), (5, "B"), (6, "H"), (8, "I"), (12, "H"), (14, "B"), (15, "B"), (16, "Q"), (24, "B"),
            (25, "B"), (26, "B"), (27, "B"), (28, "H"), (30, "H"), (32, "Q")]  # fmt: skip
@@ -38,14 +38,9 @@ def seed_streams() -> list[bytes]:
 
 
 def _spans(data: bytes) -> tuple[int, list[tuple[int, int]]]:
-    """(header size, [(offset, size)] of every frame) of a valid stream of either profile."""
-    h = parse_header(data)
-    if h.profile == 0:
-        return h.header_size, [(h.frame_offset(i), h.frame_size(i)) for i in range(h.n_frames)]
-    if not h.vbr:
-        return h.header_size, [(h.header_size + i * h.frame_size, h.frame_size) for i in range(h.n_frames)]
-    index = np.frombuffer(data, "<u8", h.n_frames + 1, len(data) - 12 - 8 * (h.n_frames + 1)).astype(int)
-    return h.header_size, [(int(a), int(b - a)) for a, b in zip(index[:-1], index[1:])]
+    """(header size, [(offset, size)] of every frame) of a valid stream of any profile."""
+    r = api.Decoder(data).reader
+    return r.header.header_size, [r.span(i) for i in range(r.n_frames)]
 
 
 def _with_header_field(data: bytearray, off: int, fmt: str, value: int) -> bytearray:
@@ -115,7 +110,7 @@ def check(data: bytes) -> str:
     except FormatError:
         return "format_error"
     h = dec.header
-    expect = (h.n_samples,) if h.channels == 1 else (h.n_samples, h.channels)
+    expect = (dec.n_samples,) if h.channels == 1 else (dec.n_samples, h.channels)
     assert y.shape == expect, f"decoded shape {y.shape}, header says {expect}"
     assert np.all(np.isfinite(y)), "non-finite samples"
     return "decoded"

@@ -1,37 +1,116 @@
-"""Engine registry: engines named by string, one default, scoped overrides.
+"""Engine registry: engines named by string, a global default, scoped overrides, plug-ins.
 
-Modelled on ``scipy.fft``'s backend control: a dict of known engines and a context
-variable holding the current choice.  ``set_engine(name)`` sets it and returns a
-context manager that restores the previous choice on exit, so it works both as a
-plain call and in a ``with`` block.
+Modelled on ``scipy.fft``'s backend control and numcodecs' codec registry:
+
+* a dict of factories (name -> callable returning an :class:`tqa.engine.Engine`), filled
+  with the built-in engines, by :func:`register_engine`, and from the ``tqa.engines``
+  entry-point group (a third-party package declares
+  ``[project.entry-points."tqa.engines"] myengine = "mypkg:MyEngine"``);
+* :func:`set_global_engine` sets the process-wide default;
+* :func:`set_engine` overrides it in the current context (thread / task) – as a plain call
+  until reset, or inside a ``with`` block only.
+
+This module is the only importer of engine modules; a missing optional dependency only
+disables its own engine.
 """
 
 from __future__ import annotations
 
 import contextvars
 import importlib
+import importlib.util
+import pathlib
 import sys
+from typing import Callable
 
-from tqa.backends.base import Engine
+from .engine import Engine
 
-__all__ = ["engines", "set_engine", "get_engine", "AUTO"]
+__all__ = ["engines", "set_engine", "set_global_engine", "register_engine", "get_engine", "AUTO"]
 
 AUTO = "auto"
-# name -> (module in tqa.backends, class); imported lazily so a missing optional
-# dependency only disables its own engine.
-_KNOWN = {
-    "numpy": ("array_api", "ArrayAPIEngine"),
-    "scipy": ("scipy_matmul", "ScipyEngine"),
-    "tiled": ("tiled", "TiledEngine"),
-}
+ENTRY_POINT_GROUP = "tqa.engines"
+
+# Built-in engines: name -> (module in tqa.backends, class).
+_BUILTIN = {"numpy": ("numpy", "NumpyEngine"), "scipy": ("scipy", "ScipyEngine"), "tiled": ("tiled", "TiledEngine")}
+_factories: dict[str, Callable[[], Engine]] = {}
 _instances: dict[str, Engine] = {}
-_current: contextvars.ContextVar[str] = contextvars.ContextVar("tqa_engine", default=AUTO)
+_entry_points_loaded = False
+_global = AUTO
+_UNSET = object()
+_current: contextvars.ContextVar = contextvars.ContextVar("tqa_engine", default=_UNSET)
+
+
+def _backends_module(module: str):
+    """Import ``tqa.backends.<module>`` in any install mode.
+
+    Installed (wheel or editable), ``tqa.backends`` is a real subpackage.  Run from a
+    checkout (``python -m pytest`` or ``python -c "import tqa"`` in the repository root, with
+    a normal install elsewhere or none), ``tqa`` is the checkout's folder, which does not
+    contain ``backends/``: the checkout's ``backends/`` beside it is then loaded as
+    ``tqa.backends``.
+    """
+    if "tqa.backends" not in sys.modules and importlib.util.find_spec("tqa.backends") is None:
+        root = pathlib.Path(__file__).resolve().parent.parent / "backends"
+        spec = importlib.util.spec_from_file_location("tqa.backends", root / "__init__.py",
+                                                      submodule_search_locations=[str(root)])  # fmt: skip
+        if spec is None or not (root / "__init__.py").is_file():
+            raise ImportError("tqa.backends is not installed and no backends/ folder is beside tqa/")
+        pkg = importlib.util.module_from_spec(spec)
+        sys.modules["tqa.backends"] = pkg
+        spec.loader.exec_module(pkg)
+    return importlib.import_module(f"tqa.backends.{module}")
+
+
+def _builtin_factory(module: str, cls: str) -> Callable[[], Engine]:
+    return lambda: getattr(_backends_module(module), cls)()
+
+
+for _name, (_module, _cls) in _BUILTIN.items():
+    _factories[_name] = _builtin_factory(_module, _cls)
+
+
+def register_engine(name: str, factory: Callable[[], Engine], *, replace: bool = False) -> None:
+    """Make ``factory()`` (an :class:`Engine`, built on first use) available as engine ``name``.
+
+    Every engine must give the built-in engines' bits (tests/test_engines.py is the
+    conformance suite to run it through).  ``replace=True`` overrides an existing name.
+    """
+    if not isinstance(name, str) or not name or name == AUTO:
+        raise ValueError(f"engine name must be a non-empty string other than {AUTO!r}, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"factory must be callable, got {factory!r}")
+    if name in _factories and not replace:
+        raise ValueError(f"engine {name!r} is already registered (pass replace=True to override)")
+    _factories[name] = factory
+    _instances.pop(name, None)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _factories:
+            _factories[ep.name] = ep.load
+
+
+def _load(name: str) -> Engine:
+    if name not in _instances:
+        engine = _factories[name]()
+        if not isinstance(engine, Engine):
+            raise TypeError(f"engine {name!r}: its factory returned {engine!r}, not a tqa.engine.Engine")
+        _instances[name] = engine
+    return _instances[name]
 
 
 def engines() -> list[str]:
-    """Names of the engines that can be used here."""
+    """Names of the engines that can be used here (their dependencies import)."""
+    _load_entry_points()
     out = []
-    for name in _KNOWN:
+    for name in list(_factories):
         try:
             _load(name)
         except ImportError:
@@ -40,15 +119,10 @@ def engines() -> list[str]:
     return out
 
 
-def _load(name: str) -> Engine:
-    if name not in _instances:
-        module, cls = _KNOWN[name]
-        _instances[name] = getattr(importlib.import_module(f"tqa.backends.{module}"), cls)()
-    return _instances[name]
-
-
 def _check(name: object) -> str:
-    if not isinstance(name, str) or (name != AUTO and name not in _KNOWN):
+    if isinstance(name, str) and name not in _factories and name != AUTO:
+        _load_entry_points()
+    if not isinstance(name, str) or (name != AUTO and name not in _factories):
         raise ValueError(f"unknown engine {name!r}; available engines: {', '.join(engines())} (or 'auto')")
     return name
 
@@ -62,7 +136,7 @@ TILED_FROM_SAMPLES = 1 << 21
 
 
 def auto_engine(samples: int) -> str:
-    """The engine ``engine=None`` uses for a batch of ``samples`` samples.
+    """The engine ``"auto"`` uses for a batch of ``samples`` samples.
 
     ``scipy`` for batches below TILED_FROM_SAMPLES when SciPy's linalg is loaded
     already (a warm process: its import is paid), else ``tiled``.
@@ -73,10 +147,7 @@ def auto_engine(samples: int) -> str:
 
 
 class _Auto(Engine):
-    """``engine=None``: picks the engine per call by :func:`auto_engine`.
-
-    Every engine gives the same bits, so the choice can be made per batch.
-    """
+    """``"auto"``: picks the engine per call by :func:`auto_engine` (every engine gives the same bits)."""
 
     name = AUTO
 
@@ -102,9 +173,18 @@ class _Auto(Engine):
         return self._pick(codes).synthesize(codes, scale, levels, signs)
 
 
+_AUTO = _Auto()
+
+
+def current() -> str:
+    """The engine name in force here: the scoped choice, else the global default."""
+    name = _current.get()
+    return _global if name is _UNSET else name
+
+
 def get_engine(name: str | None = None) -> Engine:
-    """Resolve ``name`` (None: the current default) to an engine instance."""
-    name = _check(_current.get() if name is None else name)
+    """Resolve ``name`` (None: the engine in force, see :func:`current`) to an engine instance."""
+    name = _check(current() if name is None else name)
     if name == AUTO:
         return _AUTO
     try:
@@ -113,11 +193,14 @@ def get_engine(name: str | None = None) -> Engine:
         raise ValueError(f"engine {name!r} is not available here: {exc}") from None
 
 
-_AUTO = _Auto()
+def set_global_engine(name: str) -> None:
+    """Make ``name`` the process-wide default engine (``"auto"`` restores the automatic choice)."""
+    global _global
+    _global = _check(name)
 
 
 class set_engine:
-    """Make ``name`` the default engine; as a context manager, only inside the block.
+    """Use engine ``name`` in the current context: inside a ``with`` block, or until reset.
 
     >>> with tqa.set_engine("tiled"):
     ...     data = tqa.encode(x, 44100)

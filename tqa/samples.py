@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GRID", "HEADROOM", "FORMATS", "as_samples", "to_grid", "from_grid", "format_of_dtype"]
+__all__ = ["GRID", "HEADROOM", "FORMATS", "as_samples", "to_grid", "from_grid", "format_of_dtype", "format_code",
+           "output_dtype"]  # fmt: skip
 
 GRID = float(2**23)
 HEADROOM = 16.0
@@ -45,13 +46,34 @@ def format_of_dtype(dtype: np.dtype) -> int:
     return _DTYPE_FORMAT[np.dtype(dtype).newbyteorder("=")]
 
 
-def as_samples(samples: object, name: str = "samples") -> np.ndarray:
+def format_code(source_format: int | str) -> int:
+    """The format code of a source format given by name (``"int16"``…) or code."""
+    names = {v[0]: k for k, v in FORMATS.items()}
+    if isinstance(source_format, str) and source_format in names:
+        return names[source_format]
+    if not isinstance(source_format, bool) and isinstance(source_format, (int, np.integer)) and int(source_format) in FORMATS:
+        return int(source_format)
+    raise ValueError(f"source_format must be one of {', '.join(names)}, got {source_format!r}")
+
+
+def output_dtype(dtype) -> str:
+    """A decode dtype (a name or a NumPy dtype/type) as one of OUTPUT_DTYPES."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in OUTPUT_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
+    return name
+
+
+def as_samples(samples: object, name: str = "samples", first: int = 0) -> np.ndarray:
     """Validate ``samples`` and return them as a native-endian (n, channels) array.
 
     Accepts int16, int32, float32 or float64 arrays (or nested lists, read as
     float64) of shape (n,) or (n, channels).  Raises TypeError for other dtypes and
-    ValueError for a bad shape, NaN/Inf (naming the first bad sample) or float
-    samples beyond the headroom.
+    ValueError for a bad shape, NaN/Inf (naming the first bad sample, counted from
+    ``first``: the stream position of this chunk) or float samples beyond the headroom.
     """
     if isinstance(samples, (list, tuple)):
         try:
@@ -72,22 +94,31 @@ def as_samples(samples: object, name: str = "samples") -> np.ndarray:
     if not x.dtype.isnative:
         x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype.kind == "f":
-        _check_float(x, name)
+        _check_float(x, name, first)
     return x
 
 
-def _check_float(x: np.ndarray, name: str) -> None:
-    bad = ~np.isfinite(x)
-    if bad.any():
-        i, c = np.argwhere(bad)[0]
-        raise ValueError(f"{name} contains {x[i, c]} at sample {i}, channel {c}: NaN and Inf cannot be encoded")
-    over = np.abs(x) > HEADROOM
-    if over.any():
-        i, c = np.argwhere(over)[0]
-        raise ValueError(
-            f"{name} has {x[i, c]!r} at sample {i}, channel {c}: float samples must lie within "
-            f"+-{HEADROOM} (full scale is 1.0)"
-        )
+CHECK_ROWS = 1 << 16  # float validation in slices: bounded temporaries whatever the input's size
+
+
+def _check_float(x: np.ndarray, name: str, first: int = 0) -> None:
+    for lo in range(0, x.shape[0], CHECK_ROWS):
+        part = x[lo : lo + CHECK_ROWS]
+        with np.errstate(invalid="ignore"):
+            big = np.abs(part) > HEADROOM  # NaN compares False: found by the isfinite check below
+        if not big.any() and np.isfinite(part.sum(axis=0)).all():
+            continue
+        bad = ~np.isfinite(part)
+        if bad.any():
+            i, c = np.argwhere(bad)[0]
+            raise ValueError(f"{name} contains {part[i, c]} at sample {first + lo + i}, channel {c}: "
+                             "NaN and Inf cannot be encoded")  # fmt: skip
+        if big.any():
+            i, c = np.argwhere(big)[0]
+            raise ValueError(
+                f"{name} has {part[i, c]!r} at sample {first + lo + i}, channel {c}: float samples must lie within "
+                f"+-{HEADROOM} (full scale is 1.0)"
+            )
 
 
 def to_grid(x: np.ndarray) -> np.ndarray:
@@ -105,10 +136,10 @@ def from_grid(g: np.ndarray, dtype: str) -> np.ndarray:
     The result is C-ordered whatever the layout of ``g`` (decoders hand in transposed
     views), as soundfile's arrays are.
     """
-    if dtype == "float32":
-        return np.multiply(g, 1.0 / GRID, order="C").astype(np.float32)
-    if dtype == "float64":
-        return np.multiply(g, 1.0 / GRID, order="C")
+    if dtype in ("float32", "float64"):
+        out = np.multiply(g, 1.0 / GRID, order="C")
+        out += 0.0  # -0.0 -> +0.0: engines may differ in the sign of an exact zero, the bytes must not
+        return out.astype(np.float32) if dtype == "float32" else out
     if dtype == "int16":
         return np.clip(np.rint(np.multiply(g, 1.0 / 256.0, order="C")), -32768, 32767).astype(np.int16)
     if dtype == "int32":

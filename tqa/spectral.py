@@ -23,31 +23,36 @@ each frame the fewest bits whose measured error meets the target.
 from __future__ import annotations
 
 import functools
-import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import bitpack, mdct
 from .blockcodec import BlockError
-from .backends.base import Engine
+from .engine import Engine
 from .codebook import quantizer
 from .rotation import signs
 
-__all__ = ["SpectralSettings", "SpectralCodec", "BAND", "MAX_BAND_BITS"]
+__all__ = ["SpectralCodec", "vbr_bits", "BAND", "MAX_BAND_BITS", "MAX_SCALE_CODE", "FRAME_OVERHEAD"]
 
 BAND = 16
 MAX_BAND_BITS = 14
 SCALE_BITS, DELTA_BITS = 7, 5  # first band's scale code, then deltas in [-16, 15]
+# Largest band scale code a conforming encoder writes: grid samples stay below 2**27, an
+# orthonormal MDCT coefficient below sqrt(2·2048)·2**27 = 2**33, a rotated band's RMS below
+# 4·2**33, so j = 2·log2(RMS) <= 70.  With the largest reconstruction level (< 8) every
+# dequantized value stays below 2**39 and every Hadamard sum below 2**43: exact in float64 on
+# every engine.  Readers reject larger codes (a crafted 127 would reach 2**66).
+MAX_SCALE_CODE = 72
 SPECTRAL_LABEL = 3
 FRAME_OVERHEAD = 9  # u32 index, u8 flags, u32 CRC
 
 
 @functools.lru_cache(maxsize=None)
 def _gain_table() -> np.ndarray:
-    """log2(mse(t-1) - mse(t)) for t = 1..14 (mse(0) = 1): the value of each extra bit."""
-    mse = np.array([1.0] + [quantizer(t).mse for t in range(1, MAX_BAND_BITS + 1)])
-    return np.log2(mse[:-1] - mse[1:])
+    """log2(mse(t-1) - mse(t)) for t = 1..14 (mse(0) = 1): the value of each extra bit (frozen)."""
+    from ._tables import GAIN
+
+    return np.array([float.fromhex(v) for v in GAIN])
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,45 +73,10 @@ def _first_reaching(cum: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.minimum(np.sum(cum < np.maximum(k, 1)[:, None], axis=1), cum.shape[1] - 1)
 
 
-@dataclass(frozen=True)
-class SpectralSettings:
-    """Parameters of the spectral profile (stored in the header)."""
-
-    hop: int = 1024
-    seed: int = 0
-    rate: float | None = 3.2  # bits per sample, all included (CBR); None with quality
-    quality: float | None = None  # target SQNR in dB (VBR)
-
-    def __post_init__(self) -> None:
-        if self.hop not in (256, 512, 1024, 2048):
-            raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
-        if (self.rate is None) == (self.quality is None):
-            raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
-        if self.rate is not None and not 0.5 <= float(self.rate) <= 16:
-            raise ValueError(f"rate must be 0.5 to 16 bits per sample, got {self.rate!r}")
-        if self.quality is not None and not 1 <= float(self.quality) <= 120:
-            raise ValueError(f"quality must be 1 to 120 dB, got {self.quality!r}")
-        # the header stores thousandths: encoder and decoder must size frames from the same value
-        for name in ("rate", "quality"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, round(float(v) * 1000) / 1000)
-
-    @property
-    def bands(self) -> int:
-        return self.hop // BAND
-
-    def scale_bytes(self) -> int:
-        return -(-(SCALE_BITS + DELTA_BITS * (self.bands - 1)) // 8)
-
-    def cbr_frame_bytes(self, channels: int) -> int:
-        return int(np.ceil(self.rate * self.hop * channels / 8.0))
-
-
 class SpectralCodec:
     """Codes MDCT frames of all channels: grid samples in, frame payloads out, and back."""
 
-    def __init__(self, settings: SpectralSettings, channels: int, engine: Engine) -> None:
+    def __init__(self, settings, channels: int, engine: Engine) -> None:  # settings: tqa.profiles.spectral.SpectralSettings
         self.s = settings
         self.channels = channels
         self.engine = engine
@@ -117,12 +87,12 @@ class SpectralCodec:
     def _scale_codes(self, y: np.ndarray) -> np.ndarray:
         """Scale codes j (frames, channels, bands) of rotated bands y (..., bands, B), delta-limited."""
         rms = np.sqrt(np.mean(y * y, axis=-1))
-        want = np.where(rms > 0, np.clip(np.rint(2.0 * np.log2(np.maximum(rms, 1e-300))), 1, 127), 0).astype(np.int64)
+        want = np.where(rms > 0, np.clip(np.rint(2.0 * np.log2(np.maximum(rms, 1e-300))), 1, MAX_SCALE_CODE), 0).astype(np.int64)
         j = np.empty_like(want)
         j[..., 0] = want[..., 0]
         lo, hi = -(2 ** (DELTA_BITS - 1)), 2 ** (DELTA_BITS - 1) - 1
         for b in range(1, want.shape[-1]):  # sequential: each delta is relative to the coded scale
-            j[..., b] = np.clip(j[..., b - 1] + np.clip(want[..., b] - j[..., b - 1], lo, hi), 0, 127)
+            j[..., b] = np.clip(j[..., b - 1] + np.clip(want[..., b] - j[..., b - 1], lo, hi), 0, MAX_SCALE_CODE)
         return j
 
     def _pack_scales(self, j: np.ndarray) -> np.ndarray:
@@ -244,31 +214,27 @@ class SpectralCodec:
             off = np.where(m, base[:, v : v + 1] + rank * 2 * v, off)
         return off
 
-    def pack(self, first: int, a: dict, t: np.ndarray, codes: np.ndarray, cbr: bool) -> tuple[bytes, np.ndarray]:
-        """Whole frames (index, flags, scales, band codes, CBR padding, CRC) and their lengths."""
+    def pack(self, a: dict, t: np.ndarray, codes: np.ndarray, cbr: bool) -> tuple[bytes, np.ndarray]:
+        """Frame payloads (flags, scales, band codes, CBR padding) back to back, and their lengths."""
         f = t.shape[0]
         head = 1 + self.channels * self.s.scale_bytes()
         tf = t.reshape(f, -1)
         code_bytes = np.sum(2 * tf, axis=1)
         if cbr:
-            lengths = np.full(f, self.s.cbr_frame_bytes(self.channels), np.int64)
+            lengths = np.full(f, self.s.cbr_frame_bytes(self.channels) - 8, np.int64)  # 8: index and CRC
         else:
-            lengths = 8 + head + code_bytes
+            lengths = head + code_bytes
         start = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         buf = np.zeros(int(lengths.sum()), np.uint8)
-        buf[start[:, None] + np.arange(4)] = np.arange(first, first + f, dtype="<u4").view(np.uint8).reshape(f, 4)
-        buf[start + 4] = a["ms"]
-        buf[start[:, None] + 5 + np.arange(head - 1)] = self._pack_scales(a["j"]).reshape(f, -1)
-        dest = start[:, None] + 4 + head + self._offsets(tf)
+        buf[start] = a["ms"]
+        buf[start[:, None] + 1 + np.arange(head - 1)] = self._pack_scales(a["j"]).reshape(f, -1)
+        dest = start[:, None] + head + self._offsets(tf)
         flat = codes.reshape(f, -1, BAND)
         for v in range(1, MAX_BAND_BITS + 1):
             fi, ri = np.nonzero(tf == v)
             if fi.size:
                 packed = bitpack.pack(flat[fi, ri], v) if v <= 8 else _pack_wide(flat[fi, ri], v)
                 buf[dest[fi, ri][:, None] + np.arange(2 * v)] = packed
-        mv = memoryview(buf)
-        crcs = np.array([zlib.crc32(mv[s0 : s0 + n - 4]) for s0, n in zip(start.tolist(), lengths.tolist())], "<u4")
-        buf[(start + lengths - 4)[:, None] + np.arange(4)] = crcs.view(np.uint8).reshape(f, 4)
         return buf.tobytes(), lengths
 
     def unpack(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
@@ -289,9 +255,9 @@ class SpectralCodec:
             raise BlockError(int(bad[0]), "malformed spectral frame (flags)")
         ms = hb[:, 0].astype(bool)
         j = self._unpack_scales(hb[:, 1:].reshape(f, c, sb))
-        out = np.argwhere((j < 0) | (j > 127))
+        out = np.argwhere((j < 0) | (j > MAX_SCALE_CODE))
         if out.size:
-            raise BlockError(int(out[0][0]), "scale out of range")
+            raise BlockError(int(out[0][0]), f"band scale code out of range 0..{MAX_SCALE_CODE}")
         t = self.allocate(j, (lengths - head) * 8 // BAND)
         tf = t.reshape(f, -1)
         src = starts[:, None] + head + self._offsets(tf)
@@ -353,162 +319,3 @@ def vbr_bits(codec: SpectralCodec, a: dict, quality: float) -> np.ndarray:
         ok = np.sum((y - yhat) ** 2, axis=(1, 2, 3)) <= target
         hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid + 1)
     return hi
-
-
-class SpectralEncoder:
-    """Streaming spectral encoder to a seekable binary file (the header is patched at close).
-
-    Samples are coded in batches of ``batch`` MDCT frames as they arrive, so memory is
-    bounded by a batch whatever the length of the stream.
-    """
-
-    def __init__(self, fileobj, sample_rate: int, channels: int, *, source_format: int, rate=None, quality=None,
-                 seed: int = 0, hop: int = 1024, engine: str | None = None, batch: int = 128) -> None:  # fmt: skip
-        from .container import FormatError, SpectralHeader
-        from .registry import get_engine
-
-        if rate is None and quality is None:
-            rate = 3.2
-        self.settings = SpectralSettings(hop, seed, rate=None if rate is None else float(rate),
-                                         quality=None if quality is None else float(quality))  # fmt: skip
-        try:
-            self.header = SpectralHeader(int(sample_rate), int(channels), 0, source_format, self.settings)
-        except FormatError as exc:
-            raise ValueError(str(exc)) from None
-        self.codec = SpectralCodec(self.settings, int(channels), get_engine(engine))
-        self._f = fileobj
-        self._start = fileobj.tell()
-        fileobj.write(self.header.pack())
-        self._batch = batch
-        # padded signal not yet turned into frames: starts with the leading hop of zeros
-        self._pad = np.zeros((int(channels), hop))
-        self._n = 0
-        self._frames = 0
-        self._lengths: list[np.ndarray] = []
-
-    def write(self, samples) -> None:
-        from .samples import as_samples, to_grid
-
-        x = as_samples(samples)
-        if x.shape[1] != self.header.channels:
-            raise ValueError(f"samples have {x.shape[1]} channels, the stream has {self.header.channels}")
-        self._n += x.shape[0]
-        self._pad = np.concatenate((self._pad, to_grid(x).T), axis=1)
-        hop = self.settings.hop
-        while self._pad.shape[1] >= (self._batch + 1) * hop:
-            self._emit(self._pad[:, : (self._batch + 1) * hop])
-            self._pad = self._pad[:, self._batch * hop :]  # keep the overlap hop
-
-    def _emit(self, hops: np.ndarray) -> None:
-        a = self.codec.analyze_frames(mdct.frames_of(hops, self.settings.hop))
-        if self.settings.quality is None:
-            k = self.codec.frame_bits(a)
-        else:
-            k = vbr_bits(self.codec, a, self.settings.quality)
-        t, codes, _ = self.codec.code(a, k)
-        blob, lengths = self.codec.pack(self._frames, a, t, codes, cbr=self.settings.quality is None)
-        self._f.write(blob)
-        self._frames += lengths.size
-        self._lengths.append(lengths)
-
-    def close(self):
-        from .container import SpectralHeader, index_bytes
-
-        hop = self.settings.hop
-        h = self.header
-        total = mdct.n_frames(self._n, hop)
-        rest = total - self._frames  # frames still to code, from what is buffered (zero-padded)
-        if rest > 0:
-            hops = np.zeros((h.channels, (rest + 1) * hop))
-            m = min(self._pad.shape[1], hops.shape[1])
-            hops[:, :m] = self._pad[:, :m]
-            self._emit(hops)
-        self.header = SpectralHeader(h.sample_rate, h.channels, self._n, h.source_format, self.settings)
-        if self.settings.quality is not None:
-            lengths = np.concatenate([np.zeros(0, np.int64), *self._lengths])
-            self._f.write(index_bytes(np.cumsum(np.concatenate(([h.header_size], lengths))).tolist()))
-        end = self._f.tell()
-        self._f.seek(self._start)
-        self._f.write(self.header.pack())
-        self._f.seek(end)
-        return self.header
-
-
-def encode(samples, sample_rate: int, *, rate: float | None = None, quality: float | None = None, seed: int = 0,
-           hop: int = 1024, engine: str | None = None, source_format: int | None = None) -> bytes:  # fmt: skip
-    """Encode samples with the spectral profile (see tqa.encode, profile="spectral")."""
-    import io
-
-    from .samples import as_samples, format_of_dtype
-
-    x = as_samples(samples)
-    fmt = format_of_dtype(x.dtype) if source_format is None else source_format
-    buf = io.BytesIO()
-    enc = SpectralEncoder(buf, sample_rate, x.shape[1], source_format=fmt, rate=rate, quality=quality, seed=seed,
-                          hop=hop, engine=engine)  # fmt: skip
-    step = 64 * hop
-    for lo in range(0, x.shape[0], step):
-        enc.write(x[lo : lo + step])
-    enc.close()
-    return buf.getvalue()
-
-
-class SpectralDecoder:
-    """Random-access decoder of spectral streams (the interface of tqa.Decoder)."""
-
-    def __init__(self, reader, engine: Engine, on_error: str = "raise") -> None:
-        self.reader = reader
-        self.header = reader.header
-        self.on_error = on_error
-        self.codec = SpectralCodec(self.header.settings, self.header.channels, engine)
-        self.lost: list[dict] = []
-
-    def _decode(self, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, first: int) -> np.ndarray:
-        from .container import FormatError
-
-        try:
-            return self.codec.reconstruct(*self.codec.unpack(buf, starts, lengths))
-        except BlockError as exc:
-            i = first + exc.row
-            raise FormatError(f"{self.reader.name}: frame {i}: {exc.detail}", frame=i) from None
-
-    def _coeffs(self, first: int, last: int) -> np.ndarray:
-        """MDCT coefficients (channels, frames, N) of frames first..last (inclusive)."""
-        from .container import FormatError
-
-        h = self.header
-        try:
-            buf, starts, lengths = self.reader.bodies(first, last + 1)
-            return self._decode(buf, starts, lengths, first).transpose(1, 0, 2)
-        except FormatError:
-            if self.on_error == "raise":
-                raise
-        coeffs = np.zeros((last + 1 - first, h.channels, h.hop))  # recovery: frame by frame
-        for i in range(first, last + 1):
-            try:
-                body = np.frombuffer(self.reader.body(i), np.uint8)
-                coeffs[i - first] = self._decode(body, np.array([0]), np.array([body.size]), i)[0]
-            except FormatError as exc:
-                if not any(d["frame"] == i for d in self.lost):
-                    lo, hi = max(0, (i - 1) * h.hop), min(h.n_samples, (i + 1) * h.hop)
-                    self.lost.append({"frame": i, "start": lo, "end": hi, "start_s": lo / h.sample_rate,
-                                      "end_s": hi / h.sample_rate, "reason": str(exc)})  # fmt: skip
-        return coeffs.transpose(1, 0, 2)
-
-    def chunks(self, start: int = 0, frames: int | None = None, dtype: str = "float32", chunk_frames: int = 256):
-        from .api import sample_range
-        from .samples import from_grid
-
-        h = self.header
-        start, stop = sample_range(h.n_samples, start, frames, dtype)
-        n = h.hop
-        for a in range(start, stop, chunk_frames * n):
-            b = min(stop, a + chunk_frames * n)
-            first, last = a // n, (b - 1) // n + 1
-            g = mdct.inverse_range(self._coeffs(first, last), first)
-            yield from_grid(g[a - first * n : b - first * n], dtype)
-
-    def read(self, start: int = 0, frames: int | None = None, dtype: str = "float32") -> np.ndarray:
-        from .api import read_chunks
-
-        return read_chunks(self, start, frames, dtype)

@@ -1,0 +1,104 @@
+"""The profile contract."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+
+import numpy as np
+
+from ..engine import Engine
+
+
+class FrameEncoder(abc.ABC):
+    """Turns grid samples of all channels into frame payloads, streaming."""
+
+    @abc.abstractmethod
+    def push(self, grid: np.ndarray) -> list[bytes]:
+        """Take grid samples (channels, n) (any n); return the payloads now complete."""
+
+    @abc.abstractmethod
+    def finish(self, n_samples: int) -> list[bytes]:
+        """The remaining payloads, for a stream of ``n_samples`` samples per channel."""
+
+
+class FrameDecoder(abc.ABC):
+    """Turns runs of frame payloads back into grid samples."""
+
+    @abc.abstractmethod
+    def decode(self, first: int, payloads: list) -> np.ndarray:
+        """Grid samples (channels, m) from frames first..first+len-1.
+
+        A payload that is an exception (a damaged or missing frame) decodes as silence.  The
+        samples start at :meth:`Profile.output_start`; raises :class:`tqa.format.FormatError`
+        (via ``BlockError``-style ``row``) for an undecodable payload.
+        """
+
+
+class Profile(abc.ABC):
+    """A coding profile: id and name, its Settings class, its header fields and its codec."""
+
+    id: int
+    name: str
+    Settings: type
+    segmentable: bool = False  # frames code independently: a stream may be coded in segments
+
+    # settings --------------------------------------------------------------------------
+    def settings(self, **kw):
+        """Validated settings from keywords (unknown keywords: a TypeError naming the known ones)."""
+        known = {f.name for f in dataclasses.fields(self.Settings)}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise TypeError(f"profile {self.name!r} takes no setting {', '.join(unknown)} "
+                            f"(its settings: {', '.join(sorted(known))})")  # fmt: skip
+        return self.Settings(**kw)
+
+    def describe(self, settings) -> dict:
+        """The settings as a JSON-able dict (for info() and reports)."""
+        return dataclasses.asdict(settings)
+
+    @abc.abstractmethod
+    def pack_fields(self, settings) -> bytes:
+        """The profile's 16 header bytes."""
+
+    @abc.abstractmethod
+    def parse_fields(self, data: bytes):
+        """Settings from the 16 header bytes (ValueError / FormatError if invalid)."""
+
+    # geometry --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def n_frames(self, settings, n_samples: int) -> int: ...
+
+    @abc.abstractmethod
+    def frame_size(self, settings, channels: int, n_samples: int, i: int) -> int | None:
+        """Bytes of frame ``i`` including index and CRC, or None if frames vary in size."""
+
+    @abc.abstractmethod
+    def samples_of_frames(self, settings, frames: int) -> int:
+        """Samples per channel that ``frames`` complete frames hold (an unfinished stream's length)."""
+
+    @abc.abstractmethod
+    def frames_for(self, settings, start: int, stop: int) -> tuple[int, int]:
+        """Frames [first, last) needed to decode samples [start, stop)."""
+
+    @abc.abstractmethod
+    def output_start(self, settings, first: int) -> int:
+        """The sample at which :meth:`FrameDecoder.decode` output from frame ``first`` begins."""
+
+    @abc.abstractmethod
+    def frame_samples(self, settings, i: int, n_samples: int) -> tuple[int, int]:
+        """Samples [lo, hi) that frame ``i`` affects (for damage reports)."""
+
+    def decode_chunk_frames(self, settings, channels: int, budget: int) -> int:
+        """Frames per decode call that keep the working set near ``budget`` bytes."""
+        return max(1, budget // max(1, 8 * channels * self.samples_of_frames(settings, 1)))
+
+    # codec -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def encoder(self, settings, channels: int, engine: Engine, budget: int) -> FrameEncoder: ...
+
+    @abc.abstractmethod
+    def decoder(self, settings, channels: int, engine: Engine) -> FrameDecoder: ...
+
+    def __repr__(self) -> str:
+        return f"<tqa profile {self.id} {self.name!r}>"

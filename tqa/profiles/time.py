@@ -1,0 +1,179 @@
+"""Profile 0, time-domain: seeded Walsh–Hadamard blocks, Lloyd–Max, a 1-bit residual layer.
+
+Settings: the block codec's (:class:`tqa.blockcodec.Settings`: block size, bits, residual,
+seed, QJL rows) plus ``frame_samples``, the samples per channel of one container frame.
+Header fields and payload layout: :mod:`tqa.format`.  Blocks are coded independently, so
+any split of a stream at frame boundaries gives the same bytes (``tqa batch`` relies on it).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..blockcodec import RESIDUALS, BlockCodec, BlockError, Settings
+from ..format import FRAME_OVERHEAD, FormatError
+from .base import FrameDecoder, FrameEncoder, Profile
+
+DEFAULT_FRAME_SAMPLES = 4096  # per channel: the unit of random access and of the CRC
+MAX_FRAME_BLOCKS = 4096
+_FIELDS = struct.Struct("<BBBBHHQ")
+
+
+@dataclass(frozen=True)
+class TimeSettings(Settings):
+    """Time-domain settings: the block codec's, and the samples per channel of a frame."""
+
+    frame_samples: int | None = None  # default: DEFAULT_FRAME_SAMPLES (at least one block)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n, fs = self.block_size, self.frame_samples
+        if fs is None:
+            fs = max(n, DEFAULT_FRAME_SAMPLES // n * n)
+        if isinstance(fs, bool) or not isinstance(fs, (int, np.integer)) or fs < n or fs % n or fs // n > MAX_FRAME_BLOCKS:
+            raise ValueError(f"frame_samples must be a multiple of block_size={n} up to {MAX_FRAME_BLOCKS} blocks, got {fs!r}")
+        object.__setattr__(self, "frame_samples", int(fs))
+
+    @property
+    def frame_blocks(self) -> int:
+        return self.frame_samples // self.block_size
+
+
+class _Encoder(FrameEncoder):
+    def __init__(self, s: TimeSettings, channels: int, engine, budget: int) -> None:
+        self.s, self.channels = s, channels
+        self.codec = BlockCodec(s, engine)
+        # whole frames per codec call, sized in bytes of float64 working set
+        self.step = max(1, budget // (8 * channels * s.frame_samples)) * s.frame_samples
+        self._pending: list[np.ndarray] = []
+        self._n = 0
+
+    def _code(self, g: np.ndarray) -> list[bytes]:
+        """Payloads of the frames in grid ``g`` (channels, m); the last may be short."""
+        s, c = self.s, self.channels
+        n = s.block_size
+        nb = -(-g.shape[1] // n)
+        if g.shape[1] != nb * n:
+            g = np.concatenate((g, np.zeros((c, nb * n - g.shape[1]))), axis=1)
+        rec = self.codec.encode(np.ascontiguousarray(g).reshape(c * nb, n)).reshape(c, nb, s.record_bytes)
+        fb = s.frame_blocks
+        return [rec[:, lo : lo + fb].tobytes() for lo in range(0, nb, fb)]
+
+    def push(self, grid: np.ndarray) -> list[bytes]:
+        self._pending.append(grid)
+        self._n += grid.shape[1]
+        out: list[bytes] = []
+        if self._n >= self.step:
+            g = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
+            whole = g.shape[1] // self.step * self.step
+            for lo in range(0, whole, self.step):
+                out += self._code(g[:, lo : lo + self.step])
+            rest = g[:, whole:]
+            self._pending, self._n = ([rest] if rest.shape[1] else []), rest.shape[1]
+        return out
+
+    def finish(self, n_samples: int) -> list[bytes]:
+        if not self._n:
+            return []
+        g = np.concatenate(self._pending, axis=1)
+        self._pending, self._n = [], 0
+        return self._code(g)
+
+
+class _Decoder(FrameDecoder):
+    def __init__(self, s: TimeSettings, channels: int, n_samples: int, engine) -> None:
+        self.s, self.channels, self.n = s, channels, n_samples
+        self.codec = BlockCodec(s, engine)
+
+    def blocks_of(self, i: int) -> int:
+        rest = self.n - i * self.s.frame_samples
+        return max(0, min(self.s.frame_blocks, -(-rest // self.s.block_size)))
+
+    def _run(self, first: int, payloads: list[bytes]) -> np.ndarray:
+        s, c = self.s, self.channels
+        nbs = [self.blocks_of(first + k) for k in range(len(payloads))]
+        recs = [np.frombuffer(p, np.uint8).reshape(c, nb, s.record_bytes) for p, nb in zip(payloads, nbs)]
+        rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
+        nb = rec.shape[1]
+        try:
+            blocks = self.codec.decode(rec.reshape(c * nb, s.record_bytes))
+        except BlockError as exc:
+            frame = first + (exc.row % nb) // s.frame_blocks
+            raise FormatError(f"frame {frame}, channel {exc.row // nb}: {exc}", frame=frame) from None
+        return blocks.reshape(c, nb * s.block_size)
+
+    def decode(self, first: int, payloads: list) -> np.ndarray:
+        parts, run, run_first = [], [], first
+        for k, p in enumerate(payloads + [None]):
+            if isinstance(p, bytes):
+                if not run:
+                    run_first = first + k
+                run.append(p)
+                continue
+            if run:
+                parts.append(self._run(run_first, run))
+                run = []
+            if p is not None:  # a damaged frame: silence
+                parts.append(np.zeros((self.channels, self.blocks_of(first + k) * self.s.block_size)))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0))
+
+
+class TimeProfile(Profile):
+    id = 0
+    name = "time"
+    Settings = TimeSettings
+    segmentable = True
+
+    def describe(self, s: TimeSettings) -> dict:
+        return {"block_size": s.block_size, "bits": s.bits, "residual": s.residual, "seed": s.seed,
+                "qjl_rows": s.qjl_rows, "frame_samples": s.frame_samples,
+                "nominal_sqnr_db": s.nominal_sqnr_db}  # fmt: skip
+
+    def pack_fields(self, s: TimeSettings) -> bytes:
+        return _FIELDS.pack(s.block_size.bit_length() - 1, s.bits, RESIDUALS.index(s.residual), 0, s.qjl_rows,
+                            s.frame_blocks, s.seed)  # fmt: skip
+
+    def parse_fields(self, data: bytes) -> TimeSettings:
+        log_n, bits, residual, reserved, m, fb, seed = _FIELDS.unpack(data)
+        if reserved:
+            raise FormatError("reserved header fields are not zero")
+        if not 6 <= log_n <= 13:
+            raise FormatError(f"log2 block size {log_n} out of range 6..13")
+        if residual >= len(RESIDUALS):
+            raise FormatError(f"unknown residual mode {residual}")
+        if not 1 <= fb <= MAX_FRAME_BLOCKS:
+            raise FormatError(f"blocks per frame {fb} out of range 1..{MAX_FRAME_BLOCKS}")
+        qjl = RESIDUALS[residual] == "qjl"
+        return TimeSettings(1 << log_n, bits, RESIDUALS[residual], seed, m if qjl else (m or None), (1 << log_n) * fb)
+
+    def n_frames(self, s: TimeSettings, n_samples: int) -> int:
+        return -(-n_samples // s.frame_samples)
+
+    def frame_size(self, s: TimeSettings, channels: int, n_samples: int, i: int) -> int:
+        rest = n_samples - i * s.frame_samples
+        blocks = min(s.frame_blocks, -(-rest // s.block_size))
+        return FRAME_OVERHEAD + channels * blocks * s.record_bytes
+
+    def samples_of_frames(self, s: TimeSettings, frames: int) -> int:
+        return frames * s.frame_samples
+
+    def frames_for(self, s: TimeSettings, start: int, stop: int) -> tuple[int, int]:
+        return start // s.frame_samples, -(-stop // s.frame_samples)
+
+    def output_start(self, s: TimeSettings, first: int) -> int:
+        return first * s.frame_samples
+
+    def frame_samples(self, s: TimeSettings, i: int, n_samples: int) -> tuple[int, int]:
+        return i * s.frame_samples, min(n_samples, (i + 1) * s.frame_samples)
+
+    def encoder(self, s: TimeSettings, channels: int, engine, budget: int) -> FrameEncoder:
+        return _Encoder(s, channels, engine, budget)
+
+    def decoder(self, s: TimeSettings, channels: int, n_samples: int, engine) -> _Decoder:
+        return _Decoder(s, channels, n_samples, engine)
+
+
+TIME = TimeProfile()

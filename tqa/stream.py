@@ -1,0 +1,385 @@
+"""Streaming Encoder and Decoder: one driver for every profile.
+
+The driver validates samples, moves them to and from the integer grid, frames the
+profile's payloads (index, CRC), writes the VBR index, patches the header at close, reads
+ranges through :class:`tqa.format.Reader` and reports damage; it never knows which profile
+or engine runs.  Working memory is bounded in bytes (:data:`WORKING_SET`), whatever the
+channel count.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from . import profiles
+from .format import FormatError, Reader, StreamHeader, check_tags, frame_bytes, index_bytes
+from .registry import get_engine
+from .samples import FORMATS, as_samples, format_code, from_grid, output_dtype, to_grid
+
+__all__ = ["Encoder", "Decoder", "DamagedFramesWarning", "UnfinishedStreamWarning", "WORKING_SET", "ON_ERROR",
+           "verify", "info", "header_bytes", "encode_segment"]  # fmt: skip
+
+# Bytes of float64 working set per codec call.  2 MiB a chunk of samples keeps a stereo
+# 44.1 kHz stream at 2**17 samples a call (the codec's per-call overhead is < 2% there,
+# tools/bench_memory.py) and a 1024-channel one at 256 samples.
+WORKING_SET = 1 << 21
+ON_ERROR = ("raise", "silence")
+
+
+class DamagedFramesWarning(UserWarning):
+    """Issued by ``decode(..., on_error="silence")`` when frames were replaced by silence."""
+
+
+class UnfinishedStreamWarning(UserWarning):
+    """The stream was never closed by its writer: what is there is decoded."""
+
+
+class Encoder:
+    """Streaming .tqa encoder of any profile, writing to a seekable binary file object.
+
+    ``write`` takes (n,) or (n, channels) chunks of any length; ``close`` codes the rest
+    and writes the final length into the header (until then the header says "unfinished").
+    ``settings`` are the profile's (:mod:`tqa.profiles`).  A context manager.
+    """
+
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        sample_rate: int,
+        channels: int,
+        *,
+        profile: str = profiles.DEFAULT,
+        source_format: int | str = "float32",
+        engine: str | None = None,
+        tags: dict | None = None,
+        channel_mask: int | None = None,
+        **settings,
+    ) -> None:
+        for name, v in (("sample_rate", sample_rate), ("channels", channels)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {v!r}")
+        prof = profiles.get(profile)
+        s = prof.settings(**settings)
+        if channel_mask is not None and (isinstance(channel_mask, bool) or not isinstance(channel_mask, (int, np.integer))):
+            raise TypeError(f"channel_mask must be an integer, got {channel_mask!r}")
+        try:
+            self.header = StreamHeader(prof, s, int(sample_rate), int(channels), format_code(source_format), 0,
+                                       check_tags(tags), None if channel_mask is None else int(channel_mask),
+                                       unfinished=True)  # fmt: skip
+            head = self.header.pack()
+        except FormatError as exc:
+            raise ValueError(str(exc)) from None
+        self._coder = prof.encoder(s, int(channels), get_engine(engine), WORKING_SET)
+        self._f = fileobj
+        self._start = fileobj.tell()
+        fileobj.write(head)
+        self._lengths: list[int] = []
+        self._n = 0
+        self.closed = False
+
+    @property
+    def profile(self) -> profiles.Profile:
+        return self.header.profile
+
+    def _put(self, payloads: list[bytes]) -> None:
+        first = len(self._lengths)
+        frames = [frame_bytes(first + k, p) for k, p in enumerate(payloads)]
+        self._lengths += [len(b) for b in frames]
+        self._f.write(b"".join(frames))
+
+    def write(self, samples) -> None:
+        """Append samples (validated as in :func:`tqa.encode`)."""
+        if self.closed:
+            raise ValueError("write to a closed Encoder")
+        x = as_samples(samples, first=self._n)
+        if x.shape[1] != self.header.channels:
+            raise ValueError(f"samples have {x.shape[1]} channels, the stream has {self.header.channels}")
+        if self._n + x.shape[0] > 2**48:
+            raise ValueError("stream longer than 2**48 samples per channel")
+        step = max(1, WORKING_SET // (8 * x.shape[1]))
+        for lo in range(0, x.shape[0], step):
+            self._put(self._coder.push(to_grid(x[lo : lo + step]).T))
+        self._n += x.shape[0]
+
+    def close(self) -> StreamHeader:
+        """Flush the last frames, write the VBR index, patch the length into the header."""
+        if self.closed:
+            return self.header
+        self._put(self._coder.finish(self._n))
+        self.header = self.header.with_length(self._n)
+        if self.header.frame_size(0) is None:  # variable-size frames: the index
+            offsets = np.cumsum([self.header.header_size] + self._lengths).tolist()
+            self._f.write(index_bytes(offsets))
+        end = self._f.tell()
+        self._f.seek(self._start)
+        self._f.write(self.header.pack())
+        self._f.seek(end)
+        self.closed = True
+        return self.header
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, exc_type, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "closed", True):
+            warnings.warn("tqa.Encoder was never closed: the stream is marked unfinished", ResourceWarning, stacklevel=2)
+
+
+def _count(name: str, v, allow_negative_one: bool = False) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or (v < 0 and not (allow_negative_one and v == -1)):
+        raise ValueError(f"{name} must be a non-negative integer{' or -1' if allow_negative_one else ''}, got {v!r}")
+    return int(v)
+
+
+class Decoder:
+    """Random-access decoder of a .tqa stream of any profile.
+
+    ``source``: bytes, a path, or a binary file object (read from its current position).
+    ``on_error="raise"`` (default) stops at the first damaged frame with a
+    :class:`tqa.FormatError` naming it; ``"silence"`` decodes everything else, fills damaged
+    frames with silence, keeps what a truncated or unfinished stream holds, and lists the
+    losses in :attr:`lost`.  A context manager (closes a file it opened).
+    """
+
+    def __init__(self, source, *, engine: str | None = None, name: str | None = None, on_error: str = "raise") -> None:
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+        self.on_error = on_error
+        self.reader = Reader(source, profiles, name, strict=on_error == "raise")
+        self.header = self.reader.header
+        h = self.header
+        self.name = self.reader.name
+        if h.unfinished:
+            warnings.warn(f"{self.name}: {self.reader.problem}", UnfinishedStreamWarning, stacklevel=2)
+        self._dec = h.profile.decoder(h.settings, h.channels, h.n_samples, get_engine(engine))
+        self.lost: list[dict] = []
+        if self.reader.problem and self.reader.n_available < self.reader.n_frames:
+            self._lose_range(self.reader.n_available, self.reader.n_frames, self.reader.problem)
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per channel this decoder returns: the declared length, or what a
+        truncated stream still holds (``on_error="silence"``)."""
+        h = self.header
+        if self.reader.n_available >= self.reader.n_frames:
+            return h.n_samples
+        return min(h.n_samples, h.profile.samples_of_frames(h.settings, self.reader.n_available))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.header.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.header.channels
+
+    def _lose_range(self, first: int, last: int, reason: str) -> None:
+        h = self.header
+        lo = h.profile.frame_samples(h.settings, first, h.n_samples)[0]
+        hi = h.profile.frame_samples(h.settings, last - 1, h.n_samples)[1]
+        self.lost.append({"frame": first, "last_frame": last - 1, "start": lo, "end": hi,
+                          "start_s": lo / h.sample_rate, "end_s": hi / h.sample_rate, "reason": reason})  # fmt: skip
+
+    def chunks(self, start: int = 0, frames: int | None = -1, dtype="float32",
+               stop: int | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+        """Yield decoded (samples, channels) chunks covering [start, stop) (or start + frames)."""
+        dt = output_dtype(dtype)
+        start, stop = self._range(start, frames, stop)
+        h = self.header
+        prof, s = h.profile, h.settings
+        unit = prof.samples_of_frames(s, 2) - prof.samples_of_frames(s, 1)  # samples a frame adds
+        step = prof.decode_chunk_frames(s, h.channels, WORKING_SET) * unit
+        nf = prof.n_frames(s, h.n_samples)
+        seen = {d["frame"] for d in self.lost}
+        for a in range(start, stop, step):
+            b = min(stop, a + step)
+            f0, f1 = prof.frames_for(s, a, b)
+            g = self._grid_checked(f0, min(f1, nf), seen)
+            off = prof.output_start(s, f0)
+            yield from_grid(g[:, a - off : b - off].T, dt)
+
+    def _grid_checked(self, lo: int, hi: int, seen: set) -> np.ndarray:
+        payloads = self.reader.payloads(lo, min(hi, self.reader.n_available)) if lo < self.reader.n_available else []
+        payloads += [FormatError("missing", frame=i) for i in range(max(lo, self.reader.n_available), hi)]
+        bad = [(lo + k, p) for k, p in enumerate(payloads) if isinstance(p, Exception)]
+        if bad and self.on_error == "raise":
+            raise bad[0][1]
+        try:
+            g = self._dec.decode(lo, payloads)
+        except FormatError as exc:
+            if self.on_error == "raise":
+                raise FormatError(f"{self.name}: {exc}", frame=exc.frame) from None
+            for k, p in enumerate(payloads):  # recovery: frame by frame
+                if isinstance(p, bytes):
+                    try:
+                        self._dec.decode(lo + k, [p])
+                    except FormatError as e:
+                        payloads[k] = FormatError(f"{self.name}: {e}", frame=lo + k)
+                        bad.append((lo + k, payloads[k]))
+            g = self._dec.decode(lo, payloads)
+        for i, exc in sorted(bad):
+            if i not in seen and i < self.reader.n_available:
+                seen.add(i)
+                self._lose_range(i, i + 1, str(exc))
+        return g
+
+    def _range(self, start, frames, stop) -> tuple[int, int]:
+        n = self.n_samples
+        start = _count("start", start)
+        frames = _count("frames", frames, allow_negative_one=True)
+        stop = _count("stop", stop)
+        if frames not in (None, -1) and stop is not None:
+            raise TypeError("give frames= or stop=, not both")
+        start = min(start or 0, n)
+        if stop is None:
+            stop = n if frames in (None, -1) else min(n, start + frames)
+        return start, max(start, min(stop, n))
+
+    def read(self, start: int = 0, frames: int | None = -1, dtype="float32", always_2d: bool = False,
+             out: np.ndarray | None = None, stop: int | None = None) -> np.ndarray:  # fmt: skip
+        """Decode [start, stop) (or ``frames`` sample frames from ``start``; -1: to the end).
+
+        Shape (n,) for mono unless ``always_2d``, else (n, channels), like soundfile.read;
+        ``out``: a preallocated array to fill (its first rows if it is longer).
+        """
+        dt = output_dtype(dtype)
+        a, b = self._range(start, frames, stop)
+        c = self.header.channels
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.dtype != dt:
+                raise TypeError(f"out must be a NumPy array of dtype {dt}")
+            want = (b - a, c) if (always_2d or c > 1 or out.ndim == 2) else (b - a,)
+            if out.ndim != len(want) or out.shape[0] < b - a or out.shape[1:] != want[1:]:
+                raise ValueError(f"out has shape {out.shape}; {want} (or more rows) is needed")
+            res = out
+        else:
+            res = np.empty((b - a, c), dt)
+        view = res if res.ndim == 2 else res[:, None]
+        pos = 0
+        for chunk in self.chunks(a, None, dt, stop=b):
+            view[pos : pos + chunk.shape[0]] = chunk
+            pos += chunk.shape[0]
+        if out is not None:
+            return out[: b - a]
+        return res[:, 0] if (c == 1 and not always_2d) else res
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> "Decoder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def warn_lost(self, stacklevel: int = 3) -> None:
+        if self.lost:
+            spans = ", ".join(
+                (f"{d['frame']}" if d["last_frame"] == d["frame"] else f"{d['frame']}-{d['last_frame']}")
+                + f" ({d['start_s']:.3f}-{d['end_s']:.3f} s)" for d in self.lost[:10]
+            ) + (" ..." if len(self.lost) > 10 else "")
+            warnings.warn(f"{len(self.lost)} damaged range(s) replaced by silence or dropped: {spans}",
+                          DamagedFramesWarning, stacklevel=stacklevel)  # fmt: skip
+
+
+def verify(source, name: str | None = None) -> list[tuple[int, str]]:
+    """Check every frame: CRC, index, and that it decodes.  [(frame, problem)], empty if intact.
+
+    A run of missing frames (a truncated stream) is one entry naming the range; trailing
+    bytes after the last frame are an entry too.  Time and memory are bounded by the
+    stream's size, not by what its header declares.
+    """
+    dec = Decoder(source, name=name, on_error="silence")
+    try:
+        h = dec.header
+        r = dec.reader
+        problems: list[tuple[int, str]] = []
+        prof, s = h.profile, h.settings
+        per = prof.decode_chunk_frames(s, h.channels, WORKING_SET)
+        for lo in range(0, r.n_available, per):
+            hi = min(r.n_available, lo + per)
+            before = len(dec.lost)
+            dec._grid_checked(lo, hi, set())
+            problems += [(d["frame"], d["reason"]) for d in dec.lost[before:]]
+        if r.n_available < r.n_frames:
+            end = r.size
+            problems.append((r.n_available, f"{dec.name}: frames {r.n_available}-{r.n_frames - 1} missing: "
+                                            f"{r.problem}; the stream ends at byte {end}"))  # fmt: skip
+        elif r.problem:
+            problems.append((r.n_available, f"{dec.name}: {r.problem}"))
+        extra = r.trailing_bytes()
+        if extra:
+            problems.append((r.n_frames, f"{dec.name}: {extra} bytes of trailing data after the last frame"))
+        return problems
+    finally:
+        dec.close()
+
+
+def info(source, name: str | None = None) -> dict:
+    """Header fields and sizes of a .tqa stream (reads the header, and a VBR index)."""
+    with Decoder(source, name=name, on_error="silence") as dec:
+        h = dec.header
+        r = dec.reader
+        fmt_name, width, _ = FORMATS[h.source_format]
+        total = h.n_samples * h.channels
+        source_bytes = total * width
+        out = {
+            "version": h.version,
+            "profile": h.profile.name,
+            "sample_rate": h.sample_rate,
+            "channels": h.channels,
+            "frames": h.n_samples,
+            "duration": h.n_samples / h.sample_rate,
+            "source_format": fmt_name,
+            "tqa_frames": r.n_frames,
+            "bytes": r.size,
+            "bits_per_sample": (r.size * 8 / total) if total else 0.0,
+            "kbps": (r.size * 8 / (h.n_samples / h.sample_rate) / 1000) if h.n_samples else 0.0,
+            "source_bytes": source_bytes,
+            "ratio": (source_bytes / r.size) if total else 0.0,
+            "tags": dict(h.tags),
+            "channel_mask": h.channel_mask,
+            "complete": not r.problem,
+            "problem": r.problem,
+        }
+        out.update(h.profile.describe(h.settings))
+        return out
+
+
+def header_bytes(sample_rate: int, channels: int, n_samples: int, *, profile: str = profiles.DEFAULT,
+                 source_format: int | str = "float32", tags: dict | None = None, channel_mask: int | None = None,
+                 **settings) -> bytes:  # fmt: skip
+    """The complete header of a stream of known length (for writers that code it in segments)."""
+    prof = profiles.get(profile)
+    return StreamHeader(prof, prof.settings(**settings), int(sample_rate), int(channels), format_code(source_format),
+                        int(n_samples), check_tags(tags), channel_mask).pack()  # fmt: skip
+
+
+def encode_segment(header: bytes, samples, first_frame: int, engine: str | None = None) -> bytes:
+    """Frames ``first_frame, ...`` of the stream ``header`` describes, coding ``samples``.
+
+    ``samples`` must start at the first sample of ``first_frame`` and cover whole frames (the
+    stream's last frame may be short).  Only for profiles whose frames code independently
+    (:attr:`tqa.profiles.Profile.segmentable`): then any split at frame boundaries gives the
+    bytes of coding the stream in one go (``tqa batch`` relies on it).
+    """
+    h = StreamHeader.parse(header, "segment header", profiles)
+    if not h.profile.segmentable:
+        raise ValueError(f"profile {h.profile.name!r} streams cannot be coded in independent segments")
+    x = as_samples(samples)
+    coder = h.profile.encoder(h.settings, h.channels, get_engine(engine), WORKING_SET)
+    step = max(1, WORKING_SET // (8 * h.channels))
+    payloads: list[bytes] = []
+    for lo in range(0, x.shape[0], step):
+        payloads += coder.push(to_grid(x[lo : lo + step]).T)
+    payloads += coder.finish(x.shape[0])
+    return b"".join(frame_bytes(first_frame + k, p) for k, p in enumerate(payloads))
