@@ -149,7 +149,8 @@ def make_fixtures():  # pragma: no cover - run by hand: python tests/test_numcod
 
 
 @pytest.mark.parametrize(
-    "shape, order", [((20000,), "C"), ((7000, 5), "C"), ((3000, 4, 3), "C"), ((5000, 3), "F"), ((2,), "C"), ((), "C")]
+    "shape, order",
+    [((20000,), "C"), ((7000, 5), "C"), ((3000, 4, 3), "C"), ((5000, 3), "F"), ((2,), "C"), ((), "C"), ((4, 384), "C"), ((1, 100), "C")],
 )
 def test_any_shape_round_trips(shape, order):
     n = shape[0] if shape else 1

@@ -149,13 +149,25 @@ class ChunkSettings:
         return {"profile": self.profile, **{k: v for k, v in self.settings.items() if v is not None}}
 
 
-def _stream_encode(x: np.ndarray, cs: ChunkSettings) -> bytes:
+def _encode(x: np.ndarray, **kw) -> bytes:
+    """A .tqa stream of (n, channels) float64 ``x``: tqa.Encoder, not tqa.encode, since a chunk
+    of few samples and many channels is not a channels-first mistake."""
+    import io
+
     from . import api
 
+    buf = io.BytesIO()
+    enc = api.Encoder(buf, SAMPLE_RATE, x.shape[1], source_format="float64", **kw)
+    enc.write(x)
+    enc.close()
+    return buf.getvalue()
+
+
+def _stream_encode(x: np.ndarray, cs: ChunkSettings) -> bytes:
     kw = cs.tqa_kwargs()
     if cs.profile == "spectral" and kw.get("rate") is not None:
         return _spectral_at_rate(x, kw)
-    return api.encode(x, SAMPLE_RATE, **kw)
+    return _encode(x, **kw)
 
 
 _SPECTRAL_FIXED: dict = {}
@@ -167,7 +179,7 @@ def _spectral_fixed(channels: int, hop: int, seed: int) -> int:
 
     key = (channels, hop, seed)
     if key not in _SPECTRAL_FIXED:
-        b = api.encode(np.zeros((1, channels)), SAMPLE_RATE, profile="spectral", rate=1.0, hop=hop, seed=seed)
+        b = _encode(np.zeros((1, channels)), profile="spectral", rate=1.0, hop=hop, seed=seed)
         frames = api.info(b)["tqa_frames"]
         _SPECTRAL_FIXED[key] = len(b) - frames * math.ceil(1.0 * hop * channels / 8)
     return _SPECTRAL_FIXED[key]
@@ -182,8 +194,6 @@ def _spectral_at_rate(x: np.ndarray, kw: dict) -> bytes:
     the budget; if the stream still comes out larger than 0.5% over (a format this
     estimate does not know), it is re-encoded once at a rate scaled down to fit.
     """
-    from . import api
-
     n, c = x.shape
     rate, hop = kw["rate"], kw["hop"]
     budget = rate * n * c / 8.0
@@ -191,10 +201,10 @@ def _spectral_at_rate(x: np.ndarray, kw: dict) -> bytes:
     fixed = _spectral_fixed(c, hop, kw["seed"])  # the header; a CBR frame is ceil(rate*hop*c/8) bytes, all in
     r = math.floor((budget - fixed) * 8.0 / (frames * hop * c) * 1000) / 1000
     r = min(rate, max(0.5, r))
-    b = api.encode(x, SAMPLE_RATE, **{**kw, "rate": r})
+    b = _encode(x, **{**kw, "rate": r})
     if len(b) > budget * 1.005 and r > 0.5:
         r2 = max(0.5, math.floor(r * (budget - fixed) / (len(b) - fixed) * 1000) / 1000)
-        b = api.encode(x, SAMPLE_RATE, **{**kw, "rate": r2})
+        b = _encode(x, **{**kw, "rate": r2})
     return b
 
 
