@@ -352,7 +352,8 @@ def test_scale_channel_evens_out_per_channel_sqnr(kw):
     x = (music(30000, 5, seed=18) * levels).astype("f4")
     per_chunk = sqnr_per_channel(x, TQA(**kw).decode(TQA(**kw).encode(x)))
     enc = TQA(scale="channel", **kw).encode(x)
-    assert list(chunk_info(enc)["channel_exponents"][[0, 1, 2, 4]]) == [int(np.frexp(np.max(np.abs(x[:, c]))).__getitem__(1)) for c in (0, 1, 2, 4)]
+    rms = np.sqrt(np.mean(x.astype(float) ** 2, axis=0))
+    assert list(chunk_info(enc)["channel_exponents"][[0, 1, 2, 4]]) == [int(np.frexp(rms[c])[1]) for c in (0, 1, 2, 4)]
     y = TQA(scale="channel", **kw).decode(enc)
     per_channel = sqnr_per_channel(x, y)
     assert np.all(y[:, 3] == 0)
@@ -364,6 +365,19 @@ def test_scale_channel_evens_out_per_channel_sqnr(kw):
     damaged[30] ^= 1  # an exponent: the header CRC catches it
     with pytest.raises(ValueError, match="CRC"):
         TQA().decode(bytes(damaged))
+
+
+def test_scale_channel_keeps_spiky_channels_within_the_grid():
+    """A channel whose crest factor exceeds 16 is scaled by its peak (the grid's headroom), not its RMS."""
+    from tqa.arraycodec import channel_exponents
+
+    x = np.zeros((20000, 2))
+    x[:, 0] = np.random.default_rng(19).normal(0, 1, 20000)
+    x[::1000, 1] = 1e3  # RMS 31.6, peak 1000
+    e = channel_exponents(x)
+    assert np.max(np.abs(np.ldexp(x, -e.astype(np.int64)))) < 16 and e[1] == np.frexp(1e3)[1] - 4
+    y = TQA(scale="channel").decode(TQA(scale="channel").encode(x))
+    assert sqnr_db(x[:, 1], y[:, 1]) > 36
 
 
 def test_more_channels_than_a_stream_holds():

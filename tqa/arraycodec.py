@@ -29,8 +29,8 @@ grid, ~2**22 steps per chunk peak: the time profile keeps its SQNR on channels d
 to ~-90 dB below the loudest.  The spectral profile, though, shares its bits across
 the channels of a frame to minimize the *total* error, so a channel 20 dB quieter
 than the rest gets few bits; ``scale="channel"`` normalizes each channel by its own
-power of two instead (2 bytes per channel per chunk), which evens out the
-per-channel SQNR (electrophysiology) at some cost in total SQNR.
+power of two instead, near its RMS (2 bytes per channel per chunk; see
+:func:`channel_exponents`), which evens out the per-channel SQNR (electrophysiology).
 
 Chunk format (all integers little-endian)
 =========================================
@@ -48,7 +48,8 @@ offset  size   field
 7       1      ndim d, 0 .. 32
 8       8*d    shape, u64 each
 8+8d    2      scale exponent e (i16): sample = decoded * 2**e (+ 2**(bits-1)
-               for unsigned dtypes)
+               for unsigned dtypes); the encoder picks e so the chunk's peak
+               is in [0.5, 1)
 10+8d   2*c    only with flag bit 3 (``scale="channel"``): one i16 exponent per
                channel c (e is then 0); c = the product of shape[1:]
 P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = 10+8d, or 10+8d+2c)
@@ -208,6 +209,16 @@ def _spectral_at_rate(x: np.ndarray, kw: dict) -> bytes:
     return b
 
 
+def channel_exponents(xf: np.ndarray) -> np.ndarray:
+    """``scale="channel"``: per channel, the power of two that puts its RMS in [0.5, 1), raised
+    where needed to keep its peak below the grid's float headroom (16): e = max(e_rms, e_peak - 4)."""
+    peak = np.max(np.abs(xf), axis=0)
+    rms = np.sqrt(np.mean(np.square(xf), axis=0))
+    e_peak = np.frexp(np.where(peak > 0, peak, 1.0))[1]
+    e_rms = np.frexp(np.where(rms > 0, rms, 1.0))[1]
+    return np.maximum(e_rms, e_peak - 4).astype(np.int16)  # silent channels: 2**1
+
+
 def _as_chunk(buf) -> np.ndarray:
     if isinstance(buf, np.ndarray):
         return buf
@@ -251,8 +262,7 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     else:
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
-            peaks = np.max(np.abs(xf), axis=0)
-            exps = np.frexp(np.where(peaks > 0, peaks, 1.0))[1].astype(np.int16)  # silent channels: 2**1
+            exps = channel_exponents(xf)
             xs = np.ldexp(xf, -exps.astype(np.int64))
         else:
             peak = float(np.max(np.abs(xf)))
