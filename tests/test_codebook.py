@@ -69,3 +69,58 @@ def test_tables_are_frozen():
 # sha256 of the v1 tables (centroids and boundaries, float64 little-endian, bits 1..8,
 # plain then sign-refined).  Changing it breaks every existing .tqa file.
 FROZEN_DIGEST = "7d79f44d347467e8e1c4842bc547ff34c14f30b15b0e75fcf380496772ff0117"
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_shipped_lloyd_max_tables_equal_a_fresh_solve(bits):
+    """tqa/_tables.py (tools/gen_tables.py) against the solver, bit for bit."""
+    from tqa.codebook import solve
+
+    for refined, shipped in ((False, tqa.lloyd_max(bits)), (True, tqa.lloyd_max(bits).refined())):
+        fresh = solve(bits, refined)
+        assert fresh.centroids.tobytes() == shipped.centroids.tobytes()
+        assert fresh.boundaries.tobytes() == shipped.boundaries.tobytes()
+        assert fresh.mse == shipped.mse
+
+
+def test_shipped_companded_and_gain_tables_equal_a_fresh_solve():
+    from tqa._tables import GAIN
+    from tqa.codebook import companded, solve_companded
+
+    mse = [1.0]
+    for bits in range(1, 15):
+        cb = tqa.lloyd_max(bits) if bits <= 8 else companded(bits)
+        if bits > 8:
+            fresh = solve_companded(bits)
+            assert fresh.centroids.tobytes() == cb.centroids.tobytes() and fresh.boundaries.tobytes() == cb.boundaries.tobytes()
+        mse.append(cb.mse)
+    fresh_gain = np.log2(np.array(mse[:-1]) - np.array(mse[1:]))
+    assert [float.fromhex(v) for v in GAIN] == fresh_gain.tolist()
+
+
+def test_companded_and_gain_tables_are_frozen():
+    from tqa._tables import GAIN
+    from tqa.codebook import companded
+
+    h = hashlib.sha256()
+    for b in range(9, 15):
+        cb = companded(b)
+        h.update(cb.centroids.tobytes() + cb.boundaries.tobytes())
+    assert h.hexdigest() == "75cd486fa931454fa1b35103c66e0c9838154a6dfb35981530ba1874fba95e08"
+    assert hashlib.sha256(",".join(GAIN).encode()).hexdigest() == GAIN_DIGEST
+
+
+def test_starting_the_codec_needs_no_solver():
+    """Frozen tables: the time-domain profile imports no SciPy at all, the spectral one only
+    scipy.fft (for its DCT-IV; scipy.fft itself pulls in scipy.special), never the solvers."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, tqa; tqa.decode(tqa.encode(np.zeros(3000), 8000)); a = 'scipy' in sys.modules; "
+            "tqa.decode(tqa.encode(np.zeros(3000), 8000, profile='spectral', rate=14.0)); "
+            "print(a, 'scipy.optimize' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+GAIN_DIGEST = "4d46d9d97d48e06b33ce4d011e39275bdde045d6e60892364de17b21de159a84"

@@ -156,3 +156,109 @@ def test_auto_rule_picks_by_batch_and_gives_the_same_bytes(monkeypatch):
     assert registry.auto_engine(1000) == "tiled"
     x = np.random.default_rng(0).normal(0, 0.1, (5000, 2))
     assert tqa.encode(x, 8000) == tqa.encode(x, 8000, engine="scipy") == tqa.encode(x, 8000, engine="tiled")
+
+
+class _Toy(tqa.Engine):
+    """A third-party engine: wraps the numpy engine's kernels and counts its calls."""
+
+    name = "toy"
+    calls = 0
+
+    def __init__(self):
+        from tqa.backends.numpy import NumpyEngine
+
+        self._e = NumpyEngine()
+
+    def rotate(self, x, s):
+        _Toy.calls += 1
+        return self._e.rotate(x, s)
+
+    def unrotate(self, y, s):
+        return self._e.unrotate(y, s)
+
+    def quantize(self, y, scale, t):
+        return self._e.quantize(y, scale, t)
+
+    def dequantize(self, c, scale, levels):
+        return self._e.dequantize(c, scale, levels)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(profile="spectral", rate=3.0)])
+def test_register_engine_toy_gives_identical_streams(kw, monkeypatch):
+    from tqa import registry
+
+    monkeypatch.setattr(registry, "_factories", dict(registry._factories))
+    tqa.register_engine("toy", _Toy)
+    assert "toy" in tqa.engines()
+    with pytest.raises(ValueError, match="already registered"):
+        tqa.register_engine("toy", _Toy)
+    x = np.random.default_rng(2).normal(0, 0.1, (9000, 2))
+    _Toy.calls = 0
+    toy = tqa.encode(x, 8000, engine="toy", **kw)
+    assert _Toy.calls > 0 and toy == tqa.encode(x, 8000, engine="numpy", **kw)
+    np.testing.assert_array_equal(tqa.decode(toy, engine="toy")[0], tqa.decode(toy, engine="tiled")[0])
+    registry._instances.pop("toy", None)
+
+
+def test_entry_point_group_registers_engines(monkeypatch):
+    from importlib import metadata
+
+    from tqa import registry
+
+    class EP:
+        name = "plugged"
+
+        def load(self):
+            return _Toy()
+
+    monkeypatch.setattr(registry, "_factories", dict(registry._factories))
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [EP()] if group == "tqa.engines" else [])
+    assert "plugged" in tqa.engines()
+    assert tqa.encode(np.zeros(600), 8000, engine="plugged") == tqa.encode(np.zeros(600), 8000)
+    registry._instances.pop("plugged", None)
+
+
+def test_bad_factories_are_refused():
+    with pytest.raises(ValueError, match="non-empty"):
+        tqa.register_engine("auto", _Toy)
+    with pytest.raises(TypeError, match="callable"):
+        tqa.register_engine("x", 3)
+
+
+def test_global_default_and_scoped_override():
+    from tqa import registry
+
+    try:
+        tqa.set_global_engine("numpy")
+        assert registry.current() == "numpy" and get_engine().name == "numpy"
+        with tqa.set_engine("tiled"):
+            assert get_engine().name == "tiled"
+        assert get_engine().name == "numpy"
+    finally:
+        tqa.set_global_engine("auto")
+    assert registry.current() == "auto"
+    with pytest.raises(ValueError, match="available engines"):
+        tqa.set_global_engine("cuda")
+
+
+def test_works_from_a_checkout_without_the_backends_subpackage(tmp_path):
+    """`python -c "import tqa"`, `python -m tqa` and `python -m pytest` from the repository root
+    find `backends/` beside `tqa/` even when no installed tqa.backends is importable."""
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    # hide any installed/editable tqa: only the checkout on sys.path[0] (the working directory)
+    prelude = "import sys; sys.meta_path[:] = [m for m in sys.meta_path if 'editable' not in repr(m).lower()]; "
+    code = prelude + "import tqa, numpy as np; print(tqa.engines(), len(tqa.encode(np.zeros(100), 8000)))"
+    p = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "['numpy', 'scipy', 'tiled']" in p.stdout
+    p = subprocess.run([sys.executable, "-c", prelude + "import runpy; sys.argv = ['tqa', 'engines']; runpy.run_module('tqa', run_name='__main__')"],
+                       cwd=root, capture_output=True, text=True)  # fmt: skip
+    assert p.returncode == 0 and "tiled" in p.stdout, p.stderr
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                        "tests/test_rotation.py"], cwd=root, capture_output=True, text=True)  # fmt: skip
+    assert p.returncode == 0 and "tests collected" in p.stdout, p.stdout + p.stderr

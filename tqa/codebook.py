@@ -19,10 +19,14 @@ for bit, and pins the digests), so that starting the codec needs neither the sol
 
 from __future__ import annotations
 
+import base64
 import functools
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._tables import COMPANDED, TABLES
 
 __all__ = ["Codebook", "lloyd_max", "MAX_BITS", "panter_dite_mse"]
 
@@ -151,10 +155,6 @@ def solve(bits: int, refined: bool = False) -> Codebook:
 
 @functools.lru_cache(maxsize=None)
 def _table(bits: int, refined: bool) -> Codebook:
-    try:
-        from ._tables import TABLES
-    except ImportError:  # pragma: no cover - only before tools/gen_tables.py has run
-        return solve(bits, refined)
     bounds, levels, mse = TABLES[bits, refined]
     as_array = lambda v: _freeze(np.array([float.fromhex(h) for h in v]))  # noqa: E731
     return Codebook(bits + refined, as_array(levels), as_array(bounds), mse)
@@ -188,9 +188,6 @@ def solve_companded(bits: int) -> Codebook:
 
 def unpack_table(blob: str) -> np.ndarray:
     """A frozen table from its packed form: base64(zlib(int32 steps of 2**-24)), tools/gen_tables.py."""
-    import base64
-    import zlib
-
     steps = np.frombuffer(zlib.decompress(base64.b64decode(blob)), "<i4").astype(np.int64)
     out = np.cumsum(steps) * _GRID
     out.flags.writeable = False
@@ -200,8 +197,6 @@ def unpack_table(blob: str) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def companded(bits: int) -> Codebook:
     """The frozen ``2**bits``-level companded quantizer for N(0,1), 9 to 14 bits (no SciPy)."""
-    from ._tables import COMPANDED
-
     if isinstance(bits, bool) or bits not in COMPANDED:
         raise ValueError(f"companded quantizers cover 9 to {MAX_COMPANDED} bits, got {bits!r}")
     bounds, levels, mse = COMPANDED[bits]

@@ -361,7 +361,9 @@ class Reader:
             self._offsets = self._read_index() if not h.unfinished else None
             if self._offsets is None:
                 self._offsets = self._scan()
-                self.problem = self.problem or f"frame index missing or damaged: {len(self._offsets) - 1} frames found by scanning"
+                found = len(self._offsets) - 1
+                self.problem = (f"unfinished stream (never closed): {found} frames found by scanning" if h.unfinished
+                                else f"{self.problem}: {found} frames found by scanning")  # fmt: skip
                 if h.unfinished:
                     self.header = h.with_length(h.profile.samples_of_frames(h.settings, len(self._offsets) - 1), unfinished=True)
             self.n_available = len(self._offsets) - 1

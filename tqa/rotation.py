@@ -24,6 +24,8 @@ import hashlib
 
 import numpy as np
 
+from .registry import get_engine
+
 __all__ = ["Rotation", "signs", "qjl_rows", "MIN_BLOCK", "MAX_BLOCK", "check_block_size", "check_seed"]
 
 MIN_BLOCK = 64
@@ -91,8 +93,6 @@ class Rotation:
         return signs(self.block_size, self.seed, PRIMARY)
 
     def _apply(self, a: np.ndarray, inverse: bool) -> np.ndarray:
-        from .registry import get_engine
-
         a = np.asarray(a, dtype=np.float64)
         if a.shape[-1:] != (self.block_size,):
             raise ValueError(f"last axis must have length block_size={self.block_size}, got shape {a.shape}")

@@ -27,6 +27,7 @@ import functools
 import numpy as np
 
 from . import bitpack, mdct
+from ._tables import GAIN
 from .blockcodec import BlockError
 from .engine import Engine
 from .codebook import quantizer
@@ -50,8 +51,6 @@ FRAME_OVERHEAD = 9  # u32 index, u8 flags, u32 CRC
 @functools.lru_cache(maxsize=None)
 def _gain_table() -> np.ndarray:
     """log2(mse(t-1) - mse(t)) for t = 1..14 (mse(0) = 1): the value of each extra bit (frozen)."""
-    from ._tables import GAIN
-
     return np.array([float.fromhex(v) for v in GAIN])
 
 

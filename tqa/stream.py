@@ -160,7 +160,7 @@ class Decoder:
         self.name = self.reader.name
         if h.unfinished:
             warnings.warn(f"{self.name}: {self.reader.problem}", UnfinishedStreamWarning, stacklevel=2)
-        self._dec = h.profile.decoder(h.settings, h.channels, h.n_samples, get_engine(engine))
+        self._dec = h.profile.decoder(h.settings, h.channels, h.n_samples, get_engine(engine), WORKING_SET)
         self.lost: list[dict] = []
         if self.reader.problem and self.reader.n_available < self.reader.n_frames:
             self._lose_range(self.reader.n_available, self.reader.n_frames, self.reader.problem)

@@ -25,6 +25,7 @@ DEFAULT_RATE = 3.2  # bits per sample when neither rate nor quality is given
 RATE_RANGE = (0.5, 16.0)
 QUALITY_RANGE = (1.0, 120.0)
 _FIELDS = struct.Struct("<BBBBIQ")
+CHANNEL_GROUP = 64  # channels reconstructed per call in many-channel streams (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,17 @@ class _Decoder(FrameDecoder):
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         buf = np.frombuffer(b"".join(payloads), np.uint8)
         try:
-            return self.codec.reconstruct(*self.codec.unpack(buf, starts, lengths))
+            ms, j, t, codes = self.codec.unpack(buf, starts, lengths)
         except BlockError as exc:
             i = first + exc.row
             raise FormatError(f"frame {i}: {exc.detail}", frame=i) from None
+        if self.channels <= 2:
+            return self.codec.reconstruct(ms, j, t, codes)
+        out = np.empty((len(payloads), self.channels, self.s.hop))
+        for g in range(0, self.channels, CHANNEL_GROUP):  # channels beyond a pair code independently
+            sl = slice(g, g + CHANNEL_GROUP)
+            out[:, sl] = self.codec.reconstruct(np.zeros_like(ms), j[:, sl], t[:, sl], codes[:, sl])
+        return out
 
     def decode(self, first: int, payloads: list) -> np.ndarray:
         coeffs = np.zeros((len(payloads), self.channels, self.s.hop))
@@ -139,7 +147,11 @@ class _Decoder(FrameDecoder):
         else:
             for k in good:  # damaged frames keep zero coefficients: their samples fade to silence
                 coeffs[k] = self._coeffs(first + k, [payloads[k]])[0]
-        return mdct.inverse_range(coeffs.transpose(1, 0, 2), first).T
+        c = coeffs.transpose(1, 0, 2)
+        out = np.empty((self.channels, max(0, len(payloads) - 1) * self.s.hop))
+        for g in range(0, self.channels, CHANNEL_GROUP):  # bounded temporaries whatever the channels
+            out[g : g + CHANNEL_GROUP] = mdct.inverse_range(c[g : g + CHANNEL_GROUP], first).T
+        return out
 
 
 class SpectralProfile(Profile):
@@ -185,7 +197,7 @@ class SpectralProfile(Profile):
     def encoder(self, s: SpectralSettings, channels: int, engine, budget: int) -> FrameEncoder:
         return _Encoder(s, channels, engine, budget)
 
-    def decoder(self, s: SpectralSettings, channels: int, n_samples: int, engine) -> _Decoder:
+    def decoder(self, s: SpectralSettings, channels: int, n_samples: int, engine, budget: int) -> _Decoder:
         return _Decoder(s, channels, engine)
 
 

@@ -43,49 +43,59 @@ class TimeSettings(Settings):
 
 
 class _Encoder(FrameEncoder):
+    """Codes blocks as soon as every channel has them; frames are emitted from the (compact)
+    block records, so the float64 working set is bounded by ``budget``, not by the frame size."""
+
     def __init__(self, s: TimeSettings, channels: int, engine, budget: int) -> None:
         self.s, self.channels = s, channels
         self.codec = BlockCodec(s, engine)
-        # whole frames per codec call, sized in bytes of float64 working set
-        self.step = max(1, budget // (8 * channels * s.frame_samples)) * s.frame_samples
+        self.step = max(1, budget // (8 * channels * s.block_size)) * s.block_size  # samples a codec call
         self._pending: list[np.ndarray] = []
         self._n = 0
+        self._records: list[np.ndarray] = []  # (channels, blocks, R) not yet framed
+        self._blocks = 0
 
-    def _code(self, g: np.ndarray) -> list[bytes]:
-        """Payloads of the frames in grid ``g`` (channels, m); the last may be short."""
-        s, c = self.s, self.channels
-        n = s.block_size
+    def _code(self, g: np.ndarray) -> None:
+        c, n = self.channels, self.s.block_size
         nb = -(-g.shape[1] // n)
         if g.shape[1] != nb * n:
             g = np.concatenate((g, np.zeros((c, nb * n - g.shape[1]))), axis=1)
-        rec = self.codec.encode(np.ascontiguousarray(g).reshape(c * nb, n)).reshape(c, nb, s.record_bytes)
-        fb = s.frame_blocks
-        return [rec[:, lo : lo + fb].tobytes() for lo in range(0, nb, fb)]
+        self._records.append(self.codec.encode(np.ascontiguousarray(g).reshape(c * nb, n)).reshape(c, nb, -1))
+        self._blocks += nb
+
+    def _frames(self, final: bool) -> list[bytes]:
+        fb = self.s.frame_blocks
+        if self._blocks < fb and not (final and self._blocks):
+            return []
+        rec = np.concatenate(self._records, axis=1) if len(self._records) > 1 else self._records[0]
+        whole = self._blocks if final else self._blocks // fb * fb
+        out = [rec[:, lo : min(lo + fb, whole)].tobytes() for lo in range(0, whole, fb)]
+        rest = rec[:, whole:]
+        self._records, self._blocks = ([rest] if rest.shape[1] else []), rest.shape[1]
+        return out
 
     def push(self, grid: np.ndarray) -> list[bytes]:
         self._pending.append(grid)
         self._n += grid.shape[1]
-        out: list[bytes] = []
         if self._n >= self.step:
             g = np.concatenate(self._pending, axis=1) if len(self._pending) > 1 else self._pending[0]
             whole = g.shape[1] // self.step * self.step
             for lo in range(0, whole, self.step):
-                out += self._code(g[:, lo : lo + self.step])
+                self._code(g[:, lo : lo + self.step])
             rest = g[:, whole:]
             self._pending, self._n = ([rest] if rest.shape[1] else []), rest.shape[1]
-        return out
+        return self._frames(False)
 
     def finish(self, n_samples: int) -> list[bytes]:
-        if not self._n:
-            return []
-        g = np.concatenate(self._pending, axis=1)
-        self._pending, self._n = [], 0
-        return self._code(g)
+        if self._n:
+            self._code(np.concatenate(self._pending, axis=1))
+            self._pending, self._n = [], 0
+        return self._frames(True)
 
 
 class _Decoder(FrameDecoder):
-    def __init__(self, s: TimeSettings, channels: int, n_samples: int, engine) -> None:
-        self.s, self.channels, self.n = s, channels, n_samples
+    def __init__(self, s: TimeSettings, channels: int, n_samples: int, engine, budget: int) -> None:
+        self.s, self.channels, self.n, self.budget = s, channels, n_samples, budget
         self.codec = BlockCodec(s, engine)
 
     def blocks_of(self, i: int) -> int:
@@ -98,12 +108,17 @@ class _Decoder(FrameDecoder):
         recs = [np.frombuffer(p, np.uint8).reshape(c, nb, s.record_bytes) for p, nb in zip(payloads, nbs)]
         rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
         nb = rec.shape[1]
-        try:
-            blocks = self.codec.decode(rec.reshape(c * nb, s.record_bytes))
-        except BlockError as exc:
-            frame = first + (exc.row % nb) // s.frame_blocks
-            raise FormatError(f"frame {frame}, channel {exc.row // nb}: {exc}", frame=frame) from None
-        return blocks.reshape(c, nb * s.block_size)
+        rows = rec.reshape(c * nb, s.record_bytes)
+        out = np.empty((c * nb, s.block_size))
+        step = max(1, self.budget // (8 * s.block_size))  # rows a codec call: bounded working set
+        for lo in range(0, c * nb, step):
+            try:
+                out[lo : lo + step] = self.codec.decode(rows[lo : lo + step])
+            except BlockError as exc:
+                row = lo + exc.row
+                frame = first + (row % nb) // s.frame_blocks
+                raise FormatError(f"frame {frame}, channel {row // nb}: {exc.detail}", frame=frame) from None
+        return out.reshape(c, nb * s.block_size)
 
     def decode(self, first: int, payloads: list) -> np.ndarray:
         parts, run, run_first = [], [], first
@@ -172,8 +187,8 @@ class TimeProfile(Profile):
     def encoder(self, s: TimeSettings, channels: int, engine, budget: int) -> FrameEncoder:
         return _Encoder(s, channels, engine, budget)
 
-    def decoder(self, s: TimeSettings, channels: int, n_samples: int, engine) -> _Decoder:
-        return _Decoder(s, channels, n_samples, engine)
+    def decoder(self, s: TimeSettings, channels: int, n_samples: int, engine, budget: int) -> _Decoder:
+        return _Decoder(s, channels, n_samples, engine, budget)
 
 
 TIME = TimeProfile()
