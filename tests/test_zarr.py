@@ -33,8 +33,9 @@ def fresh_process_read(path, code="a[:]"):
 @needs_zarr3
 @pytest.mark.parametrize(
     "serializer",
-    [{"name": "tqa", "configuration": {"bits": 6}}, "object", {"name": "tqa", "configuration": {"profile": "spectral", "quality": 30}}],
-    ids=["dict", "object", "spectral"],
+    [{"name": "tqa", "configuration": {"bits": 6}}, "object", {"name": "tqa", "configuration": {"profile": "spectral", "quality": 30}},
+     {"name": "tqa", "configuration": {"profile": "spectral", "rate": 6.0, "scale": "channel"}}],
+    ids=["dict", "object", "spectral", "spectral-channel"],
 )
 def test_zarr_v3_fresh_process(tmp_path, serializer):
     import tqa.zarr
