@@ -181,3 +181,31 @@ def test_dask_reads_zarr_chunks(tmp_path):
     a[:] = x
     y = da.from_zarr(path).compute()
     assert sqnr_db(x, y) > 36
+
+
+@needs_zarr3
+@pytest.mark.parametrize("kw", [{}, dict(profile="spectral", rate=3.2), dict(scale="channel")])
+def test_zarr_v3_partial_decoding_reads_what_a_full_decode_does(kw, monkeypatch):
+    """With compressors=None, zarr asks the serializer for a selection of a chunk: only the
+    stream frames under its time rows are decoded, and every selection form gives full-decode values."""
+    import tqa.arraycodec
+    import tqa.zarr
+
+    x = recording(44100 * 3, 3, seed=7)
+    a = zarr.create_array({}, shape=x.shape, chunks=(44100, 3), dtype="i2", serializer=tqa.zarr.TQA(**kw), compressors=None)
+    a[:] = x
+    full = a[:]
+    rows = []
+    real = tqa.arraycodec.decode_chunk
+    monkeypatch.setattr(tqa.zarr, "decode_chunk", lambda *args: rows.append(args[3]) or real(*args))
+    for sel in [(slice(1000, 2000),), (5, 1), ([3, 50000, 70000], 0), (slice(100, 200, 3),), (slice(44000, 44200), slice(1, 3)), (-1,), (Ellipsis, 0)]:
+        np.testing.assert_array_equal(a[sel], full[sel])
+    assert rows[0] == (1000, 2000)  # partial: the rows asked for, not the whole chunk
+    np.testing.assert_array_equal(a.vindex[[3, 50000, 70000], [0, 1, 2]], full[[3, 50000, 70000], [0, 1, 2]])
+    np.testing.assert_array_equal(a.oindex[[3, 50000, 70000], [1]], full[[3, 50000, 70000]][:, [1]])
+    m = np.zeros(len(x), bool)
+    m[[7, 44100 * 2 + 5]] = True
+    np.testing.assert_array_equal(a.oindex[m, :], full[m])
+    z0 = zarr.create_array({}, shape=(), dtype="f4", serializer=tqa.zarr.TQA(**kw), compressors=None)
+    z0[...] = 0.5
+    assert z0[...] == 0.5 and z0[...].shape == ()

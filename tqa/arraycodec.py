@@ -317,10 +317,12 @@ def chunk_info(data) -> dict:
             "payload_offset": end + 4}  # fmt: skip
 
 
-def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None) -> np.ndarray:
+def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None, rows: tuple | None = None) -> np.ndarray:
     """Decode one chunk to an array of its own dtype, shape and memory order.
 
     ``legacy``: (dtype, channels) for plain .tqa streams written by tqa <= 0.2.
+    ``rows``: (lo, hi) decodes only time rows lo..hi-1 (random access into the streams:
+    only their frames covering the rows are decoded); the result has hi - lo rows.
     """
     from . import api
 
@@ -339,15 +341,18 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
     dt, shape = h["dtype"], h["shape"]
     n = shape[0] if shape else 1
     c = math.prod(shape) // n if n else 0
+    lo_row, hi_row = (0, n) if rows is None or not shape else (max(0, int(rows[0])), min(n, int(rows[1])))
+    hi_row = max(hi_row, lo_row)
+    m = hi_row - lo_row
     if h["constant"]:
         value = raw[h["payload_offset"] :]
         if len(value) != (dt.itemsize if n * c else 0):
             raise ValueError("tqa codec: damaged chunk (constant of the wrong size)")
-        y = np.full((n, c), np.frombuffer(value, dt)[0] if n * c else 0, dt)
+        y = np.full((m, c), np.frombuffer(value, dt)[0] if n * c else 0, dt)
     else:
         if h["nbytes"] == 0:
             raise ValueError("tqa codec: damaged chunk (payload for an empty shape)")
-        g = np.empty((n, c), np.float64)
+        g = np.empty((m, c), np.float64)
         pos = h["payload_offset"]
         for lo in range(0, c, MAX_STREAM_CHANNELS):
             want = min(MAX_STREAM_CHANNELS, c - lo)
@@ -364,12 +369,12 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
                     f"tqa codec: damaged chunk: stream of {dec.header.n_samples} x {dec.header.channels}, "
                     f"header says {n} x {want}"
                 )
-            g[:, lo : lo + want] = dec.read(dtype="float64").reshape(n, want)
+            g[:, lo : lo + want] = dec.read(lo_row, m, dtype="float64").reshape(m, want)
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         exps = h["channel_exponents"]
         y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps), dt)
-    y = y.reshape(shape)
+    y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)
     return y

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from zarr.abc.codec import ArrayBytesCodec
+from zarr.abc.codec import ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin
 from zarr.core.common import parse_named_configuration
 
 from .arraycodec import ChunkSettings, check_dtype, decode_chunk, encode_chunk
@@ -37,7 +37,7 @@ _FIELDS = ("profile", "bits", "residual", "block_size", "seed", "qjl_rows", "rat
 
 
 @dataclass(frozen=True, init=False)
-class TQA(ArrayBytesCodec):
+class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     """Lossy zarr v3 serializer: ``profile="time"`` (bits=6, residual="sign", block_size=512,
     seed=0, qjl_rows) or ``profile="spectral"`` (rate=3.2 or quality, hop=1024, seed=0);
     ``scale="chunk"`` (default) or ``"channel"`` (see :mod:`tqa.arraycodec`)."""
@@ -102,7 +102,41 @@ class TQA(ArrayBytesCodec):
         want = chunk_spec.dtype.to_native_dtype()
         if y.dtype != want:
             y = y.astype(want)
-        return chunk_spec.prototype.nd_buffer.from_numpy_array(np.ascontiguousarray(y))
+        return chunk_spec.prototype.nd_buffer.from_numpy_array(np.array(y, order="C", copy=None))
+
+    async def _decode_partial_single(self, byte_getter, selection, chunk_spec: ArraySpec) -> NDBuffer | None:
+        """Read a selection of a chunk, decoding only the stream frames its time rows need
+        (zarr uses this when no bytes-to-bytes codec follows: ``compressors=None``)."""
+        buf = await byte_getter.get(prototype=chunk_spec.prototype)
+        if buf is None:
+            return None
+        sel = selection if isinstance(selection, tuple) else (selection,)
+        first = sel[0] if sel else slice(None)
+        n = chunk_spec.shape[0] if chunk_spec.shape else 1
+        if isinstance(first, slice) and (first.step is None or first.step > 0):
+            lo, hi, step = first.indices(n)
+            rel = (slice(0, max(hi - lo, 0), step),)
+        elif isinstance(first, slice):  # a negative step: decode it all
+            lo, hi, rel = 0, n, (first,)
+        elif isinstance(first, (int, np.integer)):
+            lo, hi, rel = int(first), int(first) + 1, (0,)
+        else:
+            idx = np.asarray(first)
+            if idx.dtype == bool:
+                idx = np.flatnonzero(idx)
+            if idx.size == 0:
+                lo, hi, rel = 0, 0, (idx,)
+            else:
+                lo, hi = int(idx.min()), int(idx.max()) + 1
+                rel = (idx - lo,)
+        if not chunk_spec.shape:
+            lo, hi, rel = 0, 1, ()
+        y = await asyncio.to_thread(decode_chunk, buf.to_bytes(), None, None, (lo, hi))
+        want = chunk_spec.dtype.to_native_dtype()
+        if y.dtype != want:
+            y = y.astype(want)
+        out = y[rel + tuple(sel[1:])] if chunk_spec.shape else y[sel]
+        return chunk_spec.prototype.nd_buffer.from_numpy_array(np.array(out, order="C", copy=None))
 
     def compute_encoded_size(self, input_byte_length: int, chunk_spec: ArraySpec) -> int:
         raise NotImplementedError("tqa codec: variable-size output")
