@@ -202,11 +202,23 @@ def _spectral_at_rate(x: np.ndarray, kw: dict) -> bytes:
     fixed = _spectral_fixed(c, hop, kw["seed"])  # the header; a CBR frame is ceil(rate*hop*c/8) bytes, all in
     r = math.floor((budget - fixed) * 8.0 / (frames * hop * c) * 1000) / 1000
     r = min(rate, max(0.5, r))
-    b = _encode(x, **{**kw, "rate": r})
+    b = _at_least(x, kw, r)
     if len(b) > budget * 1.005 and r > 0.5:
         r2 = max(0.5, math.floor(r * (budget - fixed) / (len(b) - fixed) * 1000) / 1000)
-        b = _encode(x, **{**kw, "rate": r2})
+        b = _at_least(x, kw, r2)
     return b
+
+
+def _at_least(x: np.ndarray, kw: dict, r: float) -> bytes:
+    """Encode at frame rate ``r``, or the lowest rate above it (up to the asked one) whose
+    frames still hold the profile's side info (tqa refuses rates below that)."""
+    while True:
+        try:
+            return _encode(x, **{**kw, "rate": r})
+        except ValueError as exc:
+            if "too low" not in str(exc) or r >= kw["rate"]:
+                raise
+            r = min(kw["rate"], math.ceil((r + max(0.05, r * 0.1)) * 1000) / 1000)
 
 
 def channel_exponents(xf: np.ndarray) -> np.ndarray:
