@@ -1,8 +1,12 @@
 """tqa batch on a real dask.distributed LocalCluster (loopback, 2 worker processes)."""
 
 import json
+import os
+import pathlib
 import shutil
+import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -19,9 +23,19 @@ SEGMENT = 3 * 4096  # forces the long file below into several segment tasks
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as c:  # fmt: skip
-        yield c.scheduler_address
+    """The cluster tqa batch starts itself (2 worker processes, spawned with SIGINT ignored)."""
+    import urllib.error
+    import urllib.request
+
+    client, c = batch._client(2, None)
+    link = c.dashboard_link  # Dask's health-check server: a free loopback port, and no dashboard pages
+    assert link.startswith("http://127.0.0.1:") and ":8787/" not in link
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(link, timeout=10)
+    assert e.value.code == 404
+    client.close()
+    yield c.scheduler_address
+    c.close()
 
 
 @pytest.fixture
@@ -70,7 +84,7 @@ def test_resume_after_interruption(corpus, tmp_path, cluster):
     # what a killed run leaves: some outputs missing, a temporary file half written
     (dst / "music/a.tqa").unlink()
     (dst / "speech/c.tqa").unlink()
-    (dst / "speech/.c.tqa.x1y2.part").write_bytes(b"half")
+    (dst / "speech/.c.tqa.x1y2z3w4.part").write_bytes(b"half")
     s = batch.run_batch(corpus, dst, scheduler=cluster)
     assert (s["files"], s["skipped_complete"], s["failed"]) == (2, 3, 0)
     assert {p: p.read_bytes() for p in dst.rglob("*.tqa")} == ref
@@ -93,15 +107,100 @@ def test_decode_tree(corpus, tmp_path, cluster):
     assert (info.frames, info.channels, info.samplerate, info.subtype) == (15001, 1, 48000, "PCM_24")
 
 
-def test_cli_local_cluster_json_and_exit_status(corpus, tmp_path):
+def test_on_a_terminal_with_a_failed_file(corpus, tmp_path, cluster):
+    """A real terminal (script -qec): the progress bar path, and exit 1 when a file fails."""
+    if shutil.which("script") is None:
+        pytest.skip("script(1) is not installed")
     (corpus / "bad.wav").write_bytes(b"nope")
-    p = subprocess.run([shutil.which("tqa"), "batch", str(corpus), str(tmp_path / "out"), "--workers", "2", "--json"],
-                       capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
-    s = json.loads(p.stdout)
-    assert p.returncode == 1 and s["files"] == 5 and s["failed"] == 1 and s["workers"] == 2
+    cmd = f"{shutil.which('tqa')} batch {corpus} {tmp_path / 'out'} --scheduler {cluster}"
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 1, p.stdout
+    assert "5 done, 0 already complete, 1 failed" in p.stdout and "bad.wav" in p.stdout, p.stdout
+    assert "Traceback" not in p.stdout and "bool() undefined" not in p.stdout
     assert tqa.verify((tmp_path / "out" / "music" / "long.tqa").read_bytes()) == []
-    p = subprocess.run([shutil.which("tqa"), "batch", str(corpus), str(corpus / "inside")], capture_output=True, text=True)
-    assert p.returncode == 2 and "inside the source" in p.stderr
+
+
+def test_ctrl_c_one_line_no_leftovers(corpus, tmp_path):
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does), at whatever stage the batch is."""
+    p = subprocess.Popen([shutil.which("tqa"), "batch", str(corpus), str(tmp_path / "out"), "--workers", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    time.sleep(1.5)
+    os.killpg(p.pid, signal.SIGINT)
+    t = time.perf_counter()
+    out, err = p.communicate(timeout=60)
+    assert p.returncode != 0 or time.perf_counter() - t < 0.2, f"Ctrl-C ignored: the batch ran on to the end ({out!r})"
+    if p.returncode == 0:  # it had just finished when the signal came: nothing was interrupted
+        return
+    assert p.returncode == 130 and err.strip() == "tqa: interrupted", err
+    assert not list((tmp_path / "out").rglob("*.part")) if (tmp_path / "out").exists() else True
+    for _ in range(40):  # the workers end with the client (they may take a moment)
+        ps = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(p.pid)], capture_output=True, text=True).stdout
+        left = "\n".join(line for line in ps.splitlines() if "<defunct>" not in line)  # zombies are dead already
+        if not left.strip():
+            break
+        time.sleep(0.25)
+    assert not left.strip(), f"processes left in the group: {left}"
+
+
+def test_cli_rerun_empty_and_checks(corpus, tmp_path, cluster, capsys):
+    from tqa.cli import main
+
+    def cli(*args):
+        with pytest.raises(SystemExit) as e:
+            main([str(a) for a in args])
+        return e.value.code, capsys.readouterr()
+
+    code, r = cli("batch", corpus, tmp_path / "out", "--scheduler", cluster, "--json")
+    assert code == 0 and json.loads(r.out)["files"] == 5
+    code, r = cli("batch", corpus, tmp_path / "out", "--scheduler", cluster)
+    assert code == 0 and "0 done, 5 already complete, 0 failed" in r.out, r.err
+    (tmp_path / "empty").mkdir()
+    code, r = cli("batch", tmp_path / "empty", tmp_path / "out2")
+    assert code == 0 and "0 done, 0 already complete" in r.out and r.err == ""
+    code, r = cli("batch", corpus, corpus / "inside")
+    assert code == 2 and "inside the source" in r.err
+    code, r = cli("batch", corpus, tmp_path / "o3", "--scheduler", cluster, "--profile", "spectral", "--hop", "512",
+                  "--rate", "2.5", "--json")  # fmt: skip
+    assert code == 0, r.err
+    assert tqa.info((tmp_path / "o3" / "speech" / "c.tqa").read_bytes())["hop"] == 512
+    code, r = cli("batch", corpus, tmp_path / "o4", "--hop", "512")
+    assert code == 2 and "--hop applies to --profile spectral" in r.err
+
+
+def test_clashing_stems_and_skipped_files(tmp_path, cluster):
+    src = tmp_path / "src"
+    src.mkdir()
+    x = np.random.default_rng(0).normal(0, 0.1, (3000, 1))
+    for name in ("m.wav", "m.flac", "m.ogg"):
+        sf.write(str(src / name), x, 8000)
+    (src / "notes.txt").write_text("hi")
+    (src / "x.m4a").write_bytes(b"\0" * 100)
+    s = batch.run_batch(src, tmp_path / "dst", scheduler=cluster)
+    assert s["files"] == 3 and s["failed"] == 0
+    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["m.flac.tqa", "m.ogg.tqa", "m.wav.tqa"]
+    assert sorted(pathlib.Path(k["file"]).name for k in s["skipped"]) == ["notes.txt", "x.m4a"]
+    assert all("not an audio format" in k["reason"] for k in s["skipped"])
+
+
+def test_long_file_segments_are_kept_for_resume(corpus, tmp_path, cluster):
+    dst = tmp_path / "dst"
+    batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT)
+    ref = (dst / "music" / "long.tqa").read_bytes()
+    # an interrupted run: the output not joined yet, two of five segments done
+    (dst / "music" / "long.tqa").unlink()
+    src = corpus / "music" / "long.wav"
+    h = tqa.Decoder(ref).header
+    head = ref[: h.header_size]
+    scratch = batch.scratch_folder(dst / "music" / "long.tqa")
+    scratch.mkdir()
+    (scratch / "header.bin").write_bytes(head)
+    fs = h.settings.frame_samples
+    per = SEGMENT // fs
+    for first in (0, per):
+        batch.segment_task(str(src), head, first * fs, per * fs, first, None, str(scratch / f"{first:012d}.seg"))
+    s = batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT)
+    assert s["files"] == 1 and s["segments_reused"] == 2
+    assert (dst / "music" / "long.tqa").read_bytes() == ref and not scratch.exists()
 
 
 def test_missing_dask_gives_a_hint(monkeypatch, capsys, tmp_path):

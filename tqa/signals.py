@@ -10,9 +10,12 @@ import numpy as np
 
 from .rotation import Rotation
 
-__all__ = ["SIGNAL_TYPES", "generate", "hadamard_blocks", "adversarial"]
+__all__ = ["SIGNAL_TYPES", "generate", "hadamard_blocks", "adversarial", "demo_signal", "MAX_SAMPLES"]
 
 SIGNAL_TYPES = ("sine", "square", "noise", "transient", "chirp", "hadamard")
+# ``generate`` holds the whole signal in memory (float64 while it is built): 2**27
+# samples is 1 GiB of float64, 51 minutes at 44.1 kHz.
+MAX_SAMPLES = 2**27
 
 
 def hadamard_blocks(
@@ -42,7 +45,10 @@ def generate(
     """A float32 test signal, as audiotq's ``tqa-sim`` made (plus chirp and hadamard)."""
     if kind not in SIGNAL_TYPES:
         raise ValueError(f"unknown signal type {kind!r}; choose one of {', '.join(SIGNAL_TYPES)}")
-    n = int(round(duration * sample_rate))
+    n = duration * sample_rate
+    if not np.isfinite(n) or n > MAX_SAMPLES:
+        raise ValueError(f"{duration} s at {sample_rate} Hz is {n:.4g} samples; at most {MAX_SAMPLES} (2**27) are generated")
+    n = int(round(n))
     t = np.arange(n) / sample_rate
     rng = np.random.default_rng(seed)
     if kind == "sine":
@@ -86,3 +92,20 @@ def adversarial(block_size: int = 512, sample_rate: int = 8000) -> dict[str, np.
         "headroom": rng.normal(0, 4.0, 4 * n).clip(-16, 16),
         "sine": 0.5 * np.sin(2 * np.pi * 1000 * t),
     }
+
+
+def demo_signal(sr: int = 44100, seconds: float = 6.0) -> np.ndarray:
+    """A built-in stereo test piece (``tqa demo``): chords, a bass line, hi-hat noise and kick transients."""
+    n = int(sr * seconds)
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(2026)
+    x = np.zeros((n, 2))
+    for i, f in enumerate((220.0, 277.18, 329.63, 440.0)):
+        x[:, i % 2] += 0.08 * np.sin(2 * np.pi * f * t + i) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.25 * t))
+    x += (0.12 * np.sin(2 * np.pi * 55 * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t))) / 2)[:, None]
+    beat = (t % 0.5) < 0.06
+    kick = np.sin(2 * np.pi * 60 * (t % 0.5) * (1 - 4 * (t % 0.5))) * np.exp(-(t % 0.5) * 40)
+    x += 0.3 * (kick * beat)[:, None]
+    hat = rng.normal(0, 1, (n, 2)) * np.exp(-((t + 0.25) % 0.25) * 80)[:, None]
+    x += 0.03 * hat
+    return x.astype(np.float32)

@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from . import profiles
+from . import profiles, threads
 from .format import FormatError, Reader, StreamHeader, check_tags, frame_bytes, index_bytes
 from .registry import get_engine
 from .samples import FORMATS, as_samples, format_code, from_grid, output_dtype, to_grid
@@ -56,8 +56,10 @@ class Encoder:
         engine: str | None = None,
         tags: dict | None = None,
         channel_mask: int | None = None,
+        threads: int | None = None,
         **settings,
     ) -> None:
+        self.threads = threads  # compute threads a codec call may use: see tqa.threads (default 1)
         for name, v in (("sample_rate", sample_rate), ("channels", channels)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"{name} must be an integer, got {v!r}")
@@ -100,15 +102,17 @@ class Encoder:
         if self._n + x.shape[0] > 2**48:
             raise ValueError("stream longer than 2**48 samples per channel")
         step = max(1, WORKING_SET // (8 * x.shape[1]))
-        for lo in range(0, x.shape[0], step):
-            self._put(self._coder.push(to_grid(x[lo : lo + step]).T))
+        with threads.limit(self.threads):
+            for lo in range(0, x.shape[0], step):
+                self._put(self._coder.push(to_grid(x[lo : lo + step]).T))
         self._n += x.shape[0]
 
     def close(self) -> StreamHeader:
         """Flush the last frames, write the VBR index, patch the length into the header."""
         if self.closed:
             return self.header
-        self._put(self._coder.finish(self._n))
+        with threads.limit(self.threads):
+            self._put(self._coder.finish(self._n))
         self.header = self.header.with_length(self._n)
         if self.header.frame_size(0) is None:  # variable-size frames: the index
             offsets = np.cumsum([self.header.header_size] + self._lengths).tolist()
@@ -150,7 +154,9 @@ class Decoder:
     losses in :attr:`lost`.  A context manager (closes a file it opened).
     """
 
-    def __init__(self, source, *, engine: str | None = None, name: str | None = None, on_error: str = "raise") -> None:
+    def __init__(self, source, *, engine: str | None = None, name: str | None = None, on_error: str = "raise",
+                 threads: int | None = None) -> None:  # fmt: skip
+        self.threads = threads  # compute threads a codec call may use: see tqa.threads (default 1)
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
         self.on_error = on_error
@@ -214,7 +220,8 @@ class Decoder:
         if bad and self.on_error == "raise":
             raise bad[0][1]
         try:
-            g = self._dec.decode(lo, payloads)
+            with threads.limit(self.threads):
+                g = self._dec.decode(lo, payloads)
         except FormatError as exc:
             if self.on_error == "raise":
                 raise FormatError(f"{self.name}: {exc}", frame=exc.frame) from None
