@@ -147,7 +147,7 @@ def test_f1_silence_decode_of_44_byte_file_declaring_2_40_samples(tmp_path, whic
     out = value[1] if res == "ok" else 0
     assert peak <= bound(44, out), f"peak {peak / F.MIB:.0f} MiB"
     if res == "ok":
-        assert value[0][0] == 2**40
+        assert value[0][0] == 0  # nothing of the declared 2**40 samples is in the file: nothing is invented
 
 
 @pytest.mark.parametrize("kind", ["bytes", "file"])
@@ -173,10 +173,12 @@ def test_f1_header_declaring_a_154_gb_frame(tmp_path, call, kind):
     assert peak <= bound(len(data), out), f"{call}: peak {peak / F.MIB:.0f} MiB"
     if call == "verify":
         assert res == "ok" and value, "verify must report the truncated frame"
-    if call in ("decode", "info"):
+    if call == "decode":
         assert res == "FormatError"
+    if call == "info":  # the header is intact: shown (its problem in info()["problem"])
+        assert res == "ok" and value == 4096 * 8192
     if call == "range" and res == "ok":
-        assert value[0][0] == 3
+        assert value[0][0] == 0  # the requested samples are not in the file: nothing is invented
 
 
 def test_f1_spectral_recovery_memory_is_bounded_by_its_output():

@@ -34,7 +34,9 @@ offset  size  field
               ``n`` is not known, the frames present are what there is); others zero
 16      8     n: sample frames per channel, 0 .. :data:`MAX_SAMPLES`
 24      16    the profile's fields (:data:`PROFILE_FIELDS` bytes; see below)
-40      H-44  metadata records (optional; a reader skips record types it does not know)
+40      H-44  header extension: empty, or metadata (``b"TQAM"`` then records); a reader
+              skips an extension without that magic, record types it does not know, and
+              everything from a malformed record on
 H-4     4     CRC-32 (zlib) of bytes 0 .. H-5
 ======  ====  ===========================================================================
 
@@ -125,6 +127,7 @@ MAX_FRAMES = 2**32 - 1  # the u32 frame index
 FLAG_UNFINISHED = 1
 FRAME_OVERHEAD = 8
 INDEX_TAIL = 12  # u64 index offset + magic
+META_MAGIC = b"TQAM"
 META_TAG, META_CHANNEL_MASK = 1, 2
 META_RECORD = struct.Struct("<BH")
 MAX_METADATA = MAX_HEADER - HEADER_SIZE
@@ -162,7 +165,9 @@ def check_tags(tags) -> dict[str, str]:
 
 
 def pack_metadata(tags: dict[str, str], channel_mask: int | None) -> bytes:
-    parts = []
+    if not tags and channel_mask is None:
+        return b""
+    parts = [META_MAGIC]
     for k, v in tags.items():
         b = f"{k}={v}".encode("utf-8")
         parts.append(META_RECORD.pack(META_TAG, len(b)) + b)
@@ -175,17 +180,23 @@ def pack_metadata(tags: dict[str, str], channel_mask: int | None) -> bytes:
 
 
 def parse_metadata(data: bytes, name: str) -> tuple[dict[str, str], int | None]:
+    """Tags and channel mask from the header extension (bytes 40 .. H-5).
+
+    Extension bytes that do not start with :data:`META_MAGIC` are skipped whole, as version 1
+    readers always skipped them; a malformed record ends the metadata (what came before it
+    is kept), so no extension can make a stream undecodable.
+    """
     tags: dict[str, str] = {}
     mask = None
-    pos = 0
-    while pos < len(data):
-        if pos + META_RECORD.size > len(data):
-            raise FormatError(f"{name}: truncated metadata record in the header")
+    if not data.startswith(META_MAGIC):
+        return tags, mask
+    pos = len(META_MAGIC)
+    while pos + META_RECORD.size <= len(data):
         kind, length = META_RECORD.unpack_from(data, pos)
         pos += META_RECORD.size
         body = data[pos : pos + length]
         if len(body) != length:
-            raise FormatError(f"{name}: metadata record longer than the header")
+            break
         pos += length
         if kind == META_TAG:
             text = body.decode("utf-8", errors="replace")

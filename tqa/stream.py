@@ -261,6 +261,8 @@ class Decoder:
         dt = output_dtype(dtype)
         a, b = self._range(start, frames, stop)
         c = self.header.channels
+        if self.header.n_samples == 0 and self.on_error == "raise" and self.reader.n_frames:
+            self._grid_checked(0, self.reader.n_frames, set())  # an empty stream's frames are still checked
         if out is not None:
             if not isinstance(out, np.ndarray) or out.dtype != dt:
                 raise TypeError(f"out must be a NumPy array of dtype {dt}")

@@ -140,8 +140,10 @@ class _Decoder(FrameDecoder):
         return out
 
     def decode(self, first: int, payloads: list) -> np.ndarray:
-        coeffs = np.zeros((len(payloads), self.channels, self.s.hop))
         good = [k for k, p in enumerate(payloads) if isinstance(p, bytes)]
+        if not good:  # every frame lost: silence, without transforming zeros
+            return np.zeros((self.channels, max(0, len(payloads) - 1) * self.s.hop))
+        coeffs = np.zeros((len(payloads), self.channels, self.s.hop))
         if len(good) == len(payloads):
             coeffs = self._coeffs(first, payloads)
         else:
