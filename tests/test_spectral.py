@@ -170,26 +170,31 @@ def test_streaming_encoder_any_chunking_same_bytes(kw, monkeypatch):
     assert pos >= len(x) and buf.getvalue() == ref
 
 
-def test_cli_spectral_encode_decode_and_errors(tmp_path):
-    import shutil
-    import subprocess
-
+def test_cli_spectral_encode_decode_and_errors(tmp_path, capsys):
+    """In process through tqa.cli.main (the real entry points are smoke-tested in test_cli_smoke.py)."""
     import soundfile as sf
+
+    from tqa.cli import main
+
+    def run(*a):
+        with pytest.raises(SystemExit) as e:
+            main([str(v) for v in a])
+        out = capsys.readouterr()
+        return e.value.code, out.out, out.err
 
     x = (ar1(30_000, 0.95, 2) * 32767).astype(np.int16)
     sf.write(str(tmp_path / "a.wav"), x, 44100, subtype="PCM_16")
-    tqa_cmd = shutil.which("tqa")
-    run = lambda *a: subprocess.run([tqa_cmd, *map(str, a)], capture_output=True, text=True, cwd=tmp_path)  # noqa: E731
-    p = run("encode", "a.wav", "a.tqa", "--profile", "spectral", "--rate", "3.2", "--hop", "512")
-    assert p.returncode == 0, p.stderr
-    assert "profile spectral (MDCT hop 512" in run("info", "a.tqa").stdout
-    assert run("decode", "a.tqa", "b.wav").returncode == 0
+    code, _, err = run("encode", tmp_path / "a.wav", "-o", tmp_path / "a.tqa", "--profile", "spectral", "--rate", "3.2",
+                       "--hop", "512")  # fmt: skip
+    assert code == 0, err
+    assert "profile spectral (MDCT hop 512" in run("info", tmp_path / "a.tqa")[1]
+    assert run("decode", tmp_path / "a.tqa", "-o", tmp_path / "b.wav")[0] == 0
     y = sf.read(str(tmp_path / "b.wav"), dtype="int16")[0]
     assert y.shape == x.shape and sqnr_db(x, y) > 20  # AR(1), rho 0.95: ~24 dB at 3.2 bits/sample
     for args, needle in [(["--profile", "spectral", "--rate", "0.1"], "--rate"), (["--rate", "3"], "--profile spectral"),
                          (["--profile", "spectral", "--hop", "1000"], "--hop"), (["--profile", "mdct"], "--profile")]:  # fmt: skip
-        p = run("encode", "a.wav", "c.tqa", *args)
-        assert p.returncode == 2 and needle in p.stderr and not (tmp_path / "c.tqa").exists()
+        code, _, err = run("encode", tmp_path / "a.wav", "-o", tmp_path / "c.tqa", *args)
+        assert code == 2 and needle in err and not (tmp_path / "c.tqa").exists(), err
 
 
 def test_rate_with_more_digits_than_the_header_keeps():
