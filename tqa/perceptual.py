@@ -9,9 +9,11 @@ metric is called: ``import tqa.perceptual`` costs nothing.
 
 **Zimtohrli** (Google, ``zimtohrli`` on PyPI): a psychoacoustic distance between
 two signals (gammatone-like filter bank, masking, loudness in phons, then a
-neurogram similarity).  0 means identical; **lower is better**; roughly, values
-around 0.01 or below are near the just-noticeable difference and coded audio at
-a few bits per sample is typically 0.001–0.1.  It is a mono metric: a multichannel
+neurogram similarity).  0 means identical; **lower is better**.  The library's own
+mapping to a mean opinion score (``zimtohrli.mos_from_zimtohrli``) reads 0.0001 ->
+4.98, 0.001 -> 4.80, 0.003 -> 4.43, 0.01 -> 3.40, 0.03 -> 1.87, 0.1 -> 1.02; on the
+development corpus WavPack ``-b3`` scores ~0.0005 and LC3 at 3 bits/sample ~0.00002
+(docs/perceptual.md has the table).  It is a mono metric: a multichannel
 signal is scored per channel and the **worst (largest) channel** is reported.
 Needs at least ``ZIMTOHRLI_MIN_SECONDS`` of audio (the C++ library corrupts its
 heap on shorter input, so this module refuses it first).
