@@ -157,9 +157,9 @@ def measure(files: list[pathlib.Path], table: list[tuple], perceptual: re.Patter
     """Run every codec of ``table`` on every file: per codec, lists of per-file figures.
 
     ``perceptual``: rows whose name matches also get Zimtohrli ("zim") and ViSQOL ("vis") per
-    file (on the files whose name matches ``perceptual_files``, all when None).
+    file (on the files whose name matches ``perceptual_files``, all when None; "pfile" names them).
     """
-    keys = ("file", "bps", "snr", "seg", "enc", "dec", "encr", "decr", "dur", "zim", "vis")
+    keys = ("file", "bps", "snr", "seg", "enc", "dec", "encr", "decr", "dur", "pfile", "zim", "vis")
     stats: dict[str, dict[str, list]] = {name: {k: [] for k in keys} for name, *_ in table}
     if perceptual is not None:
         from tqa import perceptual as _perc
@@ -203,6 +203,7 @@ def measure(files: list[pathlib.Path], table: list[tuple], perceptual: re.Patter
                 for k, v in zip(("file", "bps", "snr", "seg", "enc", "dec", "dur"), (f.stem, bps, snr, seg, te, td, dur)):
                     s[k].append(v)
                 if zim is not None:
+                    s["pfile"].append(f.stem)
                     s["zim"].append(zim)
                     s["vis"].append(vis)
                 if flac_times:
@@ -223,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--perceptual", action="store_true", help="add Zimtohrli and ViSQOL columns (tqa[perceptual])")
     ap.add_argument("--perceptual-only", metavar="REGEX", default="", help="perceptual columns only for these rows")
     ap.add_argument("--perceptual-files", metavar="REGEX", help="perceptual columns only on these files")
+    ap.add_argument("--json-out", metavar="FILE", help="also write every per-file figure as JSON (per codec: lists by file)")
+    ap.add_argument("--per-file", action="store_true", help="also print per-file SQNR (and perceptual) tables")
     args = ap.parse_args(argv)
     files = sorted(p for p in pathlib.Path(args.folder).iterdir() if p.suffix.lower() in AUDIO)
     if not files:
@@ -274,9 +277,41 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         note += " Not on PATH (skipped): " + ", ".join(missing) + "."
     print(note)
+    per_file = _per_file_tables(files, table, stats, perc is not None) if args.per_file else ""
+    if per_file:
+        print(per_file)
     if args.out:
-        pathlib.Path(args.out).write_text(text + "\n" + note + "\n")
+        pathlib.Path(args.out).write_text(text + "\n" + note + "\n" + (f"\n{per_file}\n" if per_file else ""))
+    if args.json_out:
+        import json
+
+        doc = {name: {k: [None if isinstance(v, float) and not np.isfinite(v) else v for v in vals]
+                      for k, vals in stats[name].items()} for name, *_ in table}  # fmt: skip
+        pathlib.Path(args.json_out).write_text(json.dumps(doc, indent=1) + "\n")
     return 0
+
+
+def _per_file_tables(files: list[pathlib.Path], table: list[tuple], stats: dict, perceptual: bool) -> str:
+    """Markdown tables, file by codec: SQNR, and Zimtohrli / ViSQOL where computed."""
+    names = [name for name, *_ in table if stats[name]["bps"]]
+    out = []
+    for key, title, fmt in (("snr", "SQNR dB", "{:.2f}"), ("zim", "Zimtohrli distance", "{:.3g}"), ("vis", "ViSQOL MOS-LQO", "{:.2f}")):
+        if key != "snr" and not perceptual:
+            continue
+        cols = [n for n in names if stats[n][key]]
+        if not cols:
+            continue
+        out.append(f"{title} per file\n\n| file | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+        for f in files:
+            cells = []
+            for n in cols:
+                s = stats[n]
+                # perceptual lists hold only the files they were computed on: map them by name
+                vals = dict(zip(s["file"] if key == "snr" else s["pfile"], s[key]))
+                v = vals.get(f.stem)
+                cells.append("–" if v is None else ("inf" if v == float("inf") else fmt.format(v)))
+            out[-1] += f"\n| {f.stem} | " + " | ".join(cells) + " |"
+    return "\n\n".join(out)
 
 
 if __name__ == "__main__":
