@@ -76,7 +76,7 @@ def wavpack_plot(args, files, folder) -> int:
             ax.plot(*zip(*pts), style, label=label)
     ax.set(xlabel="bits per sample (all side info included)", ylabel="SQNR, dB (mean over files)",
            title=f"TQA vs WavPack lossy on {folder.name} ({len(files)} files)")  # fmt: skip
-    ax.set_xlim(1, 9)
+    ax.set_xlim(1, 9.5)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
