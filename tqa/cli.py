@@ -226,7 +226,7 @@ COMMANDS = {
     "encode": "audio file(s) -> .tqa (X.wav -> X.tqa beside it, or -o)",
     "decode": ".tqa file(s) -> audio (X.tqa -> X.wav, or -o; --start/--duration, --recover)",
     "run": "round trip INPUT -> .tqa -> OUTPUT with a quality report",
-    "compare": "metrics (SQNR, segSNR, ...) of a coded file against its reference",
+    "compare": "metrics (SQNR, segSNR, Zimtohrli, ViSQOL, ...) of a coded file against its reference",
     "sim": "synthetic signal: write it (-o) or report its round trip",
     "info": "header, duration, bitrate and ratio of .tqa file(s)",
     "verify": "check that every frame of .tqa file(s) is intact (exit 1 if damaged)",
