@@ -223,3 +223,11 @@ def test_largest_accepted_scale_codes_decode_identically_on_every_engine(profile
         assert y.tobytes() == ref.tobytes(), e
     with pytest.raises(tqa.FormatError, match="out of range|scale"):
         tqa.decode(bytes(too_big))
+
+
+@pytest.mark.parametrize("profile, kw", [("spectral", dict(quality=30.0)), ("spectral2", dict(quality=30.0))])
+def test_variable_size_frames_with_tags(profile, kw):
+    x = np.random.default_rng(4).normal(0, 0.1, (9000, 2))
+    data = tqa.encode(x, 44100, profile=profile, tags={"TITLE": "x" * 300}, **kw)
+    y, _ = tqa.decode(data)  # strict: the index must point past the larger header
+    assert y.shape == x.shape and tqa.verify(data) == [] and header(data).tags["TITLE"] == "x" * 300

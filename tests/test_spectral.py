@@ -136,8 +136,8 @@ def test_profile_ids_and_unknown_profiles():
     assert data[5] == 1 and parse_header(data).profile is tqa.profiles.get("spectral")
     assert tqa.encode(ar1(3000, 0.5), 8000)[5] == 0
     bad = bytearray(data)
-    bad[5] = 2
-    with pytest.raises(FormatError, match=r"unknown profile 2 \(this reader knows \[0, 1\]\)"):
+    bad[5] = 9
+    with pytest.raises(FormatError, match=r"unknown profile 9 \(this reader knows \[0, 1, 2\]\)"):
         tqa.decode(bytes(bad))
 
 

@@ -52,6 +52,9 @@ def cases() -> dict[str, tuple[np.ndarray, int, dict]]:
         "spectral_cbr_stereo": (st, 44100, {"profile": "spectral", "rate": 3.0, "hop": 256}),
         "spectral_vbr_mono": (mono, 22050, {"profile": "spectral", "quality": 30.0, "hop": 512}),
         "spectral_cbr_multich": (multi, 48000, {"profile": "spectral", "rate": 4.5, "hop": 256, "seed": 3}),
+        "spectral2_rate_stereo": (st, 44100, {"profile": "spectral2", "rate": 3.0}),
+        "spectral2_quality_mono_rotated": (mono, 22050, {"profile": "spectral2", "quality": 40.0, "hop": 512,
+                                                          "rotate": True, "seed": 5}),
     }
 
 

@@ -8,6 +8,9 @@ import sys
 
 def _run(name: str, prog: str) -> None:
     try:
+        from . import threads
+
+        threads.tune_allocator()  # a one-shot process: no page-fault storm per chunk (TQA_MALLOC=default: off)
         from . import cli
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

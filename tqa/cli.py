@@ -187,7 +187,7 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
             d.setdefault(k, v)
     t = s = d
     g = p.add_argument_group("codec settings (the profile's own; the others are refused)")
-    g.add_argument("--profile", choices=PROFILES, default=None, help=f"time: rotated blocks; spectral: MDCT bands (default: {profiles.DEFAULT})")
+    g.add_argument("--profile", choices=PROFILES, default=None, help=f"time: rotated blocks; spectral: MDCT bands; spectral2: entropy-coded MDCT, the best quality per bit (default: {profiles.DEFAULT})")
     g.add_argument("--bits", type=_int("bits"), metavar="N", help=f"time: bits per coordinate, 1..{MAX_BITS} (default: {t.get('bits')})")
     g.add_argument("--residual", choices=RESIDUALS, help=f"time: 1-bit residual layer (default: {t.get('residual')})")
     g.add_argument("--block-size", "--block_size", dest="block_size", type=_int("block size"), metavar="N",

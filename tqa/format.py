@@ -34,13 +34,17 @@ offset  size  field
               ``n`` is not known, the frames present are what there is); others zero
 16      8     n: sample frames per channel, 0 .. :data:`MAX_SAMPLES`
 24      16    the profile's fields (:data:`PROFILE_FIELDS` bytes; see below)
-40      H-44  metadata records (optional; a reader skips record types it does not know)
+40      H-44  header extension: empty, or metadata (``b"TQAM"`` then records); a reader
+              skips an extension without that magic, record types it does not know, and
+              everything from a malformed record on
 H-4     4     CRC-32 (zlib) of bytes 0 .. H-5
 ======  ====  ===========================================================================
 
 A metadata record is ``u8 type, u16 length, length bytes``:
 type 1 (:data:`META_TAG`) a tag ``KEY=value`` in UTF-8 (Vorbis-comment style, key upper case
-ASCII without ``=``); type 2 (:data:`META_CHANNEL_MASK`) a u32 speaker mask (WAVE_FORMAT_EXTENSIBLE).
+ASCII without ``=``); type 2 (:data:`META_CHANNEL_MASK`) a u32 speaker mask (WAVE_FORMAT_EXTENSIBLE);
+type 3 (:data:`META_PROFILE_DATA`) data a profile's decoder needs beyond its 16 bytes of fields
+(profile 2: the stream's parameters – quantizer step, entropy tables – see :mod:`tqa.sv2`).
 
 Profile 0, time-domain fields (bytes 24..39): ``u8 log2(block size N) 6..13, u8 bits b 1..8,
 u8 residual (0 none, 1 sign, 2 qjl), u8 0, u16 qjl_rows m (multiple of 8, 8..N, qjl only,
@@ -98,6 +102,7 @@ index does not match is reported by its index (:class:`FormatError` ``.frame``).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import struct
@@ -125,7 +130,8 @@ MAX_FRAMES = 2**32 - 1  # the u32 frame index
 FLAG_UNFINISHED = 1
 FRAME_OVERHEAD = 8
 INDEX_TAIL = 12  # u64 index offset + magic
-META_TAG, META_CHANNEL_MASK = 1, 2
+META_MAGIC = b"TQAM"
+META_TAG, META_CHANNEL_MASK, META_PROFILE_DATA = 1, 2, 3
 META_RECORD = struct.Struct("<BH")
 MAX_METADATA = MAX_HEADER - HEADER_SIZE
 
@@ -161,8 +167,12 @@ def check_tags(tags) -> dict[str, str]:
     return out
 
 
-def pack_metadata(tags: dict[str, str], channel_mask: int | None) -> bytes:
-    parts = []
+def pack_metadata(tags: dict[str, str], channel_mask: int | None, profile_data: bytes = b"") -> bytes:
+    if not tags and channel_mask is None and not profile_data:
+        return b""
+    parts = [META_MAGIC]
+    if profile_data:
+        parts.append(META_RECORD.pack(META_PROFILE_DATA, len(profile_data)) + profile_data)
     for k, v in tags.items():
         b = f"{k}={v}".encode("utf-8")
         parts.append(META_RECORD.pack(META_TAG, len(b)) + b)
@@ -174,18 +184,25 @@ def pack_metadata(tags: dict[str, str], channel_mask: int | None) -> bytes:
     return out
 
 
-def parse_metadata(data: bytes, name: str) -> tuple[dict[str, str], int | None]:
+def parse_metadata(data: bytes, name: str) -> tuple[dict[str, str], int | None, bytes]:
+    """Tags and channel mask from the header extension (bytes 40 .. H-5).
+
+    Extension bytes that do not start with :data:`META_MAGIC` are skipped whole, as version 1
+    readers always skipped them; a malformed record ends the metadata (what came before it
+    is kept), so no extension can make a stream undecodable.
+    """
     tags: dict[str, str] = {}
     mask = None
-    pos = 0
-    while pos < len(data):
-        if pos + META_RECORD.size > len(data):
-            raise FormatError(f"{name}: truncated metadata record in the header")
+    profile_data = b""
+    if not data.startswith(META_MAGIC):
+        return tags, mask, profile_data
+    pos = len(META_MAGIC)
+    while pos + META_RECORD.size <= len(data):
         kind, length = META_RECORD.unpack_from(data, pos)
         pos += META_RECORD.size
         body = data[pos : pos + length]
         if len(body) != length:
-            raise FormatError(f"{name}: metadata record longer than the header")
+            break
         pos += length
         if kind == META_TAG:
             text = body.decode("utf-8", errors="replace")
@@ -194,7 +211,9 @@ def parse_metadata(data: bytes, name: str) -> tuple[dict[str, str], int | None]:
                 tags[key.upper()] = value
         elif kind == META_CHANNEL_MASK and length == 4:
             (mask,) = struct.unpack("<I", body)
-    return tags, mask
+        elif kind == META_PROFILE_DATA:
+            profile_data = bytes(body)
+    return tags, mask, profile_data
 
 
 # -- header --------------------------------------------------------------------------------
@@ -212,9 +231,12 @@ class StreamHeader:
     channel_mask: int | None = None
     unfinished: bool = False
     version: int = VERSION
-    header_size: int = HEADER_SIZE
+    header_size: int | None = None  # None: the size pack() writes
+    profile_data: bytes = b""
 
     def __post_init__(self) -> None:
+        if self.header_size is None:
+            object.__setattr__(self, "header_size", HEADER_SIZE + len(self._metadata()))
         check_range("sample_rate", self.sample_rate, 1, MAX_RATE)
         check_range("channels", self.channels, 1, MAX_CHANNELS)
         check_range("frame count", self.n_samples, 0, MAX_SAMPLES)
@@ -253,8 +275,11 @@ class StreamHeader:
         return self.header_size + (nf - 1) * self.frame_size(0) + self.frame_size(nf - 1)
 
     # bytes --------------------------------------------------------------------------------
+    def _metadata(self) -> bytes:
+        return pack_metadata(self.tags, self.channel_mask, self.profile_data)
+
     def pack(self) -> bytes:
-        meta = pack_metadata(self.tags, self.channel_mask)
+        meta = self._metadata()
         size = HEADER_SIZE + len(meta)
         fields = self.profile.pack_fields(self.settings)
         assert len(fields) == PROFILE_FIELDS
@@ -293,8 +318,9 @@ class StreamHeader:
             raise FormatError(f"{name}: reserved header flags {flags:#04x} are set")
         try:
             settings = profile.parse_fields(data[COMMON.size : COMMON.size + PROFILE_FIELDS])
-            tags, mask = parse_metadata(data[HEADER_SIZE - 4 : size - 4], name)
-            return cls(profile, settings, rate, channels, fmt, n, tags, mask, bool(flags & FLAG_UNFINISHED), version, size)
+            tags, mask, pdata = parse_metadata(data[HEADER_SIZE - 4 : size - 4], name)
+            return cls(profile, settings, rate, channels, fmt, n, tags, mask, bool(flags & FLAG_UNFINISHED), version, size,
+                       pdata)  # fmt: skip
         except FormatError as exc:
             msg = str(exc)
             raise FormatError(msg if msg.startswith(name) else f"{name}: {msg}") from None
@@ -302,8 +328,7 @@ class StreamHeader:
             raise FormatError(f"{name}: invalid header: {exc}") from None
 
     def with_length(self, n_samples: int, unfinished: bool = False) -> "StreamHeader":
-        return StreamHeader(self.profile, self.settings, self.sample_rate, self.channels, self.source_format,
-                            n_samples, self.tags, self.channel_mask, unfinished, self.version, self.header_size)  # fmt: skip
+        return dataclasses.replace(self, n_samples=n_samples, unfinished=unfinished)
 
 
 # -- frames ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .blockcodec import BlockCodec, Settings, log_value
+from . import threads
 from .registry import get_engine
 from .rotation import Rotation
 from .samples import as_samples, from_grid, to_grid
@@ -58,7 +59,8 @@ class TurboAudioEngine:
         nb = -(-n // self.block_size)
         grid = np.zeros((c, nb * self.block_size))
         grid[:, :n] = to_grid(x).T
-        records = self._codec().encode(grid.reshape(c * nb, self.block_size))
+        with threads.limit():
+            records = self._codec().encode(grid.reshape(c * nb, self.block_size))
         side = records[:, 0:2].copy().view("<u2")[:, 0]
         scales = log_value(side & 0x0FFF)
         meta = [(i // max(nb, 1), _MODES[s >> 12], float(v)) for i, (s, v) in enumerate(zip(side, scales))]
@@ -77,6 +79,7 @@ class TurboAudioEngine:
                 f"expected {c * nb} blocks of {r} bytes for {n} samples x {c} channels with these settings"
             )
         records = np.frombuffer(b"".join(compressed_blocks), np.uint8).reshape(c * nb, r)
-        grid = self._codec().decode(records).reshape(c, nb * self.block_size)[:, :n].T
+        with threads.limit():
+            grid = self._codec().decode(records).reshape(c, nb * self.block_size)[:, :n].T
         out = from_grid(grid, meta_scales.dtype)
         return out[:, 0] if c == 1 else out

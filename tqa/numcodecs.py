@@ -1,12 +1,19 @@
-"""TQA as a numcodecs codec (id ``"tqa"``), for zarr arrays of audio.
+"""TQA as a numcodecs codec (id ``"tqa"``): zarr v2 arrays (and numcodecs users).
 
-Lossy: a chunk of samples (``dtype``: int16, int32, float32 or float64, interleaved
-``channels``) comes back with its shape and dtype, at the SQNR of the settings (about
-38 dB for the default 6 bits + sign on any signal; see the README's table).  Like
-numcodecs' own filters, the codec reads a chunk's bytes as ``dtype`` (so any buffer
-works: an array, bytes, a memoryview).  Each
-encoded chunk is a complete .tqa stream, so it carries its own CRCs and decodes on
-its own.  Registered through the ``numcodecs.codecs`` entry point, so
+Lossy.  A chunk of any supported dtype (int8/16/32/64, uint8/16/32/64, float16/32/64,
+either byte order) and any shape comes back with its dtype, shape and memory order,
+at the SQNR of the settings whatever its amplitude: the first axis is time, the
+others are channels; each encoded chunk carries a small header (dtype, shape, a
+power-of-two scale) and complete .tqa streams with their CRCs.  The chunk format and
+its limits are in :mod:`tqa.arraycodec`, shared with the zarr v3 codec
+:class:`tqa.zarr.TQA`.
+
+An untyped buffer (``bytes``, ``bytearray``) is coded as uint8, as numcodecs reads
+it; pass arrays.  ``dtype``/``channels``/``sample_rate`` are accepted only so that
+configurations written by tqa <= 0.2 still open, and are used only to read that
+version's bare-stream chunks.
+
+Registered through the ``numcodecs.codecs`` entry point, so
 ``numcodecs.get_codec({"id": "tqa", ...})`` finds it once tqa is installed.
 """
 
@@ -14,64 +21,73 @@ from __future__ import annotations
 
 import numpy as np
 from numcodecs.abc import Codec
-from numcodecs.compat import ensure_bytes, ensure_ndarray, ndarray_copy
+from numcodecs.compat import ensure_ndarray, ndarray_copy
 
-from . import api
-from .blockcodec import Settings
+from .arraycodec import ChunkSettings, decode_chunk, encode_chunk
 
 __all__ = ["TQA"]
 
-_DTYPES = ("int16", "int32", "float32", "float64")
+_LEGACY = ("sample_rate", "dtype", "channels")
 
 
 class TQA(Codec):
-    """Lossy audio codec: seeded Walsh–Hadamard rotation + Lloyd–Max + 1-bit residual."""
+    """Lossy array codec: ``profile="time"`` (bits, residual, block_size, seed, qjl_rows)
+    or ``profile="spectral"`` (rate or quality, hop, seed); ``scale="chunk"`` (default)
+    or ``"channel"`` (one power-of-two scale per channel, see :mod:`tqa.arraycodec`)."""
 
     codec_id = "tqa"
+    max_buffer_size = 2**31 - 1  # bytes, encoded or decoded, as numcodecs' compressors
 
     def __init__(
         self,
-        bits: int = 6,
-        residual: str = "sign",
-        block_size: int = 512,
-        seed: int = 0,
+        profile: str = "time",
+        bits: int | None = None,
+        residual: str | None = None,
+        block_size: int | None = None,
+        seed: int | None = None,
         qjl_rows: int | None = None,
-        sample_rate: int = 48000,
-        dtype: str = "float32",
-        channels: int = 1,
+        rate: float | None = None,
+        quality: float | None = None,
+        hop: int | None = None,
+        scale: str | None = None,
+        sample_rate: int | None = None,
+        dtype: str | None = None,
+        channels: int | None = None,
     ) -> None:
-        Settings(block_size, bits, residual, seed, qjl_rows)  # validate now, not at the first chunk
-        if np.dtype(dtype).name not in _DTYPES:
-            raise ValueError(f"tqa codec: dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
-        if int(channels) < 1:
-            raise ValueError(f"tqa codec: channels must be >= 1, got {channels!r}")
-        self.bits, self.residual, self.block_size, self.seed = int(bits), residual, int(block_size), int(seed)
-        self.qjl_rows = None if qjl_rows is None else int(qjl_rows)
-        self.sample_rate = int(sample_rate)
-        self.dtype = np.dtype(dtype).str
-        self.channels = int(channels)
+        self._settings = ChunkSettings(
+            profile, scale=scale, bits=bits, residual=residual, block_size=block_size, seed=seed, qjl_rows=qjl_rows,
+            rate=rate, quality=quality, hop=hop,
+        )  # fmt: skip
+        for k, v in self._settings.config().items():
+            setattr(self, k, v)
+        self._legacy = {}
+        if sample_rate is not None:
+            self._legacy["sample_rate"] = int(sample_rate)
+        if dtype is not None:
+            self._legacy["dtype"] = np.dtype(dtype).str
+        if channels is not None:
+            if int(channels) < 1:
+                raise ValueError(f"tqa codec: channels must be >= 1, got {channels!r}")
+            self._legacy["channels"] = int(channels)
 
     def encode(self, buf) -> bytes:
-        x = ensure_ndarray(buf)
-        if x.dtype.kind not in "iuf" or x.dtype == object:
-            raise TypeError(f"tqa codec: cannot encode {x.dtype} data")
-        x = x.view(self.dtype).reshape(-1, self.channels)
-        return api.encode(
-            x, self.sample_rate, bits=self.bits, residual=self.residual, block_size=self.block_size,
-            seed=self.seed, qjl_rows=self.qjl_rows,
-        )  # fmt: skip
+        return encode_chunk(ensure_ndarray(buf), self._settings, self.max_buffer_size)
 
     def decode(self, buf, out=None):
-        y = api.Decoder(ensure_bytes(buf)).read(dtype=np.dtype(self.dtype).name)
-        y = y.astype(self.dtype, copy=False)  # the configured byte order
-        return ndarray_copy(y, out) if out is not None else y
+        if out is not None:
+            out_arr = ensure_ndarray(out)
+            if out_arr.dtype == object:
+                raise TypeError("tqa codec: cannot decode into an object array")
+        legacy = (self._legacy.get("dtype", "<f4"), self._legacy.get("channels", 1))
+        y = decode_chunk(ensure_ndarray(buf), self.max_buffer_size, legacy)
+        if out is None:
+            return y
+        if out_arr.nbytes != y.nbytes:
+            raise ValueError(f"tqa codec: out has {out_arr.nbytes} bytes, the chunk decodes to {y.nbytes}")
+        return ndarray_copy(y, out)
 
     def get_config(self) -> dict:
-        cfg = {"id": self.codec_id, "bits": self.bits, "residual": self.residual, "block_size": self.block_size,
-               "seed": self.seed, "sample_rate": self.sample_rate, "dtype": self.dtype, "channels": self.channels}  # fmt: skip
-        if self.qjl_rows is not None:
-            cfg["qjl_rows"] = self.qjl_rows
-        return cfg
+        return {"id": self.codec_id, **self._settings.config(), **self._legacy}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "id")

@@ -31,7 +31,8 @@ AUTO = "auto"
 ENTRY_POINT_GROUP = "tqa.engines"
 
 # Built-in engines: name -> (module in tqa.backends, class).
-_BUILTIN = {"numpy": ("numpy", "NumpyEngine"), "scipy": ("scipy", "ScipyEngine"), "tiled": ("tiled", "TiledEngine")}
+_BUILTIN = {"numpy": ("numpy", "NumpyEngine"), "scipy": ("scipy", "ScipyEngine"), "tiled": ("tiled", "TiledEngine"),
+            "numba": ("numba", "NumbaEngine")}  # numba: the optional extra tqa[fast]; ImportError without it
 _factories: dict[str, Callable[[], Engine]] = {}
 _instances: dict[str, Engine] = {}
 _entry_points_loaded = False
@@ -138,9 +139,14 @@ TILED_FROM_SAMPLES = 1 << 21
 def auto_engine(samples: int) -> str:
     """The engine ``"auto"`` uses for a batch of ``samples`` samples.
 
-    ``scipy`` for batches below TILED_FROM_SAMPLES when SciPy's linalg is loaded
-    already (a warm process: its import is paid), else ``tiled``.
+    ``numba`` once it is loaded in this process (``tqa.set_global_engine("numba")`` or a
+    first use: its ~0.7 s start-up is paid; tools/bench_engines.py measures 100-120 MB/s
+    encode against tiled's 57-68 in process), else ``scipy`` for batches below
+    TILED_FROM_SAMPLES when SciPy's linalg is loaded already (its import is paid), else
+    ``tiled``.  A one-shot command line never loads numba by itself.
     """
+    if "numba" in _instances:
+        return "numba"
     if samples < TILED_FROM_SAMPLES and "scipy.linalg" in sys.modules:
         return "scipy"
     return "tiled"

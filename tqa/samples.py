@@ -121,27 +121,47 @@ def _check_float(x: np.ndarray, name: str, first: int = 0) -> None:
             )
 
 
-def to_grid(x: np.ndarray) -> np.ndarray:
-    """Samples (validated by :func:`as_samples`) to float64 integers on the grid."""
+def to_grid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Samples (validated by :func:`as_samples`) to float64 integers on the grid.
+
+    ``out``: a float64 array of ``x``'s shape (any layout, e.g. the transposed view of
+    a (channels, samples) buffer) to write into instead of a new array – one pass, no
+    temporary.  Returns ``out`` (or the new array).
+    """
     if x.dtype == np.int16:
-        return x * 256.0
+        return np.multiply(x, 256.0, out=out)
     if x.dtype == np.int32:
-        return np.rint(x * (1.0 / 256.0))
-    return np.rint(x * GRID)
+        g = np.multiply(x, 1.0 / 256.0, out=out)
+    else:
+        g = np.multiply(x, GRID, out=out)
+    return np.rint(g, out=g)
 
 
 def from_grid(g: np.ndarray, dtype: str) -> np.ndarray:
     """Grid values to output samples of ``dtype`` (clipped to the integer range).
 
     The result is C-ordered whatever the layout of ``g`` (decoders hand in transposed
-    views), as soundfile's arrays are.
+    views), as soundfile's arrays are.  One float64 temporary at most (the steps run
+    in place on it); the values are those of the plain expressions, bit for bit.
     """
-    if dtype in ("float32", "float64"):
+    # -0.0 -> +0.0 (adding 0.0): engines may differ in the sign of an exact zero, the bytes must not
+    if dtype == "float32":
+        out = np.empty(g.shape, np.float32)
+        # computed in float64 and rounded once to float32, as (g * s).astype(float32)
+        np.multiply(g, 1.0 / GRID, out=out, casting="same_kind", dtype=np.float64)
+        out += np.float32(0.0)
+        return out
+    if dtype == "float64":
         out = np.multiply(g, 1.0 / GRID, order="C")
-        out += 0.0  # -0.0 -> +0.0: engines may differ in the sign of an exact zero, the bytes must not
-        return out.astype(np.float32) if dtype == "float32" else out
+        out += 0.0
+        return out
     if dtype == "int16":
-        return np.clip(np.rint(np.multiply(g, 1.0 / 256.0, order="C")), -32768, 32767).astype(np.int16)
+        t = np.multiply(g, 1.0 / 256.0, order="C")
+        np.rint(t, out=t)
+        np.clip(t, -32768, 32767, out=t)
+        return t.astype(np.int16)
     if dtype == "int32":
-        return np.clip(np.multiply(g, 256.0, order="C"), -(2.0**31), 2.0**31 - 1).astype(np.int32)
+        t = np.multiply(g, 256.0, order="C")
+        np.clip(t, -(2.0**31), 2.0**31 - 1, out=t)
+        return t.astype(np.int32)
     raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")

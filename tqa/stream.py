@@ -9,12 +9,13 @@ channel count.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from . import profiles
+from . import profiles, threads
 from .format import FormatError, Reader, StreamHeader, check_tags, frame_bytes, index_bytes
 from .registry import get_engine
 from .samples import FORMATS, as_samples, format_code, from_grid, output_dtype, to_grid
@@ -56,8 +57,10 @@ class Encoder:
         engine: str | None = None,
         tags: dict | None = None,
         channel_mask: int | None = None,
+        threads: int | None = None,
         **settings,
     ) -> None:
+        self.threads = threads  # compute threads a codec call may use: see tqa.threads (default 1)
         for name, v in (("sample_rate", sample_rate), ("channels", channels)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"{name} must be an integer, got {v!r}")
@@ -72,19 +75,33 @@ class Encoder:
             head = self.header.pack()
         except FormatError as exc:
             raise ValueError(str(exc)) from None
-        self._coder = prof.encoder(s, int(channels), get_engine(engine), WORKING_SET)
+        self._coder = prof.encoder(s, int(channels), get_engine(engine), WORKING_SET, int(sample_rate))
         self._f = fileobj
         self._start = fileobj.tell()
-        fileobj.write(head)
+        self._head_size: int | None = None  # the header is written with the first frames (or at close)
         self._lengths: list[int] = []
         self._n = 0
         self.closed = False
+
+    def _write_header(self) -> None:
+        """Write the (unfinished) header: once the coder knows its final settings and profile data."""
+        h = self.header
+        settings = self._coder.settings or h.settings
+        self.header = dataclasses.replace(h, settings=settings, profile_data=self._coder.profile_data(), header_size=None)
+        try:
+            head = self.header.pack()
+        except FormatError as exc:
+            raise ValueError(str(exc)) from None
+        self._f.write(head)
+        self._head_size = len(head)
 
     @property
     def profile(self) -> profiles.Profile:
         return self.header.profile
 
     def _put(self, payloads: list[bytes]) -> None:
+        if self._head_size is None and payloads:
+            self._write_header()
         first = len(self._lengths)
         frames = [frame_bytes(first + k, p) for k, p in enumerate(payloads)]
         self._lengths += [len(b) for b in frames]
@@ -100,22 +117,28 @@ class Encoder:
         if self._n + x.shape[0] > 2**48:
             raise ValueError("stream longer than 2**48 samples per channel")
         step = max(1, WORKING_SET // (8 * x.shape[1]))
-        for lo in range(0, x.shape[0], step):
-            self._put(self._coder.push(to_grid(x[lo : lo + step]).T))
+        with threads.limit(self.threads):
+            for lo in range(0, x.shape[0], step):
+                self._put(self._coder.push(to_grid(x[lo : lo + step]).T))
         self._n += x.shape[0]
 
     def close(self) -> StreamHeader:
         """Flush the last frames, write the VBR index, patch the length into the header."""
         if self.closed:
             return self.header
-        self._put(self._coder.finish(self._n))
+        with threads.limit(self.threads):
+            self._put(self._coder.finish(self._n))
+        if self._head_size is None:
+            self._write_header()
         self.header = self.header.with_length(self._n)
         if self.header.frame_size(0) is None:  # variable-size frames: the index
             offsets = np.cumsum([self.header.header_size] + self._lengths).tolist()
             self._f.write(index_bytes(offsets))
         end = self._f.tell()
         self._f.seek(self._start)
-        self._f.write(self.header.pack())
+        head = self.header.pack()
+        assert len(head) == self._head_size  # the final header replaces the first in place
+        self._f.write(head)
         self._f.seek(end)
         self.closed = True
         return self.header
@@ -150,7 +173,9 @@ class Decoder:
     losses in :attr:`lost`.  A context manager (closes a file it opened).
     """
 
-    def __init__(self, source, *, engine: str | None = None, name: str | None = None, on_error: str = "raise") -> None:
+    def __init__(self, source, *, engine: str | None = None, name: str | None = None, on_error: str = "raise",
+                 threads: int | None = None) -> None:  # fmt: skip
+        self.threads = threads  # compute threads a codec call may use: see tqa.threads (default 1)
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
         self.on_error = on_error
@@ -160,7 +185,7 @@ class Decoder:
         self.name = self.reader.name
         if h.unfinished:
             warnings.warn(f"{self.name}: {self.reader.problem}", UnfinishedStreamWarning, stacklevel=2)
-        self._dec = h.profile.decoder(h.settings, h.channels, h.n_samples, get_engine(engine), WORKING_SET)
+        self._dec = h.profile.decoder(h, get_engine(engine), WORKING_SET)
         self.lost: list[dict] = []
         if self.reader.problem and self.reader.n_available < self.reader.n_frames:
             self._lose_range(self.reader.n_available, self.reader.n_frames, self.reader.problem)
@@ -214,7 +239,8 @@ class Decoder:
         if bad and self.on_error == "raise":
             raise bad[0][1]
         try:
-            g = self._dec.decode(lo, payloads)
+            with threads.limit(self.threads):
+                g = self._dec.decode(lo, payloads)
         except FormatError as exc:
             if self.on_error == "raise":
                 raise FormatError(f"{self.name}: {exc}", frame=exc.frame) from None
@@ -254,6 +280,8 @@ class Decoder:
         dt = output_dtype(dtype)
         a, b = self._range(start, frames, stop)
         c = self.header.channels
+        if self.header.n_samples == 0 and self.on_error == "raise" and self.reader.n_frames:
+            self._grid_checked(0, self.reader.n_frames, set())  # an empty stream's frames are still checked
         if out is not None:
             if not isinstance(out, np.ndarray) or out.dtype != dt:
                 raise TypeError(f"out must be a NumPy array of dtype {dt}")
@@ -376,7 +404,7 @@ def encode_segment(header: bytes, samples, first_frame: int, engine: str | None 
     if not h.profile.segmentable:
         raise ValueError(f"profile {h.profile.name!r} streams cannot be coded in independent segments")
     x = as_samples(samples)
-    coder = h.profile.encoder(h.settings, h.channels, get_engine(engine), WORKING_SET)
+    coder = h.profile.encoder(h.settings, h.channels, get_engine(engine), WORKING_SET, h.sample_rate)
     step = max(1, WORKING_SET // (8 * h.channels))
     payloads: list[bytes] = []
     for lo in range(0, x.shape[0], step):

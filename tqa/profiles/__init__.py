@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from .base import FrameDecoder, FrameEncoder, Profile
 from .spectral import SPECTRAL
+from .spectral2 import SPECTRAL2
 from .time import TIME
 
 __all__ = ["Profile", "FrameEncoder", "FrameDecoder", "get", "by_id", "names", "ids", "DEFAULT"]
 
-_TABLE: tuple[Profile, ...] = (TIME, SPECTRAL)
+_TABLE: tuple[Profile, ...] = (TIME, SPECTRAL, SPECTRAL2)
 _BY_NAME = {p.name: p for p in _TABLE}
 _BY_ID = {p.id: p for p in _TABLE}
 DEFAULT = TIME.name

@@ -21,6 +21,16 @@ class FrameEncoder(abc.ABC):
     def finish(self, n_samples: int) -> list[bytes]:
         """The remaining payloads, for a stream of ``n_samples`` samples per channel."""
 
+    settings = None  # the settings to record in the header, when the coder refines them (e.g. hop="auto")
+
+    def profile_data(self) -> bytes:
+        """Bytes the decoder needs beyond the header fields (stored in the header's metadata).
+
+        Asked for when the first payloads are written: a coder that has such data produces no
+        payload before it knows it.
+        """
+        return b""
+
 
 class FrameDecoder(abc.ABC):
     """Turns runs of frame payloads back into grid samples."""
@@ -95,10 +105,11 @@ class Profile(abc.ABC):
 
     # codec -----------------------------------------------------------------------------
     @abc.abstractmethod
-    def encoder(self, settings, channels: int, engine: Engine, budget: int) -> FrameEncoder: ...
+    def encoder(self, settings, channels: int, engine: Engine, budget: int, sample_rate: int) -> FrameEncoder: ...
 
     @abc.abstractmethod
-    def decoder(self, settings, channels: int, n_samples: int, engine: Engine, budget: int) -> FrameDecoder: ...
+    def decoder(self, header, engine: Engine, budget: int) -> FrameDecoder:
+        """A decoder for the stream ``header`` (:class:`tqa.format.StreamHeader`) describes."""
 
     def __repr__(self) -> str:
         return f"<tqa profile {self.id} {self.name!r}>"

@@ -140,13 +140,16 @@ class _Decoder(FrameDecoder):
         return out
 
     def decode(self, first: int, payloads: list) -> np.ndarray:
-        coeffs = np.zeros((len(payloads), self.channels, self.s.hop))
         good = [k for k, p in enumerate(payloads) if isinstance(p, bytes)]
+        if not good:  # every frame lost: silence, without transforming zeros
+            return np.zeros((self.channels, max(0, len(payloads) - 1) * self.s.hop))
         if len(good) == len(payloads):
-            coeffs = self._coeffs(first, payloads)
+            coeffs = self._coeffs(first, payloads)  # validated before anything of the frames' size is allocated
         else:
-            for k in good:  # damaged frames keep zero coefficients: their samples fade to silence
-                coeffs[k] = self._coeffs(first + k, [payloads[k]])[0]
+            decoded = [(k, self._coeffs(first + k, [payloads[k]])[0]) for k in good]
+            coeffs = np.zeros((len(payloads), self.channels, self.s.hop))
+            for k, c in decoded:  # damaged frames keep zero coefficients: their samples fade to silence
+                coeffs[k] = c
         c = coeffs.transpose(1, 0, 2)
         out = np.empty((self.channels, max(0, len(payloads) - 1) * self.s.hop))
         for g in range(0, self.channels, CHANNEL_GROUP):  # bounded temporaries whatever the channels
@@ -194,11 +197,11 @@ class SpectralProfile(Profile):
     def decode_chunk_frames(self, s: SpectralSettings, channels: int, budget: int) -> int:
         return int(np.clip(budget // (10 * 8 * channels * s.hop), 2, 256))
 
-    def encoder(self, s: SpectralSettings, channels: int, engine, budget: int) -> FrameEncoder:
+    def encoder(self, s: SpectralSettings, channels: int, engine, budget: int, sample_rate: int) -> FrameEncoder:
         return _Encoder(s, channels, engine, budget)
 
-    def decoder(self, s: SpectralSettings, channels: int, n_samples: int, engine, budget: int) -> _Decoder:
-        return _Decoder(s, channels, engine)
+    def decoder(self, header, engine, budget: int) -> _Decoder:
+        return _Decoder(header.settings, header.channels, engine)
 
 
 SPECTRAL = SpectralProfile()

@@ -184,11 +184,11 @@ class TimeProfile(Profile):
     def frame_samples(self, s: TimeSettings, i: int, n_samples: int) -> tuple[int, int]:
         return i * s.frame_samples, min(n_samples, (i + 1) * s.frame_samples)
 
-    def encoder(self, s: TimeSettings, channels: int, engine, budget: int) -> FrameEncoder:
+    def encoder(self, s: TimeSettings, channels: int, engine, budget: int, sample_rate: int) -> FrameEncoder:
         return _Encoder(s, channels, engine, budget)
 
-    def decoder(self, s: TimeSettings, channels: int, n_samples: int, engine, budget: int) -> _Decoder:
-        return _Decoder(s, channels, n_samples, engine, budget)
+    def decoder(self, header, engine, budget: int) -> _Decoder:
+        return _Decoder(header.settings, header.channels, header.n_samples, engine, budget)
 
 
 TIME = TimeProfile()

@@ -1,0 +1,806 @@
+"""The sv2 spectral codec: block-switched MDCT, one global quantizer step, entropy-coded
+uniform quantization with centroid reconstruction.  See tqa/sv2/__init__.py for the format."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..rotation import signs as _signs
+from . import _jit, rans, transform
+
+BAND = 16
+C = 32  # band classes: 0 = empty band, 1..31 = 3 dB steps of the band RMS in steps
+K0 = 6  # class c <-> RMS/step ~ 2**((c - K0)/2)
+ESC = 15  # coefficient symbol alphabet 0..14, 15 = escape (value - 15 follows, Exp-Golomb)
+DS = 2 * C - 1  # class-delta alphabet
+SV2_LABEL = 4  # rotation sign label
+ZRUN = 64  # digital silence: runs of at least 64 exact zeros in a frame's own hop are sent (16 at most per channel)
+ZMAX = 16
+MAGIC = b"TQS2"
+VERSION = 1
+_SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int64)  # raw LSBs per class
+
+
+@dataclass(frozen=True)
+class Settings:
+    rate: float | None = None  # bits per sample, all included (params, payloads, frame_overhead)
+    quality: float | None = None  # target SQNR in dB of the whole stream
+    hop: int | str = "auto"  # 256, 512, 1024, 2048, or "auto" (rate=: 1024 or 2048, the lower distortion; quality=: 1024)
+    transients: bool = True  # short blocks on attacks
+    attack_ratio: float = 10.0  # sub-block energy over the mean of the 8 before it
+    rotate: bool = False  # seeded Hadamard rotation inside each band
+    seed: int = 0
+    stereo: str = "auto"  # "auto" (per frame L/R or M/S by estimated cost), "lr", "ms"
+    preecho: bool = True  # refine the step of short blocks whose window holds a quiet part
+    silence: bool = True  # send maps of digital silence (32-sample segments) so it decodes as silence
+    preecho_floor: float = 4.0  # the guard treats quieter parts as this loud (16-bit LSBs RMS)
+    rho: float = 0.5  # rounding offset of the quantizer (0.5 = plain rounding; < 0.5 = deadzone)
+    frame_overhead: int = 0  # container bytes per frame, counted in rate
+    stream_overhead: int = 0  # container bytes per stream besides params (header, index), counted in rate
+    sample_rate: int = 44100
+
+    def __post_init__(self) -> None:
+        if (self.rate is None) == (self.quality is None):
+            raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
+        if self.hop not in (256, 512, 1024, 2048, "auto"):
+            raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
+        if self.stereo not in ("auto", "lr", "ms"):
+            raise ValueError("stereo must be auto, lr or ms")
+
+
+# -- analysis ------------------------------------------------------------------------------
+def subblock_energy(x: np.ndarray, m: int) -> np.ndarray:
+    """Mean square per sample of the first difference (a high-pass), summed over channels, in
+    sub-blocks of m samples (x.shape[0] a multiple of m); worked out in slices."""
+    out = np.empty(x.shape[0] // m)
+    step = m * 4096
+    prev = x[:1]
+    for lo in range(0, x.shape[0], step):
+        blk = x[lo : lo + step]
+        hp = np.diff(blk, axis=0, prepend=prev)
+        prev = blk[-1:]
+        out[lo // m : lo // m + blk.shape[0] // m] = np.einsum("ijk,ijk->i", hp.reshape(-1, m, x.shape[1]), hp.reshape(-1, m, x.shape[1])) / m
+    return out
+
+
+def detect_attacks(e: np.ndarray, n: int, ratio: float, sample_rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
+    """Frames (F,) holding an attack — a sub-block (n/8) of the high-passed signal whose energy
+    ``e`` (F·8,) (:func:`subblock_energy`) exceeds ``ratio`` times the mean of the 8 sub-blocks
+    before it (and a small absolute floor) — and the short blocks (F, 8) the pre-echo guard
+    watches: those from 10 ms before an attack to the one after it."""
+    S = transform.SHORT
+    f = e.size // S
+    m = n // S
+    cs = np.concatenate(([0.0], np.cumsum(e)))
+    i = np.arange(e.size)
+    lo = np.maximum(i - S, 0)
+    ref = (cs[i] - cs[lo]) / np.maximum(i - lo, 1)
+    floor = (256.0 * 4) ** 2  # ~4 LSBs of 16-bit audio, high-passed
+    att = (e > ratio * ref) & (e > floor) & (i > 0)
+    short = att.reshape(f, S).any(axis=1)
+    # an attack in the first sub-block also lies in the previous frame's closing overlap
+    short[:-1] |= att.reshape(f, S)[1:, 0]
+    before = int(np.ceil(0.010 * sample_rate / m))
+    guard = np.zeros(e.size + before + 2, bool)
+    for d in range(-1, before + 1):  # sub-block i guarded if an attack is at i+d
+        lo_, hi_ = max(0, -d), min(e.size, e.size - d)
+        guard[lo_:hi_] |= att[lo_ + d : hi_ + d]
+    return short, guard[: e.size].reshape(f, S) & short[:, None]
+
+
+def _rotate(X: np.ndarray, seed: int, inverse: bool = False) -> np.ndarray:
+    """Orthonormal H_16·D/4 on each band of 16 (or its inverse)."""
+    from scipy.linalg import hadamard
+
+    s = _signs(BAND, seed, SV2_LABEL)
+    H = hadamard(BAND).astype(np.float64) / 4.0
+    b = X.reshape(*X.shape[:-1], -1, BAND)
+    out = (b @ H) * s if inverse else (b * s) @ H.T
+    return out.reshape(X.shape)
+
+
+@dataclass
+class Analysis:
+    """What the encoder computes once: coefficients in both stereo forms, band energies, and the
+    dynamics inside each short block's window (for the pre-echo guard)."""
+
+    X: np.ndarray  # (F, ch, N) coded domain (rotated if rotate), L/R
+    XM: np.ndarray | None  # the same in M/S (stereo only)
+    EB: np.ndarray  # (F, ch, nb) band energies, L/R
+    EBM: np.ndarray | None
+    short: np.ndarray  # (F,)
+    e_lo: np.ndarray  # (F, SHORT) min over 16 window segments of signal mean square / window mean square
+    e_blk: np.ndarray  # (F, SHORT) mean square per sample over the window
+    guard: np.ndarray  # (F, SHORT) blocks the pre-echo guard applies to
+
+    def subset(self, idx: np.ndarray) -> "Analysis":
+        g = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx], self.guard[idx])
+
+
+def block_window_sq(m: int) -> np.ndarray:
+    return transform.block_window(m, m // 2, m // 2) ** 2
+
+
+def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings,
+            guard: np.ndarray | None = None) -> Analysis:  # fmt: skip
+    """Analysis of frames given by their 2N segments (ch, F, 2N) (tqa.sv2.transform.segments),
+    kinds and overlaps."""
+    X = transform.forward_segments(seg, short, rl, rr).transpose(1, 0, 2).copy()  # (F, ch, N)
+    F, ch, N = X.shape
+    XM = None
+    if ch == 2 and st.stereo != "lr":
+        XM = np.empty_like(X)
+        XM[:, 0] = (X[:, 0] + X[:, 1]) * np.sqrt(0.5)
+        XM[:, 1] = (X[:, 0] - X[:, 1]) * np.sqrt(0.5)
+    if st.rotate:
+        X = _rotate(X, st.seed)
+        XM = None if XM is None else _rotate(XM, st.seed)
+    eb = lambda a: None if a is None else np.einsum("fcbk,fcbk->fcb", a.reshape(F, ch, -1, BAND), a.reshape(F, ch, -1, BAND))  # noqa: E731
+    S = transform.SHORT
+    e_lo = np.zeros((F, S))
+    e_blk = np.zeros((F, S))
+    if short.any() and st.preecho:
+        m = N // S
+        sel = np.flatnonzero(short)
+        g = m // 8  # 16 segments of each short block's 2m window
+        p2 = np.sum(seg[:, sel] ** 2, axis=0) / ch  # (k, 2N) mean square over channels
+        starts = np.array([transform.short_block_offset(N, b) for b in range(S)])
+        pos = starts[:, None] + np.arange(16)[None, :] * g  # (S, 16)
+        qe = p2[:, pos.reshape(-1)[:, None] + np.arange(g)[None, :]].mean(-1).reshape(sel.size, S, 16)
+        # the block's noise in segment j is scaled by the synthesis window there: compare the
+        # signal with the window's mean square in each segment
+        w2 = np.mean(block_window_sq(m).reshape(16, g), axis=1)
+        floor = (256.0 * st.preecho_floor) ** 2  # grid units: preecho_floor 16-bit LSBs RMS
+        e_lo[sel] = np.maximum(np.min(np.maximum(qe, floor) / w2, axis=-1), floor)
+        e_blk[sel] = qe.mean(-1)
+    if guard is None:
+        guard = np.repeat(short[:, None], S, axis=1)
+    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
+
+
+@dataclass
+class Quantized:
+    step: float
+    q: np.ndarray  # (F, ch, N) int64 quantization indices
+    cls: np.ndarray  # (F, ch, nb) band classes
+    ms: np.ndarray  # (F,) bool
+    e: np.ndarray  # (F, SHORT) step reduction of each short block, half-octaves (0..EMAX)
+    v: np.ndarray = field(repr=False)  # |X|/step of the coded representation
+    Y: np.ndarray = field(repr=False)  # the coded representation
+
+
+def _rate_proxy(E: np.ndarray, step: float) -> np.ndarray:
+    """Bits of a band of energy E at this step (Gaussian, reverse water-filling), summed per frame."""
+    return np.sum(np.log2(1.0 + E / (BAND * step * step)), axis=(1, 2))
+
+
+def stereo_pick(A: Analysis, step: float, mode: str) -> np.ndarray:
+    F = A.X.shape[0]
+    if A.XM is None:
+        return np.zeros(F, bool)
+    if mode == "ms":
+        return np.ones(F, bool)
+    return _rate_proxy(A.EBM, step) < _rate_proxy(A.EB, step)
+
+
+PREECHO_GAMMA = 0.5
+EMAX = 40
+_HALF = np.array([2.0 ** -(e // 2) * (0.7071067811865476 if e % 2 else 1.0) for e in range(EMAX + 1)])  # 2**(-e/2)
+
+
+def preecho_shift(A: Analysis, step: float) -> np.ndarray:
+    """Per short block, how many half-octaves to refine its step so that its quantization noise
+    (step²/12 per sample) stays below the quietest quarter of its window."""
+    noise = step * step / 12.0
+    need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(A.e_lo, 1e-9)), 1.0)))
+    e = np.where(A.guard, np.clip(need, 0, EMAX), 0)
+    return np.where(A.short[:, None], e, 0).astype(np.int64)
+
+
+def step_map(step: float, e: np.ndarray, N: int) -> np.ndarray:
+    """Per coefficient step (F, 1, N): short block k (coefficients k, k+8, ...) uses step·2**(-e_k/2)."""
+    F = e.shape[0]
+    return (step * _HALF[np.tile(e, (1, N // transform.SHORT))]).reshape(F, 1, N)
+
+
+def quantize(A: Analysis, step: float, st: Settings) -> Quantized:
+    ms = stereo_pick(A, step, st.stereo)
+    Y = A.X if not ms.any() else np.where(ms[:, None, None], A.XM, A.X)
+    e = preecho_shift(A, step) if st.preecho else np.zeros((Y.shape[0], transform.SHORT), np.int64)
+    if e.any():
+        v = np.abs(Y) / step_map(step, e, Y.shape[2])
+    else:
+        v = np.abs(Y) * (1.0 / step)
+    q = np.floor(v + st.rho).astype(np.int64)
+    q = np.where(Y < 0, -q, q)
+    F, ch, N = q.shape
+    vb = v.reshape(F, ch, -1, BAND)
+    mx = vb.max(axis=-1)
+    nz = mx >= 1.0 - st.rho
+    ms2 = np.einsum("fcbk,fcbk->fcb", vb, vb) / BAND
+    with np.errstate(divide="ignore"):
+        c = np.clip(np.rint(np.log2(np.maximum(ms2, 1e-60))) + K0, 1, C - 1).astype(np.int64)
+    cls = np.where(nz, c, 0)
+    return Quantized(step, q, cls, ms, e, v, Y)
+
+
+# -- statistics and tables ---------------------------------------------------------------------
+def symbols(qz: Quantized):
+    """Per coded coefficient (frame-major order): class, |q|, msb symbol, escape value; and the
+    class-delta symbols and their contexts (F, ch·nb)."""
+    F, ch, N = qz.q.shape
+    cls = qz.cls.reshape(F, -1)
+    prev = np.concatenate((np.zeros((F, 1), np.int64), cls[:, :-1]), axis=1)
+    dsym = cls - prev + (C - 1)
+    dctx = (prev != 0).astype(np.int64)
+    band_q = qz.q.reshape(F, -1, BAND)
+    coded = cls > 0
+    cq = band_q[coded]  # (nbands_coded, 16), frame-major
+    ccls = np.repeat(cls[coded], BAND)
+    a = np.abs(cq).reshape(-1)
+    s = _SHIFT[ccls]
+    msb = a >> s
+    sym = np.minimum(msb, ESC)
+    return dsym, dctx, ccls, a, sym, s, coded
+
+
+def counts(qz: Quantized) -> dict:
+    """Additive statistics of a quantized run of frames: symbol counts of both table kinds, raw
+    bits, centroid sums, short frames."""
+    dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
+    esc = (a >> s) >= ESC
+    ev = (a >> s)[esc] - ESC + 1
+    raw = float(s.sum() + np.count_nonzero(a) + np.sum(2 * np.floor(np.log2(np.maximum(ev, 1))) + 1))
+    F, ch, N = qz.q.shape
+    v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
+    m = a > 0
+    key = ccls[m] * 3 + np.minimum(a[m], 3) - 1
+    return {
+        "d": np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS),
+        "c": np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16),
+        "raw": raw,
+        "cn": np.bincount(key, minlength=3 * C),
+        "cd": np.bincount(key, weights=a[m] - v[m], minlength=3 * C),
+    }
+
+
+def add_counts(a: dict | None, b: dict) -> dict:
+    if a is None:
+        return b
+    return {k: a[k] + b[k] for k in a}
+
+
+def _entropy(counts: np.ndarray) -> float:
+    tot = counts.sum(-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(-np.sum(np.where(counts > 0, counts * np.log2(counts / np.maximum(tot, 1)), 0)))
+
+
+def bits_of_counts(k: dict) -> float:
+    """Entropy estimate of the payloads (rANS ~ ideal code lengths of the per-stream tables)."""
+    return _entropy(k["d"]) + _entropy(k["c"]) + k["raw"]
+
+
+def estimate_bits(qz: Quantized) -> float:
+    return bits_of_counts(counts(qz))
+
+
+def tables_of_counts(k: dict) -> "Tables":
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off = np.where(k["cn"] > 0, k["cd"] / np.maximum(k["cn"], 1), 0.0)
+    delta = np.clip(np.rint(off * 128), 0, 63).astype(np.int64).reshape(C, 3)
+    return Tables(rans.codes_from_counts(k["d"]), rans.codes_from_counts(k["c"]), delta)
+
+
+def centroids(qz: Quantized) -> np.ndarray:
+    """Reconstruction offsets delta[c, bucket] in 1/128 (0..63): |x|/step ~ |q| - delta for
+    |q| = 1, 2, >=3 (the conditional means of the cells: Lloyd–Max's centroid condition)."""
+    return tables_of_counts(counts(qz)).delta
+
+
+def reconstruct(q: np.ndarray, cls: np.ndarray, delta: np.ndarray, step) -> np.ndarray:
+    F, ch, N = q.shape
+    c = np.repeat(cls.reshape(F, ch, -1), BAND, axis=-1)
+    a = np.abs(q)
+    off = delta[c, np.clip(a, 1, 3) - 1] / 128.0
+    mag = np.where(a > 0, a - off, 0.0)
+    return np.where(q < 0, -mag, mag) * step
+
+
+# -- bit packing helpers --------------------------------------------------------------------
+def _bits_of(values: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """MSB-first bits of each value in its width, concatenated (uint8 0/1)."""
+    if values.size == 0:
+        return np.zeros(0, np.uint8)
+    wmax = int(widths.max()) if widths.size else 0
+    if wmax == 0:
+        return np.zeros(0, np.uint8)
+    j = np.arange(wmax)
+    sh = widths[:, None] - 1 - j[None, :]
+    bits = (values[:, None] >> np.maximum(sh, 0)) & 1
+    return bits[sh >= 0].astype(np.uint8)
+
+
+def _expgolomb(e: np.ndarray) -> np.ndarray:
+    v = e + 1
+    nb = np.floor(np.log2(v)).astype(np.int64) + 1
+    out = []
+    for val, k in zip(v.tolist(), nb.tolist()):
+        out.append(np.zeros(k - 1, np.uint8))
+        out.append(np.array([(val >> (k - 1 - i)) & 1 for i in range(k)], np.uint8))
+    return np.concatenate(out) if out else np.zeros(0, np.uint8)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    n, sh = 0, 0
+    while True:
+        if pos >= len(buf) or sh > 28:
+            raise ValueError("bad varint")
+        b = buf[pos]
+        pos += 1
+        n |= (b & 0x7F) << sh
+        sh += 7
+        if not b & 0x80:
+            return n, pos
+
+
+# -- tables -----------------------------------------------------------------------------------
+@dataclass
+class Tables:
+    dcodes: np.ndarray  # (2, DS) 5-bit log codes of the class-delta tables
+    ccodes: np.ndarray  # (C, 16) codes of the coefficient tables (row 0 unused)
+    delta: np.ndarray  # (C, 3) centroid offsets in 1/128
+
+    def arrays(self):
+        """freq, cum, lut of all tables: 0, 1 = class deltas; 1 + c = coefficients of class c."""
+        codes = np.full((C + 1, DS), rans.ABSENT, np.int64)
+        codes[:2] = self.dcodes
+        codes[2:, :16] = self.ccodes[1:]
+        # unused tables must still be valid: give them a dummy single symbol
+        empty = np.all(codes == rans.ABSENT, axis=1)
+        codes[empty, 0] = 0
+        f = rans.freqs_from_codes(codes)
+        return f, rans.cum_of(f), rans.lut_of(f)
+
+
+def make_tables(qz: Quantized) -> Tables:
+    return tables_of_counts(counts(qz))
+
+
+def _pack_bits(fields: list[tuple[np.ndarray, int]]) -> bytes:
+    bits = np.concatenate([_bits_of(np.asarray(v, np.int64).ravel(), np.full(np.size(v), w, np.int64)) for v, w in fields])
+    return np.packbits(bits).tobytes()
+
+
+HEAD = struct.Struct("<4sBBBHIQQd")
+
+
+def pack_params(st: Settings, channels: int, n: int, step: float, tab: Tables) -> bytes:
+    used = np.any(tab.ccodes != rans.ABSENT, axis=1)
+    used[0] = False
+    flags = int(st.rotate) | (int(st.transients) << 1)
+    head = HEAD.pack(MAGIC, VERSION, flags, channels, st.hop, st.sample_rate, n, st.seed, step)
+    bitmap = int(np.sum(used.astype(np.int64) << np.arange(C)))
+    body = _pack_bits([(tab.dcodes, 5), (np.array([bitmap]), 32), (tab.ccodes[used], 5), (tab.delta[used], 6)])
+    return head + body
+
+
+@dataclass
+class Params:
+    channels: int
+    hop: int
+    sample_rate: int
+    n_samples: int
+    seed: int
+    rotate: bool
+    step: float
+    tables: Tables
+
+    @property
+    def n_frames(self) -> int:
+        return max(1, -(-self.n_samples // self.hop))
+
+
+def parse_params(params: bytes) -> Params:
+    if len(params) < HEAD.size:
+        raise ValueError("sv2 params too short")
+    magic, ver, flags, ch, hop, sr, n, seed, step = HEAD.unpack_from(params)
+    if magic != MAGIC or ver != VERSION:
+        raise ValueError("not sv2 params (magic/version)")
+    if hop not in (256, 512, 1024, 2048) or not 1 <= ch <= 255 or not (step > 0 and np.isfinite(step)):
+        raise ValueError("bad sv2 params")
+    bits = np.unpackbits(np.frombuffer(params[HEAD.size :], np.uint8)).astype(np.int64)
+    pos = 0
+
+    def take(count: int, width: int) -> np.ndarray:
+        nonlocal pos
+        if pos + count * width > bits.size:
+            raise ValueError("sv2 params truncated")
+        b = bits[pos : pos + count * width].reshape(count, width)
+        pos += count * width
+        return b @ (1 << np.arange(width - 1, -1, -1))
+
+    dcodes = take(2 * DS, 5).reshape(2, DS)
+    bitmap = int(take(1, 32)[0])
+    used = ((bitmap >> np.arange(C)) & 1).astype(bool)
+    nu = int(used.sum())
+    ccodes = np.full((C, 16), rans.ABSENT, np.int64)
+    ccodes[used] = take(nu * 16, 5).reshape(nu, 16)
+    delta = np.zeros((C, 3), np.int64)
+    delta[used] = take(nu * 3, 6).reshape(nu, 3)
+    return Params(ch, hop, sr, n, seed, bool(flags & 1), step, Tables(dcodes, ccodes, delta))
+
+
+# -- frames -----------------------------------------------------------------------------------
+def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray, zmap: np.ndarray | None = None) -> list[bytes]:
+    """Payloads of a run of frames: their quantization, kinds and boundary overlaps (F+1,)."""
+    F, ch, N = qz.q.shape
+    nb = N // BAND
+    freq, cum, _ = tab.arrays()
+    dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
+    ne = coded.sum(1)  # coded bands per frame
+    ncoef = ne * BAND
+    if _jit.AVAILABLE:
+        cstart = np.concatenate(([0], np.cumsum(ncoef))).astype(np.int64)
+        wflat, woff = _jit.encode_lanes(dsym, dctx, sym, 1 + ccls, cstart, cum, freq)
+        words = [wflat[woff[f] : woff[f + 1]] for f in range(F)]
+    else:
+        words = _rans_lanes(F, ch * nb, ncoef, dctx, dsym, ccls, sym, cum, freq)
+    return _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap)
+
+
+def _rans_lanes(F, nbc, ncoef, dctx, dsym, ccls, sym, cum, freq):
+    T = nbc + int(ncoef.max(initial=0))
+    lengths = nbc + ncoef
+    ch, nb = 1, nbc
+    tabs = np.zeros((F, T), np.int64)
+    syms = np.zeros((F, T), np.int64)
+    tabs[:, : ch * nb] = dctx
+    syms[:, : ch * nb] = dsym
+    col = np.arange(T)[None, :] - ch * nb
+    live = (col >= 0) & (col < ncoef[:, None])
+    tabs[live] = 1 + ccls
+    syms[live] = sym
+    st_, fr_ = cum[tabs, syms], freq[tabs, syms]
+    words = []
+    for lo in range(0, F, 1024):  # bounded memory
+        words += rans.encode(st_[lo : lo + 1024], fr_[lo : lo + 1024], lengths[lo : lo + 1024])
+    return words
+
+
+def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap):
+    # LSB planes: each coded band with shift s has s planes of 16 bits (2 bytes), MSB plane first
+    sb = _SHIFT[cls_coded := qz.cls.reshape(F, -1)[coded]]
+    A16 = a.reshape(-1, BAND)
+    lsb_arr = _lsb_planes(A16, sb)
+    band_f = np.repeat(np.arange(F), ne)
+    lsb_fo = np.concatenate(([0], np.cumsum(np.bincount(band_f, weights=2 * sb, minlength=F).astype(np.int64))))
+    # sign bits (nonzero coefficients, in order), then escape codes (Exp-Golomb), per frame
+    fidx = np.repeat(np.arange(F), ncoef)
+    q_flat = qz.q.reshape(F, -1, BAND)[coded].reshape(-1)
+    nzm = a > 0
+    sign_bits = (q_flat[nzm] < 0).astype(np.uint8)
+    sign_f = fidx[nzm]
+    escm = (a >> s) >= ESC
+    ev = (a >> s)[escm] - ESC + 1
+    ew = 2 * _bitlen(ev) - 1
+    esc_bits = _bits_of(ev, ew)
+    esc_f = np.repeat(fidx[escm], ew)
+    tail, tail_o = _frame_bits(np.concatenate((sign_f, esc_f)), np.concatenate((sign_bits, esc_bits)),
+                               np.concatenate((np.zeros(sign_f.size, np.int64), np.ones(esc_f.size, np.int64))), F)  # fmt: skip
+    out = []
+    lsb_b = lsb_arr.tobytes()
+    tail_b = tail.tobytes()
+    zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
+    for f in range(F):
+        hdr = int(short[f]) | (int(r[f] == N // 16 and not short[f]) << 1) \
+            | (int(r[f + 1] == N // 16 and not short[f]) << 2) | (int(qz.ms[f]) << 3) | (int(zany[f]) << 4)  # fmt: skip
+        w = words[f]
+        ext = b""
+        if short[f]:
+            ek = qz.e[f]
+            ext = bytes(ek.astype(np.uint8).tolist())
+        if zany[f]:
+            ext += _runs_bytes(zmap[f])
+        out.append(b"".join((bytes([hdr]), ext, _varint(w.size), w.astype("<u2").tobytes(),
+                             lsb_b[lsb_fo[f] : lsb_fo[f + 1]], tail_b[tail_o[f] : tail_o[f + 1]])))  # fmt: skip
+    return out
+
+
+def _bitlen(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.int64)
+    out = np.zeros(v.shape, np.int64)
+    x = v.copy()
+    for sh in (32, 16, 8, 4, 2, 1):
+        m = x >= (1 << sh)
+        out += m * sh
+        x = np.where(m, x >> sh, x)
+    return out + (x > 0)
+
+
+def _lsb_planes(A16: np.ndarray, sb: np.ndarray) -> np.ndarray:
+    """Bytes of the LSB planes of coded bands (rows of 16 magnitudes, shift sb each), concatenated."""
+    off = np.concatenate(([0], np.cumsum(2 * sb)))
+    out = np.zeros(int(off[-1]), np.uint8)
+    for j in range(int(sb.max(initial=0))):
+        rows = np.flatnonzero(sb > j)
+        bits = ((A16[rows] >> (sb[rows] - 1 - j)[:, None]) & 1).astype(np.uint8)
+        pk = np.packbits(bits, axis=1)  # (rows, 2)
+        out[off[rows] + 2 * j] = pk[:, 0]
+        out[off[rows] + 2 * j + 1] = pk[:, 1]
+    return out
+
+
+def _frame_bits(frame: np.ndarray, bits: np.ndarray, region: np.ndarray, F: int):
+    """Bits tagged by frame and region (kept in order within each), packed per frame, each frame
+    padded to whole bytes: (bytes, byte offsets (F+1,))."""
+    order = np.argsort(frame * 2 + region, kind="stable")
+    fb = frame[order]
+    cnt = np.bincount(fb, minlength=F)
+    nbytes = -(-cnt // 8)
+    bo = np.concatenate(([0], np.cumsum(nbytes)))
+    co = np.concatenate(([0], np.cumsum(cnt)))
+    pos = 8 * bo[fb] + (np.arange(fb.size) - co[fb])
+    buf = np.zeros(8 * int(bo[-1]), np.uint8)
+    buf[pos] = bits[order]
+    return np.packbits(buf), bo
+
+
+class FrameError(ValueError):
+    def __init__(self, frame: int, detail: str) -> None:
+        super().__init__(f"frame {frame}: {detail}")
+        self.frame, self.detail = frame, detail
+
+
+def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
+    """(coefficients (ch, F, N), short (F,), left and right overlaps (F,), (F,)) of the frames
+    whose absolute indices are ``index``.
+
+    Raises FrameError (.frame = absolute index) on a malformed payload."""
+    F = len(payloads)
+    index = np.asarray(index, np.int64)
+    first = 0
+    ch, N = p.channels, p.hop
+    nb = N // BAND
+    total = p.n_frames
+    freq, cum, lut = p.tables.arrays()
+    hdr = np.zeros(F, np.int64)
+    ee = np.zeros((F, transform.SHORT), np.int64)
+    zmap = np.zeros((F, ch, N), bool)
+    wl, raws = [], []
+    for i, b in enumerate(payloads):
+        try:
+            if not b or b[0] > 31:
+                raise ValueError("bad frame header")
+            pos = 1
+            if b[0] & 1:
+                if len(b) < 1 + transform.SHORT:
+                    raise ValueError("truncated")
+                ee[i] = np.frombuffer(b, np.uint8, transform.SHORT, 1)
+                if ee[i].max() > EMAX:
+                    raise ValueError("bad step refinement")
+                pos = 1 + transform.SHORT
+            if b[0] & 16:
+                pos = _read_runs(b, pos, zmap[i])
+            nw, pos = _read_varint(b, pos)
+            if pos + 2 * nw > len(b) or nw < 2:
+                raise ValueError("truncated")
+        except ValueError as exc:
+            raise FrameError(int(index[i]), str(exc)) from None
+        hdr[i] = b[0]
+        wl.append(np.frombuffer(b, "<u2", nw, pos))
+        raws.append(np.frombuffer(b, np.uint8, len(b) - pos - 2 * nw, pos + 2 * nw))
+    short = (hdr & 1).astype(bool)
+    idx = index
+    rl = np.where(short | (hdr & 2 > 0), N // 16, N // 2)
+    rr = np.where(short | (hdr & 4 > 0), N // 16, N // 2)
+    rl = np.where(idx == 0, 0, rl)
+    rr = np.where(idx == total - 1, 0, rr)
+    counts = np.array([w.size for w in wl], np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    nbc = ch * nb
+    if _jit.AVAILABLE:
+        cls = np.zeros((F, nbc), np.int64)
+        syms = np.zeros((F, ch * N), np.int16)
+        nco = np.zeros(F, np.int64)
+        bad = _jit.decode_lanes(np.concatenate(wl) if wl else np.zeros(0, np.uint16), starts, counts, nbc, C, BAND,
+                                freq, cum, lut, cls, syms, nco)  # fmt: skip
+        if bad >= 0:
+            raise FrameError(int(index[bad]), "entropy-coded data inconsistent")
+        coded = cls > 0
+        ne = coded.sum(1)
+        ncoef = ne * BAND
+        T2 = int(ncoef.max(initial=0))
+        syms = syms[:, :T2].astype(np.int64)
+    else:
+        cls, syms, coded, ne, ncoef, T2 = _decode_lanes_numpy(wl, starts, counts, nbc, freq, cum, lut, index, F)
+    live = np.arange(T2)[None, :] < ncoef[:, None]
+    sym = syms[live]  # frame-major
+    ccls = np.repeat(cls[coded], BAND)
+    s = _SHIFT[ccls]
+    fidx = np.repeat(np.arange(F), ncoef)
+    # LSB planes (2 bytes per plane per coded band), then sign and escape bits
+    sb = _SHIFT[cls[coded]]
+    band_f = np.repeat(np.arange(F), ne)
+    lsb_bytes = np.bincount(band_f, weights=2 * sb, minlength=F).astype(np.int64)
+    rawb = np.array([r.size for r in raws], np.int64)
+    if np.any(lsb_bytes > rawb):
+        raise FrameError(int(index[np.flatnonzero(lsb_bytes > rawb)[0]]), "raw bits truncated")
+    lsb_all = np.concatenate([r[:k] for r, k in zip(raws, lsb_bytes.tolist())]) if F else np.zeros(0, np.uint8)
+    tails = [r[k:] for r, k in zip(raws, lsb_bytes.tolist())]
+    tlen = (rawb - lsb_bytes) * 8
+    tbits = np.unpackbits(np.concatenate(tails)) if F else np.zeros(0, np.uint8)
+    toff = np.concatenate(([0], np.cumsum(tlen)))
+    boff = np.concatenate(([0], np.cumsum(2 * sb)))
+    L16 = np.zeros((sb.size, BAND), np.int64)
+    for j in range(int(sb.max(initial=0))):
+        rows = np.flatnonzero(sb > j)
+        pk = np.stack((lsb_all[boff[rows] + 2 * j], lsb_all[boff[rows] + 2 * j + 1]), axis=1)
+        L16[rows] = (L16[rows] << 1) | np.unpackbits(pk, axis=1)
+    lsb = L16.reshape(-1)
+    nz = (sym > 0) | (lsb > 0)
+    sign_n = np.bincount(fidx[nz], minlength=F)
+    if np.any(sign_n > tlen):
+        raise FrameError(int(index[np.flatnonzero(sign_n > tlen)[0]]), "raw bits truncated")
+    rank = np.cumsum(nz) - 1
+    nzstart = np.concatenate(([0], np.cumsum(sign_n)))
+    spos = toff[fidx] + rank - nzstart[fidx]
+    neg = np.zeros(sym.size, bool)
+    neg[nz] = tbits[spos[nz]] == 1
+    msb = sym.copy()
+    esc = np.flatnonzero(sym == ESC)
+    if esc.size:
+        msb[esc] = ESC - 1 + _read_expgolomb(tbits, toff, fidx[esc], toff[:-1] + sign_n, index)
+    a = (msb << s) | lsb
+    off = p.tables.delta[ccls, np.clip(a, 1, 3) - 1] * (1.0 / 128)
+    mag = np.where(a > 0, a - off, 0.0)
+    if ee.any():  # per-coefficient step of the short blocks
+        kpos = np.nonzero(coded)[1] % nb * BAND  # first coefficient index of each coded band
+        k = (kpos[:, None] + np.arange(BAND)[None, :]).reshape(-1) % transform.SHORT
+        stepv = p.step * _HALF[ee[fidx, k]]
+    else:
+        stepv = p.step
+    X = np.zeros((F, ch * nb, BAND))
+    X[coded] = (np.where(neg, -mag, mag) * stepv).reshape(-1, BAND)
+    X = X.reshape(F, ch, N)
+    if p.rotate:
+        X = _rotate(X, p.seed, inverse=True)
+    ms = (hdr & 8 > 0) & (ch == 2)
+    X = apply_ms(X, ms)
+    return X.transpose(1, 0, 2), short, rl, rr, zmap
+
+
+def _read_expgolomb(bits: np.ndarray, toff: np.ndarray, ef: np.ndarray, start: np.ndarray, index) -> np.ndarray:
+    """Exp-Golomb values (>= 1) of the escapes ``ef`` (their frames, in order): each frame's codes
+    follow one another from start[f]; all frames are read in parallel, one escape per round."""
+    ones = np.flatnonzero(bits)
+    out = np.zeros(ef.size, np.int64)
+    fs = np.concatenate(([0], np.flatnonzero(np.diff(ef)) + 1))  # first escape of each run of a frame
+    k_in = np.arange(ef.size) - np.repeat(fs, np.diff(np.concatenate((fs, [ef.size]))))
+    pos = start[ef[fs]].astype(np.int64)
+    for k in range(int(k_in.max(initial=-1)) + 1):
+        sel = np.flatnonzero(k_in == k)
+        run = np.searchsorted(fs, sel, side="right") - 1
+        p = pos[run]
+        end = toff[ef[sel] + 1]
+        j = np.searchsorted(ones, p)
+        nxt = np.where(j < ones.size, ones[np.minimum(j, ones.size - 1)], end)
+        z = nxt - p
+        bad = (z > 40) | (nxt + z + 1 > end)
+        if bad.any():
+            raise FrameError(int(index[ef[sel][np.flatnonzero(bad)[0]]]), "bad escape")
+        v = np.zeros(sel.size, np.int64)
+        for i in range(int(z.max(initial=0)) + 1):
+            m = i <= z
+            v[m] = (v[m] << 1) | bits[nxt[m] + i]
+        out[sel] = v
+        pos[run] = nxt + z + 1
+    return out
+
+
+def _decode_lanes_numpy(wl, starts, counts, nbc, freq, cum, lut, index, F):
+    dec = rans.Decoder(np.concatenate(wl), starts, counts, freq, cum, lut)
+    cls = np.zeros((F, nbc), np.int64)
+    prev = np.zeros(F, np.int64)
+    act = np.ones(F, bool)
+    for t in range(nbc):
+        d = dec.step((prev != 0).astype(np.int64), act)
+        prev = prev + d - (C - 1)
+        bad = (prev < 0) | (prev >= C)
+        if bad.any():
+            raise FrameError(int(index[np.flatnonzero(bad)[0]]), "band class out of range")
+        cls[:, t] = prev
+    coded = cls > 0
+    ne = coded.sum(1)
+    ncoef = ne * BAND
+    T2 = int(ncoef.max(initial=0))
+    # classes of the coded bands, per frame, in order
+    order = np.argsort(~coded, axis=1, kind="stable")
+    bcls = np.take_along_axis(cls, order, axis=1)  # coded first
+    syms = np.zeros((F, T2), np.int64)
+    for t in range(T2):
+        act = t < ncoef
+        tab = 1 + bcls[:, t // BAND]
+        syms[:, t] = dec.step(np.where(act, tab, 0), act)
+    bad = dec.overrun | (dec.p != dec.n) | (dec.x != rans.L)
+    if bad.any():
+        raise FrameError(int(index[np.flatnonzero(bad)[0]]), "entropy-coded data inconsistent")
+    return cls, syms, coded, ne, ncoef, T2
+
+
+def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
+    e = np.sum((X - Xh) ** 2)
+    return float("inf") if e == 0 else float(10 * np.log10(np.sum(X * X) / e))
+
+
+def zero_map(x: np.ndarray, n: int) -> np.ndarray:
+    """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros."""
+    f = x.shape[0] // n
+    z = np.ascontiguousarray((x.reshape(f, n, -1) == 0).transpose(0, 2, 1))  # (F, ch, n)
+    if not z.any():
+        return z
+    rows = z.reshape(-1, n)
+    d = np.diff(np.concatenate((np.zeros((rows.shape[0], 1), np.int8), rows.astype(np.int8),
+                                np.zeros((rows.shape[0], 1), np.int8)), axis=1), axis=1)  # fmt: skip
+    sr, sc = np.nonzero(d == 1)
+    er, ec = np.nonzero(d == -1)  # same rows, same order
+    keep = ec - sc < ZRUN
+    for r_, a_, b_ in zip(sr[keep].tolist(), sc[keep].tolist(), ec[keep].tolist()):
+        rows[r_, a_:b_] = False
+    return z
+
+
+def _runs_bytes(m: np.ndarray) -> bytes:
+    """Runs of True per channel of m (ch, n): u8 count, then (u16 start, u16 length) LE each."""
+    out = bytearray()
+    for row in m:
+        d = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
+        st, en = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        if st.size > ZMAX:  # keep the longest
+            k = np.sort(np.argsort(-(en - st), kind="stable")[:ZMAX])
+            st, en = st[k], en[k]
+        out.append(st.size)
+        out += np.stack((st, en - st), axis=1).astype("<u2").tobytes()
+    return bytes(out)
+
+
+def _read_runs(b: bytes, pos: int, m: np.ndarray) -> int:
+    n = m.shape[1]
+    for c in range(m.shape[0]):
+        if pos >= len(b):
+            raise ValueError("truncated")
+        k = b[pos]
+        pos += 1
+        if pos + 4 * k > len(b):
+            raise ValueError("truncated")
+        pr = np.frombuffer(b, "<u2", 2 * k, pos).astype(np.int64).reshape(k, 2)
+        pos += 4 * k
+        if np.any(pr[:, 0] + pr[:, 1] > n):
+            raise ValueError("bad silence run")
+        for a_, l_ in pr.tolist():
+            m[c, a_ : a_ + l_] = True
+    return pos
+
+
+def apply_ms(X: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """Orthonormal M/S (its own inverse) on the frames flagged in ms; X (F, ch, N)."""
+    if not ms.any():
+        return X
+    Y = X.copy()
+    a, b = X[ms, 0], X[ms, 1]
+    Y[ms, 0], Y[ms, 1] = (a + b) * np.sqrt(0.5), (a - b) * np.sqrt(0.5)
+    return Y
