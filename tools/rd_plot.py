@@ -11,10 +11,10 @@ reference codec on PATH; QOA (not installable here) is read from the folder's
 and prints per file the spectral profile's gain over QOA at 3.2 bits/sample and
 over MS-ADPCM at 4.
 
-``--wavpack`` instead draws TQA's two profiles against WavPack's hybrid lossy mode
+``--wavpack`` instead draws TQA's profiles (time, spectral, spectral2) against WavPack's hybrid lossy mode
 (``wavpack -b2 … -b6``, default settings and ``-hh -x6 -s0``), rate against SQNR, and
-prints per file the spectral profile's SQNR minus WavPack ``-hh -x6 -s0``'s at the
-spectral rate nearest WavPack's actual rate (interpolated linearly in rate).
+prints per file the spectral and spectral2 profiles' SQNR minus WavPack ``-hh -x6 -s0``'s,
+at WavPack's actual rate (TQA's SQNR interpolated linearly in rate between its points).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def wavpack_rows() -> list[tuple]:
 
 
 def wavpack_plot(args, files, folder) -> int:
-    table, missing = shootout.codecs([2, 3, 4, 5, 6, 7, 8], RATES)
+    table, missing = shootout.codecs([2, 3, 4, 5, 6, 7, 8], RATES, spectral2_rates=RATES)
     table = [r for r in table if r[0].startswith("TQA ") and "+ none" not in r[0] and "+ qjl" not in r[0]]
     if "wavpack/wvunpack" in missing:
         print("this plot needs wavpack and wvunpack on PATH", file=sys.stderr)
@@ -64,7 +64,8 @@ def wavpack_plot(args, files, folder) -> int:
         return sorted((np.mean(stats[n]["bps"]), np.mean(stats[n]["snr"])) for n, *_ in table if pred(n) and stats[n]["bps"])
 
     curves = [
-        ("TQA spectral profile (--rate)", "o-", lambda n: n.startswith("TQA spectral")),
+        ("TQA spectral2 profile (--rate)", "D-", lambda n: n.startswith("TQA spectral2")),
+        ("TQA spectral profile (--rate)", "o-", lambda n: n.startswith("TQA spectral ")),
         ("TQA time-domain profile (--bits N + sign)", "s--", lambda n: n.startswith("TQA ") and "spectral" not in n),
         ("WavPack -bN (default)", "^-", lambda n: n.startswith("WavPack") and "-hh" not in n),
         ("WavPack -bN -hh -x6 -s0", "v-", lambda n: n.startswith("WavPack") and "-hh" in n),
@@ -84,26 +85,27 @@ def wavpack_plot(args, files, folder) -> int:
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
 
-    # per file: spectral SQNR interpolated to WavPack -hh's actual rate, minus WavPack's SQNR there
-    print("\n| file | " + " | ".join(f"-b{b:g} -hh: b/s, WavPack dB, TQA spectral dB, gain" for b in (2, 3, 4)) + " |")
-    print("|---|" + "---|" * 3)
-    gains = {b: [] for b in (2, 3, 4)}
-    for f in [p.stem for p in files]:
-        sp = sorted((stats[n]["bps"][i], stats[n]["snr"][i]) for n, *_ in table if n.startswith("TQA spectral")
-                    for i in [stats[n]["file"].index(f)] if f in stats[n]["file"])  # fmt: skip
-        cells = [f]
-        for b in (2, 3, 4):
-            s = stats[f"WavPack -b{b} -hh -x6 -s0"]
-            if f not in s["file"] or len(sp) < 2:
-                cells.append("–")
-                continue
-            i = s["file"].index(f)
-            rate, wv = s["bps"][i], s["snr"][i]
-            tq = float(np.interp(rate, [p[0] for p in sp], [p[1] for p in sp]))
-            gains[b].append(tq - wv)
-            cells.append(f"{rate:.2f}, {wv:.2f}, {tq:.2f}, {tq - wv:+.2f}")
-        print("| " + " | ".join(cells) + " |")
-    print("| mean gain | " + " | ".join(f"{np.mean(g):+.2f}" if g else "–" for g in gains.values()) + " |")
+    # per file: TQA SQNR interpolated to WavPack -hh's actual rate, minus WavPack's SQNR there
+    for prefix in ("TQA spectral2", "TQA spectral "):
+        print(f"\n{prefix.strip()}\n\n| file | " + " | ".join(f"-b{b:g} -hh: b/s, WavPack dB, {prefix.strip()[4:]} dB, gain" for b in (2, 3, 4)) + " |")
+        print("|---|" + "---|" * 3)
+        gains = {b: [] for b in (2, 3, 4)}
+        for f in [p.stem for p in files]:
+            sp = sorted((stats[n]["bps"][i], stats[n]["snr"][i]) for n, *_ in table if n.startswith(prefix)
+                        for i in [stats[n]["file"].index(f)] if f in stats[n]["file"])  # fmt: skip
+            cells = [f]
+            for b in (2, 3, 4):
+                s = stats[f"WavPack -b{b} -hh -x6 -s0"]
+                if f not in s["file"] or len(sp) < 2:
+                    cells.append("–")
+                    continue
+                i = s["file"].index(f)
+                rate, wv = s["bps"][i], s["snr"][i]
+                tq = float(np.interp(rate, [p[0] for p in sp], [p[1] for p in sp]))
+                gains[b].append(tq - wv)
+                cells.append(f"{rate:.2f}, {wv:.2f}, {tq:.2f}, {tq - wv:+.2f}")
+            print("| " + " | ".join(cells) + " |")
+        print("| mean gain | " + " | ".join(f"{np.mean(g):+.2f}" if g else "–" for g in gains.values()) + " |")
     return 0
 
 

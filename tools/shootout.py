@@ -5,7 +5,8 @@
 Each input is first written as 16-bit WAV (the reference point for every codec).
 Then, as whole processes timed from the shell's point of view:
 
-* TQA: ``tqa encode`` / ``tqa decode`` at bits from ``--tqa`` x residual none/sign/qjl;
+* TQA: ``tqa encode`` / ``tqa decode`` at bits from ``--tqa`` x residual none/sign/qjl, the
+  spectral profile at ``--spectral`` rates (and ``--quality``), spectral2 at ``--spectral2`` rates;
 * ``flac -5`` (lossless reference), sox IMA-ADPCM, MS-ADPCM and µ-law (8-bit),
   ``opusenc`` at 64 and 128 kbps, ``lame`` at 128 and 192 kbps — each only if its
   tool is on PATH (missing ones are listed, not an error);
@@ -84,7 +85,8 @@ def _lc3_bitrate(bits_per_sample: float):
     return lambda ctx: str(int(round(bits_per_sample * LC3_RATE * ctx["channels"])))
 
 
-def codecs(tqa_bits: list[int], spectral_rates: list[float] = (), quality: list[float] = ()) -> tuple[list[tuple], list[str]]:
+def codecs(tqa_bits: list[int], spectral_rates: list[float] = (), quality: list[float] = (),
+           spectral2_rates: list[float] = ()) -> tuple[list[tuple], list[str]]:
     """(name, encode cmd, decode cmd, compressed suffix, reference rate) for what is installed.
 
     Command arguments are templates ({src}, {cmp}, {dec}, {rate}, {channels}) or callables of that
@@ -99,6 +101,9 @@ def codecs(tqa_bits: list[int], spectral_rates: list[float] = (), quality: list[
                             [tqa, "decode", "{cmp}", "{dec}", "--quiet", "--force"], ".tqa"))  # fmt: skip
         for rate in spectral_rates:
             out.append((f"TQA spectral {rate:g} bits/sample", [tqa, "encode", "{src}", "{cmp}", "--profile", "spectral", "--rate", str(rate), "--quiet", "--force"],
+                        [tqa, "decode", "{cmp}", "{dec}", "--quiet", "--force"], ".tqa"))  # fmt: skip
+        for rate in spectral2_rates:
+            out.append((f"TQA spectral2 {rate:g} bits/sample", [tqa, "encode", "{src}", "{cmp}", "--profile", "spectral2", "--rate", str(rate), "--quiet", "--force"],
                         [tqa, "decode", "{cmp}", "{dec}", "--quiet", "--force"], ".tqa"))  # fmt: skip
         for q in quality:
             out.append((f"TQA spectral --quality {q:g}", [tqa, "encode", "{src}", "{cmp}", "--profile", "spectral", "--quality", str(q), "--quiet", "--force"],
@@ -220,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tqa", default="2,4,6,8", help="TQA bit depths to run (each with none/sign/qjl)")
     ap.add_argument("--spectral", default="2,3.2,4,6", help="spectral-profile rates (bits/sample) to run")
     ap.add_argument("--quality", default="40", help="spectral-profile --quality targets (dB) to run")
+    ap.add_argument("--spectral2", default="2,3,4", help="spectral2-profile rates (bits/sample) to run")
     ap.add_argument("--only", metavar="REGEX", help="run only the codec rows whose name matches")
     ap.add_argument("--perceptual", action="store_true", help="add Zimtohrli and ViSQOL columns (tqa[perceptual])")
     ap.add_argument("--perceptual-only", metavar="REGEX", default="", help="perceptual columns only for these rows")
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no audio files in {args.folder}", file=sys.stderr)
         return 2
     table, missing = codecs([int(b) for b in args.tqa.split(",") if b], [float(r) for r in args.spectral.split(",") if r],
-                            [float(q) for q in args.quality.split(",") if q])  # fmt: skip
+                            [float(q) for q in args.quality.split(",") if q], [float(r) for r in args.spectral2.split(",") if r])  # fmt: skip
     if args.only:
         table = [row for row in table if re.search(args.only, row[0])]
     perc = pfiles = None
