@@ -169,7 +169,7 @@ def test_help_lists_commands_and_every_command_has_help(tqa_cli):
             r = tqa_cli(name, flag)
             assert r.out.startswith(f"usage: tqa {name}") and r.err == ""
     enc = tqa_cli("encode", "--help").out
-    for word in ("--block-size", "(default: 512)", "{none,sign,qjl}", "{time,spectral}", "-f, --force", "-o PATH"):
+    for word in ("--block-size", "(default: 512)", "{none,sign,qjl}", "{time,spectral,spectral2}", "-f, --force", "-o PATH"):
         assert word in enc, word
     assert "{256,512,1024,2048}" in tqa_cli("decode", "--help").out or True  # decode has no codec settings
     assert "TIME" in tqa_cli("decode", "--help").out and "44100s" in tqa_cli("decode", "--help").out

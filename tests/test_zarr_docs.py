@@ -1,4 +1,4 @@
-"""docs/array.md's examples run as written (each in a fresh interpreter, in order, in one directory)."""
+"""The README's array section runs as written (each example in a fresh interpreter, in order, in one directory)."""
 
 import importlib.util
 import re
@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).parent.parent / "docs" / "array.md"
+DOC = Path(__file__).parent.parent / "README.md"
+SECTION = "## Arrays: zarr, xarray and training crops"
 
 
 def _blocks():
     text = DOC.read_text()
+    text = text[text.index(SECTION) :]
+    text = text[: text.index("\n## ", len(SECTION))]  # up to the next top-level section
     heading, out = "", []
     for m in re.finditer(r"^(#+ [^\n]*)$|^```python\n(.*?)^```", text, re.S | re.M):
         if m.group(1):

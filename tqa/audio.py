@@ -7,7 +7,7 @@ without a PCM sample format (Vorbis, Opus, MP3, µ-law, ADPCM, ...) are recorded
 artist, album, date, ...) and a WAVEX/CAF channel layout are carried through the
 stream when the library stores them.
 
-Output safety (what ``tqa`` promises, see docs/cli.md):
+Output safety (what ``tqa`` promises, see the README's "Command line" section):
 
 * an existing output is replaced only with ``force=True``; an output that *is* one
   of the inputs (same path, symlink or hard link) is refused even then;

@@ -1,6 +1,6 @@
 """The ``tqa`` command line, and audiotq's ``tqa-cli`` / ``tqa-sim`` entry points.
 
-Conventions (flac, sox and ffmpeg where they agree; docs/cli.md has the table):
+Conventions (flac, sox and ffmpeg where they agree; the README's "Command line" section has the table):
 
 * Reports go to stdout (``--json``: one strict JSON document and nothing else);
   progress bars, warnings and errors to stderr.  When the data goes to stdout

@@ -232,7 +232,9 @@ class Decoder:
             off = prof.output_start(s, f0)
             yield from_grid(g[:, a - off : b - off].T, dt)
 
-    def _grid_checked(self, lo: int, hi: int, seen: set) -> np.ndarray:
+    def _grid_checked(self, lo: int, hi: int, seen: set, output: bool = True) -> np.ndarray | None:
+        """Grid samples of frames lo..hi-1 (damage recorded in :attr:`lost`); ``output=False``
+        only checks them (verify): nothing of the output's size is built for damaged frames."""
         payloads = self.reader.payloads(lo, min(hi, self.reader.n_available)) if lo < self.reader.n_available else []
         payloads += [FormatError("missing", frame=i) for i in range(max(lo, self.reader.n_available), hi)]
         bad = [(lo + k, p) for k, p in enumerate(payloads) if isinstance(p, Exception)]
@@ -251,7 +253,7 @@ class Decoder:
                     except FormatError as e:
                         payloads[k] = FormatError(f"{self.name}: {e}", frame=lo + k)
                         bad.append((lo + k, payloads[k]))
-            g = self._dec.decode(lo, payloads)
+            g = self._dec.decode(lo, payloads) if output else None
         for i, exc in sorted(bad):
             if i not in seen and i < self.reader.n_available:
                 seen.add(i)
@@ -336,7 +338,7 @@ def verify(source, name: str | None = None) -> list[tuple[int, str]]:
         for lo in range(0, r.n_available, per):
             hi = min(r.n_available, lo + per)
             before = len(dec.lost)
-            dec._grid_checked(lo, hi, set())
+            dec._grid_checked(lo, hi, set(), output=False)
             problems += [(d["frame"], d["reason"]) for d in dec.lost[before:]]
         if r.n_available < r.n_frames:
             end = r.size

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..rotation import signs as _signs
-from . import _jit, rans, transform
+from . import rans, transform
 
 BAND = 16
 C = 32  # band classes: 0 = empty band, 1..31 = 3 dB steps of the band RMS in steps
@@ -49,6 +49,15 @@ class Settings:
             raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
         if self.stereo not in ("auto", "lr", "ms"):
             raise ValueError("stereo must be auto, lr or ms")
+
+
+def _compiled():
+    """The numba loops (:mod:`tqa.sv2._jit`) where numba is installed, else None.  Imported on
+    first use: numba costs ~0.3 s to import, which no process that does not code spectral2
+    should pay."""
+    from . import _jit  # optional dependency (tqa[fast])
+
+    return _jit if _jit.AVAILABLE else None
 
 
 # -- analysis ------------------------------------------------------------------------------
@@ -454,9 +463,10 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray, zm
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
     ne = coded.sum(1)  # coded bands per frame
     ncoef = ne * BAND
-    if _jit.AVAILABLE:
+    jit = _compiled()
+    if jit is not None:
         cstart = np.concatenate(([0], np.cumsum(ncoef))).astype(np.int64)
-        wflat, woff = _jit.encode_lanes(dsym, dctx, sym, 1 + ccls, cstart, cum, freq)
+        wflat, woff = jit.encode_lanes(dsym, dctx, sym, 1 + ccls, cstart, cum, freq)
         words = [wflat[woff[f] : woff[f + 1]] for f in range(F)]
     else:
         words = _rans_lanes(F, ch * nb, ncoef, dctx, dsym, ccls, sym, cum, freq)
@@ -613,11 +623,12 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     counts = np.array([w.size for w in wl], np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     nbc = ch * nb
-    if _jit.AVAILABLE:
+    jit = _compiled()
+    if jit is not None:
         cls = np.zeros((F, nbc), np.int64)
         syms = np.zeros((F, ch * N), np.int16)
         nco = np.zeros(F, np.int64)
-        bad = _jit.decode_lanes(np.concatenate(wl) if wl else np.zeros(0, np.uint16), starts, counts, nbc, C, BAND,
+        bad = jit.decode_lanes(np.concatenate(wl) if wl else np.zeros(0, np.uint16), starts, counts, nbc, C, BAND,
                                 freq, cum, lut, cls, syms, nco)  # fmt: skip
         if bad >= 0:
             raise FrameError(int(index[bad]), "entropy-coded data inconsistent")
