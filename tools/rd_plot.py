@@ -61,6 +61,10 @@ def wavpack_plot(args, files, folder) -> int:
         return 2
 
     def curve(pred):
+        # a row whose SQNR is infinite on some file (decoded exactly) has an infinite mean: not drawn
+        for n, *_ in table:
+            if pred(n) and stats[n]["bps"] and not np.isfinite(np.mean(stats[n]["snr"])):
+                print(f"not drawn (SQNR inf on some file): {n}", file=sys.stderr)
         return sorted((np.mean(stats[n]["bps"]), np.mean(stats[n]["snr"])) for n, *_ in table if pred(n) and stats[n]["bps"])
 
     curves = [
