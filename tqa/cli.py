@@ -226,7 +226,7 @@ COMMANDS = {
     "encode": "audio file(s) -> .tqa (X.wav -> X.tqa beside it, or -o)",
     "decode": ".tqa file(s) -> audio (X.tqa -> X.wav, or -o; --start/--duration, --recover)",
     "run": "round trip INPUT -> .tqa -> OUTPUT with a quality report",
-    "compare": "metrics (SQNR, segSNR, ...) of a coded file against its reference",
+    "compare": "metrics (SQNR, segSNR, Zimtohrli, ViSQOL, ...) of a coded file against its reference",
     "sim": "synthetic signal: write it (-o) or report its round trip",
     "info": "header, duration, bitrate and ratio of .tqa file(s)",
     "verify": "check that every frame of .tqa file(s) is intact (exit 1 if damaged)",
@@ -310,6 +310,8 @@ def build_parser(prog: str = "tqa") -> _Parser:
     p.add_argument("--force", action="store_true", help="replace an existing --plot file")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print one JSON document (strict: null for inf/nan)")
+    p.add_argument("--no-perceptual", action="store_true",
+                   help="skip Zimtohrli and ViSQOL (tqa[perceptual]; they take about a second per second of audio)")
 
     p = add("sim", "[options] [-o FILE]")
     p.add_argument("--type", choices=signals.SIGNAL_TYPES, default="sine", help="signal")
@@ -947,6 +949,28 @@ def _read_any(name: str, res: _Inputs) -> tuple[np.ndarray, int, str]:
     return x, sr, label
 
 
+def _perceptual_lines(m: dict, skipped: bool) -> list[tuple[str, str]]:
+    """compare's Zimtohrli / ViSQOL report lines (or the install hint)."""
+    from .perceptual import HINT
+
+    if skipped:
+        return []
+    if HINT in m["perceptual_notes"]:
+        return [("perceptual", HINT)]
+
+    def why(key: str) -> str:
+        notes = [n.split(": ", 1)[1] for n in m["perceptual_notes"] if n.startswith(key + ": ")]
+        return "undefined" + (f" ({notes[0]})" if notes else "")
+
+    z, v = m["zimtohrli_distance"], m["visqol_mos_lqo"]
+    return [
+        ("Zimtohrli", f"{z:.4g} (distance, 0 = identical, lower is better; worst channel, at 48 kHz)" if z is not None
+         else why("zimtohrli_distance")),
+        ("ViSQOL MOS-LQO", f"{v:.3f} (1..5, higher is better, ~4.73 = perfect; audio mode, mono mix at 48 kHz)"
+         if v is not None else why("visqol_mos_lqo")),
+    ]  # fmt: skip
+
+
 def cmd_compare(a: argparse.Namespace) -> int:
     pos = list(a.pos)
     f1 = a.f1 or (pos.pop(0) if pos else None)
@@ -979,6 +1003,12 @@ def cmd_compare(a: argparse.Namespace) -> int:
     n = min(len(x), len(y))
     x, y = x[:n], y[:n]
     m = metrics.compare(x, y, ra)
+    if a.no_perceptual:
+        m.update(zimtohrli_distance=None, visqol_mos_lqo=None, perceptual_notes=["skipped (--no-perceptual)"])
+    else:
+        from . import perceptual
+
+        m.update(perceptual.measure(x, y, ra))
     m.update(reference=l1, coded=l2, sample_rate=ra, reference_frames=len(x), coded_frames=len(y))
     if a.plot:
         from . import plot as _plot
@@ -1002,7 +1032,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
         ("peak delta", f"{m['peak_delta']:.6f} (full scale 1.0)"),
         ("envelope corr.", f"{m['envelope_correlation']:.6f}"),
         ("log-spectral dist.", f"{m['log_spectral_distance_db']:.3f} dB"),
-    ] + ([("plot", a.plot)] if a.plot else []))  # fmt: skip
+    ] + _perceptual_lines(m, a.no_perceptual) + ([("plot", a.plot)] if a.plot else []))  # fmt: skip
     out.lines(lines)
     out.doc(m)
     return 0
