@@ -124,7 +124,15 @@ def test_ctrl_c_one_line_no_leftovers(corpus, tmp_path):
     """SIGINT to the whole process group (what a terminal's Ctrl-C does), at whatever stage the batch is."""
     p = subprocess.Popen([shutil.which("tqa"), "batch", str(corpus), str(tmp_path / "out"), "--workers", "1"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
-    time.sleep(1.5)
+    # Wait until the batch really runs (its workers exist): a signal during the interpreter's own
+    # start-up (before Python installs its SIGINT handler) would only test CPython, and on a busy
+    # machine (pytest-xdist) that start-up can take over a second.
+    for _ in range(200):
+        ps = subprocess.run(["ps", "-o", "pid=", "-g", str(p.pid)], capture_output=True, text=True).stdout.split()
+        if len(ps) > 1 or p.poll() is not None:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
     os.killpg(p.pid, signal.SIGINT)
     t = time.perf_counter()
     out, err = p.communicate(timeout=60)
