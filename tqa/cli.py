@@ -41,7 +41,7 @@ import soundfile as sf
 from . import __version__, api, audio, metrics, profiles, registry, signals, timespec
 from .blockcodec import RESIDUALS
 from .codebook import MAX_BITS
-from .profiles.spectral import QUALITY_RANGE, RATE_RANGE
+from .profiles.base import QUALITY_RANGE, RATE_RANGE
 from .rotation import MAX_BLOCK, MIN_BLOCK
 from .format import MAGIC, FormatError
 

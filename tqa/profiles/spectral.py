@@ -18,12 +18,10 @@ from ..format import FormatError
 from ..spectral import BAND, DELTA_BITS, FRAME_OVERHEAD, SCALE_BITS, SpectralCodec, vbr_bits
 from ..blockcodec import BlockError
 from ..rotation import check_seed
-from .base import FrameDecoder, FrameEncoder, Profile
+from .base import FrameDecoder, FrameEncoder, Profile, check_rate_quality
 
 HOPS = (256, 512, 1024, 2048)
 DEFAULT_RATE = 3.2  # bits per sample when neither rate nor quality is given
-RATE_RANGE = (0.5, 16.0)
-QUALITY_RANGE = (1.0, 120.0)
 _FIELDS = struct.Struct("<BBBBIQ")
 CHANNEL_GROUP = 64  # channels reconstructed per call in many-channel streams (bounded memory)
 
@@ -41,18 +39,7 @@ class SpectralSettings:
         if isinstance(self.hop, bool) or self.hop not in HOPS:
             raise ValueError(f"hop must be one of {', '.join(map(str, HOPS))}, got {self.hop!r}")
         check_seed(self.seed)
-        if self.rate is not None and self.quality is not None:
-            raise ValueError("give one of rate= (bits per sample) or quality= (dB), not both")
-        if self.rate is None and self.quality is None:
-            object.__setattr__(self, "rate", DEFAULT_RATE)
-        for name, (lo, hi), unit in (("rate", RATE_RANGE, "bits per sample"), ("quality", QUALITY_RANGE, "dB")):
-            v = getattr(self, name)
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= float(v) <= hi:
-                raise ValueError(f"{name} must be {lo:g} to {hi:g} {unit}, got {v!r}")
-            # the header stores thousandths: encoder and decoder must size frames from the same value
-            object.__setattr__(self, name, round(float(v) * 1000) / 1000)
+        check_rate_quality(self, DEFAULT_RATE)
         object.__setattr__(self, "hop", int(self.hop))
         object.__setattr__(self, "seed", int(self.seed))
 

@@ -28,12 +28,10 @@ import numpy as np
 from .. import sv2
 from ..format import FRAME_OVERHEAD, HEADER_SIZE, FormatError
 from ..rotation import check_seed
-from .base import FrameDecoder, FrameEncoder, Profile
+from .base import FrameDecoder, FrameEncoder, Profile, check_rate_quality
 
 HOPS = (256, 512, 1024, 2048)
 DEFAULT_RATE = 3.0
-RATE_RANGE = (0.5, 16.0)
-QUALITY_RANGE = (1.0, 120.0)
 STEREO = ("auto", "lr", "ms")
 MAX_CHANNELS = 255  # the codec's parameters hold a u8 channel count
 _FIELDS = struct.Struct("<BBBBIQ")
@@ -58,17 +56,7 @@ class Spectral2Settings:
         if self.hop != "auto" and (isinstance(self.hop, bool) or self.hop not in HOPS):
             raise ValueError(f"hop must be 'auto' or one of {', '.join(map(str, HOPS))}, got {self.hop!r}")
         check_seed(self.seed)
-        if self.rate is not None and self.quality is not None:
-            raise ValueError("give one of rate= (bits per sample) or quality= (dB), not both")
-        if self.rate is None and self.quality is None:
-            object.__setattr__(self, "rate", DEFAULT_RATE)
-        for name, (lo, hi), unit in (("rate", RATE_RANGE, "bits per sample"), ("quality", QUALITY_RANGE, "dB")):
-            v = getattr(self, name)
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= float(v) <= hi:
-                raise ValueError(f"{name} must be {lo:g} to {hi:g} {unit}, got {v!r}")
-            object.__setattr__(self, name, round(float(v) * 1000) / 1000)
+        check_rate_quality(self, DEFAULT_RATE)
         if self.stereo not in STEREO:
             raise ValueError(f"stereo must be one of {', '.join(STEREO)}, got {self.stereo!r}")
         for name in ("rotate", "transients", "preecho", "silence"):
