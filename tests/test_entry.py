@@ -23,3 +23,12 @@ def test_import_tqa_is_lazy():
 
     code = "import sys, tqa; print('numpy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_building_the_command_line_loads_no_engine():
+    """The parser lists engines by name; loading one (numba: ~0.3 s) waits for a command that uses it."""
+    import sys
+
+    code = "import sys; from tqa.cli import parser_for; parser_for(); print('numba' in sys.modules, 'tqa.backends.tiled' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]

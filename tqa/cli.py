@@ -252,7 +252,7 @@ def parser_for(prog: str = "tqa") -> _Parser:
 
 
 def build_parser(prog: str = "tqa") -> _Parser:
-    _ENGINES[:] = registry.engines()
+    _ENGINES[:] = registry.engine_names()  # loading them (numba: ~0.3 s) waits for a command that uses one
     top = _Parser(prog=prog, description="TQA: a lossy audio codec (rotated Lloyd-Max blocks or MDCT bands).",
                   epilog="commands:\n" + "\n".join(f"  {k:<9} {v}" for k, v in COMMANDS.items()) + "\n\n" + EPILOG,
                   usage=f"{prog} [-h] [--version] COMMAND [options]")  # fmt: skip
