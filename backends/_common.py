@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from tqa.engine import Array
+from tqa.engine import Array, Engine
 
 # NumPy >= 2.1 implements the array API (2023.12) in its main namespace.
 _NUMPY_IS_XP = hasattr(np, "astype") and getattr(np, "__array_api_version__", "") >= "2023.12"
@@ -141,3 +141,23 @@ class KronHadamard:
         if n <= DIRECT_MAX:
             return y @ self._signed(n, np.ascontiguousarray(signs, np.float64).tobytes(), False)
         return self._kron(y) * signs
+
+
+class MatrixEngine(Engine):
+    """An engine whose rotations are :class:`KronHadamard` products of ``matrix(n)`` factors and
+    whose quantizer is the shared lookup table (the ``scipy`` and ``tiled`` engines)."""
+
+    def __init__(self, matrix) -> None:
+        self._h = KronHadamard(matrix)
+
+    def rotate(self, x, signs):
+        return self._h.rotate(x, signs)
+
+    def unrotate(self, y, signs):
+        return self._h.unrotate(y, signs)
+
+    def quantize(self, y, scale, thresholds):
+        return quantize(y, scale, thresholds)
+
+    def dequantize(self, codes, scale, levels):
+        return dequantize(codes, scale, levels)

@@ -11,9 +11,7 @@ import functools
 
 import numpy as np
 
-from tqa.engine import Engine
-
-from ._common import KronHadamard, dequantize, quantize
+from ._common import MatrixEngine
 
 
 @functools.lru_cache(maxsize=16)
@@ -24,20 +22,8 @@ def hadamard(n: int) -> np.ndarray:
     return scipy_hadamard(n).astype(np.float64)
 
 
-class ScipyEngine(Engine):
+class ScipyEngine(MatrixEngine):
     name = "scipy"
 
     def __init__(self) -> None:
-        self._h = KronHadamard(hadamard)
-
-    def rotate(self, x, signs):
-        return self._h.rotate(x, signs)
-
-    def unrotate(self, y, signs):
-        return self._h.unrotate(y, signs)
-
-    def quantize(self, y, scale, thresholds):
-        return quantize(y, scale, thresholds)
-
-    def dequantize(self, codes, scale, levels):
-        return dequantize(codes, scale, levels)
+        super().__init__(hadamard)

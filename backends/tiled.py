@@ -21,9 +21,7 @@ import threading
 
 import numpy as np
 
-from tqa.engine import Engine
-
-from ._common import DIRECT_MAX, KronHadamard, cell_table, dequantize, quantize, sylvester
+from ._common import DIRECT_MAX, MatrixEngine, cell_table, sylvester
 
 TILE_BYTES = 1 << 18  # float64 bytes of one tile's input (tools/bench_engines.py --tiles)
 
@@ -42,29 +40,13 @@ class _Workspace(threading.local):
         return buf[:size]
 
 
-class TiledEngine(Engine):
+class TiledEngine(MatrixEngine):
     name = "tiled"
 
     def __init__(self, tile_bytes: int = TILE_BYTES) -> None:
+        super().__init__(sylvester)
         self.tile_bytes = tile_bytes
         self._ws = _Workspace()
-        self._h = KronHadamard(sylvester)
-
-    @staticmethod
-    def _matrix(n: int) -> np.ndarray:
-        return sylvester(n)
-
-    def rotate(self, x, signs):
-        return self._h.rotate(x, signs)
-
-    def unrotate(self, y, signs):
-        return self._h.unrotate(y, signs)
-
-    def quantize(self, y, scale, thresholds):
-        return quantize(y, scale, thresholds)
-
-    def dequantize(self, codes, scale, levels):
-        return dequantize(codes, scale, levels)
 
     def _tiles(self, rows: int, n: int):
         step = max(1, self.tile_bytes // (n * 8))
@@ -88,8 +70,8 @@ class TiledEngine(Engine):
             src = w1
         else:
             src = x
-        np.matmul(src.reshape(r * a, b), self._matrix(b), out=w2)
-        np.matmul(self._matrix(a), w2.reshape(r, a, b), out=out.reshape(r, a, b))
+        np.matmul(src.reshape(r * a, b), sylvester(b), out=w2)
+        np.matmul(sylvester(a), w2.reshape(r, a, b), out=out.reshape(r, a, b))
         if not sign_first:
             out *= signs
 
