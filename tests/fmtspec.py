@@ -66,15 +66,19 @@ SPECTRAL_FIELDS = COMMON_FIELDS + [
     ("log_hop", 24, "B"), ("band", 25, "B"), ("rate_mode", 26, "B"), ("reserved", 27, "B"),
     ("rate_milli", 28, "I"), ("seed", 32, "Q"),
 ]  # fmt: skip
-FIELDS = {0: TIME_FIELDS, 1: SPECTRAL_FIELDS}
+SPECTRAL2_FIELDS = COMMON_FIELDS + [
+    ("log_hop", 24, "B"), ("s2_flags", 25, "B"), ("stereo", 26, "B"), ("rate_mode", 27, "B"),
+    ("rate_milli", 28, "I"), ("seed", 32, "Q"),
+]  # fmt: skip
+FIELDS = {0: TIME_FIELDS, 1: SPECTRAL_FIELDS, 2: SPECTRAL2_FIELDS}
 
 # Ranges the spec gives (inclusive); used to check and to pick boundary values.
 RANGES = {
-    "version": (1, 1), "profile": (0, 1), "header_size": (44, 4096), "sample_rate": (1, 2**31 - 1),
+    "version": (1, 1), "profile": (0, 2), "header_size": (44, 4096), "sample_rate": (1, 2**31 - 1),
     "channels": (1, 4096), "source_format": (1, 7), "flags": (0, 0), "n": (0, 2**48),
     "log_block": (6, 13), "bits": (1, 8), "residual": (0, 2), "reserved": (0, 0), "qjl_rows": (0, 8192),
     "frame_blocks": (1, 4096), "seed": (0, 2**64 - 1),
-    "log_hop": (8, 11), "band": (16, 16), "rate_mode": (0, 1),
+    "log_hop": (8, 11), "band": (16, 16), "rate_mode": (0, 1), "s2_flags": (0, 15), "stereo": (0, 2),
     "rate_milli": (500, 16000),  # CBR: rate 0.5 .. 16 bits per sample (tqa.spectral); VBR: quality below
 }  # fmt: skip
 QUALITY_MILLI = (1000, 120000)  # VBR quality 1 .. 120 dB
@@ -87,6 +91,21 @@ SCALE_LIMIT_ROTATED, SCALE_LIMIT_IDENTITY, QJL_SLACK = 1568, 1680, 32
 # Profile 1: 7-bit first scale code, 5-bit two's complement deltas, band of 16, up to 14 bits a coefficient.
 SCALE_BITS, DELTA_BITS, BAND = 7, 5, 16
 RESIDUALS = ("none", "sign", "qjl")
+
+# Header extension (tqa/format.py): b"TQAM", then records u8 type, u16 length, bytes; a malformed
+# record ends the metadata; type 3 = the profile's data (the last one counts).
+META_MAGIC, META_PROFILE_DATA, META_TAG = b"TQAM", 3, 1
+# Profile 2 (spectral2, tqa/sv2 and tqa/format.py): at most 255 channels; the profile data is the
+# stream's parameters, "<4sBBBHIQQd" = magic b"TQS2", version 1, flags, channels, hop, sample
+# rate, n, seed, quantizer step (then bit-packed entropy tables); channels, hop and n equal the
+# header's; 2**-64 <= step <= 2**40.  Frames: one per hop (at least one), always a VBR index;
+# payload = header byte (bits 0..4 only: bit 0 short, bits 1/2 left/right overlap short, 3 M/S,
+# 4 silence map; a short frame's overlaps are short, and a boundary's overlap is short in both
+# frames or in neither), 8 step refinements 0..40 when bit 0 is set, then the coded data; a
+# coefficient beyond 2**35 is refused.
+S2_MAGIC, S2_VERSION, S2_HOPS, S2_MAX_CHANNELS = b"TQS2", 1, (256, 512, 1024, 2048), 255
+S2_HEAD = struct.Struct("<4sBBBHIQQd")
+S2_STEP_RANGE, S2_EMAX, S2_SHORT = (2.0**-64, 2.0**40), 40, 8
 
 
 class SpecError(ValueError):
@@ -178,7 +197,67 @@ class SpectralGeometry:
         return -(-self.rate_milli * self.hop * self.channels // 8000)
 
 
+@dataclass(frozen=True)
+class Spectral2Geometry:
+    channels: int
+    n: int
+    hop: int
+    header_size: int
+    vbr: bool = True  # always an index
+
+    @property
+    def n_frames(self) -> int:
+        return max(1, -(-self.n // self.hop))
+
+
+def records(extra: bytes) -> list[tuple[int, bytes]]:
+    """The metadata records of a header extension (empty without the magic)."""
+    out = []
+    if not extra.startswith(META_MAGIC):
+        return out
+    pos = len(META_MAGIC)
+    while pos + 3 <= len(extra):
+        kind, length = struct.unpack_from("<BH", extra, pos)
+        body = extra[pos + 3 : pos + 3 + length]
+        if len(body) != length:
+            break
+        out.append((kind, bytes(body)))
+        pos += 3 + length
+    return out
+
+
+def pack_records(recs: list[tuple[int, bytes]]) -> bytes:
+    return META_MAGIC + b"".join(struct.pack("<BH", k, len(b)) + b for k, b in recs)
+
+
+def s2_params(extra: bytes) -> bytes | None:
+    """Profile 2's parameters: the last profile-data record (None: there is none)."""
+    found = [b for k, b in records(extra) if k == META_PROFILE_DATA]
+    return found[-1] if found else None
+
+
+def s2_param_problems(h: dict, extra: bytes) -> list[str]:
+    p = s2_params(extra)
+    if p is None:
+        return ["no spectral2 parameters"]
+    if len(p) < S2_HEAD.size:
+        return ["spectral2 parameters too short"]
+    magic, ver, _flags, ch, hop, _sr, n, _seed, step = S2_HEAD.unpack_from(p)
+    bad = []
+    if magic != S2_MAGIC or ver != S2_VERSION:
+        bad.append("parameters magic/version")
+    if hop not in S2_HOPS or not 1 <= ch <= S2_MAX_CHANNELS:
+        bad.append("parameters hop/channels")
+    if not S2_STEP_RANGE[0] <= step <= S2_STEP_RANGE[1]:
+        bad.append(f"step {step!r}")
+    if (ch, hop, n) != (h["channels"], 1 << h["log_hop"], h["n"]):
+        bad.append("parameters disagree with the header")
+    return bad
+
+
 def geometry(h: dict):
+    if h["profile"] == 2:
+        return Spectral2Geometry(h["channels"], h["n"], 1 << h["log_hop"], h["header_size"])
     if h["profile"] == 1:
         return SpectralGeometry(h["channels"], h["n"], 1 << h["log_hop"], h["rate_mode"] == 1, h["rate_milli"], h["header_size"])
     return TimeGeometry(h["channels"], h["n"], 1 << min(h["log_block"], 30), h["bits"], h["residual"], h["qjl_rows"],
@@ -214,6 +293,13 @@ def header_problems(data: bytes) -> list[str]:
         g = geometry(h)
         if g.n_frames > 2**32 - 1:
             bad.append("frame count")
+    elif h["profile"] == 2:
+        if h["channels"] > S2_MAX_CHANNELS:
+            bad.append("channels")
+        if geometry(h).n_frames > 2**32 - 1:
+            bad.append("frame count")
+        if not bad:
+            bad += s2_param_problems(h, bytes(data[40 : hs - 4]))
     else:
         lo, hi = QUALITY_MILLI if h["rate_mode"] == 1 else RANGES["rate_milli"]
         if not lo <= h["rate_milli"] <= hi:
@@ -288,7 +374,7 @@ def build(s: Stream) -> bytes:
         b = f.pack()
         parts.append(b)
         offsets.append(offsets[-1] + len(b))
-    with_index = s.with_index if s.with_index is not None else (s.profile == 1 and s.header.get("rate_mode") == 1)
+    with_index = s.with_index if s.with_index is not None else (s.profile == 2 or (s.profile == 1 and s.header.get("rate_mode") == 1))
     if with_index:
         idx = offsets if s.index is None else s.index
         pos = offsets[-1] if s.index_pos is None else s.index_pos
@@ -344,7 +430,7 @@ def parse(data: bytes) -> Stream:
         if index != i:
             raise SpecError(f"frame {i} index {index}")
         frames.append(Frame(index, bytes(raw[4:-4])))
-    trailer = b"" if (h["profile"] == 1 and g.vbr) else bytes(data[end:])
+    trailer = b"" if (h["profile"] != 0 and g.vbr) else bytes(data[end:])
     return Stream(h, frames, extra, trailer=trailer)
 
 
@@ -441,7 +527,17 @@ def spec_problems(data: bytes) -> list[str]:
     g = s.geometry()
     bad = []
     for i, f in enumerate(s.frames):
-        if s.profile == 0:
+        if s.profile == 2:
+            b = f.body
+            if not b or b[0] > 31:
+                bad.append(f"frame {i}: header byte")
+            elif b[0] & 1 and (len(b) < 1 + S2_SHORT or max(b[1 : 1 + S2_SHORT]) > S2_EMAX):
+                bad.append(f"frame {i}: step refinements")
+            elif i and s.frames[i - 1].body and s.frames[i - 1].body[0] <= 31:
+                prev = s.frames[i - 1].body[0]  # a boundary's overlap is short in both frames or in neither
+                if bool(prev & 1 or prev & 4) != bool(b[0] & 1 or b[0] & 2):
+                    bad.append(f"frame {i}: overlap disagrees with frame {i - 1}")
+        elif s.profile == 0:
             for c in range(g.channels):
                 for b in range(g.blocks_of(i)):
                     k, mode, gain = time_side(s, i, c, b)
@@ -485,6 +581,17 @@ def seed_streams() -> dict[str, bytes]:
         "spectral-vbr-1ch": tqa.encode(x[:, :1], 8000, profile="spectral", hop=256, quality=30),
         "spectral-vbr-2ch": tqa.encode(x, 8000, profile="spectral", hop=256, quality=20),
     }
+    # profile 2: long enough for several frames, an attack (short blocks, step refinements),
+    # digital silence (silence maps), M/S and L/R stereo, rate and quality modes, a rotation
+    y = rng.normal(0, 0.05, (2400, 2)) * np.hanning(2400)[:, None]
+    y[1500:1540] += 0.9 * np.sign(rng.normal(size=(40, 1)))
+    y[300:900] = 0
+    y = y.astype(np.float32)
+    out.update({
+        "spectral2-rate-2ch": tqa.encode(y, 8000, profile="spectral2", hop=256, rate=3.0),
+        "spectral2-quality-1ch": tqa.encode(y[:, :1], 8000, profile="spectral2", hop=512, quality=25),
+        "spectral2-lr-rotate": tqa.encode(y, 8000, profile="spectral2", hop=256, rate=5.0, stereo="lr", rotate=True),
+    })  # fmt: skip
     return out
 
 
@@ -626,6 +733,137 @@ def mutate_header_extension(s: Stream, rng) -> tuple[bytes, str]:
     t.header["header_size"] = BASE_HEADER + n
     t.index = None
     return build(t), f"header extension +{n} (equivalent)"
+
+
+def mutate_s2_extension(s: Stream, rng) -> tuple[bytes, str]:
+    """Conforming changes around profile 2's parameters (tags, unknown record types, bytes after a
+    malformed record): must decode exactly as the original."""
+    t = s.copy()
+    recs = records(t.header_extra)
+    what = int(rng.integers(3))
+    if what == 0:
+        pos = int(rng.integers(len(recs) + 1))
+        recs.insert(pos, (META_TAG, b"TITLE=" + rng.integers(65, 91, int(rng.integers(0, 60)), dtype=np.uint8).tobytes()))
+        desc = f"tag record at {pos}"
+    elif what == 1:
+        pos = int(rng.integers(len(recs) + 1))
+        recs.insert(pos, (int(rng.choice([0, 4, 9, 200, 255])), rng.integers(0, 256, int(rng.integers(0, 50)), dtype=np.uint8).tobytes()))
+        desc = f"unknown record type at {pos}"
+    extra = pack_records(recs)
+    if what == 2:  # a record whose length runs past the extension ends the metadata
+        extra += struct.pack("<BH", META_PROFILE_DATA, 4000) + rng.integers(0, 256, 20, dtype=np.uint8).tobytes()
+        desc = "truncated record after the parameters"
+    if BASE_HEADER + len(extra) > MAX_HEADER:
+        return build(s), "extension unchanged (too long)"
+    t.header_extra = extra
+    t.header["header_size"] = BASE_HEADER + len(extra)
+    t.index = None
+    return build(t), f"{desc} (equivalent)"
+
+
+def _s2_with_params(t: Stream, params: bytes | None, dup: bytes | None = None) -> None:
+    recs = [(k, b) for k, b in records(t.header_extra) if k != META_PROFILE_DATA]
+    if params is not None:
+        recs.append((META_PROFILE_DATA, params))
+    if dup is not None:
+        recs.append((META_PROFILE_DATA, dup))
+    t.header_extra = pack_records(recs)
+    t.header["header_size"] = BASE_HEADER + len(t.header_extra)
+    t.index = None
+
+
+def mutate_s2_params(s: Stream, rng) -> tuple[bytes, str]:
+    """Profile 2's parameters: head fields at hostile values, table bits, truncation, removal,
+    a second record (the last counts), all under a valid header CRC."""
+    t = s.copy()
+    p = bytearray(s2_params(t.header_extra) or b"")
+    if len(p) < S2_HEAD.size:
+        return build(t), "no parameters to mutate"
+    names = ["magic", "version", "flags", "channels", "hop", "sample_rate", "n", "seed", "step"]
+    head = list(S2_HEAD.unpack_from(p))
+    what = int(rng.integers(6))
+    if what <= 1:  # the step: the magnitude field
+        v = float(rng.choice([0.0, -1.0, float("nan"), float("inf"), 5e-324, 2.0**-65, 2.0**-64, 2.0**40,
+                              2.0**40 * (1 + 2**-52), 1e300, head[8] * 2.0 ** int(rng.integers(-30, 31))]))  # fmt: skip
+        head[8] = v
+        S2_HEAD.pack_into(p, 0, *head)
+        desc = f"step={v!r}"
+    elif what == 2:
+        k = int(rng.integers(1, 8))
+        top = {1: 255, 2: 255, 3: 255, 4: 65535, 5: 2**32 - 1, 6: 2**64 - 1, 7: 2**64 - 1}[k]
+        v = [0, 1, top, head[k] + 1, max(head[k] - 1, 0), int(rng.integers(0, min(top, 2**62)))][int(rng.integers(6))] & top
+        head[k] = v
+        S2_HEAD.pack_into(p, 0, *head)
+        desc = f"{names[k]}={v}"
+    elif what == 3:  # bits of the entropy tables
+        for _ in range(int(rng.integers(1, 5))):
+            if len(p) > S2_HEAD.size:
+                j = int(rng.integers(S2_HEAD.size, len(p)))
+                p[j] = int(rng.integers(256)) if rng.random() < 0.5 else p[j] ^ (1 << int(rng.integers(8)))
+        desc = "table bits"
+    elif what == 4:
+        cut = int(rng.choice([0, S2_HEAD.size - 1, S2_HEAD.size, int(rng.integers(len(p) + 1)), len(p) - 1]))
+        p = p[:max(cut, 0)]
+        desc = f"parameters cut to {len(p)} bytes"
+    else:
+        if rng.random() < 0.5:
+            _s2_with_params(t, None)
+            return build(t), "parameters removed"
+        q = bytearray(p)
+        head[8] = head[8] * 2.0 ** int(rng.choice([-8, 8]))
+        S2_HEAD.pack_into(q, 0, *head)
+        _s2_with_params(t, bytes(p), bytes(q))
+        return build(t), f"second parameters record, step={head[8]!r}"
+    _s2_with_params(t, bytes(p))
+    return build(t), f"parameters: {desc}"
+
+
+def mutate_s2_frames(s: Stream, rng) -> tuple[bytes, str]:
+    """Profile 2 frame payloads under valid CRCs: the header byte, step refinements, the word
+    count, coded and raw bytes."""
+    t = s.copy()
+    if not t.frames:
+        return build(t), "no frames"
+    i = int(rng.integers(len(t.frames)))
+    b = bytearray(t.frames[i].body)
+    what = int(rng.integers(5))
+    if what == 0 or not b:
+        v = int(rng.choice([0, 1, 8, 16, 17, 31, 32, 64, 255, int(rng.integers(256))]))
+        b = bytearray([v]) + b[1:]
+        desc = f"header byte {v}"
+    elif what == 1:  # step refinements (a short frame), at and beyond the limit
+        b[0] |= 1
+        body = b[1:] if len(b) > 1 + S2_SHORT else bytes(S2_SHORT)
+        e = bytes(int(rng.choice([0, 1, S2_EMAX, S2_EMAX + 1, 255])) for _ in range(S2_SHORT))
+        b = bytearray(b[:1]) + e + (body[S2_SHORT:] if rng.random() < 0.5 else body)
+        desc = f"refinements {list(e)}"
+    elif what == 2:  # the varint word count after the fixed part
+        pos = 1 + (S2_SHORT if b[0] & 1 else 0)
+        v = int(rng.choice([0, 1, 2, 127, 128, 2**14, 2**28, 2**35]))
+        enc = bytearray()
+        while True:
+            enc.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+            v >>= 7
+            if not v:
+                break
+        if b[0] & 16:  # a silence map comes first: put the count at a random place instead
+            pos = int(rng.integers(1, max(2, len(b))))
+        b = b[:pos] + enc + b[pos + 1 :]
+        desc = f"word count bytes {enc.hex()} at {pos}"
+    elif what == 3:  # random bytes in the coded data
+        for _ in range(int(rng.integers(1, 6))):
+            j = int(rng.integers(len(b)))
+            b[j] = int(rng.integers(256))
+        desc = "coded bytes"
+    else:  # all bytes after the fixed part random, or all 0xFF / 0x00
+        pos = 1 + (S2_SHORT if b[0] & 1 else 0)
+        fill = str(rng.choice(["random", "ff", "00"]))
+        n = len(b) - pos
+        b[pos:] = (rng.integers(0, 256, n, dtype=np.uint8).tobytes() if fill == "random" else (b"\xff" if fill == "ff" else b"\x00") * n)
+        desc = f"payload {fill}"
+    t.frames[i].body = bytes(b)
+    t.frames[i].crc = None
+    return build(t), f"frame {i}: {desc}"
 
 
 def mutate_time_side(s: Stream, rng) -> tuple[bytes, str]:
@@ -794,7 +1032,10 @@ def mutate_frames(s: Stream, rng) -> tuple[bytes, str]:
 MUTATORS = {
     0: [(mutate_header, 3), (mutate_header_extension, 1), (mutate_time_side, 4), (mutate_frames, 3)],
     1: [(mutate_header, 3), (mutate_header_extension, 1), (mutate_spectral_side, 4), (mutate_frames, 3), (mutate_vbr_index, 2)],
+    2: [(mutate_header, 2), (mutate_s2_extension, 1), (mutate_s2_params, 3), (mutate_s2_frames, 4), (mutate_frames, 3),
+        (mutate_vbr_index, 2)],
 }
+EQUIVALENT = (mutate_header_extension, mutate_s2_extension)  # mutators whose output must decode as the original
 
 
 def make_case(profile: int, seed: int, case: int, seeds: dict[str, bytes] | None = None) -> tuple[bytes, str, bytes | None]:
@@ -805,8 +1046,8 @@ def make_case(profile: int, seed: int, case: int, seeds: dict[str, bytes] | None
     """
     rng = np.random.default_rng([seed, profile, case])
     seeds = seed_streams() if seeds is None else seeds
-    names = [k for k in sorted(seeds) if k.startswith("time" if profile == 0 else "spectral")]
-    if rng.random() < 0.15:
+    names = [k for k in sorted(seeds) if seeds[k][5] == profile]
+    if profile != 2 and rng.random() < 0.15:
         s = synth_time(rng) if profile == 0 else synth_spectral(rng)
         base = f"synth {s.header['channels']}ch"
     else:
@@ -821,7 +1062,7 @@ def make_case(profile: int, seed: int, case: int, seeds: dict[str, bytes] | None
     weights = np.array([w for _, w in table], float)
     fn = table[int(rng.choice(len(table), p=weights / weights.sum()))][0]
     data, desc = fn(s, rng)
-    ref = build(s) if fn is mutate_header_extension else None
+    ref = build(s) if fn in EQUIVALENT else None
     if rng.random() < 0.1:  # a second mutation on top (bytes level)
         d = bytearray(data)
         if d:
@@ -860,6 +1101,30 @@ def _engines() -> list[str]:
     return [e for e in ("numpy", "scipy", "tiled") if e in tqa.engines()]
 
 
+class _Sv2Path:
+    """Profile 2 has one decoder with two interchangeable paths for its entropy decoding (numba
+    loops where installed, vectorized NumPy otherwise): the "engines" compared on its streams."""
+
+    def __init__(self, compiled: bool) -> None:
+        self.compiled = compiled
+
+    def __call__(self, fn):
+        from tqa.sv2 import _jit
+
+        keep = _jit.AVAILABLE
+        _jit.AVAILABLE = keep and self.compiled
+        try:
+            return fn()
+        finally:
+            _jit.AVAILABLE = keep
+
+
+def _sv2_paths() -> list[str]:
+    from tqa.sv2 import _jit
+
+    return ["sv2-compiled", "sv2-numpy"] if _jit.AVAILABLE else ["sv2-numpy"]
+
+
 def check_case(data: bytes, rng: np.random.Generator | None = None, ref: bytes | None = None, *,
                time_limit: float = 2.0, measure_memory: bool = True, engines: list[str] | None = None,
                as_file: bool = False) -> tuple[str, list[tuple[str, str]]]:  # fmt: skip
@@ -877,7 +1142,8 @@ def check_case(data: bytes, rng: np.random.Generator | None = None, ref: bytes |
     decodes a stream the spec forbids).
     """
     rng = np.random.default_rng(0) if rng is None else rng
-    engines = _engines() if engines is None else engines
+    if engines is None:
+        engines = _sv2_paths() if len(data) > 5 and data[5] == 2 else _engines()
     found: list[tuple[str, str]] = []
 
     path = None
@@ -955,8 +1221,13 @@ def _check(data, rng, ref, time_limit, measure_memory, engines, src, found):
     ok_ver, ver = call("verify", lambda: tqa.verify(src()))
     results = {}
     for e in engines:
-        results[e] = call(f"decode[{e}]", lambda e=e: tqa.decode(src(), engine=e, dtype="float64"), nbytes)
+        if e.startswith("sv2-"):
+            path = _Sv2Path(e == "sv2-compiled")
+            results[e] = call(f"decode[{e}]", lambda: path(lambda: tqa.decode(src(), dtype="float64")), nbytes)
+        else:
+            results[e] = call(f"decode[{e}]", lambda e=e: tqa.decode(src(), engine=e, dtype="float64"), nbytes)
     ok0, r0 = results[engines[0]]
+    lib_engine = engines[0] if not engines[0].startswith("sv2-") else None
     # engines agree
     for e in engines[1:]:
         ok, r = results[e]
@@ -987,7 +1258,7 @@ def _check(data, rng, ref, time_limit, measure_memory, engines, src, found):
     if ok_ver and ver == [] and ok0 is False:
         found.append(("verify", f"verify() == [] but decode raises: {r0}"[:300]))
     # recovery
-    oks, rs = call("decode[silence]", lambda: tqa.decode(src(), on_error="silence", dtype="float64", engine=engines[0]), nbytes)
+    oks, rs = call("decode[silence]", lambda: tqa.decode(src(), on_error="silence", dtype="float64", engine=lib_engine), nbytes)
     # A stream that decodes strictly is complete: recovery must give all n samples.  A damaged
     # or truncated one gives at most n (the library keeps what the file holds and does not
     # invent a missing tail; a header declaring 2**40 samples must not make it allocate them).
@@ -1003,7 +1274,7 @@ def _check(data, rng, ref, time_limit, measure_memory, engines, src, found):
         for _ in range(2):
             start = int(rng.integers(0, top + 2))
             frames = int(rng.choice([0, 1, int(rng.integers(0, top + 2)), top + 10]))
-            ok, r = call(f"decode[{start}:+{frames}]", lambda: tqa.decode(src(), start=start, frames=frames, dtype="float64", engine=engines[0]), nbytes)
+            ok, r = call(f"decode[{start}:+{frames}]", lambda: tqa.decode(src(), start=start, frames=frames, dtype="float64", engine=lib_engine), nbytes)
             if ok:
                 want = min(n, start + frames) - min(start, n)
                 if r[0].shape[0] != want:
@@ -1014,7 +1285,7 @@ def _check(data, rng, ref, time_limit, measure_memory, engines, src, found):
                 found.append(("range", f"range {start}+{frames} raises although the full decode succeeds: {r}"[:300]))
     if ref is not None and ok0 is not None:
         try:
-            want = tqa.decode(ref, dtype="float64", engine=engines[0])[0]
+            want = tqa.decode(ref, dtype="float64", engine=lib_engine)[0]
         except Exception as exc:  # noqa: BLE001
             want = exc
         if isinstance(want, np.ndarray) and (not ok0 or r0[0].tobytes() != want.tobytes()):

@@ -17,7 +17,7 @@ import pytest
 import fmtspec as F
 import tqa
 
-CASES = {0: 500, 1: 500}  # ~5 s of CPU here; the long campaign: tools/fuzz_campaign.py
+CASES = {0: 500, 1: 500, 2: 100}  # ~5 s of CPU each here; the long campaign: tools/fuzz_campaign.py
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,13 @@ def test_header_extension_is_transparent(seeds):
     """The spec lets a header grow (44 < H <= 4096); the samples must not change."""
     rng = np.random.default_rng(1)
     for name, data in seeds.items():
-        ext, _ = F.mutate_header_extension(F.parse(data), rng)
-        for e in tqa.engines():
-            assert tqa.decode(ext, engine=e)[0].tobytes() == tqa.decode(data, engine=e)[0].tobytes(), name
-        assert tqa.verify(ext) == []
+        mutate = F.mutate_s2_extension if data[5] == 2 else F.mutate_header_extension  # profile 2 keeps its parameters
+        for _ in range(3 if data[5] == 2 else 1):
+            ext, desc = mutate(F.parse(data), rng)
+            assert "equivalent" in desc, desc
+            for e in tqa.engines():
+                assert tqa.decode(ext, engine=e)[0].tobytes() == tqa.decode(data, engine=e)[0].tobytes(), name
+            assert tqa.verify(ext) == []
 
 
 def test_decoder_accepts_file_objects_like_bytes(seeds):
@@ -73,7 +76,7 @@ def _report(stats, limit=12):
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("profile", [0, 1], ids=["time", "spectral"])
+@pytest.mark.parametrize("profile", [0, 1, 2], ids=["time", "spectral", "spectral2"])
 def test_structured_campaign(profile):
     stats = F.campaign(profile, CASES[profile], seed=2026, workers=1, time_limit=2.0, interrupt=3.0,
                        memory_every=8, watchdog=20.0, deadline=60.0, max_failures=200)  # fmt: skip

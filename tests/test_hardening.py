@@ -433,3 +433,86 @@ def test_info_and_verify_read_from_the_current_position(seeds, name):
     assert tqa.info(f)["frames"] == tqa.info(data)["frames"]
     f.seek(500)
     assert tqa.verify(f) == []
+
+
+# -- spectral2 (profile 2): magnitudes bounded, neighbours consistent -------------------------
+def _s2_stream():
+    rng = np.random.default_rng(3)
+    y = (rng.normal(0, 0.05, (3000, 2)) * np.hanning(3000)[:, None]).astype(np.float32)
+    y[1800:1830] += 0.8  # an attack: short blocks next to long ones
+    return tqa.encode(y, 8000, profile="spectral2", hop=256, rate=3.0)
+
+
+def _s2_with_step(data: bytes, step: float) -> bytes:
+    s = F.parse(data)
+    p = bytearray(F.s2_params(s.header_extra))
+    head = list(F.S2_HEAD.unpack_from(p))
+    head[8] = step
+    F.S2_HEAD.pack_into(p, 0, *head)
+    F._s2_with_params(s, bytes(p))
+    return F.build(s)
+
+
+@pytest.mark.parametrize("step", [0.0, -1.0, float("nan"), float("inf"), 2.0**-65, 2.0**40 * (1 + 2**-52), 1e300])
+def test_spectral2_step_outside_the_encoders_range_is_a_format_error(step):
+    """Found by the profile-2 fuzzer: a crafted step of 1e300 decoded to 2e295 x full scale."""
+    bad = _s2_with_step(_s2_stream(), step)
+    with pytest.raises(tqa.FormatError, match="step"):
+        tqa.decode(bad)
+    with pytest.raises(tqa.FormatError, match="step"):  # a header problem: no frame can be decoded
+        tqa.verify(bad)
+
+
+def test_spectral2_coefficients_beyond_the_limit_are_refused_and_the_largest_accepted_agree():
+    data = _s2_stream()
+    step = F.S2_HEAD.unpack_from(F.s2_params(F.parse(data).header_extra))[8]
+    # 2**40 is an accepted step, but every nonzero coefficient then exceeds COEF_LIMIT (2**35)
+    with pytest.raises(tqa.FormatError, match="coefficient"):
+        tqa.decode(_s2_with_step(data, 2.0**40))
+    # the largest step whose coefficients all stay within the limit decodes identically on both
+    # entropy-decoding paths, finite, within the bound the format names
+    from tqa.sv2 import _jit
+    from tqa.sv2.codec import COEF_LIMIT
+
+    lo, hi = step, 2.0**40
+    for _ in range(40):
+        mid = (lo * hi) ** 0.5
+        try:
+            tqa.decode(_s2_with_step(data, mid), dtype="float64")
+            lo = mid
+        except tqa.FormatError:
+            hi = mid
+    big = _s2_with_step(data, lo)
+    a = tqa.decode(big, dtype="float64")[0]
+    assert np.all(np.isfinite(a)) and np.abs(a).max() > 1.0
+    assert np.abs(a).max() < COEF_LIMIT * 64 / 2**23  # overlap-add of unit-norm basis functions
+    keep = _jit.AVAILABLE
+    try:
+        _jit.AVAILABLE = False
+        b = tqa.decode(big, dtype="float64")[0]
+    finally:
+        _jit.AVAILABLE = keep
+    assert a.tobytes() == b.tobytes()
+
+
+def test_spectral2_frames_whose_overlaps_disagree_are_named_dropped_and_verified():
+    """Found by the profile-2 fuzzer: swapping or duplicating frames under valid CRCs joined a
+    short frame to a long one and ended in a NumPy broadcast error (not a FormatError)."""
+    data = _s2_stream()
+    s = F.parse(data)
+    heads = [f.body[0] for f in s.frames]
+    i = next(k for k in range(1, len(heads)) if bool(heads[k - 1] & 5) != bool(heads[k] & 1 or heads[k] & 2)
+             or (heads[k] & 1) != (heads[k - 1] & 1))
+    # put a short frame where a long one was (or the reverse), renumbered, CRCs valid
+    j = next(k for k in range(len(heads)) if (heads[k] & 1) != (heads[i] & 1))
+    t = s.copy()
+    t.frames[i] = F.Frame(i, s.frames[j].body)
+    bad = F.build(t)
+    assert F.spec_problems(bad)
+    with pytest.raises(tqa.FormatError, match="frame"):
+        tqa.decode(bad)
+    problems = tqa.verify(bad)
+    assert problems and all(isinstance(f, int) for f, _ in problems)
+    with pytest.warns(tqa.DamagedFramesWarning):
+        y, _ = tqa.decode(bad, on_error="silence")
+    assert y.shape[0] == tqa.info(data)["frames"]

@@ -1,6 +1,6 @@
 """The long structure-aware fuzz campaign (issue 14), on demand.
 
-    nice -n 10 python tools/fuzz_campaign.py --cases 200000 --workers 2 [--seed 0] [--profile both]
+    nice -n 10 python tools/fuzz_campaign.py --cases 200000 --workers 2 [--seed 0] [--profile all]
         [--time-limit 2] [--clock wall|cpu] [--mem-cap-mib 1536] [--memory-every 1] [--json out.json]
         [--failures out.txt]
 
@@ -44,7 +44,8 @@ COLUMNS = ("cases", "decoded", "rejected", "hang", "memory", "engines", "zero_si
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", type=int, default=200_000, help="cases per profile (default 200000)")
-    ap.add_argument("--profile", choices=["time", "spectral", "both"], default="both")
+    ap.add_argument("--profile", choices=["time", "spectral", "spectral2", "both", "all"], default="all",
+                    help="both: time and spectral; all (default): the three profiles")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--first-case", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
@@ -55,11 +56,12 @@ def main(argv=None) -> int:
     ap.add_argument("--mem-cap-mib", type=int, default=1536, help="address space per worker beyond its start-up size")
     ap.add_argument("--memory-every", type=int, default=1, help="measure memory on every k-th case (1: all; slow)")
     ap.add_argument("--file-every", type=int, default=7, help="every k-th case through a file object")
+    ap.add_argument("--deadline", type=float, help="stop each profile after this many seconds (the table says how many ran)")
     ap.add_argument("--json", help="write the figures (and up to 1000 failures) here")
     ap.add_argument("--failures", help="write every failing case (one line each) here")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
-    profiles = {"time": [0], "spectral": [1], "both": [0, 1]}[a.profile]
+    profiles = {"time": [0], "spectral": [1], "spectral2": [2], "both": [0, 1], "all": [0, 1, 2]}[a.profile]
     try:
         os.nice(0)  # run it as `nice -n 10 python tools/fuzz_campaign.py ...`
     except OSError:
@@ -76,11 +78,11 @@ def main(argv=None) -> int:
 
         st = F.campaign(p, a.cases, a.seed, workers=a.workers, mem_cap=a.mem_cap_mib * F.MIB, time_limit=a.time_limit,
                         memory_every=a.memory_every, file_every=a.file_every, progress=progress,
-                        first_case=a.first_case, clock=a.clock)  # fmt: skip
-        name = "time" if p == 0 else "spectral"
+                        first_case=a.first_case, clock=a.clock, deadline=a.deadline)  # fmt: skip
+        name = ("time", "spectral", "spectral2")[p]
         rows.append((name, st))
         report["profiles"][name] = {**{k: st[k] for k in COLUMNS}, "seconds": st["seconds"], "failing_cases": len(st["failures"]),
-                                    "clock": a.clock, "max_call_wall": st["max_call_wall"], "max_call_cpu": st["max_call_cpu"],
+                                    "clock": a.clock, "complete": st["complete"], "max_call_wall": st["max_call_wall"], "max_call_cpu": st["max_call_cpu"],
                                     "slowest": st["slowest"],
                                     "failures": [dict(f, found=[list(x) for x in f["found"]]) for f in st["failures"][:1000]]}  # fmt: skip
         if a.failures:

@@ -193,6 +193,7 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
         kp = S.counts(2.0**g, every)
         b = codec.bits_of_counts(kp) / part + 64 * int(S.short.sum())
         g += (budget - b) / slope
+    g = math.log2(codec.clamp_step(2.0**g))
     k = S.counts(2.0**g)
     best = None
     for it in range(8):  # exact size; move the step until within the budget (and not far below it)
@@ -211,6 +212,7 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
             if best is not None and it >= 3:
                 break
             g += (size - target) / -slope * 1.05 + 0.0005
+        g = math.log2(codec.clamp_step(2.0**g))
         k = S.counts(2.0**g)
     return best if best is not None else (params, frames)
 
@@ -262,8 +264,9 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
             hi = mid
         if hi - lo < tol:
             break
-    tab = codec.tables_of_counts(S.counts(2.0**lo))
-    return codec.pack_params(st, S.ch, S.n, 2.0**lo, tab), S.code(2.0**lo, tab)
+    step = codec.clamp_step(2.0**lo)
+    tab = codec.tables_of_counts(S.counts(step))
+    return codec.pack_params(st, S.ch, S.n, step, tab), S.code(step, tab)
 
 
 def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
@@ -342,6 +345,12 @@ def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) 
     if ok:
         oka = np.array(ok)
         Xo, so, rl, rr, zm = codec.unpack_frames(p, [payloads[i] for i in ok], first + oka)
+        # Neighbours share the overlap at their boundary (an encoder writes it into both frames'
+        # headers); frames from elsewhere (swapped, duplicated under valid CRCs) may not agree.
+        adj = np.flatnonzero(np.diff(oka) == 1)
+        bad = adj[rr[adj] != rl[adj + 1]]
+        if bad.size:
+            raise FrameError(first + int(oka[bad[0] + 1]), "overlap disagrees with the previous frame's")
         Xc[:, oka] = Xo
         short[oka] = so
         r[oka + 1] = rr

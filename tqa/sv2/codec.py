@@ -21,6 +21,17 @@ ZRUN = 64  # digital silence: runs of at least 64 exact zeros in a frame's own h
 ZMAX = 16
 MAGIC = b"TQS2"
 VERSION = 1
+# Magnitude limits (issue 14: a decoded value stays in the range a conforming encoder writes;
+# a crafted stream beyond them is a FormatError, not samples at 1e295 x full scale).
+# Grid samples are |x| <= 16 * 2**23 = 2**27.  Every coefficient (MDCT, M/S, band rotation: all
+# orthonormal) is the inner product of at most 2 channels x 2 x 2048 windowed samples with a unit
+# vector, so |X| <= 2**27 * sqrt(8192) = 2**33.5; with rounding offset rho <= 0.5 a reconstruction
+# is at most |X| + step/2 <= 2|X| (q >= 1 needs |X| >= step/2).  The step search brackets
+# log2(rms + 1) - 40 .. log2(rms + 1) + 12 with rms <= 2**27 (<= 2**39.01); pack_params clamps
+# the step into STEP_RANGE, whose lower end only keeps it a normal float (magnitudes are bounded
+# by COEF_LIMIT whatever the step).
+COEF_LIMIT = 2.0**35
+STEP_RANGE = (2.0**-64, 2.0**40)
 _SHIFT = np.array([0] + [max(0, (c - K0) // 2 - 2) for c in range(1, C)], np.int64)  # raw LSBs per class
 
 
@@ -398,7 +409,14 @@ def _pack_bits(fields: list[tuple[np.ndarray, int]]) -> bytes:
 HEAD = struct.Struct("<4sBBBHIQQd")
 
 
+def clamp_step(step: float) -> float:
+    """The quantizer step an encoder may send (STEP_RANGE)."""
+    return min(max(step, STEP_RANGE[0]), STEP_RANGE[1])
+
+
 def pack_params(st: Settings, channels: int, n: int, step: float, tab: Tables) -> bytes:
+    if not STEP_RANGE[0] <= step <= STEP_RANGE[1]:
+        raise ValueError(f"quantizer step {step!r} outside STEP_RANGE (clamp_step)")
     used = np.any(tab.ccodes != rans.ABSENT, axis=1)
     used[0] = False
     flags = int(st.rotate) | (int(st.transients) << 1)
@@ -430,8 +448,10 @@ def parse_params(params: bytes) -> Params:
     magic, ver, flags, ch, hop, sr, n, seed, step = HEAD.unpack_from(params)
     if magic != MAGIC or ver != VERSION:
         raise ValueError("not sv2 params (magic/version)")
-    if hop not in (256, 512, 1024, 2048) or not 1 <= ch <= 255 or not (step > 0 and np.isfinite(step)):
+    if hop not in (256, 512, 1024, 2048) or not 1 <= ch <= 255:
         raise ValueError("bad sv2 params")
+    if not STEP_RANGE[0] <= step <= STEP_RANGE[1]:  # also refuses NaN
+        raise ValueError(f"sv2 quantizer step {step!r} outside {STEP_RANGE[0]!r} .. {STEP_RANGE[1]!r}")
     bits = np.unpackbits(np.frombuffer(params[HEAD.size :], np.uint8)).astype(np.int64)
     pos = 0
 
@@ -685,8 +705,11 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
         stepv = p.step * _HALF[ee[fidx, k]]
     else:
         stepv = p.step
+    val = mag * stepv
+    if val.size and not val.max() <= COEF_LIMIT:
+        raise FrameError(int(index[fidx[np.flatnonzero(~(val <= COEF_LIMIT))[0]]]), "coefficient beyond the encoder's range")
     X = np.zeros((F, ch * nb, BAND))
-    X[coded] = (np.where(neg, -mag, mag) * stepv).reshape(-1, BAND)
+    X[coded] = np.where(neg, -val, val).reshape(-1, BAND)
     X = X.reshape(F, ch, N)
     if p.rotate:
         X = _rotate(X, p.seed, inverse=True)
