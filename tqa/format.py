@@ -90,6 +90,21 @@ Spectral payload: there are ``ceil(n/hop) + 1`` frames, one per MDCT frame (all 
 The allocation is not stored: it follows from the scale codes and the frame's size
 (:mod:`tqa.spectral`).
 
+Profile 2, spectral2 fields: ``u8 log2(hop) 8..11, u8 flags (bit 0 band rotation, 1 transients,
+2 pre-echo guard, 3 silence maps; others zero), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
+(0 bits/sample, 1 SQNR dB), u32 value in thousandths, u64 seed``.  Its profile data (the last
+type-3 record) are the stream's parameters: ``4s b"TQS2", u8 version 1, u8 flags, u8 channels,
+u16 hop, u32 sample rate, u64 n, u64 seed, f64 quantizer step`` then the bit-packed entropy
+tables (:func:`tqa.sv2.codec.parse_params`); channels, hop and n equal the header's, and the
+step lies in :data:`tqa.sv2.codec.STEP_RANGE` (2**-64 .. 2**40).  There are ``max(1,
+ceil(n/hop))`` frames of variable size, always followed by the index.  Payload: a header byte
+(bit 0 short frame, bit 1/2 left/right overlap short, bit 3 M/S, bit 4 silence map; bits 5-7
+zero), 8 step refinements 0..40 if bit 0, the silence map if bit 4, then the entropy-coded data
+(:mod:`tqa.sv2`).  A short frame's overlaps are short, and the overlap at a boundary is short in
+both neighbours or in neither; no reconstructed coefficient exceeds
+:data:`tqa.sv2.codec.COEF_LIMIT` (2**35 grid units, twice what an orthonormal transform of
+grid samples can give).
+
 Limits and validation
 =====================
 
@@ -98,6 +113,12 @@ count, size and offset read from a stream is checked against the stream's actual
 before it drives a loop, a read or an allocation: a file shorter than its header declares
 is *truncated*, and its missing frames are reported as one range.  A frame whose CRC or
 index does not match is reported by its index (:class:`FormatError` ``.frame``).
+
+Every field that sets a magnitude is bounded by what a conforming encoder writes, so decoded
+values stay where the engines' arithmetic is exact and the samples finite: profile 0 scale
+codes (``MAX_SCALE_CODE`` in :mod:`tqa.blockcodec`) and QJL gains, profile 1 band scale codes
+(at most ``MAX_SCALE_CODE`` = 72 in :mod:`tqa.spectral`), profile 2 step and coefficients
+(above).  A frame beyond them is a :class:`FormatError` naming it.
 """
 
 from __future__ import annotations
