@@ -43,80 +43,89 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=False, boundscheck=False, err
 
 
 @_jit
-def _fwht(out, r):
-    """Unnormalized Walsh–Hadamard transform (Sylvester order) of row ``r`` of ``out``, in place.
+def _fwht1(v):
+    """Unnormalized Walsh–Hadamard transform (Sylvester order) of the contiguous 1-D ``v``, in place.
 
-    Radix-4 stages (and one radix-2 stage for odd log2 N).  Short rows index the 2-D
-    array directly; long rows go through a (groups, 4, h) view of the row, whose inner
-    loop over h contiguous elements vectorizes.
+    The radix-2 butterflies ``(a + b, a - b)`` of NumPy's engine in the same ascending
+    order of strides h = 1, 2, 4, ..., so even the signs of exact zeros agree: an
+    8-point stage (h = 1, 2, 4 on each group of 8, in registers), then radix-4 stages
+    (h, 2h) over four contiguous slices whose inner loop vectorizes, then one radix-2
+    stage for the last odd power of two.
     """
-    n = out.shape[1]
+    n = v.shape[0]
     h = 1
-    if n <= 64:
-        while 4 * h <= n:
-            for a in range(0, n, 4 * h):
-                for j in range(a, a + h):
-                    p0, p1, p2, p3 = out[r, j], out[r, j + h], out[r, j + 2 * h], out[r, j + 3 * h]
-                    s0, d0, s1, d1 = p0 + p1, p0 - p1, p2 + p3, p2 - p3
-                    out[r, j], out[r, j + h], out[r, j + 2 * h], out[r, j + 3 * h] = s0 + s1, d0 + d1, s0 - s1, d0 - d1
-            h *= 4
-        if h < n:
-            for a in range(0, n, 2 * h):
-                for j in range(a, a + h):
-                    p, q = out[r, j], out[r, j + h]
-                    out[r, j], out[r, j + h] = p + q, p - q
-        return
-    v = out[r]
+    if n >= 8:
+        for a in range(0, n, 8):
+            x0, x1, x2, x3, x4, x5, x6, x7 = v[a], v[a + 1], v[a + 2], v[a + 3], v[a + 4], v[a + 5], v[a + 6], v[a + 7]
+            a0, a1, a2, a3 = x0 + x1, x0 - x1, x2 + x3, x2 - x3
+            a4, a5, a6, a7 = x4 + x5, x4 - x5, x6 + x7, x6 - x7
+            b0, b1, b2, b3 = a0 + a2, a1 + a3, a0 - a2, a1 - a3
+            b4, b5, b6, b7 = a4 + a6, a5 + a7, a4 - a6, a5 - a7
+            v[a], v[a + 1], v[a + 2], v[a + 3] = b0 + b4, b1 + b5, b2 + b6, b3 + b7
+            v[a + 4], v[a + 5], v[a + 6], v[a + 7] = b0 - b4, b1 - b5, b2 - b6, b3 - b7
+        h = 8
     while 4 * h <= n:
-        w = v.reshape(n // (4 * h), 4, h)
-        for a in range(n // (4 * h)):
+        for a in range(0, n, 4 * h):
+            q0 = v[a : a + h]
+            q1 = v[a + h : a + 2 * h]
+            q2 = v[a + 2 * h : a + 3 * h]
+            q3 = v[a + 3 * h : a + 4 * h]
             for j in range(h):
-                p0, p1, p2, p3 = w[a, 0, j], w[a, 1, j], w[a, 2, j], w[a, 3, j]
+                p0, p1, p2, p3 = q0[j], q1[j], q2[j], q3[j]
                 s0, d0, s1, d1 = p0 + p1, p0 - p1, p2 + p3, p2 - p3
-                w[a, 0, j], w[a, 1, j], w[a, 2, j], w[a, 3, j] = s0 + s1, d0 + d1, s0 - s1, d0 - d1
+                q0[j], q1[j], q2[j], q3[j] = s0 + s1, d0 + d1, s0 - s1, d0 - d1
         h *= 4
-    if h < n:
-        w = v.reshape(n // (2 * h), 2, h)
-        for a in range(n // (2 * h)):
+    while h < n:  # once at most (n < 8: up to twice)
+        for a in range(0, n, 2 * h):
+            q0 = v[a : a + h]
+            q1 = v[a + h : a + 2 * h]
             for j in range(h):
-                p, q = w[a, 0, j], w[a, 1, j]
-                w[a, 0, j], w[a, 1, j] = p + q, p - q
+                p, q = q0[j], q1[j]
+                q0[j], q1[j] = p + q, p - q
+        h *= 2
 
 
 @_jit
 def _rotate(x, signs, out):
     rows, n = x.shape
     for r in range(rows):
+        v = out[r]
         for k in range(n):
-            out[r, k] = x[r, k] * signs[k]
-        _fwht(out, r)
+            v[k] = x[r, k] * signs[k]
+        _fwht1(v)
 
 
 @_jit
 def _unrotate(y, signs, out):
     rows, n = y.shape
     for r in range(rows):
+        v = out[r]
         for k in range(n):
-            out[r, k] = y[r, k]
-        _fwht(out, r)
+            v[k] = y[r, k]
+        _fwht1(v)
         for k in range(n):
-            out[r, k] *= signs[k]
+            v[k] *= signs[k]
 
 
 @_jit
-def _quantize_row(y, r, s, offset, step, base, above, codes):
-    """``codes[r] = #{t <= y[r] / s}`` by the cell table (see cell_table)."""
-    n = y.shape[1]
-    last = float(base.shape[0] - 1)
-    for k in range(n):
-        u = y[r, k] / s
-        j = np.floor(u * step) + offset
-        if j < 0.0:
-            j = 0.0
-        elif not j <= last:  # also NaN (not a valid input): the last cell, never out of the table
-            j = last
-        i = int(j)
-        codes[r, k] = base[i] + (u >= above[i])
+def _cells(v, s, offset, step, last, u, cell):
+    """First pass of the quantizer (vectorizes): ``u = v / s`` and the clipped table cell of ``u``."""
+    for k in range(v.shape[0]):
+        q = v[k] / s
+        j = np.floor(q * step) + offset
+        j = j if j <= last else last  # also NaN (not a valid input): the last cell, never out of the table
+        j = j if j >= 0.0 else 0.0
+        u[k] = q
+        cell[k] = np.int64(j)
+
+
+@_jit
+def _quantize_vec(v, s, offset, step, base, above, u, cell, codes):
+    """``codes[k] = #{t <= v[k] / s}`` by the cell table (see cell_table), for one row ``v``."""
+    _cells(v, s, offset, step, float(base.shape[0] - 1), u, cell)
+    for k in range(v.shape[0]):
+        i = cell[k]
+        codes[k] = base[i] + (u[k] >= above[i])
 
 
 @_jit
@@ -132,8 +141,11 @@ def _dequantize_row(codes, r, s, levels, out):
 
 @_jit
 def _quantize(y, scale, offset, step, base, above, out):
+    n = y.shape[1]
+    u = np.empty(n)
+    cell = np.empty(n, np.int64)
     for r in range(y.shape[0]):
-        _quantize_row(y, r, scale[r], offset, step, base, above, out)
+        _quantize_vec(y[r], scale[r], offset, step, base, above, u, cell, out[r])
 
 
 @_jit
@@ -145,11 +157,14 @@ def _dequantize(codes, scale, levels, out):
 @_jit
 def _analyze(x, signs, scale, offset, step, base, above, levels, y, codes, yhat):
     rows, n = x.shape
+    u = np.empty(n)
+    cell = np.empty(n, np.int64)
     for r in range(rows):
+        v = y[r]
         for k in range(n):
-            y[r, k] = x[r, k] * signs[k]
-        _fwht(y, r)
-        _quantize_row(y, r, scale[r], offset, step, base, above, codes)
+            v[k] = x[r, k] * signs[k]
+        _fwht1(v)
+        _quantize_vec(v, scale[r], offset, step, base, above, u, cell, codes[r])
         _dequantize_row(codes, r, scale[r], levels, yhat)
 
 
@@ -158,9 +173,176 @@ def _synthesize(codes, scale, levels, signs, out):
     rows, n = codes.shape
     for r in range(rows):
         _dequantize_row(codes, r, scale[r], levels, out)
-        _fwht(out, r)
+        v = out[r]
+        _fwht1(v)
         for k in range(n):
-            out[r, k] *= signs[k]
+            v[k] *= signs[k]
+
+
+EXACT = 2.0**53  # integer sums below this are exact in any order
+
+
+@_jit
+def _sum_squares(v):
+    """``sum(v**2)`` in four interleaved partial sums (any order is exact for integers while the
+    total stays below 2**53, and a total that reaches it still comes out >= 2**53)."""
+    n = v.shape[0]
+    e0 = e1 = e2 = e3 = 0.0
+    k = 0
+    while k + 4 <= n:
+        a, b, c, d = v[k], v[k + 1], v[k + 2], v[k + 3]
+        e0 += a * a
+        e1 += b * b
+        e2 += c * c
+        e3 += d * d
+        k += 4
+    while k < n:
+        a = v[k]
+        e0 += a * a
+        k += 1
+    return (e0 + e1) + (e2 + e3)
+
+
+@_jit
+def _group(bits):
+    """(codes, bytes) of the fewest codes of ``bits`` bits that fill whole bytes (as tqa.bitpack)."""
+    g = 8
+    while g > 1 and (g // 2) * bits % 8 == 0:
+        g //= 2
+    return g, g * bits // 8
+
+
+@_jit
+def _pack_row(vals, shift, bits, rec, pos):
+    """Pack ``vals >> shift`` (``bits`` bits each, MSB first) into ``rec[pos:]``, as tqa.bitpack.pack."""
+    n = vals.shape[0]
+    mask = (1 << bits) - 1
+    if bits == 6:
+        for a in range(0, n, 4):
+            w = ((((vals[a] >> shift) & 63) << 18) | (((vals[a + 1] >> shift) & 63) << 12)
+                 | (((vals[a + 2] >> shift) & 63) << 6) | ((vals[a + 3] >> shift) & 63))  # fmt: skip
+            rec[pos] = np.uint8(w >> 16)
+            rec[pos + 1] = np.uint8((w >> 8) & 255)
+            rec[pos + 2] = np.uint8(w & 255)
+            pos += 3
+        return pos
+    if bits == 1:
+        for a in range(0, n, 8):
+            w = 0
+            for i in range(8):
+                w = (w << 1) | ((vals[a + i] >> shift) & 1)
+            rec[pos] = np.uint8(w)
+            pos += 1
+        return pos
+    g, nbytes = _group(bits)
+    for a in range(0, n, g):
+        w = np.uint64(0)
+        for i in range(g):
+            w = (w << np.uint64(bits)) | np.uint64((vals[a + i] >> shift) & mask)
+        for b in range(nbytes):
+            rec[pos + b] = np.uint8((w >> np.uint64(8 * (nbytes - 1 - b))) & np.uint64(255))
+        pos += nbytes
+    return pos
+
+
+@_jit
+def _unpack_row(rec, pos, bits, codes):
+    """``codes[:] =`` the ``bits``-bit fields of ``rec[pos:]``, MSB first (as tqa.bitpack.unpack)."""
+    n = codes.shape[0]
+    if bits == 6:
+        for a in range(0, n, 4):
+            w = (np.int32(rec[pos]) << 16) | (np.int32(rec[pos + 1]) << 8) | np.int32(rec[pos + 2])
+            codes[a] = w >> 18
+            codes[a + 1] = (w >> 12) & 63
+            codes[a + 2] = (w >> 6) & 63
+            codes[a + 3] = w & 63
+            pos += 3
+        return pos
+    g, nbytes = _group(bits)
+    mask = np.uint64((1 << bits) - 1)
+    for a in range(0, n, g):
+        w = np.uint64(0)
+        for b in range(nbytes):
+            w = (w << np.uint64(8)) | np.uint64(rec[pos + b])
+        pos += nbytes
+        for i in range(g):
+            codes[a + i] = np.int32((w >> np.uint64(bits * (g - 1 - i))) & mask)
+    return pos
+
+
+@_jit
+def _add_low_bits(rec, pos, codes):
+    """``codes = codes << 1 | bit`` with the bits of ``rec[pos:]``, MSB first."""
+    for a in range(0, codes.shape[0], 8):
+        b = np.int32(rec[pos + (a >> 3)])
+        for i in range(8):
+            codes[a + i] = (codes[a + i] << 1) | ((b >> (7 - i)) & 1)
+
+
+@_jit
+def _encode_blocks(x, signs, offset, step, base, above, levels, cuts, scales, bits, split, records, energy, dsum, exact):
+    """Rows of ``x`` to block records: see Engine.encode_blocks (``levels`` has a level per cell)."""
+    rows, n = x.shape
+    y = np.empty(n)
+    u = np.empty(n)
+    cell = np.empty(n, np.int64)
+    codes = np.empty(n, np.int16)
+    nc = cuts.shape[0]
+    for r in range(rows):
+        e = _sum_squares(x[r])
+        kc = 0
+        if e > 0.0:  # log_code(sqrt(e)): searchsorted(cuts, ., side="right") + 1
+            sig = np.sqrt(e)
+            lo, hi = 0, nc
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if cuts[mid] <= sig:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            kc = lo + 1
+        s = scales[kc]
+        for k in range(n):
+            y[k] = x[r, k] * signs[k]
+        _fwht1(y)
+        _quantize_vec(y, s, offset, step, base, above, u, cell, codes)
+        for k in range(n):  # the residuals y - ŷ (ŷ on the integer grid), squared below
+            u[k] = y[k] - np.rint(levels[codes[k]] * s)
+        d2 = _sum_squares(u)
+        energy[r] = e
+        dsum[r] = d2
+        exact[r] = e < EXACT and d2 < EXACT
+        rec = records[r]
+        if e > 0.0:
+            side = kc | (1 << 12)
+        else:  # silent: no scale, all codes zero
+            side = 0
+            codes[:] = 0
+        rec[0] = np.uint8(side & 255)
+        rec[1] = np.uint8(side >> 8)
+        pos = _pack_row(codes, 1 if split else 0, bits, rec, 2)
+        if split:
+            _pack_row(codes, 0, 1, rec, pos)
+
+
+@_jit
+def _decode_blocks(records, scale, levels, signs, bits, split, out):
+    """Records to grid blocks: see Engine.decode_blocks (``levels`` has a level per code)."""
+    rows, n = out.shape
+    codes = np.empty(n, np.int32)
+    inv = float(n)
+    for r in range(rows):
+        rec = records[r]
+        v = out[r]
+        s = scale[r]
+        pos = _unpack_row(rec, 2, bits, codes)
+        if split:
+            _add_low_bits(rec, pos, codes)
+        for k in range(n):
+            v[k] = np.rint(levels[codes[k]] * s)
+        _fwht1(v)
+        for k in range(n):
+            v[k] = v[k] * signs[k] / inv
 
 
 def _f64(a) -> np.ndarray:
@@ -220,4 +402,30 @@ class NumbaEngine(Engine):
         codes = _codes(codes)
         out = np.empty(codes.shape)
         _synthesize(codes, _f64(scale).reshape(-1), _f64(levels), _f64(signs), out)
+        return out
+
+    def encode_blocks(self, x, signs, thresholds, levels, cuts, scales, bits, split, records):
+        x = _f64(x)
+        rows = x.shape[0]
+        energy, dsum = np.empty(rows), np.empty(rows)
+        exact = np.empty(rows, np.bool_)
+        offset, step, base, above = _table(thresholds)
+        levels = _f64(levels)
+        if levels.shape[0] != np.asarray(thresholds).size + 1:  # not a level per cell: the reference's errors
+            return Engine.encode_blocks(self, x, signs, thresholds, levels, cuts, scales, bits, split, records)
+        _encode_blocks(x, _f64(signs), offset, step, base, above, _f64(levels), _f64(cuts), _f64(scales), int(bits),
+                       bool(split), records, energy, dsum, exact)  # fmt: skip
+        if not exact.all():  # a sum reached 2**53: those rows as the reference computes them
+            bad = np.flatnonzero(~exact)
+            sub = np.empty((bad.size, records.shape[1]), np.uint8)
+            energy[bad], dsum[bad] = Engine.encode_blocks(self, x[bad], signs, thresholds, levels, cuts, scales, bits,
+                                                          split, sub)  # fmt: skip
+            records[bad] = sub
+        return energy, dsum
+
+    def decode_blocks(self, records, scale, levels, signs, bits, split, out):
+        levels = _f64(levels)
+        if levels.shape[0] < 1 << (int(bits) + bool(split)):  # codes without a level: the reference's errors
+            return Engine.decode_blocks(self, records, scale, levels, signs, bits, split, out)
+        _decode_blocks(records, _f64(scale).reshape(-1), levels, _f64(signs), int(bits), bool(split), out)
         return out

@@ -73,6 +73,13 @@ def log_value(k: np.ndarray) -> np.ndarray:
     return np.where(k > 0, np.ldexp(_FRAC[e % LOG_STEPS], e // LOG_STEPS), 0.0)
 
 
+_ALL = np.arange(LOG_MAX + 1)
+_SCALES = np.where(_ALL > 0, log_value(_ALL), 1.0)  # the quantizer's scale per code (1.0: silent rows, discarded)
+_LEVELS = np.where(_ALL > 0, log_value(_ALL), 0.0)  # the decoder's (a silent block is exact zeros)
+for _t in (_CUTS, _SCALES, _LEVELS):
+    _t.flags.writeable = False
+
+
 class BlockError(ValueError):
     """An undecodable block record; ``row`` is its index in the decoded batch."""
 
@@ -165,6 +172,8 @@ class BlockCodec:
             self._rows = qjl_rows(n, settings.seed, settings.qjl_rows)
         # error budget per unit coefficient energy above which a block is "hard"
         self._hard_mse = settings.nominal_mse * 10.0 ** (HARD_BLOCK_DB / 10.0)
+        self._record_bytes = settings.record_bytes
+        self._fused = settings.residual != "qjl"  # the engine's encode_blocks / decode_blocks apply
 
     # -- transform helpers -------------------------------------------------------
     def _forward(self, x: np.ndarray, mode: int) -> np.ndarray:
@@ -214,6 +223,8 @@ class BlockCodec:
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Code grid blocks ``x`` (rows, N) into records (rows, record_bytes) uint8."""
+        if self._fused:
+            return self._encode_fused(x)
         rows, n = x.shape
         energy = np.einsum("ij,ij->i", x, x)
         k = self._scale_code(energy, MODE_PRIMARY)
@@ -232,6 +243,26 @@ class BlockCodec:
             z[silent] = False
             ka[silent] = 0
         return self._pack(mode, k, codes, z, ka)
+
+    def _encode_fused(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`encode` without QJL: one engine pass codes every block in the primary rotation
+        (:meth:`tqa.engine.Engine.encode_blocks`); the hard blocks are recoded here."""
+        s, n = self.s, self.s.block_size
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        records = np.empty((x.shape[0], self._record_bytes), np.uint8)
+        energy, dsum = self.engine.encode_blocks(x, self._signs[MODE_PRIMARY], self._thresholds, self._levels, _CUTS,
+                                                 _SCALES, s.bits, s.residual == "sign", records)  # fmt: skip
+        err = dsum / np.maximum(energy * n, 1.0)  # sum(y**2) = N·||x||² (Parseval)
+        hard = np.flatnonzero((err > self._hard_mse) & (energy > 0))
+        if hard.size:
+            xh, eh = x[hard], energy[hard]
+            k = self._scale_code(eh, MODE_PRIMARY)
+            y, codes, _ = self.engine.analyze(xh, self._signs[MODE_PRIMARY], self._scale(k), self._thresholds, self._levels)
+            mode = np.full(hard.size, MODE_PRIMARY)
+            codes = np.asarray(codes)
+            self._recode_hard(xh, np.asarray(y), eh, err[hard], np.arange(hard.size), mode, k, codes, None, None)
+            records[hard] = self._pack(mode, k, codes, None, None)
+        return records
 
     def _recode_hard(self, x, y, energy, best, rows, mode, k, codes, z, ka) -> None:
         """Search modes x scale offsets for blocks coded badly; update the outputs in place.
@@ -303,8 +334,18 @@ class BlockCodec:
         return out
 
     # -- decoding ----------------------------------------------------------------
-    def decode(self, records: np.ndarray) -> np.ndarray:
-        """Records (rows, record_bytes) to grid blocks (rows, N) float64.
+    def _unpack_codes(self, records: np.ndarray) -> np.ndarray:
+        """The cell indices of records (rows, record_bytes), residual bit included (sign)."""
+        s = self.s
+        pos = 4 if s.residual == "qjl" else 2
+        codes = bitpack.unpack(records[:, pos : pos + s.code_bytes], s.bits, s.block_size)
+        if s.residual == "sign":
+            codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, pos + s.code_bytes :], 1, s.block_size)
+        return codes
+
+    def decode(self, records: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Records (rows, record_bytes) to grid blocks (rows, N) float64 (written into ``out``,
+        a C-contiguous (rows, N) float64 array, if given).
 
         Raises :class:`BlockError` naming the first invalid block (row index).
         """
@@ -323,34 +364,40 @@ class BlockCodec:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise BlockError(i, f"invalid side info 0x{int(side[i]):04x} (reserved bits set or scale out of range)")
-        codes = bitpack.unpack(records[:, pos : pos + s.code_bytes], s.bits, n)
-        pos += s.code_bytes
-        if s.residual == "sign":
-            codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, pos:], 1, n)
-        silent = mode == MODE_SILENT
-        scale = np.where(silent, 0.0, log_value(k))  # a silent block is exact zeros whatever else it holds
         if s.residual != "qjl":
             # Every row through the fused primary path (silent rows have scale 0 and come
             # out as exact zeros); the few rows in other modes are redone below.
-            out = self.engine.synthesize(codes, scale, self._levels, self._signs[MODE_PRIMARY]) / float(n)
+            scale = _LEVELS[np.where(mode == MODE_SILENT, 0, k)]  # a silent block is exact zeros whatever else it holds
+            if out is None:
+                out = np.empty((records.shape[0], n))
+            records = np.ascontiguousarray(records)
+            self.engine.decode_blocks(records, scale, self._levels, self._signs[MODE_PRIMARY], s.bits,
+                                      s.residual == "sign", out)  # fmt: skip
             other = np.flatnonzero((mode == MODE_FALLBACK) | (mode == MODE_IDENTITY))
             if other.size:
-                yhat = np.asarray(self.engine.dequantize(codes[other], scale[other], self._levels))
+                codes = self._unpack_codes(records[other])
+                yhat = np.asarray(self.engine.dequantize(codes, scale[other], self._levels))
                 self._inverse_modes(out, yhat, mode[other], other)
             return out
+        codes = self._unpack_codes(records)
+        silent = mode == MODE_SILENT
+        scale = np.where(silent, 0.0, log_value(k))  # a silent block is exact zeros whatever else it holds
         yhat = np.asarray(self.engine.dequantize(codes, scale, self._levels))
-        z = np.unpackbits(records[:, pos:], axis=1, count=s.qjl_rows)
+        z = np.unpackbits(records[:, pos + s.code_bytes :], axis=1, count=s.qjl_rows)
         yhat += self._qjl_correction(1.0 - 2.0 * (z == 0), np.where(silent, 0.0, log_value(ka)))
         # Keep the inverse Hadamard exact (every partial sum <= L1 norm < 2**52) even
         # for crafted gains; valid streams stay below 2**50.
         big = np.sum(np.abs(yhat), axis=1) >= 2.0**52
         if big.any():
             raise BlockError(int(np.flatnonzero(big)[0]), "QJL correction out of range")
-        out = self._inverse(yhat, MODE_PRIMARY)
+        res = self._inverse(yhat, MODE_PRIMARY)
         other = np.flatnonzero((mode == MODE_FALLBACK) | (mode == MODE_IDENTITY))
         if other.size:
-            self._inverse_modes(out, yhat[other], mode[other], other)
-        return out
+            self._inverse_modes(res, yhat[other], mode[other], other)
+        if out is not None:
+            out[...] = res
+            return out
+        return res
 
     def _inverse_modes(self, out: np.ndarray, yhat: np.ndarray, mode: np.ndarray, rows: np.ndarray) -> None:
         """Write the inverse of the non-primary rows ``rows`` (coefficients ``yhat``) into ``out``."""

@@ -7,8 +7,17 @@ An engine implements four kernels on 2-D arrays, one block per row:
 * :meth:`Engine.quantize` – the number of thresholds ``<= y / scale[row]``;
 * :meth:`Engine.dequantize` – ``round_half_even(levels[codes] * scale[row])``;
 
-plus two fused pipelines with chained defaults (:meth:`Engine.analyze`,
-:meth:`Engine.synthesize`) that an engine may run tile by tile.
+plus fused pipelines with defaults built from those kernels, which an engine may replace
+by one compiled pass (like libFLAC's function pointers, the drivers never know which runs):
+
+* :meth:`Engine.analyze` / :meth:`Engine.synthesize` – the kernels chained;
+* :meth:`Engine.encode_blocks` / :meth:`Engine.decode_blocks` – the time-domain profile's
+  primary path whole: block energies, scale codes, rotation, quantization, the squared
+  error of each block, and the packing of block records (resp. their unpacking,
+  reconstruction and inverse rotation).  The defaults are the reference arithmetic
+  (NumPy's ``einsum`` sums, :mod:`tqa.bitpack`); a replacement must give the same bytes and
+  values, and may prove its own sums exact (integers, every partial sum below 2**53, as on
+  the int16 grid) and hand the other rows to the default (the numba engine does).
 
 Exactness.  Inputs to the rotations hold integers in float64 with ``|value| < 2**53``
 once summed (the format's limits guarantee it: the grid stays below 2**27, blocks are at
@@ -62,6 +71,64 @@ class Engine(abc.ABC):
     def synthesize(self, codes: Array, scale: Array, levels: Array, signs: Array) -> Array:
         """``unrotate(dequantize(codes))``: N times the decoded blocks."""
         return self.unrotate(self.dequantize(codes, scale, levels), signs)
+
+    def encode_blocks(self, x: Array, signs: Array, thresholds: Array, levels: Array, cuts: Array, scales: Array,
+                      bits: int, split: bool, records: Array):  # fmt: skip
+        """Code grid blocks ``x`` (rows, N; integers) in the primary rotation into ``records``.
+
+        ``records``: a C-contiguous (rows, R) uint8 array, ``R = 2 + N·bits/8`` (``+ N/8``
+        with ``split``), filled with the time-domain block records (:mod:`tqa.format`) of
+        mode 1 (mode 0 for rows of zero energy): the u16 side info ``k | 1 << 12`` with
+        ``k = searchsorted(cuts, sqrt(energy), side="right") + 1`` (the 12-bit log code of
+        the block's RMS), the cell indices against ``thresholds`` at scale ``scales[k]``
+        (``scales[0]`` for silent rows, whose codes are then stored as zeros), packed in
+        ``bits`` bits, and with ``split`` (the sign residual) the index's low bit apart:
+        ``code >> 1`` in ``bits`` bits, then ``code & 1`` in one.
+
+        Returns ``(energy, dsum)``: per row ``sum(x**2)`` and ``sum((y - ŷ)**2)`` (``y`` the
+        rotated block, ``ŷ`` its reconstruction), as ``np.einsum("ij,ij->i")`` gives them.
+        """
+        import numpy as np
+
+        from . import bitpack
+
+        x = np.asarray(x, dtype=np.float64)
+        energy = np.einsum("ij,ij->i", x, x)
+        k = np.searchsorted(cuts, np.sqrt(energy), side="right") + 1
+        k = np.where(energy > 0, k, 0)
+        y, codes, yhat = self.analyze(x, signs, np.asarray(scales)[k], thresholds, levels)
+        codes = np.asarray(codes)
+        d = np.asarray(y) - np.asarray(yhat)
+        dsum = np.einsum("ij,ij->i", d, d)
+        silent = energy == 0
+        codes[silent] = 0
+        side = (k | np.where(silent, 0, 1 << 12)).astype("<u2")
+        records[:, 0:2] = side.view(np.uint8).reshape(-1, 2)
+        cb = x.shape[1] * bits // 8
+        records[:, 2 : 2 + cb] = bitpack.pack(codes >> 1 if split else codes, bits)
+        if split:
+            records[:, 2 + cb :] = bitpack.pack(codes & 1, 1)
+        return energy, dsum
+
+    def decode_blocks(self, records: Array, scale: Array, levels: Array, signs: Array, bits: int, split: bool,
+                      out: Array) -> Array:  # fmt: skip
+        """``out[:] = synthesize(codes, scale, levels, signs) / N``: the primary path of decoding.
+
+        ``records`` (rows, R) as :meth:`encode_blocks` writes them (the side info is not read:
+        ``scale`` holds each row's scale, 0 for silent rows); ``out`` a C-contiguous float64
+        (rows, N) array.  Returns ``out``.
+        """
+        import numpy as np
+
+        from . import bitpack
+
+        n = out.shape[1]
+        cb = n * bits // 8
+        codes = bitpack.unpack(records[:, 2 : 2 + cb], bits, n)
+        if split:
+            codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, 2 + cb :], 1, n)
+        np.divide(np.asarray(self.synthesize(codes, scale, levels, signs)), float(n), out=out)
+        return out
 
     def __repr__(self) -> str:
         return f"<tqa engine {self.name!r}>"

@@ -185,6 +185,12 @@ class _Auto(Engine):
     def synthesize(self, codes, scale, levels, signs):
         return self._pick(codes).synthesize(codes, scale, levels, signs)
 
+    def encode_blocks(self, x, signs, thresholds, levels, cuts, scales, bits, split, records):
+        return self._pick(x).encode_blocks(x, signs, thresholds, levels, cuts, scales, bits, split, records)
+
+    def decode_blocks(self, records, scale, levels, signs, bits, split, out):
+        return self._pick(out).decode_blocks(records, scale, levels, signs, bits, split, out)
+
 
 _AUTO = _Auto()
 
