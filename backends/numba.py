@@ -345,6 +345,54 @@ def _decode_blocks(records, scale, levels, signs, bits, split, out):
             v[k] = v[k] * signs[k] / inv
 
 
+@_jit
+def _to_grid(x, scale, rnd, out):
+    rows, cols = x.shape
+    for i in range(rows):
+        for j in range(cols):
+            v = x[i, j] * scale
+            out[i, j] = np.rint(v) if rnd else v
+
+
+@_jit
+def _grid_to_int16(g, out):
+    inv = 1.0 / 256.0
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            t = np.rint(g[i, j] * inv)
+            t = t if t >= -32768.0 else -32768.0
+            t = t if t <= 32767.0 else 32767.0
+            out[i, j] = np.int16(t)
+
+
+@_jit
+def _grid_to_int32(g, out):
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            t = g[i, j] * 256.0
+            t = t if t >= -2147483648.0 else -2147483648.0
+            t = t if t <= 2147483647.0 else 2147483647.0
+            out[i, j] = np.int32(t)
+
+
+@_jit
+def _grid_to_float32(g, inv, out):
+    z = np.float32(0.0)
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            out[i, j] = np.float32(g[i, j] * inv) + z  # rounded once to float32; -0.0 -> +0.0
+
+
+@_jit
+def _grid_to_float64(g, inv, out):
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            out[i, j] = g[i, j] * inv + 0.0  # -0.0 -> +0.0
+
+
+_GRID_OUT = {"int16": np.int16, "int32": np.int32, "float32": np.float32, "float64": np.float64}
+
+
 def _f64(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
@@ -428,4 +476,41 @@ class NumbaEngine(Engine):
         if levels.shape[0] < 1 << (int(bits) + bool(split)):  # codes without a level: the reference's errors
             return Engine.decode_blocks(self, records, scale, levels, signs, bits, split, out)
         _decode_blocks(records, _f64(scale).reshape(-1), levels, _f64(signs), int(bits), bool(split), out)
+        return out
+
+    def to_grid(self, x, out=None):
+        x = np.asarray(x)
+        if x.ndim != 2 or x.dtype not in (np.int16, np.int32, np.float64) or not x.dtype.isnative:
+            return super().to_grid(x, out)  # float32 keeps its dtype (NumPy's weak scalars): the reference
+        if out is None:
+            out = np.empty(x.shape)
+        elif out.shape != x.shape or out.dtype != np.float64:
+            return super().to_grid(x, out)
+        from tqa.samples import GRID
+
+        if x.dtype == np.int16:
+            _to_grid(x, 256.0, False, out)
+        else:
+            _to_grid(x, 1.0 / 256.0 if x.dtype == np.int32 else GRID, True, out)
+        return out
+
+    def from_grid(self, g, dtype, out=None):
+        g = np.asarray(g)
+        want = _GRID_OUT.get(dtype)
+        if want is None or g.ndim != 2 or g.dtype != np.float64:
+            return super().from_grid(g, dtype, out)
+        if out is None:
+            out = np.empty(g.shape, want)
+        elif out.shape != g.shape or out.dtype != want:
+            return super().from_grid(g, dtype, out)
+        from tqa.samples import GRID
+
+        if dtype == "int16":
+            _grid_to_int16(g, out)
+        elif dtype == "int32":
+            _grid_to_int32(g, out)
+        elif dtype == "float32":
+            _grid_to_float32(g, 1.0 / GRID, out)
+        else:
+            _grid_to_float64(g, 1.0 / GRID, out)
         return out

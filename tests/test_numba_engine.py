@@ -214,3 +214,32 @@ def test_fused_methods_with_other_tables_fall_back():
     _same(a, b)
     with pytest.raises(IndexError):
         NB.decode_blocks(np.full((1, 2 + 24), 255, np.uint8), np.ones(1), cb.centroids[:4], s, 3, False, np.empty((1, n)))
+
+
+def test_grid_conversions_match_the_reference():
+    """to_grid / from_grid: the reference's values and dtypes, bit for bit, in any layout."""
+    from tqa.engine import Engine
+    from tqa.samples import GRID
+
+    rng = np.random.default_rng(5)
+    ints = rng.integers(-32768, 32768, size=(999, 3)).astype(np.int16)
+    ints[:4] = [[-32768, 32767, 0], [-1, 1, 0], [32767, -32768, 1], [0, 0, 0]]
+    i32 = rng.integers(-(2**31), 2**31, size=(500, 2)).astype(np.int32)
+    f32 = rng.uniform(-16, 16, (300, 2)).astype(np.float32)
+    f32[:3] = [[2.0**-25, -(2.0**-24)], [0.0, -0.0], [16.0, -16.0]]
+    f64 = np.concatenate([f32.astype(np.float64), rng.normal(0, 1, (7, 2)), [[0.5 / GRID, -0.5 / GRID]]])
+    for x in (ints, ints[::2], np.asfortranarray(ints), i32, f32, f64):
+        _same(NB.to_grid(x), Engine.to_grid(REF, x))
+        buf = np.empty((x.shape[1], x.shape[0])).T  # a transposed (channels, samples) buffer
+        ref = np.empty((x.shape[1], x.shape[0])).T
+        NB.to_grid(x, out=buf)
+        Engine.to_grid(REF, x, out=ref)
+        _same(buf, ref)
+    g = np.concatenate([np.rint(rng.normal(0, 2**23, (400, 2))), [[0.0, -0.0], [-(2.0**31), 2.0**31], [128.0, -128.0],
+                        [384.0, -384.0], [2.0**27, -(2.0**27)], [GRID, -GRID - 1]]])  # fmt: skip
+    for view in (g, g.T.copy().T, g[::3]):
+        for dt in ("int16", "int32", "float32", "float64"):
+            _same(NB.from_grid(view, dt), Engine.from_grid(REF, view, dt))
+            out = np.empty((view.shape[1], view.shape[0]), dt).T
+            NB.from_grid(view, dt, out=out)
+            _same(np.ascontiguousarray(out), Engine.from_grid(REF, view, dt))

@@ -30,6 +30,7 @@ mode and scale offset (``SCALE_SEARCH``) that measure best.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,19 +140,19 @@ class Settings:
     def nominal_sqnr_db(self) -> float:
         return float(-10.0 * np.log10(self.nominal_mse))
 
-    @property
+    @functools.cached_property
     def side_bytes(self) -> int:
         return 4 if self.residual == "qjl" else 2
 
-    @property
+    @functools.cached_property
     def code_bytes(self) -> int:
         return self.block_size * self.bits // 8
 
-    @property
+    @functools.cached_property
     def residual_bytes(self) -> int:
         return {"none": 0, "sign": self.block_size // 8, "qjl": self.qjl_rows // 8}[self.residual]
 
-    @property
+    @functools.cached_property
     def record_bytes(self) -> int:
         """Bytes per coded block: side info, packed codes, residual bits."""
         return self.side_bytes + self.code_bytes + self.residual_bytes

@@ -11,6 +11,8 @@ plus fused pipelines with defaults built from those kernels, which an engine may
 by one compiled pass (like libFLAC's function pointers, the drivers never know which runs):
 
 * :meth:`Engine.analyze` / :meth:`Engine.synthesize` – the kernels chained;
+* :meth:`Engine.to_grid` / :meth:`Engine.from_grid` – samples to and from the integer grid
+  (:mod:`tqa.samples`, whose functions are the defaults);
 * :meth:`Engine.encode_blocks` / :meth:`Engine.decode_blocks` – the time-domain profile's
   primary path whole: block energies, scale codes, rotation, quantization, the squared
   error of each block, and the packing of block records (resp. their unpacking,
@@ -129,6 +131,18 @@ class Engine(abc.ABC):
             codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, 2 + cb :], 1, n)
         np.divide(np.asarray(self.synthesize(codes, scale, levels, signs)), float(n), out=out)
         return out
+
+    def to_grid(self, x: Array, out: Array | None = None) -> Array:
+        """:func:`tqa.samples.to_grid`: validated samples to float64 integers on the grid."""
+        from .samples import to_grid
+
+        return to_grid(x, out)
+
+    def from_grid(self, g: Array, dtype: str, out: Array | None = None) -> Array:
+        """:func:`tqa.samples.from_grid`: grid values to output samples of ``dtype``."""
+        from .samples import from_grid
+
+        return from_grid(g, dtype, out)
 
     def __repr__(self) -> str:
         return f"<tqa engine {self.name!r}>"

@@ -191,6 +191,12 @@ class _Auto(Engine):
     def decode_blocks(self, records, scale, levels, signs, bits, split, out):
         return self._pick(out).decode_blocks(records, scale, levels, signs, bits, split, out)
 
+    def to_grid(self, x, out=None):
+        return self._pick(x).to_grid(x, out)
+
+    def from_grid(self, g, dtype, out=None):
+        return self._pick(g).from_grid(g, dtype, out)
+
 
 _AUTO = _Auto()
 

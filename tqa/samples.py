@@ -137,13 +137,18 @@ def to_grid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.rint(g, out=g)
 
 
-def from_grid(g: np.ndarray, dtype: str) -> np.ndarray:
+def from_grid(g: np.ndarray, dtype: str, out: np.ndarray | None = None) -> np.ndarray:
     """Grid values to output samples of ``dtype`` (clipped to the integer range).
 
     The result is C-ordered whatever the layout of ``g`` (decoders hand in transposed
     views), as soundfile's arrays are.  One float64 temporary at most (the steps run
     in place on it); the values are those of the plain expressions, bit for bit.
+    ``out``: an array of ``g``'s shape and of ``dtype`` (any layout) to write into instead;
+    returned.
     """
+    if out is not None:
+        out[...] = from_grid(g, dtype)
+        return out
     # -0.0 -> +0.0 (adding 0.0): engines may differ in the sign of an exact zero, the bytes must not
     if dtype == "float32":
         out = np.empty(g.shape, np.float32)

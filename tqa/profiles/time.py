@@ -63,13 +63,19 @@ class _Encoder(FrameEncoder):
         self._records.append(self.codec.encode(np.ascontiguousarray(g).reshape(c * nb, n)).reshape(c, nb, -1))
         self._blocks += nb
 
-    def _frames(self, final: bool) -> list[bytes]:
+    def _frames(self, final: bool) -> list:
         fb = self.s.frame_blocks
         if self._blocks < fb and not (final and self._blocks):
             return []
         rec = np.concatenate(self._records, axis=1) if len(self._records) > 1 else self._records[0]
         whole = self._blocks if final else self._blocks // fb * fb
-        out = [rec[:, lo : min(lo + fb, whole)].tobytes() for lo in range(0, whole, fb)]
+        full = whole // fb
+        c = self.channels
+        out: list = []
+        if full:  # the whole frames as one (frames, channels, blocks, R) array of payloads
+            out.append(rec[:, : full * fb].reshape(c, full, fb, -1).transpose(1, 0, 2, 3))
+        if whole > full * fb:
+            out.append(rec[:, full * fb : whole].tobytes())
         rest = rec[:, whole:]
         self._records, self._blocks = ([rest] if rest.shape[1] else []), rest.shape[1]
         return out
@@ -104,16 +110,25 @@ class _Decoder(FrameDecoder):
 
     def _run(self, first: int, payloads: list[bytes]) -> np.ndarray:
         s, c = self.s, self.channels
-        nbs = [self.blocks_of(first + k) for k in range(len(payloads))]
-        recs = [np.frombuffer(p, np.uint8).reshape(c, nb, s.record_bytes) for p, nb in zip(payloads, nbs)]
-        rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
+        fb, R = s.frame_blocks, s.record_bytes
+        k = len(payloads)
+        last = self.blocks_of(first + k - 1)  # only the stream's last frame may be short
+        if k > 1 and all(len(p) == c * fb * R for p in payloads[:-1]):
+            rec = np.empty((c, (k - 1) * fb + last, R), np.uint8)  # frames side by side, channel-major
+            whole = rec[:, : (k - 1) * fb].reshape(c, k - 1, fb, R)
+            whole.transpose(1, 0, 2, 3)[...] = np.frombuffer(b"".join(payloads[:-1]), np.uint8).reshape(k - 1, c, fb, R)
+            rec[:, (k - 1) * fb :] = np.frombuffer(payloads[-1], np.uint8).reshape(c, last, R)
+        else:
+            nbs = [self.blocks_of(first + i) for i in range(k)]
+            recs = [np.frombuffer(p, np.uint8).reshape(c, nb, R) for p, nb in zip(payloads, nbs)]
+            rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
         nb = rec.shape[1]
-        rows = rec.reshape(c * nb, s.record_bytes)
+        rows = rec.reshape(c * nb, R)
         out = np.empty((c * nb, s.block_size))
         step = max(1, self.budget // (8 * s.block_size))  # rows a codec call: bounded working set
         for lo in range(0, c * nb, step):
             try:
-                out[lo : lo + step] = self.codec.decode(rows[lo : lo + step])
+                self.codec.decode(rows[lo : lo + step], out=out[lo : lo + step])
             except BlockError as exc:
                 row = lo + exc.row
                 frame = first + (row % nb) // s.frame_blocks
