@@ -326,6 +326,74 @@ def _encode_blocks(x, signs, offset, step, base, above, levels, cuts, scales, bi
 
 
 @_jit
+def _log_code(v, cuts):
+    """``searchsorted(cuts, v, side="right") + 1`` for v > 0, else 0 (blockcodec.log_code)."""
+    if not v > 0.0:
+        return 0
+    lo, hi = 0, cuts.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cuts[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo + 1
+
+
+@_jit
+def _try_modes(x, energy, best, mode, k, codes, fsigns, offset, step, base, above, levels, cuts, scales, lim_rot, lim_id,
+               done):  # fmt: skip
+    """See Engine.try_modes: modes 2 and 3 at the nominal scale, rows whose sums are all exact."""
+    rows, n = x.shape
+    ay = np.empty(n)
+    u = np.empty(n)
+    cell = np.empty(n, np.int64)
+    c = np.empty(n, np.int16)
+    win = np.empty(n, np.int16)
+    for r in range(rows):
+        b = best[r]
+        wmode, wk = -1, 0
+        ok = True
+        for alt in (2, 3):
+            if alt == 2:
+                for j in range(n):
+                    ay[j] = x[r, j] * fsigns[j]
+                _fwht1(ay)
+                kc = _log_code(np.sqrt(energy[r]), cuts)
+                lim = lim_rot
+            else:
+                for j in range(n):
+                    ay[j] = x[r, j] * float(n)
+                kc = _log_code(np.sqrt(energy[r] * n), cuts)
+                lim = lim_id
+            kc = min(max(kc, 1), lim)
+            s = scales[kc]
+            if alt == 2:
+                e = _sum_squares(ay)
+            else:  # sum((N·x)**2) = N²·sum(x**2) in any order (power-of-two scaling) while sum(x**2) is exact
+                e = _sum_squares(x[r])
+                e = e * float(n) * float(n) if e < EXACT else EXACT
+            _quantize_vec(ay, s, offset, step, base, above, u, cell, c)
+            for j in range(n):
+                u[j] = ay[j] - np.rint(levels[c[j]] * s)
+            d2 = _sum_squares(u)
+            if not (e < EXACT and d2 < EXACT):
+                ok = False
+                break
+            err = d2 / e
+            if err < b:
+                b = err
+                wmode, wk = alt, kc
+                win[:] = c
+        done[r] = ok
+        if ok and wmode >= 0:
+            best[r] = b
+            mode[r] = wmode
+            k[r] = wk
+            codes[r] = win
+
+
+@_jit
 def _decode_blocks(records, scale, levels, signs, bits, split, out):
     """Records to grid blocks: see Engine.decode_blocks (``levels`` has a level per code)."""
     rows, n = out.shape
@@ -347,50 +415,67 @@ def _decode_blocks(records, scale, levels, signs, bits, split, out):
 
 @_jit
 def _to_grid(x, scale, rnd, out):
+    """``out = x * scale`` (``rint``-ed with ``rnd``); the inner loop runs along the smaller
+    stride of ``out`` (a transposed (channels, samples) buffer is written channel by channel)."""
     rows, cols = x.shape
-    for i in range(rows):
+    if out.strides[0] < out.strides[1]:
         for j in range(cols):
-            v = x[i, j] * scale
-            out[i, j] = np.rint(v) if rnd else v
+            for i in range(rows):
+                v = x[i, j] * scale
+                out[i, j] = np.rint(v) if rnd else v
+    else:
+        for i in range(rows):
+            for j in range(cols):
+                v = x[i, j] * scale
+                out[i, j] = np.rint(v) if rnd else v
 
 
 @_jit
-def _grid_to_int16(g, out):
-    inv = 1.0 / 256.0
-    for i in range(g.shape[0]):
-        for j in range(g.shape[1]):
-            t = np.rint(g[i, j] * inv)
-            t = t if t >= -32768.0 else -32768.0
-            t = t if t <= 32767.0 else 32767.0
-            out[i, j] = np.int16(t)
+def _to_grid_flat(x, scale, rnd, out):
+    for i in range(x.shape[0]):
+        v = x[i] * scale
+        out[i] = np.rint(v) if rnd else v
 
 
 @_jit
-def _grid_to_int32(g, out):
-    for i in range(g.shape[0]):
-        for j in range(g.shape[1]):
-            t = g[i, j] * 256.0
-            t = t if t >= -2147483648.0 else -2147483648.0
-            t = t if t <= 2147483647.0 else 2147483647.0
-            out[i, j] = np.int32(t)
+def _int16_of(v):
+    t = np.rint(v * (1.0 / 256.0))
+    t = t if t >= -32768.0 else -32768.0
+    t = t if t <= 32767.0 else 32767.0
+    return np.int16(t)
 
 
 @_jit
-def _grid_to_float32(g, inv, out):
+def _int32_of(v):
+    t = v * 256.0
+    t = t if t >= -2147483648.0 else -2147483648.0
+    t = t if t <= 2147483647.0 else 2147483647.0
+    return np.int32(t)
+
+
+@_jit
+def _grid_to(g, kind, out):
+    """Grid values to samples (kind 0 int16, 1 int32, 2 float32, 3 float64), as tqa.samples.from_grid:
+    rows of a (samples, channels) view of (channels, samples) grid blocks, read along the grid."""
+    inv = 1.0 / 8388608.0  # 1 / GRID
     z = np.float32(0.0)
-    for i in range(g.shape[0]):
-        for j in range(g.shape[1]):
-            out[i, j] = np.float32(g[i, j] * inv) + z  # rounded once to float32; -0.0 -> +0.0
+    rows, cols = g.shape
+    for j in range(cols):
+        if kind == 0:
+            for i in range(rows):
+                out[i, j] = _int16_of(g[i, j])
+        elif kind == 1:
+            for i in range(rows):
+                out[i, j] = _int32_of(g[i, j])
+        elif kind == 2:
+            for i in range(rows):
+                out[i, j] = np.float32(g[i, j] * inv) + z  # rounded once to float32; -0.0 -> +0.0
+        else:
+            for i in range(rows):
+                out[i, j] = g[i, j] * inv + 0.0  # -0.0 -> +0.0
 
 
-@_jit
-def _grid_to_float64(g, inv, out):
-    for i in range(g.shape[0]):
-        for j in range(g.shape[1]):
-            out[i, j] = g[i, j] * inv + 0.0  # -0.0 -> +0.0
-
-
-_GRID_OUT = {"int16": np.int16, "int32": np.int32, "float32": np.float32, "float64": np.float64}
+_GRID_OUT = {"int16": (0, np.int16), "int32": (1, np.int32), "float32": (2, np.float32), "float64": (3, np.float64)}
 
 
 def _f64(a) -> np.ndarray:
@@ -478,6 +563,19 @@ class NumbaEngine(Engine):
         _decode_blocks(records, _f64(scale).reshape(-1), levels, _f64(signs), int(bits), bool(split), out)
         return out
 
+    def try_modes(self, x, energy, best, mode, k, codes, fallback, thresholds, levels, cuts, scales, limits):
+        x = _f64(x)
+        done = np.zeros(x.shape[0], np.bool_)
+        levels = _f64(levels)
+        ok = (levels.shape[0] == np.asarray(thresholds).size + 1 and codes.dtype == np.int16 and codes.flags.writeable
+              and all(isinstance(a, np.ndarray) and a.flags.writeable for a in (best, mode, k)))  # fmt: skip
+        if not ok or not x.shape[0]:
+            return done
+        offset, step, base, above = _table(thresholds)
+        _try_modes(x, _f64(energy), best, mode, k, codes, _f64(fallback), offset, step, base, above, levels, _f64(cuts),
+                   _f64(scales), int(limits[0]), int(limits[1]), done)  # fmt: skip
+        return done
+
     def to_grid(self, x, out=None):
         x = np.asarray(x)
         if x.ndim != 2 or x.dtype not in (np.int16, np.int32, np.float64) or not x.dtype.isnative:
@@ -488,29 +586,21 @@ class NumbaEngine(Engine):
             return super().to_grid(x, out)
         from tqa.samples import GRID
 
-        if x.dtype == np.int16:
-            _to_grid(x, 256.0, False, out)
+        scale, rnd = (256.0, False) if x.dtype == np.int16 else (1.0 / 256.0 if x.dtype == np.int32 else GRID, True)
+        if x.flags.c_contiguous and out.flags.c_contiguous:
+            _to_grid_flat(x.reshape(-1), scale, rnd, out.reshape(-1))
         else:
-            _to_grid(x, 1.0 / 256.0 if x.dtype == np.int32 else GRID, True, out)
+            _to_grid(x, scale, rnd, out)
         return out
 
     def from_grid(self, g, dtype, out=None):
         g = np.asarray(g)
-        want = _GRID_OUT.get(dtype)
+        kind, want = _GRID_OUT.get(dtype, (None, None))
         if want is None or g.ndim != 2 or g.dtype != np.float64:
             return super().from_grid(g, dtype, out)
         if out is None:
             out = np.empty(g.shape, want)
         elif out.shape != g.shape or out.dtype != want:
             return super().from_grid(g, dtype, out)
-        from tqa.samples import GRID
-
-        if dtype == "int16":
-            _grid_to_int16(g, out)
-        elif dtype == "int32":
-            _grid_to_int32(g, out)
-        elif dtype == "float32":
-            _grid_to_float32(g, 1.0 / GRID, out)
-        else:
-            _grid_to_float64(g, 1.0 / GRID, out)
+        _grid_to(g, kind, out)
         return out

@@ -243,3 +243,28 @@ def test_grid_conversions_match_the_reference():
             out = np.empty((view.shape[1], view.shape[0]), dt).T
             NB.from_grid(view, dt, out=out)
             _same(np.ascontiguousarray(out), Engine.from_grid(REF, view, dt))
+
+
+def test_hard_blocks_retried_in_compiled_code_give_the_reference_stream(monkeypatch):
+    """try_modes: the blocks it takes (and those it hands back: sums past 2**53) code as the driver's retries do."""
+    from tqa.signals import hadamard_blocks
+
+    n = 512
+    rng = np.random.default_rng(8)
+    quiet = rng.integers(-3, 4, size=(20 * n, 2))  # quantization on the integer grid: many hard blocks
+    had = np.repeat((hadamard_blocks(n, rows=[3, 77, 200]) * 30000)[:, None], 2, axis=1)
+    loud = np.zeros((4 * n, 2))
+    loud[::n] = 32767  # impulses at full scale
+    x = np.concatenate([quiet, had, loud, rng.normal(0, 8000, (8 * n, 2))]).clip(-32768, 32767).astype(np.int16)
+    taken = []
+    real = NumbaEngine.try_modes
+
+    def spy(self, *a):
+        done = real(self, *a)
+        taken.append(int(done.sum()))
+        return done
+
+    monkeypatch.setattr(NumbaEngine, "try_modes", spy)
+    for kw in (dict(), dict(residual="none", bits=4), dict(block_size=64, bits=8)):
+        assert tqa.encode(x, 44100, engine="numba", **kw) == tqa.encode(x, 44100, engine="numpy", **kw)
+    assert sum(taken) > 0

@@ -246,8 +246,24 @@ class BlockCodec:
         return self._pack(mode, k, codes, z, ka)
 
     def _encode_fused(self, x: np.ndarray) -> np.ndarray:
-        """:meth:`encode` without QJL: one engine pass codes every block in the primary rotation
-        (:meth:`tqa.engine.Engine.encode_blocks`); the hard blocks are recoded here."""
+        """:meth:`encode` without QJL: :meth:`encode_primary`, then the hard blocks recoded."""
+        records, job = self.encode_primary(x)
+        if job is not None:
+            self.recode([job])
+        return records
+
+    def encode_primary(self, x: np.ndarray):
+        """Code grid blocks in the primary rotation: ``(records, job)``, where ``job`` (None if
+        there is none) names the hard blocks whose records :meth:`recode` must still redo.
+
+        Streaming coders hand :meth:`recode` the jobs of several calls at once: the retries of
+        a block do not depend on the blocks coded with it, and the per-call cost of the
+        retries (a few dozen array operations) is then paid once for many blocks.
+        One engine pass (:meth:`tqa.engine.Engine.encode_blocks`) codes every block; with
+        the QJL residual, :meth:`encode` codes them whole (``job`` None).
+        """
+        if not self._fused:
+            return self.encode(x), None
         s, n = self.s, self.s.block_size
         x = np.ascontiguousarray(x, dtype=np.float64)
         records = np.empty((x.shape[0], self._record_bytes), np.uint8)
@@ -255,15 +271,39 @@ class BlockCodec:
                                                  _SCALES, s.bits, s.residual == "sign", records)  # fmt: skip
         err = dsum / np.maximum(energy * n, 1.0)  # sum(y**2) = N·||x||² (Parseval)
         hard = np.flatnonzero((err > self._hard_mse) & (energy > 0))
-        if hard.size:
-            xh, eh = x[hard], energy[hard]
-            k = self._scale_code(eh, MODE_PRIMARY)
-            y, codes, _ = self.engine.analyze(xh, self._signs[MODE_PRIMARY], self._scale(k), self._thresholds, self._levels)
-            mode = np.full(hard.size, MODE_PRIMARY)
-            codes = np.asarray(codes)
-            self._recode_hard(xh, np.asarray(y), eh, err[hard], np.arange(hard.size), mode, k, codes, None, None)
-            records[hard] = self._pack(mode, k, codes, None, None)
-        return records
+        if not hard.size:
+            return records, None
+        return records, (records, hard, x[hard], energy[hard], err[hard])
+
+    def recode(self, jobs: list) -> None:
+        """Recode the hard blocks of :meth:`encode_primary` jobs (their records are patched)."""
+        if not jobs:
+            return
+        xh = np.concatenate([j[2] for j in jobs]) if len(jobs) > 1 else jobs[0][2]
+        eh = np.concatenate([j[3] for j in jobs]) if len(jobs) > 1 else jobs[0][3]
+        best = np.concatenate([j[4] for j in jobs]) if len(jobs) > 1 else jobs[0][4].copy()
+        k = self._scale_code(eh, MODE_PRIMARY)
+        y, codes, _ = self.engine.analyze(xh, self._signs[MODE_PRIMARY], self._scale(k), self._thresholds, self._levels)
+        mode = np.full(len(xh), MODE_PRIMARY)
+        codes, y = np.array(codes, dtype=np.int16), np.asarray(y)
+        limits = (MAX_SCALE_CODE - LOG_STEPS * 7, MAX_SCALE_CODE)
+        done = np.asarray(self.engine.try_modes(xh, eh, best, mode, k, codes, self._signs[MODE_FALLBACK],
+                                                self._thresholds, self._levels, _CUTS, _SCALES, limits))  # fmt: skip
+        out = (mode, k, codes, None, None)
+        rest = np.flatnonzero(~done)
+        if rest.size:  # the reference, whole
+            self._recode_hard(xh[rest], y[rest], eh[rest], best[rest], rest, mode, k, codes, None, None)
+        still = np.flatnonzero(done & (best > self._hard_mse))
+        if still.size:  # the engine tried the other modes: the scale search remains
+            ys = {MODE_PRIMARY: y[still]}
+            for alt in (MODE_FALLBACK, MODE_IDENTITY):
+                ys[alt] = self._forward(xh[still], alt)
+            self._search_scales(ys, eh[still], best[still], still, out)
+        packed = self._pack(mode, k, codes, None, None)
+        lo = 0
+        for records, hard, *_ in jobs:
+            records[hard] = packed[lo : lo + hard.size]
+            lo += hard.size
 
     def _recode_hard(self, x, y, energy, best, rows, mode, k, codes, z, ka) -> None:
         """Search modes x scale offsets for blocks coded badly; update the outputs in place.
@@ -280,6 +320,11 @@ class BlockCodec:
         for alt in (MODE_FALLBACK, MODE_IDENTITY):
             ys[alt] = self._forward(x, alt)
             best = self._try(ys[alt], energy, alt, (0,), best, rows, out)
+        self._search_scales(ys, energy, best, rows, out)
+
+    def _search_scales(self, ys, energy, best, rows, out) -> None:
+        """The second stage of :meth:`_recode_hard`: every mode at every other scale offset, for
+        the blocks still bad after the other modes at the nominal scale."""
         still = best > self._hard_mse
         if still.any():
             sub = np.flatnonzero(still)

@@ -11,6 +11,8 @@ plus fused pipelines with defaults built from those kernels, which an engine may
 by one compiled pass (like libFLAC's function pointers, the drivers never know which runs):
 
 * :meth:`Engine.analyze` / :meth:`Engine.synthesize` – the kernels chained;
+* :meth:`Engine.try_modes` – the first retry of the hard blocks (the other modes at the
+  nominal scale); the default declines every block, which the driver then retries itself;
 * :meth:`Engine.to_grid` / :meth:`Engine.from_grid` – samples to and from the integer grid
   (:mod:`tqa.samples`, whose functions are the defaults);
 * :meth:`Engine.encode_blocks` / :meth:`Engine.decode_blocks` – the time-domain profile's
@@ -131,6 +133,24 @@ class Engine(abc.ABC):
             codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, 2 + cb :], 1, n)
         np.divide(np.asarray(self.synthesize(codes, scale, levels, signs)), float(n), out=out)
         return out
+
+    def try_modes(self, x: Array, energy: Array, best: Array, mode: Array, k: Array, codes: Array, fallback: Array,
+                  thresholds: Array, levels: Array, cuts: Array, scales: Array, limits: tuple[int, int]) -> Array:  # fmt: skip
+        """Retry hard blocks ``x`` (rows, N; integers, ``energy`` their sums of squares) in mode 2
+        (rotation by the ``fallback`` signs) and then mode 3 (identity, ``y = N·x``), each at its
+        nominal scale code ``clip(searchsorted(cuts, sqrt(e), "right") + 1, 1, limit)`` (``e``:
+        ``energy``, resp. ``N·energy``; ``limits``: the rotations' and identity's largest code);
+        a mode wins a block when its error ``sum((y - ŷ)**2) / sum(y**2)`` (``einsum`` sums) is
+        below ``best``, the block's error so far, which is then lowered; the winner's mode, scale
+        code and cell indices go to ``mode``, ``k`` and ``codes`` (updated in place, as the
+        driver's :meth:`tqa.blockcodec.BlockCodec._recode_hard` does).
+
+        Returns a bool mask of the blocks done; the others must be left untouched (the driver
+        retries them).  The default does none: an engine that proves its sums exact may.
+        """
+        import numpy as np
+
+        return np.zeros(len(x), bool)
 
     def to_grid(self, x: Array, out: Array | None = None) -> Array:
         """:func:`tqa.samples.to_grid`: validated samples to float64 integers on the grid."""

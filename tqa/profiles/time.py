@@ -54,18 +54,37 @@ class _Encoder(FrameEncoder):
         self._n = 0
         self._records: list[np.ndarray] = []  # (channels, blocks, R) not yet framed
         self._blocks = 0
+        self._jobs: list = []  # hard blocks of those records still to recode (BlockCodec.encode_primary)
+        self._job_rows = 0
+        # recode when this many hard blocks wait, or records of this many blocks: bounded memory
+        self._max_job_rows = max(1, budget // (8 * s.block_size))
+        self._max_deferred = max(1, 8 * budget // (8 * s.block_size))
 
     def _code(self, g: np.ndarray) -> None:
         c, n = self.channels, self.s.block_size
         nb = -(-g.shape[1] // n)
         if g.shape[1] != nb * n:
             g = np.concatenate((g, np.zeros((c, nb * n - g.shape[1]))), axis=1)
-        self._records.append(self.codec.encode(np.ascontiguousarray(g).reshape(c * nb, n)).reshape(c, nb, -1))
+        rec, job = self.codec.encode_primary(np.ascontiguousarray(g).reshape(c * nb, n))
+        self._records.append(rec.reshape(c, nb, -1))
         self._blocks += nb
+        if job is not None:
+            self._jobs.append(job)
+            self._job_rows += job[1].size
+
+    def _recode(self, final: bool) -> bool:
+        """Recode the waiting hard blocks if it is time (or ``final``); True if none waits."""
+        if self._jobs and (final or self._job_rows >= self._max_job_rows
+                           or self._blocks * self.channels >= self._max_deferred):  # fmt: skip
+            self.codec.recode(self._jobs)
+            self._jobs, self._job_rows = [], 0
+        return not self._jobs
 
     def _frames(self, final: bool) -> list:
         fb = self.s.frame_blocks
         if self._blocks < fb and not (final and self._blocks):
+            return []
+        if not self._recode(final):  # frames wait for their hard blocks (a batch of them is cheaper)
             return []
         rec = np.concatenate(self._records, axis=1) if len(self._records) > 1 else self._records[0]
         whole = self._blocks if final else self._blocks // fb * fb
