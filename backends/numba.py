@@ -129,6 +129,40 @@ def _quantize_vec(v, s, offset, step, base, above, u, cell, codes):
 
 
 @_jit
+def _quantize_err(v, s, offset, step, base, above, levels, u, cell, codes):
+    """:func:`_quantize_vec`, and ``sum((v - rint(levels[codes] * s))**2)`` (four partial sums,
+    as _sum_squares: exact in any order for integers below 2**53)."""
+    n = v.shape[0]
+    _cells(v, s, offset, step, float(base.shape[0] - 1), u, cell)
+    e0 = e1 = e2 = e3 = 0.0
+    k = 0
+    while k + 4 <= n:  # unsigned indices: no negative-index wraparound on the table lookups
+        i0, i1, i2, i3 = np.uint64(cell[k]), np.uint64(cell[k + 1]), np.uint64(cell[k + 2]), np.uint64(cell[k + 3])
+        c0 = np.uint64(base[i0] + (u[k] >= above[i0]))
+        c1 = np.uint64(base[i1] + (u[k + 1] >= above[i1]))
+        c2 = np.uint64(base[i2] + (u[k + 2] >= above[i2]))
+        c3 = np.uint64(base[i3] + (u[k + 3] >= above[i3]))
+        codes[k], codes[k + 1], codes[k + 2], codes[k + 3] = c0, c1, c2, c3
+        d0 = v[k] - np.rint(levels[c0] * s)
+        d1 = v[k + 1] - np.rint(levels[c1] * s)
+        d2 = v[k + 2] - np.rint(levels[c2] * s)
+        d3 = v[k + 3] - np.rint(levels[c3] * s)
+        e0 += d0 * d0
+        e1 += d1 * d1
+        e2 += d2 * d2
+        e3 += d3 * d3
+        k += 4
+    while k < n:
+        i = np.uint64(cell[k])
+        c = np.uint64(base[i] + (u[k] >= above[i]))
+        codes[k] = c
+        d = v[k] - np.rint(levels[c] * s)
+        e0 += d * d
+        k += 1
+    return (e0 + e1) + (e2 + e3)
+
+
+@_jit
 def _dequantize_row(codes, r, s, levels, out):
     n = codes.shape[1]
     m = levels.shape[0]
@@ -246,6 +280,54 @@ def _pack_row(vals, shift, bits, rec, pos):
 
 
 @_jit
+def _pack_6_sign(codes, rec, pos):
+    """``_pack_row(codes, 1, 6, ...)`` then ``_pack_row(codes, 0, 1, ...)`` in one pass (6 bits + sign).
+    Unsigned positions: numba then skips its negative-index wraparound."""
+    n = codes.shape[0]
+    p = np.uint64(pos)
+    sp = np.uint64(pos + n * 6 // 8)
+    for g in range(n // 8):
+        a = np.uint64(8 * g)
+        c0, c1, c2, c3 = np.int32(codes[a]), np.int32(codes[a + 1]), np.int32(codes[a + 2]), np.int32(codes[a + 3])
+        c4, c5, c6, c7 = np.int32(codes[a + 4]), np.int32(codes[a + 5]), np.int32(codes[a + 6]), np.int32(codes[a + 7])
+        w = ((c0 >> 1) << 18) | ((c1 >> 1) << 12) | ((c2 >> 1) << 6) | (c3 >> 1)
+        v = ((c4 >> 1) << 18) | ((c5 >> 1) << 12) | ((c6 >> 1) << 6) | (c7 >> 1)
+        rec[p] = np.uint8(w >> 16)
+        rec[p + 1] = np.uint8((w >> 8) & 255)
+        rec[p + 2] = np.uint8(w & 255)
+        rec[p + 3] = np.uint8(v >> 16)
+        rec[p + 4] = np.uint8((v >> 8) & 255)
+        rec[p + 5] = np.uint8(v & 255)
+        rec[sp] = np.uint8(((c0 & 1) << 7) | ((c1 & 1) << 6) | ((c2 & 1) << 5) | ((c3 & 1) << 4)
+                           | ((c4 & 1) << 3) | ((c5 & 1) << 2) | ((c6 & 1) << 1) | (c7 & 1))  # fmt: skip
+        p += np.uint64(6)
+        sp += np.uint64(1)
+
+
+@_jit
+def _unpack_6_sign(rec, pos, codes):
+    """The inverse of _pack_6_sign: ``codes = (6-bit field << 1) | sign bit``."""
+    n = codes.shape[0]
+    p = np.uint64(pos)
+    sp = np.uint64(pos + n * 6 // 8)
+    for g in range(n // 8):
+        a = np.uint64(8 * g)
+        w = (np.int32(rec[p]) << 16) | (np.int32(rec[p + 1]) << 8) | np.int32(rec[p + 2])
+        v = (np.int32(rec[p + 3]) << 16) | (np.int32(rec[p + 4]) << 8) | np.int32(rec[p + 5])
+        b = np.int32(rec[sp])
+        codes[a] = ((w >> 17) & 126) | ((b >> 7) & 1)
+        codes[a + 1] = ((w >> 11) & 126) | ((b >> 6) & 1)
+        codes[a + 2] = ((w >> 5) & 126) | ((b >> 5) & 1)
+        codes[a + 3] = ((w << 1) & 126) | ((b >> 4) & 1)
+        codes[a + 4] = ((v >> 17) & 126) | ((b >> 3) & 1)
+        codes[a + 5] = ((v >> 11) & 126) | ((b >> 2) & 1)
+        codes[a + 6] = ((v >> 5) & 126) | ((b >> 1) & 1)
+        codes[a + 7] = ((v << 1) & 126) | (b & 1)
+        p += np.uint64(6)
+        sp += np.uint64(1)
+
+
+@_jit
 def _unpack_row(rec, pos, bits, codes):
     """``codes[:] =`` the ``bits``-bit fields of ``rec[pos:]``, MSB first (as tqa.bitpack.unpack)."""
     n = codes.shape[0]
@@ -305,10 +387,7 @@ def _encode_blocks(x, signs, offset, step, base, above, levels, cuts, scales, bi
         for k in range(n):
             y[k] = x[r, k] * signs[k]
         _fwht1(y)
-        _quantize_vec(y, s, offset, step, base, above, u, cell, codes)
-        for k in range(n):  # the residuals y - ŷ (ŷ on the integer grid), squared below
-            u[k] = y[k] - np.rint(levels[codes[k]] * s)
-        d2 = _sum_squares(u)
+        d2 = _quantize_err(y, s, offset, step, base, above, levels, u, cell, codes)  # and y - ŷ squared
         energy[r] = e
         dsum[r] = d2
         exact[r] = e < EXACT and d2 < EXACT
@@ -320,9 +399,12 @@ def _encode_blocks(x, signs, offset, step, base, above, levels, cuts, scales, bi
             codes[:] = 0
         rec[0] = np.uint8(side & 255)
         rec[1] = np.uint8(side >> 8)
-        pos = _pack_row(codes, 1 if split else 0, bits, rec, 2)
-        if split:
-            _pack_row(codes, 0, 1, rec, pos)
+        if split and bits == 6:  # the default settings
+            _pack_6_sign(codes, rec, 2)
+        else:
+            pos = _pack_row(codes, 1 if split else 0, bits, rec, 2)
+            if split:
+                _pack_row(codes, 0, 1, rec, pos)
 
 
 @_jit
@@ -373,10 +455,7 @@ def _try_modes(x, energy, best, mode, k, codes, fsigns, offset, step, base, abov
             else:  # sum((N·x)**2) = N²·sum(x**2) in any order (power-of-two scaling) while sum(x**2) is exact
                 e = _sum_squares(x[r])
                 e = e * float(n) * float(n) if e < EXACT else EXACT
-            _quantize_vec(ay, s, offset, step, base, above, u, cell, c)
-            for j in range(n):
-                u[j] = ay[j] - np.rint(levels[c[j]] * s)
-            d2 = _sum_squares(u)
+            d2 = _quantize_err(ay, s, offset, step, base, above, levels, u, cell, c)
             if not (e < EXACT and d2 < EXACT):
                 ok = False
                 break
@@ -403,11 +482,14 @@ def _decode_blocks(records, scale, levels, signs, bits, split, out):
         rec = records[r]
         v = out[r]
         s = scale[r]
-        pos = _unpack_row(rec, 2, bits, codes)
-        if split:
-            _add_low_bits(rec, pos, codes)
+        if split and bits == 6:  # the default settings
+            _unpack_6_sign(rec, 2, codes)
+        else:
+            pos = _unpack_row(rec, 2, bits, codes)
+            if split:
+                _add_low_bits(rec, pos, codes)
         for k in range(n):
-            v[k] = np.rint(levels[codes[k]] * s)
+            v[k] = np.rint(levels[np.uint64(codes[k])] * s)  # codes >= 0: unsigned, no wraparound
         _fwht1(v)
         for k in range(n):
             v[k] = v[k] * signs[k] / inv
