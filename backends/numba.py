@@ -423,11 +423,11 @@ def _log_code(v, cuts):
 
 
 @_jit
-def _try_modes(x, energy, best, mode, k, codes, fsigns, offset, step, base, above, levels, cuts, scales, lim_rot, lim_id,
-               done):  # fmt: skip
-    """See Engine.try_modes: modes 2 and 3 at the nominal scale, rows whose sums are all exact."""
-    rows, n = x.shape
-    ay = np.empty(n)
+def _try_modes(y2, y3, sum2, sum3, energy, best, mode, k, codes, offset, step, base, above, levels, cuts, scales,
+               lim_rot, lim_id, done):  # fmt: skip
+    """See Engine.try_modes: modes 2 and 3 at the nominal scale, for the rows whose squared errors
+    sum exactly (the sums of squares of the coefficients are the driver's)."""
+    rows, n = y2.shape
     u = np.empty(n)
     cell = np.empty(n, np.int64)
     c = np.empty(n, np.int16)
@@ -438,25 +438,14 @@ def _try_modes(x, energy, best, mode, k, codes, fsigns, offset, step, base, abov
         ok = True
         for alt in (2, 3):
             if alt == 2:
-                for j in range(n):
-                    ay[j] = x[r, j] * fsigns[j]
-                _fwht1(ay)
-                kc = _log_code(np.sqrt(energy[r]), cuts)
-                lim = lim_rot
+                ay, e = y2[r], sum2[r]
+                kc = min(max(_log_code(np.sqrt(energy[r]), cuts), 1), lim_rot)
             else:
-                for j in range(n):
-                    ay[j] = x[r, j] * float(n)
-                kc = _log_code(np.sqrt(energy[r] * n), cuts)
-                lim = lim_id
-            kc = min(max(kc, 1), lim)
+                ay, e = y3[r], sum3[r]
+                kc = min(max(_log_code(np.sqrt(energy[r] * n), cuts), 1), lim_id)
             s = scales[kc]
-            if alt == 2:
-                e = _sum_squares(ay)
-            else:  # sum((N·x)**2) = N²·sum(x**2) in any order (power-of-two scaling) while sum(x**2) is exact
-                e = _sum_squares(x[r])
-                e = e * float(n) * float(n) if e < EXACT else EXACT
             d2 = _quantize_err(ay, s, offset, step, base, above, levels, u, cell, c)
-            if not (e < EXACT and d2 < EXACT):
+            if not d2 < EXACT:
                 ok = False
                 break
             err = d2 / e
@@ -645,17 +634,18 @@ class NumbaEngine(Engine):
         _decode_blocks(records, _f64(scale).reshape(-1), levels, _f64(signs), int(bits), bool(split), out)
         return out
 
-    def try_modes(self, x, energy, best, mode, k, codes, fallback, thresholds, levels, cuts, scales, limits):
-        x = _f64(x)
-        done = np.zeros(x.shape[0], np.bool_)
+    def try_modes(self, y2, y3, sum2, sum3, energy, best, mode, k, codes, thresholds, levels, cuts, scales, limits):
+        y2, y3 = _f64(y2), _f64(y3)
+        done = np.zeros(y2.shape[0], np.bool_)
         levels = _f64(levels)
-        ok = (levels.shape[0] == np.asarray(thresholds).size + 1 and codes.dtype == np.int16 and codes.flags.writeable
-              and all(isinstance(a, np.ndarray) and a.flags.writeable for a in (best, mode, k)))  # fmt: skip
-        if not ok or not x.shape[0]:
+        ok = (levels.shape[0] == np.asarray(thresholds).size + 1 and y3.shape == y2.shape
+              and all(isinstance(a, np.ndarray) and a.flags.writeable for a in (best, mode, k, codes))
+              and codes.dtype == np.int16 and codes.shape == y2.shape)  # fmt: skip
+        if not ok or not y2.shape[0]:
             return done
         offset, step, base, above = _table(thresholds)
-        _try_modes(x, _f64(energy), best, mode, k, codes, _f64(fallback), offset, step, base, above, levels, _f64(cuts),
-                   _f64(scales), int(limits[0]), int(limits[1]), done)  # fmt: skip
+        _try_modes(y2, y3, _f64(sum2), _f64(sum3), _f64(energy), best, mode, k, codes, offset, step, base, above,
+                   levels, _f64(cuts), _f64(scales), int(limits[0]), int(limits[1]), done)  # fmt: skip
         return done
 
     def to_grid(self, x, out=None):

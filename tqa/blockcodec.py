@@ -287,18 +287,19 @@ class BlockCodec:
         mode = np.full(len(xh), MODE_PRIMARY)
         codes, y = np.array(codes, dtype=np.int16), np.asarray(y)
         limits = (MAX_SCALE_CODE - LOG_STEPS * 7, MAX_SCALE_CODE)
-        done = np.asarray(self.engine.try_modes(xh, eh, best, mode, k, codes, self._signs[MODE_FALLBACK],
-                                                self._thresholds, self._levels, _CUTS, _SCALES, limits))  # fmt: skip
+        ys = {MODE_PRIMARY: y}
+        for alt in (MODE_FALLBACK, MODE_IDENTITY):
+            ys[alt] = np.asarray(self._forward(xh, alt))
+        sums = [np.einsum("ij,ij->i", ys[alt], ys[alt]) for alt in (MODE_FALLBACK, MODE_IDENTITY)]  # as _try's
+        done = np.asarray(self.engine.try_modes(ys[MODE_FALLBACK], ys[MODE_IDENTITY], sums[0], sums[1], eh, best, mode,
+                                                k, codes, self._thresholds, self._levels, _CUTS, _SCALES, limits))  # fmt: skip
         out = (mode, k, codes, None, None)
         rest = np.flatnonzero(~done)
         if rest.size:  # the reference, whole
             self._recode_hard(xh[rest], y[rest], eh[rest], best[rest], rest, mode, k, codes, None, None)
         still = np.flatnonzero(done & (best > self._hard_mse))
         if still.size:  # the engine tried the other modes: the scale search remains
-            ys = {MODE_PRIMARY: y[still]}
-            for alt in (MODE_FALLBACK, MODE_IDENTITY):
-                ys[alt] = self._forward(xh[still], alt)
-            self._search_scales(ys, eh[still], best[still], still, out)
+            self._search_scales({m: v[still] for m, v in ys.items()}, eh[still], best[still], still, out)
         packed = self._pack(mode, k, codes, None, None)
         lo = 0
         for records, hard, *_ in jobs:

@@ -134,23 +134,25 @@ class Engine(abc.ABC):
         np.divide(np.asarray(self.synthesize(codes, scale, levels, signs)), float(n), out=out)
         return out
 
-    def try_modes(self, x: Array, energy: Array, best: Array, mode: Array, k: Array, codes: Array, fallback: Array,
-                  thresholds: Array, levels: Array, cuts: Array, scales: Array, limits: tuple[int, int]) -> Array:  # fmt: skip
-        """Retry hard blocks ``x`` (rows, N; integers, ``energy`` their sums of squares) in mode 2
-        (rotation by the ``fallback`` signs) and then mode 3 (identity, ``y = N·x``), each at its
-        nominal scale code ``clip(searchsorted(cuts, sqrt(e), "right") + 1, 1, limit)`` (``e``:
-        ``energy``, resp. ``N·energy``; ``limits``: the rotations' and identity's largest code);
-        a mode wins a block when its error ``sum((y - ŷ)**2) / sum(y**2)`` (``einsum`` sums) is
-        below ``best``, the block's error so far, which is then lowered; the winner's mode, scale
-        code and cell indices go to ``mode``, ``k`` and ``codes`` (updated in place, as the
-        driver's :meth:`tqa.blockcodec.BlockCodec._recode_hard` does).
+    def try_modes(self, y2: Array, y3: Array, sum2: Array, sum3: Array, energy: Array, best: Array, mode: Array,
+                  k: Array, codes: Array, thresholds: Array, levels: Array, cuts: Array, scales: Array,
+                  limits: tuple[int, int]) -> Array:  # fmt: skip
+        """Retry hard blocks in mode 2 (``y2``: their coefficients in the fallback rotation) and then
+        mode 3 (``y3 = N·x``, identity), each at its nominal scale code ``clip(searchsorted(cuts,
+        sqrt(e), "right") + 1, 1, limit)`` (``e``: the blocks' ``energy`` sum(x**2), resp.
+        ``N·energy``; ``limits``: the rotations' and identity's largest code).  A mode wins a block
+        when its error ``sum((y - ŷ)**2) / sum_m`` (the squared error as ``einsum`` sums it;
+        ``sum2``/``sum3``: ``sum(y**2)``, the driver's ``einsum``) is below ``best``, the block's
+        error so far, which is then lowered; the winner's mode, scale code and cell indices go to
+        ``mode``, ``k`` and ``codes`` (in place), as the driver's
+        :meth:`tqa.blockcodec.BlockCodec._recode_hard` does.
 
         Returns a bool mask of the blocks done; the others must be left untouched (the driver
         retries them).  The default does none: an engine that proves its sums exact may.
         """
         import numpy as np
 
-        return np.zeros(len(x), bool)
+        return np.zeros(len(y2), bool)
 
     def to_grid(self, x: Array, out: Array | None = None) -> Array:
         """:func:`tqa.samples.to_grid`: validated samples to float64 integers on the grid."""

@@ -191,8 +191,9 @@ class _Auto(Engine):
     def decode_blocks(self, records, scale, levels, signs, bits, split, out):
         return self._pick(out).decode_blocks(records, scale, levels, signs, bits, split, out)
 
-    def try_modes(self, x, energy, best, mode, k, codes, fallback, thresholds, levels, cuts, scales, limits):
-        return self._pick(x).try_modes(x, energy, best, mode, k, codes, fallback, thresholds, levels, cuts, scales, limits)
+    def try_modes(self, y2, y3, sum2, sum3, energy, best, mode, k, codes, thresholds, levels, cuts, scales, limits):
+        return self._pick(y2).try_modes(y2, y3, sum2, sum3, energy, best, mode, k, codes, thresholds, levels, cuts,
+                                        scales, limits)  # fmt: skip
 
     def to_grid(self, x, out=None):
         return self._pick(x).to_grid(x, out)

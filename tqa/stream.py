@@ -30,6 +30,14 @@ WORKING_SET = 1 << 21
 ON_ERROR = ("raise", "silence")
 
 
+def _grid_of(engine, x: np.ndarray) -> np.ndarray:
+    """Samples (n, channels) on the grid as a C-contiguous float64 (channels, n) array (one pass:
+    the engine writes the transposed buffer; every profile reads the same values from it)."""
+    g = np.empty((x.shape[1], x.shape[0]))
+    engine.to_grid(x, out=g.T)
+    return g
+
+
 class DamagedFramesWarning(UserWarning):
     """Issued by ``decode(..., on_error="silence")`` when frames were replaced by silence."""
 
@@ -120,7 +128,7 @@ class Encoder:
         step = max(1, WORKING_SET // (8 * x.shape[1]))
         with threads.limit(self.threads):
             for lo in range(0, x.shape[0], step):
-                self._put(self._coder.push(self._engine.to_grid(x[lo : lo + step]).T))
+                self._put(self._coder.push(_grid_of(self._engine, x[lo : lo + step])))
         self._n += x.shape[0]
 
     def close(self) -> StreamHeader:
@@ -419,7 +427,7 @@ def encode_segment(header: bytes, samples, first_frame: int, engine: str | None 
     step = max(1, WORKING_SET // (8 * h.channels))
     payloads: list[bytes] = []
     for lo in range(0, x.shape[0], step):
-        payloads += coder.push(coder_engine.to_grid(x[lo : lo + step]).T)
+        payloads += coder.push(_grid_of(coder_engine, x[lo : lo + step]))
     payloads += coder.finish(x.shape[0])
     pieces, _ = frames_of(first_frame, payloads)
     return b"".join(p if isinstance(p, bytes) else p.tobytes() for p in pieces)
