@@ -462,15 +462,18 @@ def _try_modes(y2, y3, sum2, sum3, energy, best, mode, k, codes, offset, step, b
 
 
 @_jit
-def _decode_blocks(records, scale, levels, signs, bits, split, out):
-    """Records to grid blocks: see Engine.decode_blocks (``levels`` has a level per code)."""
+def _decode_blocks(records, scale, levels, signs, bits, split, out, mode, fallback):
+    """Records to grid blocks: see Engine.decode_blocks (``levels`` has a level per code; ``mode``
+    an array per row, empty for all primary)."""
     rows, n = out.shape
     codes = np.empty(n, np.int32)
     inv = float(n)
+    modes = mode.shape[0] > 0
     for r in range(rows):
         rec = records[r]
         v = out[r]
         s = scale[r]
+        m = mode[r] if modes else 1
         if split and bits == 6:  # the default settings
             _unpack_6_sign(rec, 2, codes)
         else:
@@ -479,9 +482,14 @@ def _decode_blocks(records, scale, levels, signs, bits, split, out):
                 _add_low_bits(rec, pos, codes)
         for k in range(n):
             v[k] = np.rint(levels[np.uint64(codes[k])] * s)  # codes >= 0: unsigned, no wraparound
+        if m == 3:  # identity
+            for k in range(n):
+                v[k] = v[k] / inv
+            continue
         _fwht1(v)
+        sg = fallback if m == 2 else signs
         for k in range(n):
-            v[k] = v[k] * signs[k] / inv
+            v[k] = v[k] * sg[k] / inv
 
 
 @_jit
@@ -627,11 +635,15 @@ class NumbaEngine(Engine):
             records[bad] = sub
         return energy, dsum
 
-    def decode_blocks(self, records, scale, levels, signs, bits, split, out):
+    def decode_blocks(self, records, scale, levels, signs, bits, split, out, mode=None, fallback=None):
         levels = _f64(levels)
-        if levels.shape[0] < 1 << (int(bits) + bool(split)):  # codes without a level: the reference's errors
-            return Engine.decode_blocks(self, records, scale, levels, signs, bits, split, out)
-        _decode_blocks(records, _f64(scale).reshape(-1), levels, _f64(signs), int(bits), bool(split), out)
+        if levels.shape[0] < 1 << (int(bits) + bool(split)) or (mode is not None and fallback is None):
+            # codes without a level: the reference's errors
+            return Engine.decode_blocks(self, records, scale, levels, signs, bits, split, out, mode, fallback)
+        signs = _f64(signs)
+        m = np.zeros(0, np.int64) if mode is None else np.ascontiguousarray(mode, dtype=np.int64)
+        _decode_blocks(records, _f64(scale).reshape(-1), levels, signs, int(bits), bool(split), out, m,
+                       signs if fallback is None else _f64(fallback))  # fmt: skip
         return out
 
     def try_modes(self, y2, y3, sum2, sum3, energy, best, mode, k, codes, thresholds, levels, cuts, scales, limits):

@@ -197,6 +197,10 @@ def test_fused_block_methods_match_the_reference(n, bits, split):
     scale = np.where(np.arange(len(recs)) % 5 == 0, 0.0, _LEVELS[np.minimum(k, 1024 + 16 * 30)])
     ref = Engine.decode_blocks(REF, recs, scale, cb.centroids, s, bits, split, np.empty((len(recs), n)))
     _same(NB.decode_blocks(recs, scale, cb.centroids, s, bits, split, np.empty((len(recs), n))), ref)
+    mode = rng.integers(0, 4, len(recs))  # every mode: the fallback rotation and identity rows in the same pass
+    fallback = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    ref = Engine.decode_blocks(REF, recs, scale, cb.centroids, s, bits, split, np.empty((len(recs), n)), mode, fallback)
+    _same(NB.decode_blocks(recs, scale, cb.centroids, s, bits, split, np.empty((len(recs), n)), mode, fallback), ref)
 
 
 def test_fused_methods_with_other_tables_fall_back():

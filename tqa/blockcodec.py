@@ -419,12 +419,7 @@ class BlockCodec:
                 out = np.empty((records.shape[0], n))
             records = np.ascontiguousarray(records)
             self.engine.decode_blocks(records, scale, self._levels, self._signs[MODE_PRIMARY], s.bits,
-                                      s.residual == "sign", out)  # fmt: skip
-            other = np.flatnonzero((mode == MODE_FALLBACK) | (mode == MODE_IDENTITY))
-            if other.size:
-                codes = self._unpack_codes(records[other])
-                yhat = np.asarray(self.engine.dequantize(codes, scale[other], self._levels))
-                self._inverse_modes(out, yhat, mode[other], other)
+                                      s.residual == "sign", out, mode, self._signs[MODE_FALLBACK])  # fmt: skip
             return out
         codes = self._unpack_codes(records)
         silent = mode == MODE_SILENT

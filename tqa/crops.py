@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import threads
+
 __all__ = ["read_crops", "open_stream"]
 
 MERGE_GAP = 8192  # crops of a stream closer than this (in samples) are decoded as one span
@@ -98,6 +100,11 @@ def read_crops(
         raise ValueError("all crops must have the same number of frames (call once per length)")
     if k and (table[:, 0].min() < 0 or table[:, 0].max() >= len(srcs)):
         raise ValueError(f"crop stream index out of range 0..{len(srcs) - 1}")
+    with threads.limit():  # once for the call: every read below nests in it for free
+        return _read_all(srcs, table, k, length, dtype, engine, out, pad)
+
+
+def _read_all(srcs, table, k, length, dtype, engine, out, pad) -> np.ndarray:
     opened = []
     try:
         decoders = {}

@@ -115,12 +115,13 @@ class Engine(abc.ABC):
         return energy, dsum
 
     def decode_blocks(self, records: Array, scale: Array, levels: Array, signs: Array, bits: int, split: bool,
-                      out: Array) -> Array:  # fmt: skip
-        """``out[:] = synthesize(codes, scale, levels, signs) / N``: the primary path of decoding.
+                      out: Array, mode: Array | None = None, fallback: Array | None = None) -> Array:  # fmt: skip
+        """Reconstruct blocks from their records: ``out[:] = synthesize(codes, scale, levels, signs) / N``.
 
         ``records`` (rows, R) as :meth:`encode_blocks` writes them (the side info is not read:
         ``scale`` holds each row's scale, 0 for silent rows); ``out`` a C-contiguous float64
-        (rows, N) array.  Returns ``out``.
+        (rows, N) array.  With ``mode`` (per row), rows of mode 2 are unrotated with the
+        ``fallback`` signs instead and rows of mode 3 are not rotated (``ŷ / N``).  Returns ``out``.
         """
         import numpy as np
 
@@ -128,10 +129,21 @@ class Engine(abc.ABC):
 
         n = out.shape[1]
         cb = n * bits // 8
-        codes = bitpack.unpack(records[:, 2 : 2 + cb], bits, n)
-        if split:
-            codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, 2 + cb :], 1, n)
-        np.divide(np.asarray(self.synthesize(codes, scale, levels, signs)), float(n), out=out)
+
+        def codes_of(rec):
+            c = bitpack.unpack(rec[:, 2 : 2 + cb], bits, n)
+            if split:
+                c = (c.astype(np.int16) << 1) | bitpack.unpack(rec[:, 2 + cb :], 1, n)
+            return c
+
+        np.divide(np.asarray(self.synthesize(codes_of(records), scale, levels, signs)), float(n), out=out)
+        if mode is not None:
+            mode = np.asarray(mode)
+            for m in (2, 3):
+                rows = np.flatnonzero(mode == m)
+                if rows.size:
+                    yhat = np.asarray(self.dequantize(codes_of(records[rows]), np.asarray(scale)[rows], levels))
+                    out[rows] = (np.asarray(self.unrotate(yhat, fallback)) if m == 2 else yhat) / float(n)
         return out
 
     def try_modes(self, y2: Array, y3: Array, sum2: Array, sum3: Array, energy: Array, best: Array, mode: Array,

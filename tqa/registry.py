@@ -188,8 +188,8 @@ class _Auto(Engine):
     def encode_blocks(self, x, signs, thresholds, levels, cuts, scales, bits, split, records):
         return self._pick(x).encode_blocks(x, signs, thresholds, levels, cuts, scales, bits, split, records)
 
-    def decode_blocks(self, records, scale, levels, signs, bits, split, out):
-        return self._pick(out).decode_blocks(records, scale, levels, signs, bits, split, out)
+    def decode_blocks(self, records, scale, levels, signs, bits, split, out, mode=None, fallback=None):
+        return self._pick(out).decode_blocks(records, scale, levels, signs, bits, split, out, mode, fallback)
 
     def try_modes(self, y2, y3, sum2, sum3, energy, best, mode, k, codes, thresholds, levels, cuts, scales, limits):
         return self._pick(y2).try_modes(y2, y3, sum2, sum3, energy, best, mode, k, codes, thresholds, levels, cuts,

@@ -310,10 +310,11 @@ class Decoder:
             res = np.empty((b - a, c), dt)
         view = res if res.ndim == 2 else res[:, None]
         pos = 0
-        for g in self._grids(a, b):
-            m = g.shape[0]
-            self._engine.from_grid(g, dt, out=view[pos : pos + m])
-            pos += m
+        with threads.limit(self.threads):  # once for the call (the chunks' own limits nest for free)
+            for g in self._grids(a, b):
+                m = g.shape[0]
+                self._engine.from_grid(g, dt, out=view[pos : pos + m])
+                pos += m
         if out is not None:
             return out[: b - a]
         return res[:, 0] if (c == 1 and not always_2d) else res
