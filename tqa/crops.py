@@ -152,6 +152,10 @@ def _read_stream(dec, s: int, table: np.ndarray, length: int, out: np.ndarray, d
             end = max(end, starts[j] + length)
             j += 1
         lo, hi = int(starts[i]), int(min(end, n))
+        if j == i + 1 and hi - lo == length:  # a crop alone and whole: decoded straight into its place
+            dec.read(lo, length, dtype, always_2d=True, out=out[rows[i]])
+            i = j
+            continue
         span = dec.read(lo, hi - lo, dtype) if hi > lo else np.zeros((0, dec.header.channels), dtype)
         span = span.reshape(len(span), -1)
         for r, st in zip(rows[i:j], starts[i:j]):

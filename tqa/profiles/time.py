@@ -167,6 +167,8 @@ class _Decoder(FrameDecoder):
                 run = []
             if p is not None:  # a damaged frame: silence
                 parts.append(np.zeros((self.channels, self.blocks_of(first + k) * self.s.block_size)))
+        if len(parts) == 1:
+            return parts[0]
         return np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0))
 
 
