@@ -245,3 +245,20 @@ def test_frame_array_is_frame_bytes_of_each_row():
         [frame_bytes(3, b"abc")] + [frame_bytes(4 + i, r) for i, r in enumerate(rows)] + [frame_bytes(9, b"z")])
     assert lengths == [11] + [50] * 5 + [9]
     assert frame_array(0, np.zeros((0, 4), np.uint8)).shape == (0, 12)
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_bitpack_is_msb_first_bit_for_bit(bits):
+    """tqa.bitpack (its 6-bit byte-arithmetic path included) against the definition: the codes'
+    bits, MSB first, concatenated."""
+    from tqa import bitpack
+
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(0, 1 << bits, size=(5, 64))
+    codes[0] = (1 << bits) - 1
+    codes[1] = 0
+    want = np.packbits(((codes[:, :, None] >> np.arange(bits - 1, -1, -1)) & 1).reshape(5, -1).astype(np.uint8), axis=1)
+    np.testing.assert_array_equal(bitpack.pack(codes, bits), want)
+    np.testing.assert_array_equal(bitpack.pack(codes.astype(np.int16), bits), want)
+    np.testing.assert_array_equal(bitpack.unpack(want, bits, 64), codes)
+    assert bitpack.unpack(want, bits, 64).dtype == np.uint8

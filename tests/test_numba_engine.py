@@ -247,6 +247,9 @@ def test_grid_conversions_match_the_reference():
             out = np.empty((view.shape[1], view.shape[0]), dt).T
             NB.from_grid(view, dt, out=out)
             _same(np.ascontiguousarray(out), Engine.from_grid(REF, view, dt))
+            ref_out = np.empty((view.shape[1], view.shape[0]), dt).T  # the reference written in place too
+            Engine.from_grid(REF, view, dt, out=ref_out)
+            _same(np.ascontiguousarray(ref_out), Engine.from_grid(REF, view, dt))
 
 
 def test_hard_blocks_retried_in_compiled_code_give_the_reference_stream(monkeypatch):
