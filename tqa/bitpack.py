@@ -26,13 +26,6 @@ def pack(codes: np.ndarray, bits: int) -> np.ndarray:
         return codes.astype(np.uint8)
     if bits == 1:
         return np.packbits(codes.astype(np.uint8), axis=1)
-    if bits == 6:  # the default: four codes in three bytes, in byte arithmetic (a quarter of the passes)
-        c = codes.reshape(rows, n // 4, 4).astype(np.uint8)
-        out = np.empty((rows, n // 4, 3), np.uint8)
-        np.bitwise_or(c[:, :, 0] << 2, c[:, :, 1] >> 4, out=out[:, :, 0])
-        np.bitwise_or((c[:, :, 1] & 15) << 4, c[:, :, 2] >> 2, out=out[:, :, 1])
-        np.bitwise_or((c[:, :, 2] & 3) << 6, c[:, :, 3], out=out[:, :, 2])
-        return out.reshape(rows, n // 4 * 3)
     g, nbytes, word_t = _group(bits)
     width = np.dtype(word_t).itemsize
     c = codes.reshape(rows, n // g, g).astype(word_t)
@@ -50,14 +43,6 @@ def unpack(data: np.ndarray, bits: int, n: int) -> np.ndarray:
         return data.reshape(rows, n)
     if bits == 1:
         return np.unpackbits(data, axis=1, count=n)
-    if bits == 6:  # the default: three bytes hold four codes, in byte arithmetic
-        b = data.reshape(rows, n // 4, 3)
-        out = np.empty((rows, n // 4, 4), np.uint8)
-        np.right_shift(b[:, :, 0], 2, out=out[:, :, 0])
-        np.bitwise_or((b[:, :, 0] & 3) << 4, b[:, :, 1] >> 4, out=out[:, :, 1])
-        np.bitwise_or((b[:, :, 1] & 15) << 2, b[:, :, 2] >> 6, out=out[:, :, 2])
-        np.bitwise_and(b[:, :, 2], 63, out=out[:, :, 3])
-        return out.reshape(rows, n)
     # eight codes are always whole bytes: read them as one 64-bit word (measured faster than g-groups here)
     buf = np.zeros((rows, n // 8, 8), np.uint8)
     buf[:, :, 8 - bits :] = data.reshape(rows, n // 8, bits)

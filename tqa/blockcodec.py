@@ -295,8 +295,9 @@ class BlockCodec:
                                                 k, codes, self._thresholds, self._levels, _CUTS, _SCALES, limits))  # fmt: skip
         out = (mode, k, codes, None, None)
         rest = np.flatnonzero(~done)
-        if rest.size:  # the reference, whole
-            self._recode_hard(xh[rest], y[rest], eh[rest], best[rest], rest, mode, k, codes, None, None)
+        if rest.size:  # the reference, whole (with the coefficients computed above)
+            self._recode_hard(xh[rest], y[rest], eh[rest], best[rest], rest, mode, k, codes, None, None,
+                              ys={m: v[rest] for m, v in ys.items()})  # fmt: skip
         still = np.flatnonzero(done & (best > self._hard_mse))
         if still.size:  # the engine tried the other modes: the scale search remains
             self._search_scales({m: v[still] for m, v in ys.items()}, eh[still], best[still], still, out)
@@ -306,7 +307,7 @@ class BlockCodec:
             records[hard] = packed[lo : lo + hard.size]
             lo += hard.size
 
-    def _recode_hard(self, x, y, energy, best, rows, mode, k, codes, z, ka) -> None:
+    def _recode_hard(self, x, y, energy, best, rows, mode, k, codes, z, ka, ys=None) -> None:
         """Search modes x scale offsets for blocks coded badly; update the outputs in place.
 
         Concentrated blocks (a Hadamard row, an impulse) rotate into a spike or into
@@ -317,9 +318,10 @@ class BlockCodec:
         blocks still bad after them.
         """
         out = (mode, k, codes, z, ka)
-        ys = {MODE_PRIMARY: y}
+        if ys is None:  # the blocks' coefficients in each mode
+            ys = {m: self._forward(x, m) for m in (MODE_FALLBACK, MODE_IDENTITY)}
+            ys[MODE_PRIMARY] = y
         for alt in (MODE_FALLBACK, MODE_IDENTITY):
-            ys[alt] = self._forward(x, alt)
             best = self._try(ys[alt], energy, alt, (0,), best, rows, out)
         self._search_scales(ys, energy, best, rows, out)
 

@@ -7,8 +7,9 @@ An engine implements four kernels on 2-D arrays, one block per row:
 * :meth:`Engine.quantize` – the number of thresholds ``<= y / scale[row]``;
 * :meth:`Engine.dequantize` – ``round_half_even(levels[codes] * scale[row])``;
 
-plus fused pipelines with defaults built from those kernels, which an engine may replace
-by one compiled pass (like libFLAC's function pointers, the drivers never know which runs):
+plus optional methods with NumPy defaults that every engine inherits (most built from those
+kernels), which an engine may replace by one compiled pass (like libFLAC's function
+pointers: the drivers call them and never know which implementation runs):
 
 * :meth:`Engine.analyze` / :meth:`Engine.synthesize` – the kernels chained;
 * :meth:`Engine.try_modes` – the first retry of the hard blocks (the other modes at the
@@ -18,7 +19,7 @@ by one compiled pass (like libFLAC's function pointers, the drivers never know w
 * :meth:`Engine.encode_blocks` / :meth:`Engine.decode_blocks` – the time-domain profile's
   primary path whole: block energies, scale codes, rotation, quantization, the squared
   error of each block, and the packing of block records (resp. their unpacking,
-  reconstruction and inverse rotation).  The defaults are the reference arithmetic
+  reconstruction and inverse rotation, in every mode).  The defaults are the reference arithmetic
   (NumPy's ``einsum`` sums, :mod:`tqa.bitpack`); a replacement must give the same bytes and
   values, and may prove its own sums exact (integers, every partial sum below 2**53, as on
   the int16 grid) and hand the other rows to the default (the numba engine does).
