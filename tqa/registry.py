@@ -148,8 +148,8 @@ def auto_engine(samples: int) -> str:
 
     ``numba`` once it is loaded in this process (``tqa.set_global_engine("numba")`` or a
     first use: its ~0.7 s start-up is paid; ``tools/bench_engines.py --music --seconds 300
-    --blocks 512 --engines tiled,numba`` measures 341 MB/s encode and 533 decode in process
-    against tiled's 89 and 128), else ``scipy`` for batches below
+    --blocks 512 --engines tiled,numba`` measures 229-341 MB/s encode and 213-533 decode in
+    process against tiled's 67-89 and 80-128), else ``scipy`` for batches below
     TILED_FROM_SAMPLES when SciPy's linalg is loaded already (its import is paid), else
     ``tiled``.  A one-shot command line never loads numba by itself.
     """
