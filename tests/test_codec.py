@@ -248,3 +248,34 @@ def test_decoded_arrays_are_c_ordered():
     for dtype in ("float32", "float64", "int16", "int32"):
         y, _ = tqa.decode(data, dtype=dtype)
         assert y.flags.c_contiguous, dtype
+
+
+@pytest.mark.parametrize("engine", ["numpy", "tiled"])
+def test_hard_blocks_batched_across_codec_calls_give_the_same_stream(engine, monkeypatch):
+    """The time encoder recodes hard blocks in batches over several codec calls (frames wait for
+    them): the bytes are those of recoding every call's hard blocks at once, and of segments."""
+    from tqa.profiles import time as time_profile
+    from tqa.stream import WORKING_SET
+
+    per_call = WORKING_SET // 16  # samples per channel a stereo codec call takes
+    rng = np.random.default_rng(21)
+    x = rng.normal(0, 6000, (3 * per_call + 1234, 2))
+    x[:: per_call // 3] = 32000  # impulses: hard blocks in every call
+    x[per_call : per_call + 20000] = rng.integers(-2, 3, (20000, 2))  # quantization on the grid: more of them
+    x = x.clip(-32768, 32767).astype(np.int16)
+    batched = tqa.encode(x, 44100, engine=engine)
+    real_init = time_profile._Encoder.__init__
+
+    def at_once(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self._max_job_rows = 1  # every call's hard blocks recoded before its frames, as one codec call would
+
+    monkeypatch.setattr(time_profile._Encoder, "__init__", at_once)
+    assert tqa.encode(x, 44100, engine=engine) == batched
+    monkeypatch.undo()
+    head = tqa.stream.header_bytes(44100, 2, len(x), source_format="int16")
+    fs = tqa.info(batched)["frame_samples"]
+    cut = 5 * fs
+    seg = tqa.stream.encode_segment(head, x[:cut], 0, engine=engine) + tqa.stream.encode_segment(head, x[cut:], 5,
+                                                                                                   engine=engine)
+    assert head + seg == batched

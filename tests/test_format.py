@@ -231,3 +231,34 @@ def test_variable_size_frames_with_tags(profile, kw):
     data = tqa.encode(x, 44100, profile=profile, tags={"TITLE": "x" * 300}, **kw)
     y, _ = tqa.decode(data)  # strict: the index must point past the larger header
     assert y.shape == x.shape and tqa.verify(data) == [] and header(data).tags["TITLE"] == "x" * 300
+
+
+def test_frame_array_is_frame_bytes_of_each_row():
+    from tqa.format import frame_array, frame_bytes, frames_of
+
+    p = np.random.default_rng(1).integers(0, 256, size=(5, 2, 3, 7), dtype=np.uint8)
+    a = frame_array(11, p.transpose(0, 2, 1, 3))  # a strided view: its rows in C order
+    rows = [np.ascontiguousarray(p[i].transpose(1, 0, 2)).tobytes() for i in range(5)]
+    assert [bytes(r) for r in a] == [frame_bytes(11 + i, r) for i, r in enumerate(rows)]
+    pieces, lengths = frames_of(3, [b"abc", p.transpose(0, 2, 1, 3), b"z"])
+    assert b"".join(bytes(x) if isinstance(x, np.ndarray) else x for x in pieces) == b"".join(
+        [frame_bytes(3, b"abc")] + [frame_bytes(4 + i, r) for i, r in enumerate(rows)] + [frame_bytes(9, b"z")])
+    assert lengths == [11] + [50] * 5 + [9]
+    assert frame_array(0, np.zeros((0, 4), np.uint8)).shape == (0, 12)
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_bitpack_is_msb_first_bit_for_bit(bits):
+    """tqa.bitpack (its 6-bit byte-arithmetic path included) against the definition: the codes'
+    bits, MSB first, concatenated."""
+    from tqa import bitpack
+
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(0, 1 << bits, size=(5, 64))
+    codes[0] = (1 << bits) - 1
+    codes[1] = 0
+    want = np.packbits(((codes[:, :, None] >> np.arange(bits - 1, -1, -1)) & 1).reshape(5, -1).astype(np.uint8), axis=1)
+    np.testing.assert_array_equal(bitpack.pack(codes, bits), want)
+    np.testing.assert_array_equal(bitpack.pack(codes.astype(np.int16), bits), want)
+    np.testing.assert_array_equal(bitpack.unpack(want, bits, 64), codes)
+    assert bitpack.unpack(want, bits, 64).dtype == np.uint8

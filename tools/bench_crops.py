@@ -2,14 +2,16 @@
 
     python tools/bench_crops.py                 # corpus music, 64 crops, 3 rounds
     python tools/bench_crops.py --crops 128 --rounds 5 --minutes 4
+    python tools/bench_crops.py --no-zarr --engines default,tiled,numba   # the compiled engine (tqa[fast])
 
-Every round draws new random starts and times each reader on the same crops, in the
-same loop (the machine is shared: compare the ratios).  Readers:
+Every reader runs once untimed (imports, compiled-code caches), then every round draws new
+random starts and times each reader on the same crops, in the same loop (the machine is shared: compare the ratios).  Readers:
 
 - ``wav``: soundfile ``SoundFile.seek`` + ``read`` per crop on a PCM_16 WAV (the reference);
-- ``tqa per-crop``: ``tqa.Decoder(f).read(start, frames)`` per crop;
-- ``tqa read_crops``: :func:`tqa.crops.read_crops` (one call for all crops), default
-  engine and ``engine="numpy"``, time profile and spectral profile (rate 3.2);
+- ``tqa per-crop``: ``tqa.Decoder(f).read(start, frames)`` per crop (default engine, and numba
+  if listed in ``--engines``);
+- ``tqa read_crops``: :func:`tqa.crops.read_crops` (one call for all crops), for each engine of
+  ``--engines`` (default: the default engine and ``numpy``), time and spectral (rate 3.2) profiles;
 - ``zarr tqa`` / ``zarr wavpack``: ``a[start:start+frames]`` per crop on zarr v3 arrays
   with 1-s chunks, TQA (time default; spectral rate 3.2) vs wavpack-numcodecs' v3
   serializer (hybrid, bps calibrated to TQA's stored bits/sample), in-memory stores.
@@ -53,6 +55,9 @@ def main(argv=None):
     ap.add_argument("--crops", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-zarr", action="store_true")
+    ap.add_argument("--engines", default="default,numpy",
+                    help="engines of the tqa readers, comma-separated: default (the auto rule), numpy, tiled, scipy, numba "
+                         "(the extra tqa[fast]; once it is loaded, the auto rule picks it: the default rows then run it)")
     a = ap.parse_args(argv)
 
     import soundfile as sf
@@ -81,18 +86,21 @@ def main(argv=None):
 
     readers["wav (soundfile)"] = wav_reader
 
-    def per_crop(path):
+    def per_crop(path, engine=None):
         def run(starts):
             with open(path, "rb") as f:
-                dec = tqa.Decoder(f)
+                dec = tqa.Decoder(f, engine=engine)
                 for s in starts:
                     dec.read(int(s), frames)
 
         return run
 
-    readers["tqa time, per-crop Decoder.read"] = per_crop(tq)
+    engines = [None if e == "default" else e for e in a.engines.split(",")]
+    for eng in engines:
+        if eng in (None, "numba"):
+            readers[f"tqa time, per-crop Decoder.read engine={eng or 'default'}"] = per_crop(tq, eng)
     for name, path in (("time", tq), ("spectral 3.2", tqs)):
-        for eng in (None, "numpy"):
+        for eng in engines:
             readers[f"tqa {name}, read_crops engine={eng or 'default'}"] = (
                 lambda starts, p=path, e=eng: read_crops(p, starts, frames=frames, engine=e)
             )
@@ -130,6 +138,8 @@ def main(argv=None):
             )
 
     rng = np.random.default_rng(0)
+    for fn in readers.values():  # warm-up: imports, compiled-code caches, first calls
+        fn(rng.integers(0, len(x) - frames, 2))
     times = {k: [] for k in readers}
     for _ in range(a.rounds):
         starts = rng.integers(0, len(x) - frames, a.crops)

@@ -1,11 +1,14 @@
 """In-process speed of every engine: encode and decode MB/s of 16-bit PCM.
 
     python tools/bench_engines.py [--seconds 60] [--blocks 64,256,512,2048,8192] [--bits 6]
+    python tools/bench_engines.py --music --seconds 300 --blocks 512 --engines tiled,numba --repeat 5
     python tools/bench_engines.py --spectral [--seconds 60]      # spectral profile, every engine
     python tools/bench_engines.py --first-call [--repeat 5]      # fresh processes: import + first call
 
 The signal is stereo 44.1 kHz int16 (noise shaped like music: a sine mix plus
-noise).  Each figure is the median of ``--repeat`` warm runs, in CPU seconds of
+noise; ``--music``: the corpus music of tools/bench_crops.py, looped to ``--seconds``, whose
+hard blocks and silences the synthetic signal lacks).  ``--engines``: a comma-separated
+subset of the engines (default: all).  Each figure is the median of ``--repeat`` warm runs, in CPU seconds of
 this process (``--wall`` for wall-clock: on a shared machine CPU time is the figure
 that does not count other processes' turns) of tqa.encode /
 tqa.decode with an explicit engine (one core: the codec limits BLAS to one thread,
@@ -133,6 +136,8 @@ def main() -> None:
     ap.add_argument("--first-call", action="store_true", help="fresh-process import + first-call cost per engine")
     ap.add_argument("--spectral", action="store_true", help="the spectral profile instead")
     ap.add_argument("--wall", action="store_true", help="wall-clock seconds instead of this process's CPU seconds")
+    ap.add_argument("--music", action="store_true", help="corpus music (tools/bench_crops.py) instead of the synthetic signal")
+    ap.add_argument("--engines", default=None, help="comma-separated engines (default: every registered one)")
     ap.add_argument("--whole", action="store_true",
                     help="one TurboAudioEngine call on the whole signal (the large-batch regime)")  # fmt: skip
     args = ap.parse_args()
@@ -142,14 +147,21 @@ def main() -> None:
     if args.first_call:
         first_call(args.repeat, args.wall)
         return
-    x = signal(args.seconds)
+    if args.music:
+        from bench_crops import music
+
+        x = music(args.seconds / 60)
+    else:
+        x = signal(args.seconds)
     if args.spectral:
         spectral(x, args)
         return
     mb = x.nbytes / 1e6
-    engines = tqa.engines()
+    engines = args.engines.split(",") if args.engines else tqa.engines()
     how = "one call on" if args.whole else "streaming API,"
-    print(f"{how} {args.seconds:g} s stereo 44.1 kHz int16 ({mb:.1f} MB), bits={args.bits}, residual={args.residual}\n")
+    what = "corpus music" if args.music else "synthetic"
+    print(f"{how} {args.seconds:g} s stereo 44.1 kHz int16 {what} ({mb:.1f} MB), bits={args.bits}, "
+          f"residual={args.residual}, {'wall' if args.wall else 'CPU'} time, medians of {args.repeat}\n")
     print("| block | " + " | ".join(f"{e} enc MB/s | {e} dec MB/s" for e in engines) + " | fastest |")
     print("|---|" + "---|---|" * len(engines) + "---|")
     for n in map(int, args.blocks.split(",")):

@@ -151,8 +151,8 @@ def main() -> int:
         for prof in args.profiles.split(","):
             extra = ["--profile", "spectral"] if prof == "spectral" else []
             tq = str(T / f"a_{prof}.tqa")
-            cmds[f"tqa encode {prof}"] = ([*tqa, "encode", wav, tq, "--quiet", *extra], env, "flac -5")
-            cmds[f"tqa decode {prof}"] = ([*tqa, "decode", tq, str(T / "td.wav"), "--quiet"], env, "flac -d")
+            cmds[f"tqa encode {prof}"] = ([*tqa, "encode", wav, tq, "--quiet", "-f", *extra], env, "flac -5")
+            cmds[f"tqa decode {prof}"] = ([*tqa, "decode", tq, str(T / "td.wav"), "--quiet", "-f"], env, "flac -d")
             for kv in args.variant:
                 k, _, v = kv.partition("=")
                 venv = {**env, k: v}
@@ -194,9 +194,9 @@ def main() -> int:
             for _ in range(args.clip_repeat):
                 for p in paths[: min(len(paths), 20)]:  # per-clip cost from 20 single-file processes
                     per["flac -5"].append(run(["flac", "-5", "-f", "-s", p, "-o", str(out / "c.flac")])["cpu"])
-                    per["tqa encode time"].append(run([*tqa, "encode", p, str(out / "c.tqa"), "--quiet"], env)["cpu"])
+                    per["tqa encode time"].append(run([*tqa, "encode", p, str(out / "c.tqa"), "--quiet", "-f"], env)["cpu"])
                     per["tqa encode spectral"].append(
-                        run([*tqa, "encode", p, str(out / "s.tqa"), "--quiet", "--profile", "spectral"], env)["cpu"])
+                        run([*tqa, "encode", p, str(out / "s.tqa"), "--quiet", "-f", "--profile", "spectral"], env)["cpu"])
                 allin["flac -5"].append(run(["flac", "-5", "-f", "-s", "--output-prefix=" + str(out) + "/", *paths]))
                 allin["tqa (API, one process)"].append(run([sys.executable, "-c", one, str(out), *paths], env))
             print(f"\n{args.clips} x 5-s clips (44.1 kHz stereo 16-bit), quiet load; medians of {args.clip_repeat}\n")

@@ -30,6 +30,7 @@ mode and scale offset (``SCALE_SEARCH``) that measure best.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,13 @@ def log_value(k: np.ndarray) -> np.ndarray:
     k = np.asarray(k, dtype=np.int64)
     e = k - LOG_BIAS
     return np.where(k > 0, np.ldexp(_FRAC[e % LOG_STEPS], e // LOG_STEPS), 0.0)
+
+
+_ALL = np.arange(LOG_MAX + 1)
+_SCALES = np.where(_ALL > 0, log_value(_ALL), 1.0)  # the quantizer's scale per code (1.0: silent rows, discarded)
+_LEVELS = np.where(_ALL > 0, log_value(_ALL), 0.0)  # the decoder's (a silent block is exact zeros)
+for _t in (_CUTS, _SCALES, _LEVELS):
+    _t.flags.writeable = False
 
 
 class BlockError(ValueError):
@@ -132,19 +140,19 @@ class Settings:
     def nominal_sqnr_db(self) -> float:
         return float(-10.0 * np.log10(self.nominal_mse))
 
-    @property
+    @functools.cached_property
     def side_bytes(self) -> int:
         return 4 if self.residual == "qjl" else 2
 
-    @property
+    @functools.cached_property
     def code_bytes(self) -> int:
         return self.block_size * self.bits // 8
 
-    @property
+    @functools.cached_property
     def residual_bytes(self) -> int:
         return {"none": 0, "sign": self.block_size // 8, "qjl": self.qjl_rows // 8}[self.residual]
 
-    @property
+    @functools.cached_property
     def record_bytes(self) -> int:
         """Bytes per coded block: side info, packed codes, residual bits."""
         return self.side_bytes + self.code_bytes + self.residual_bytes
@@ -165,6 +173,8 @@ class BlockCodec:
             self._rows = qjl_rows(n, settings.seed, settings.qjl_rows)
         # error budget per unit coefficient energy above which a block is "hard"
         self._hard_mse = settings.nominal_mse * 10.0 ** (HARD_BLOCK_DB / 10.0)
+        self._record_bytes = settings.record_bytes
+        self._fused = settings.residual != "qjl"  # the engine's encode_blocks / decode_blocks apply
 
     # -- transform helpers -------------------------------------------------------
     def _forward(self, x: np.ndarray, mode: int) -> np.ndarray:
@@ -214,6 +224,8 @@ class BlockCodec:
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Code grid blocks ``x`` (rows, N) into records (rows, record_bytes) uint8."""
+        if self._fused:
+            return self._encode_fused(x)
         rows, n = x.shape
         energy = np.einsum("ij,ij->i", x, x)
         k = self._scale_code(energy, MODE_PRIMARY)
@@ -233,7 +245,69 @@ class BlockCodec:
             ka[silent] = 0
         return self._pack(mode, k, codes, z, ka)
 
-    def _recode_hard(self, x, y, energy, best, rows, mode, k, codes, z, ka) -> None:
+    def _encode_fused(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`encode` without QJL: :meth:`encode_primary`, then the hard blocks recoded."""
+        records, job = self.encode_primary(x)
+        if job is not None:
+            self.recode([job])
+        return records
+
+    def encode_primary(self, x: np.ndarray):
+        """Code grid blocks in the primary rotation: ``(records, job)``, where ``job`` (None if
+        there is none) names the hard blocks whose records :meth:`recode` must still redo.
+
+        Streaming coders hand :meth:`recode` the jobs of several calls at once: the retries of
+        a block do not depend on the blocks coded with it, and the per-call cost of the
+        retries (a few dozen array operations) is then paid once for many blocks.
+        One engine pass (:meth:`tqa.engine.Engine.encode_blocks`) codes every block; with
+        the QJL residual, :meth:`encode` codes them whole (``job`` None).
+        """
+        if not self._fused:
+            return self.encode(x), None
+        s, n = self.s, self.s.block_size
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        records = np.empty((x.shape[0], self._record_bytes), np.uint8)
+        energy, dsum = self.engine.encode_blocks(x, self._signs[MODE_PRIMARY], self._thresholds, self._levels, _CUTS,
+                                                 _SCALES, s.bits, s.residual == "sign", records)  # fmt: skip
+        err = dsum / np.maximum(energy * n, 1.0)  # sum(y**2) = N·||x||² (Parseval)
+        hard = np.flatnonzero((err > self._hard_mse) & (energy > 0))
+        if not hard.size:
+            return records, None
+        return records, (records, hard, x[hard], energy[hard], err[hard])
+
+    def recode(self, jobs: list) -> None:
+        """Recode the hard blocks of :meth:`encode_primary` jobs (their records are patched)."""
+        if not jobs:
+            return
+        xh = np.concatenate([j[2] for j in jobs]) if len(jobs) > 1 else jobs[0][2]
+        eh = np.concatenate([j[3] for j in jobs]) if len(jobs) > 1 else jobs[0][3]
+        best = np.concatenate([j[4] for j in jobs]) if len(jobs) > 1 else jobs[0][4].copy()
+        k = self._scale_code(eh, MODE_PRIMARY)
+        y, codes, _ = self.engine.analyze(xh, self._signs[MODE_PRIMARY], self._scale(k), self._thresholds, self._levels)
+        mode = np.full(len(xh), MODE_PRIMARY)
+        codes, y = np.array(codes, dtype=np.int16), np.asarray(y)
+        limits = (MAX_SCALE_CODE - LOG_STEPS * 7, MAX_SCALE_CODE)
+        ys = {MODE_PRIMARY: y}
+        for alt in (MODE_FALLBACK, MODE_IDENTITY):
+            ys[alt] = np.asarray(self._forward(xh, alt))
+        sums = [np.einsum("ij,ij->i", ys[alt], ys[alt]) for alt in (MODE_FALLBACK, MODE_IDENTITY)]  # as _try's
+        done = np.asarray(self.engine.try_modes(ys[MODE_FALLBACK], ys[MODE_IDENTITY], sums[0], sums[1], eh, best, mode,
+                                                k, codes, self._thresholds, self._levels, _CUTS, _SCALES, limits))  # fmt: skip
+        out = (mode, k, codes, None, None)
+        rest = np.flatnonzero(~done)
+        if rest.size:  # the reference, whole (with the coefficients computed above)
+            self._recode_hard(xh[rest], y[rest], eh[rest], best[rest], rest, mode, k, codes, None, None,
+                              ys={m: v[rest] for m, v in ys.items()})  # fmt: skip
+        still = np.flatnonzero(done & (best > self._hard_mse))
+        if still.size:  # the engine tried the other modes: the scale search remains
+            self._search_scales({m: v[still] for m, v in ys.items()}, eh[still], best[still], still, out)
+        packed = self._pack(mode, k, codes, None, None)
+        lo = 0
+        for records, hard, *_ in jobs:
+            records[hard] = packed[lo : lo + hard.size]
+            lo += hard.size
+
+    def _recode_hard(self, x, y, energy, best, rows, mode, k, codes, z, ka, ys=None) -> None:
         """Search modes x scale offsets for blocks coded badly; update the outputs in place.
 
         Concentrated blocks (a Hadamard row, an impulse) rotate into a spike or into
@@ -244,10 +318,16 @@ class BlockCodec:
         blocks still bad after them.
         """
         out = (mode, k, codes, z, ka)
-        ys = {MODE_PRIMARY: y}
+        if ys is None:  # the blocks' coefficients in each mode
+            ys = {m: self._forward(x, m) for m in (MODE_FALLBACK, MODE_IDENTITY)}
+            ys[MODE_PRIMARY] = y
         for alt in (MODE_FALLBACK, MODE_IDENTITY):
-            ys[alt] = self._forward(x, alt)
             best = self._try(ys[alt], energy, alt, (0,), best, rows, out)
+        self._search_scales(ys, energy, best, rows, out)
+
+    def _search_scales(self, ys, energy, best, rows, out) -> None:
+        """The second stage of :meth:`_recode_hard`: every mode at every other scale offset, for
+        the blocks still bad after the other modes at the nominal scale."""
         still = best > self._hard_mse
         if still.any():
             sub = np.flatnonzero(still)
@@ -303,8 +383,18 @@ class BlockCodec:
         return out
 
     # -- decoding ----------------------------------------------------------------
-    def decode(self, records: np.ndarray) -> np.ndarray:
-        """Records (rows, record_bytes) to grid blocks (rows, N) float64.
+    def _unpack_codes(self, records: np.ndarray) -> np.ndarray:
+        """The cell indices of records (rows, record_bytes), residual bit included (sign)."""
+        s = self.s
+        pos = 4 if s.residual == "qjl" else 2
+        codes = bitpack.unpack(records[:, pos : pos + s.code_bytes], s.bits, s.block_size)
+        if s.residual == "sign":
+            codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, pos + s.code_bytes :], 1, s.block_size)
+        return codes
+
+    def decode(self, records: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Records (rows, record_bytes) to grid blocks (rows, N) float64 (written into ``out``,
+        a C-contiguous (rows, N) float64 array, if given).
 
         Raises :class:`BlockError` naming the first invalid block (row index).
         """
@@ -323,34 +413,35 @@ class BlockCodec:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise BlockError(i, f"invalid side info 0x{int(side[i]):04x} (reserved bits set or scale out of range)")
-        codes = bitpack.unpack(records[:, pos : pos + s.code_bytes], s.bits, n)
-        pos += s.code_bytes
-        if s.residual == "sign":
-            codes = (codes.astype(np.int16) << 1) | bitpack.unpack(records[:, pos:], 1, n)
-        silent = mode == MODE_SILENT
-        scale = np.where(silent, 0.0, log_value(k))  # a silent block is exact zeros whatever else it holds
         if s.residual != "qjl":
             # Every row through the fused primary path (silent rows have scale 0 and come
             # out as exact zeros); the few rows in other modes are redone below.
-            out = self.engine.synthesize(codes, scale, self._levels, self._signs[MODE_PRIMARY]) / float(n)
-            other = np.flatnonzero((mode == MODE_FALLBACK) | (mode == MODE_IDENTITY))
-            if other.size:
-                yhat = np.asarray(self.engine.dequantize(codes[other], scale[other], self._levels))
-                self._inverse_modes(out, yhat, mode[other], other)
+            scale = _LEVELS[np.where(mode == MODE_SILENT, 0, k)]  # a silent block is exact zeros whatever else it holds
+            if out is None:
+                out = np.empty((records.shape[0], n))
+            records = np.ascontiguousarray(records)
+            self.engine.decode_blocks(records, scale, self._levels, self._signs[MODE_PRIMARY], s.bits,
+                                      s.residual == "sign", out, mode, self._signs[MODE_FALLBACK])  # fmt: skip
             return out
+        codes = self._unpack_codes(records)
+        silent = mode == MODE_SILENT
+        scale = np.where(silent, 0.0, log_value(k))  # a silent block is exact zeros whatever else it holds
         yhat = np.asarray(self.engine.dequantize(codes, scale, self._levels))
-        z = np.unpackbits(records[:, pos:], axis=1, count=s.qjl_rows)
+        z = np.unpackbits(records[:, pos + s.code_bytes :], axis=1, count=s.qjl_rows)
         yhat += self._qjl_correction(1.0 - 2.0 * (z == 0), np.where(silent, 0.0, log_value(ka)))
         # Keep the inverse Hadamard exact (every partial sum <= L1 norm < 2**52) even
         # for crafted gains; valid streams stay below 2**50.
         big = np.sum(np.abs(yhat), axis=1) >= 2.0**52
         if big.any():
             raise BlockError(int(np.flatnonzero(big)[0]), "QJL correction out of range")
-        out = self._inverse(yhat, MODE_PRIMARY)
+        res = self._inverse(yhat, MODE_PRIMARY)
         other = np.flatnonzero((mode == MODE_FALLBACK) | (mode == MODE_IDENTITY))
         if other.size:
-            self._inverse_modes(out, yhat[other], mode[other], other)
-        return out
+            self._inverse_modes(res, yhat[other], mode[other], other)
+        if out is not None:
+            out[...] = res
+            return out
+        return res
 
     def _inverse_modes(self, out: np.ndarray, yhat: np.ndarray, mode: np.ndarray, rows: np.ndarray) -> None:
         """Write the inverse of the non-primary rows ``rows`` (coefficients ``yhat``) into ``out``."""

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import threads
+
 __all__ = ["read_crops", "open_stream"]
 
 MERGE_GAP = 8192  # crops of a stream closer than this (in samples) are decoded as one span
@@ -98,6 +100,11 @@ def read_crops(
         raise ValueError("all crops must have the same number of frames (call once per length)")
     if k and (table[:, 0].min() < 0 or table[:, 0].max() >= len(srcs)):
         raise ValueError(f"crop stream index out of range 0..{len(srcs) - 1}")
+    with threads.limit():  # once for the call: every read below nests in it for free
+        return _read_all(srcs, table, k, length, dtype, engine, out, pad)
+
+
+def _read_all(srcs, table, k, length, dtype, engine, out, pad) -> np.ndarray:
     opened = []
     try:
         decoders = {}
@@ -145,6 +152,10 @@ def _read_stream(dec, s: int, table: np.ndarray, length: int, out: np.ndarray, d
             end = max(end, starts[j] + length)
             j += 1
         lo, hi = int(starts[i]), int(min(end, n))
+        if j == i + 1 and hi - lo == length:  # a crop alone and whole: decoded straight into its place
+            dec.read(lo, length, dtype, always_2d=True, out=out[rows[i]])
+            i = j
+            continue
         span = dec.read(lo, hi - lo, dtype) if hi > lo else np.zeros((0, dec.header.channels), dtype)
         span = span.reshape(len(span), -1)
         for r, st in zip(rows[i:j], starts[i:j]):

@@ -137,31 +137,39 @@ def to_grid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.rint(g, out=g)
 
 
-def from_grid(g: np.ndarray, dtype: str) -> np.ndarray:
+def from_grid(g: np.ndarray, dtype: str, out: np.ndarray | None = None) -> np.ndarray:
     """Grid values to output samples of ``dtype`` (clipped to the integer range).
 
     The result is C-ordered whatever the layout of ``g`` (decoders hand in transposed
     views), as soundfile's arrays are.  One float64 temporary at most (the steps run
     in place on it); the values are those of the plain expressions, bit for bit.
+    ``out``: an array of ``g``'s shape and of ``dtype`` (any layout) to write into instead;
+    returned.
     """
     # -0.0 -> +0.0 (adding 0.0): engines may differ in the sign of an exact zero, the bytes must not
     if dtype == "float32":
-        out = np.empty(g.shape, np.float32)
+        out = np.empty(g.shape, np.float32) if out is None else out
         # computed in float64 and rounded once to float32, as (g * s).astype(float32)
         np.multiply(g, 1.0 / GRID, out=out, casting="same_kind", dtype=np.float64)
         out += np.float32(0.0)
         return out
     if dtype == "float64":
-        out = np.multiply(g, 1.0 / GRID, order="C")
+        if out is None:
+            out = np.multiply(g, 1.0 / GRID, order="C")
+        else:
+            np.multiply(g, 1.0 / GRID, out=out)
         out += 0.0
         return out
     if dtype == "int16":
         t = np.multiply(g, 1.0 / 256.0, order="C")
         np.rint(t, out=t)
         np.clip(t, -32768, 32767, out=t)
-        return t.astype(np.int16)
-    if dtype == "int32":
+    elif dtype == "int32":
         t = np.multiply(g, 256.0, order="C")
         np.clip(t, -(2.0**31), 2.0**31 - 1, out=t)
-        return t.astype(np.int32)
-    raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
+    else:
+        raise ValueError(f"dtype must be one of {', '.join(OUTPUT_DTYPES)}, got {dtype!r}")
+    if out is None:
+        return t.astype(np.int16 if dtype == "int16" else np.int32)
+    np.copyto(out, t, casting="unsafe")  # the integers t holds, as astype converts them
+    return out

@@ -16,9 +16,9 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from . import profiles, threads
-from .format import FormatError, Reader, StreamHeader, check_tags, frame_bytes, index_bytes
+from .format import FormatError, Reader, StreamHeader, check_tags, frames_of, index_bytes
 from .registry import get_engine
-from .samples import FORMATS, as_samples, format_code, from_grid, output_dtype, to_grid
+from .samples import FORMATS, as_samples, format_code, output_dtype
 
 __all__ = ["Encoder", "Decoder", "DamagedFramesWarning", "UnfinishedStreamWarning", "WORKING_SET", "ON_ERROR",
            "verify", "info", "header_bytes", "encode_segment"]  # fmt: skip
@@ -28,6 +28,14 @@ __all__ = ["Encoder", "Decoder", "DamagedFramesWarning", "UnfinishedStreamWarnin
 # tools/bench_memory.py) and a 1024-channel one at 256 samples.
 WORKING_SET = 1 << 21
 ON_ERROR = ("raise", "silence")
+
+
+def _grid_of(engine, x: np.ndarray) -> np.ndarray:
+    """Samples (n, channels) on the grid as a C-contiguous float64 (channels, n) array (one pass:
+    the engine writes the transposed buffer; every profile reads the same values from it)."""
+    g = np.empty((x.shape[1], x.shape[0]))
+    engine.to_grid(x, out=g.T)
+    return g
 
 
 class DamagedFramesWarning(UserWarning):
@@ -75,7 +83,8 @@ class Encoder:
             head = self.header.pack()
         except FormatError as exc:
             raise ValueError(str(exc)) from None
-        self._coder = prof.encoder(s, int(channels), get_engine(engine), WORKING_SET, int(sample_rate))
+        self._engine = get_engine(engine)
+        self._coder = prof.encoder(s, int(channels), self._engine, WORKING_SET, int(sample_rate))
         self._f = fileobj
         self._start = fileobj.tell()
         self._head_size: int | None = None  # the header is written with the first frames (or at close)
@@ -102,10 +111,10 @@ class Encoder:
     def _put(self, payloads: list[bytes]) -> None:
         if self._head_size is None and payloads:
             self._write_header()
-        first = len(self._lengths)
-        frames = [frame_bytes(first + k, p) for k, p in enumerate(payloads)]
-        self._lengths += [len(b) for b in frames]
-        self._f.write(b"".join(frames))
+        pieces, lengths = frames_of(len(self._lengths), payloads)
+        self._lengths += lengths
+        for b in pieces:
+            self._f.write(b)
 
     def write(self, samples) -> None:
         """Append samples (validated as in :func:`tqa.encode`)."""
@@ -119,7 +128,7 @@ class Encoder:
         step = max(1, WORKING_SET // (8 * x.shape[1]))
         with threads.limit(self.threads):
             for lo in range(0, x.shape[0], step):
-                self._put(self._coder.push(to_grid(x[lo : lo + step]).T))
+                self._put(self._coder.push(_grid_of(self._engine, x[lo : lo + step])))
         self._n += x.shape[0]
 
     def close(self) -> StreamHeader:
@@ -185,7 +194,8 @@ class Decoder:
         self.name = self.reader.name
         if h.unfinished:
             warnings.warn(f"{self.name}: {self.reader.problem}", UnfinishedStreamWarning, stacklevel=2)
-        self._dec = h.profile.decoder(h, get_engine(engine), WORKING_SET)
+        self._engine = get_engine(engine)
+        self._dec = h.profile.decoder(h, self._engine, WORKING_SET)
         self.lost: list[dict] = []
         if self.reader.problem and self.reader.n_available < self.reader.n_frames:
             self._lose_range(self.reader.n_available, self.reader.n_frames, self.reader.problem)
@@ -219,6 +229,11 @@ class Decoder:
         """Yield decoded (samples, channels) chunks covering [start, stop) (or start + frames)."""
         dt = output_dtype(dtype)
         start, stop = self._range(start, frames, stop)
+        for g in self._grids(start, stop):
+            yield self._engine.from_grid(g, dt)
+
+    def _grids(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """Grid samples (samples, channels) (transposed views) covering [start, stop), a chunk at a time."""
         h = self.header
         prof, s = h.profile, h.settings
         unit = prof.samples_of_frames(s, 2) - prof.samples_of_frames(s, 1)  # samples a frame adds
@@ -230,7 +245,7 @@ class Decoder:
             f0, f1 = prof.frames_for(s, a, b)
             g = self._grid_checked(f0, min(f1, nf), seen)
             off = prof.output_start(s, f0)
-            yield from_grid(g[:, a - off : b - off].T, dt)
+            yield g[:, a - off : b - off].T
 
     def _grid_checked(self, lo: int, hi: int, seen: set, output: bool = True) -> np.ndarray | None:
         """Grid samples of frames lo..hi-1 (damage recorded in :attr:`lost`); ``output=False``
@@ -308,9 +323,11 @@ class Decoder:
             res = np.empty((b - a, c), dt)
         view = res if res.ndim == 2 else res[:, None]
         pos = 0
-        for chunk in self.chunks(a, None, dt, stop=b):
-            view[pos : pos + chunk.shape[0]] = chunk
-            pos += chunk.shape[0]
+        with threads.limit(self.threads):  # once for the call (the chunks' own limits nest for free)
+            for g in self._grids(a, b):
+                m = g.shape[0]
+                self._engine.from_grid(g, dt, out=view[pos : pos + m])
+                pos += m
         if out is not None:
             return out[: b - a]
         return res[:, 0] if (c == 1 and not always_2d) else res
@@ -421,10 +438,12 @@ def encode_segment(header: bytes, samples, first_frame: int, engine: str | None 
     if not h.profile.segmentable:
         raise ValueError(f"profile {h.profile.name!r} streams cannot be coded in independent segments")
     x = as_samples(samples)
-    coder = h.profile.encoder(h.settings, h.channels, get_engine(engine), WORKING_SET, h.sample_rate)
+    coder_engine = get_engine(engine)
+    coder = h.profile.encoder(h.settings, h.channels, coder_engine, WORKING_SET, h.sample_rate)
     step = max(1, WORKING_SET // (8 * h.channels))
     payloads: list[bytes] = []
     for lo in range(0, x.shape[0], step):
-        payloads += coder.push(to_grid(x[lo : lo + step]).T)
+        payloads += coder.push(_grid_of(coder_engine, x[lo : lo + step]))
     payloads += coder.finish(x.shape[0])
-    return b"".join(frame_bytes(first_frame + k, p) for k, p in enumerate(payloads))
+    pieces, _ = frames_of(first_frame, payloads)
+    return b"".join(p if isinstance(p, bytes) else p.tobytes() for p in pieces)

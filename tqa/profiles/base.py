@@ -37,11 +37,15 @@ class FrameEncoder(abc.ABC):
     """Turns grid samples of all channels into frame payloads, streaming."""
 
     @abc.abstractmethod
-    def push(self, grid: np.ndarray) -> list[bytes]:
-        """Take grid samples (channels, n) (any n); return the payloads now complete."""
+    def push(self, grid: np.ndarray) -> list:
+        """Take grid samples (channels, n) (any n); return the payloads now complete.
+
+        A payload is ``bytes``; a uint8 array (k, ...) stands for k payloads of one size (its
+        rows in C order), framed without a Python object each (:func:`tqa.format.frames_of`).
+        """
 
     @abc.abstractmethod
-    def finish(self, n_samples: int) -> list[bytes]:
+    def finish(self, n_samples: int) -> list:
         """The remaining payloads, for a stream of ``n_samples`` samples per channel."""
 
     settings = None  # the settings to record in the header, when the coder refines them (e.g. hop="auto")

@@ -54,22 +54,47 @@ class _Encoder(FrameEncoder):
         self._n = 0
         self._records: list[np.ndarray] = []  # (channels, blocks, R) not yet framed
         self._blocks = 0
+        self._jobs: list = []  # hard blocks of those records still to recode (BlockCodec.encode_primary)
+        self._job_rows = 0
+        # recode when this many hard blocks wait, or records of this many blocks: bounded memory
+        self._max_job_rows = max(1, budget // (8 * s.block_size))
+        self._max_deferred = max(1, 8 * budget // (8 * s.block_size))
 
     def _code(self, g: np.ndarray) -> None:
         c, n = self.channels, self.s.block_size
         nb = -(-g.shape[1] // n)
         if g.shape[1] != nb * n:
             g = np.concatenate((g, np.zeros((c, nb * n - g.shape[1]))), axis=1)
-        self._records.append(self.codec.encode(np.ascontiguousarray(g).reshape(c * nb, n)).reshape(c, nb, -1))
+        rec, job = self.codec.encode_primary(np.ascontiguousarray(g).reshape(c * nb, n))
+        self._records.append(rec.reshape(c, nb, -1))
         self._blocks += nb
+        if job is not None:
+            self._jobs.append(job)
+            self._job_rows += job[1].size
 
-    def _frames(self, final: bool) -> list[bytes]:
+    def _recode(self, final: bool) -> bool:
+        """Recode the waiting hard blocks if it is time (or ``final``); True if none waits."""
+        if self._jobs and (final or self._job_rows >= self._max_job_rows
+                           or self._blocks * self.channels >= self._max_deferred):  # fmt: skip
+            self.codec.recode(self._jobs)
+            self._jobs, self._job_rows = [], 0
+        return not self._jobs
+
+    def _frames(self, final: bool) -> list:
         fb = self.s.frame_blocks
         if self._blocks < fb and not (final and self._blocks):
             return []
+        if not self._recode(final):  # frames wait for their hard blocks (a batch of them is cheaper)
+            return []
         rec = np.concatenate(self._records, axis=1) if len(self._records) > 1 else self._records[0]
         whole = self._blocks if final else self._blocks // fb * fb
-        out = [rec[:, lo : min(lo + fb, whole)].tobytes() for lo in range(0, whole, fb)]
+        full = whole // fb
+        c = self.channels
+        out: list = []
+        if full:  # the whole frames as one (frames, channels, blocks, R) array of payloads
+            out.append(rec[:, : full * fb].reshape(c, full, fb, -1).transpose(1, 0, 2, 3))
+        if whole > full * fb:
+            out.append(rec[:, full * fb : whole].tobytes())
         rest = rec[:, whole:]
         self._records, self._blocks = ([rest] if rest.shape[1] else []), rest.shape[1]
         return out
@@ -104,16 +129,25 @@ class _Decoder(FrameDecoder):
 
     def _run(self, first: int, payloads: list[bytes]) -> np.ndarray:
         s, c = self.s, self.channels
-        nbs = [self.blocks_of(first + k) for k in range(len(payloads))]
-        recs = [np.frombuffer(p, np.uint8).reshape(c, nb, s.record_bytes) for p, nb in zip(payloads, nbs)]
-        rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
+        fb, R = s.frame_blocks, s.record_bytes
+        k = len(payloads)
+        last = self.blocks_of(first + k - 1)  # only the stream's last frame may be short
+        if k > 1 and all(len(p) == c * fb * R for p in payloads[:-1]):
+            rec = np.empty((c, (k - 1) * fb + last, R), np.uint8)  # frames side by side, channel-major
+            whole = rec[:, : (k - 1) * fb].reshape(c, k - 1, fb, R)
+            whole.transpose(1, 0, 2, 3)[...] = np.frombuffer(b"".join(payloads[:-1]), np.uint8).reshape(k - 1, c, fb, R)
+            rec[:, (k - 1) * fb :] = np.frombuffer(payloads[-1], np.uint8).reshape(c, last, R)
+        else:
+            nbs = [self.blocks_of(first + i) for i in range(k)]
+            recs = [np.frombuffer(p, np.uint8).reshape(c, nb, R) for p, nb in zip(payloads, nbs)]
+            rec = np.concatenate(recs, axis=1) if len(recs) > 1 else recs[0]
         nb = rec.shape[1]
-        rows = rec.reshape(c * nb, s.record_bytes)
+        rows = rec.reshape(c * nb, R)
         out = np.empty((c * nb, s.block_size))
         step = max(1, self.budget // (8 * s.block_size))  # rows a codec call: bounded working set
         for lo in range(0, c * nb, step):
             try:
-                out[lo : lo + step] = self.codec.decode(rows[lo : lo + step])
+                self.codec.decode(rows[lo : lo + step], out=out[lo : lo + step])
             except BlockError as exc:
                 row = lo + exc.row
                 frame = first + (row % nb) // s.frame_blocks
@@ -133,6 +167,8 @@ class _Decoder(FrameDecoder):
                 run = []
             if p is not None:  # a damaged frame: silence
                 parts.append(np.zeros((self.channels, self.blocks_of(first + k) * self.s.block_size)))
+        if len(parts) == 1:
+            return parts[0]
         return np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0))
 
 
