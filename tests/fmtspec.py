@@ -1098,7 +1098,8 @@ _SLOWEST = [0.0, 0.0]  # the slowest call of this process: (wall s, CPU s)
 def _engines() -> list[str]:
     import tqa
 
-    return [e for e in ("numpy", "scipy", "tiled") if e in tqa.engines()]
+    # numba (tqa[fast]) where installed: compiled kernels without bounds checks meet crafted records too
+    return [e for e in ("numpy", "scipy", "tiled", "numba") if e in tqa.engines()]
 
 
 class _Sv2Path:
