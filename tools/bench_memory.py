@@ -1,11 +1,13 @@
 """Peak memory of `tqa encode` / `tqa decode` against duration (streaming check).
 
     python tools/bench_memory.py --minutes 2,20 [--rate 48000] [--channels 2]
+    python tools/bench_memory.py --minutes 5,20 --rate 44100 --profile spectral2 [--args "--rate 3"]
 
 Writes 16-bit WAV files of noise-like music of each duration to a temporary
 folder, runs the installed `tqa` commands on them in child processes and reports
 each one's wall time and peak resident memory (ru_maxrss).  Flat memory across
 durations means streaming works; the source file itself is far larger.
+``--profile`` and ``--args`` are passed to `tqa encode` (the decode needs neither).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main() -> int:
     ap.add_argument("--minutes", default="2,20")
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--channels", type=int, default=2)
+    ap.add_argument("--profile", default=None, help="tqa encode --profile (default: the default profile)")
+    ap.add_argument("--args", default="", help="more tqa encode options, one string (e.g. \"--rate 3\")")
     args = ap.parse_args()
     tqa = shutil.which("tqa")
     if tqa is None:
@@ -61,13 +65,15 @@ def main() -> int:
         for minutes in map(float, args.minutes.split(",")):
             wav, tq, out = (os.path.join(tmp, f) for f in ("in.wav", "in.tqa", "out.wav"))
             write_wav(wav, minutes, args.rate, args.channels)
-            te, me = measure([tqa, "encode", wav, tq, "--quiet"])
+            extra = (["--profile", args.profile] if args.profile else []) + args.args.split()
+            te, me = measure([tqa, "encode", wav, tq, "--quiet", *extra])
             td, md = measure([tqa, "decode", tq, out, "--quiet"])
             size = os.path.getsize(wav) / 2**20
             print(f"| {minutes:g} min | {size:.0f} MiB | {te:.2f} | {me:.0f} | {td:.2f} | {md:.0f} |")
             for f in (wav, tq, out):
                 os.unlink(f)
-    print(f"\n({args.rate} Hz, {args.channels} ch, 16-bit; peak = ru_maxrss of the tqa process)")
+    prof = f"profile {args.profile}" if args.profile else "default profile"
+    print(f"\n({args.rate} Hz, {args.channels} ch, 16-bit, {prof} {args.args}; peak = ru_maxrss of the tqa process)")
     return 0
 
 

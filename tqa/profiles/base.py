@@ -42,7 +42,9 @@ class FrameEncoder(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, n_samples: int) -> list[bytes]:
-        """The remaining payloads, for a stream of ``n_samples`` samples per channel."""
+        """The remaining payloads, for a stream of ``n_samples`` samples per channel: a list, or
+        any iterable (a generator keeps memory flat: the driver writes them in batches).  The
+        settings and profile data are final when it returns."""
 
     settings = None  # the settings to record in the header, when the coder refines them (e.g. hop="auto")
 

@@ -67,33 +67,37 @@ class Spectral2Settings:
 
 
 class _Encoder(FrameEncoder):
-    """Buffers the stream, then codes it whole (the step and tables are the stream's)."""
+    """Spools the stream (:class:`tqa.sv2.Encoder`), then codes it whole (the step and tables are
+    the stream's); the payloads come back from the spool as they are written."""
 
     def __init__(self, s: Spectral2Settings, channels: int, sample_rate: int) -> None:
         if channels > MAX_CHANNELS:
             raise ValueError(f"profile 'spectral2' codes at most {MAX_CHANNELS} channels, got {channels}")
         self.s, self.channels, self.sample_rate = s, channels, sample_rate
-        self._parts: list[np.ndarray] = []
+        kw = dict(rate=s.rate) if s.quality is None else dict(quality=s.quality)
+        self._enc = sv2.Encoder(channels, sample_rate=sample_rate, hop=s.hop, seed=s.seed, rotate=s.rotate,
+                                transients=s.transients, preecho=s.preecho, silence=s.silence, stereo=s.stereo,
+                                frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
         self._params = b""
         self.settings = None
 
     def push(self, grid: np.ndarray) -> list[bytes]:
-        self._parts.append(np.array(grid.T, np.float64))
+        self._enc.push(grid.T)
         return []
 
-    def finish(self, n_samples: int) -> list[bytes]:
-        x = np.concatenate(self._parts) if self._parts else np.zeros((0, self.channels))
-        self._parts = []
-        s = self.s
+    def finish(self, n_samples: int):
         frames_1024 = max(1, -(-n_samples // 1024))
         overhead = HEADER_SIZE + _META + 8 * (frames_1024 + 1) + 12  # header, VBR index (counted in rate=)
-        kw = dict(rate=s.rate) if s.quality is None else dict(quality=s.quality)
-        params, frames = sv2.encode(x, sample_rate=self.sample_rate, hop=s.hop, seed=s.seed, rotate=s.rotate,
-                                    transients=s.transients, preecho=s.preecho, silence=s.silence, stereo=s.stereo,
-                                    frame_overhead=FRAME_OVERHEAD, stream_overhead=overhead, **kw)  # fmt: skip
+        params, frames = self._enc.finish(stream_overhead=overhead)
         self._params = params
-        self.settings = dataclasses.replace(s, hop=sv2.info(params)["hop"])
-        return frames
+        self.settings = dataclasses.replace(self.s, hop=sv2.info(params)["hop"])
+        return self._payloads(frames)
+
+    def _payloads(self, frames):
+        try:
+            yield from frames
+        finally:
+            self._enc.close()
 
     def profile_data(self) -> bytes:
         return self._params

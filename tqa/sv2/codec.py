@@ -63,16 +63,21 @@ def _compiled():
 # -- analysis ------------------------------------------------------------------------------
 def subblock_energy(x: np.ndarray, m: int) -> np.ndarray:
     """Mean square per sample of the first difference (a high-pass), summed over channels, in
-    sub-blocks of m samples (x.shape[0] a multiple of m); worked out in slices."""
+    sub-blocks of m samples (x.shape[0] a multiple of m); worked out in slices of m·4096."""
     out = np.empty(x.shape[0] // m)
     step = m * 4096
     prev = x[:1]
     for lo in range(0, x.shape[0], step):
         blk = x[lo : lo + step]
-        hp = np.diff(blk, axis=0, prepend=prev)
+        out[lo // m : lo // m + blk.shape[0] // m] = energy_slice(blk, prev, m)
         prev = blk[-1:]
-        out[lo // m : lo // m + blk.shape[0] // m] = np.einsum("ijk,ijk->i", hp.reshape(-1, m, x.shape[1]), hp.reshape(-1, m, x.shape[1])) / m
     return out
+
+
+def energy_slice(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
+    """:func:`subblock_energy` of one slice (a multiple of m samples) after the sample ``prev`` (1, ch)."""
+    hp = np.diff(blk, axis=0, prepend=prev).reshape(-1, m, blk.shape[1])
+    return np.einsum("ijk,ijk->i", hp, hp) / m
 
 
 def detect_attacks(e: np.ndarray, n: int, ratio: float, sample_rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
@@ -125,9 +130,18 @@ class Analysis:
     e_blk: np.ndarray  # (F, SHORT) mean square per sample over the window
     guard: np.ndarray  # (F, SHORT) blocks the pre-echo guard applies to
 
-    def subset(self, idx: np.ndarray) -> "Analysis":
+    def subset(self, idx) -> "Analysis":
+        """Frames idx (an index array: copies; a slice: views)."""
         g = lambda a: None if a is None else a[idx]  # noqa: E731
         return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx], self.guard[idx])
+
+    @staticmethod
+    def join(parts: list["Analysis"]) -> "Analysis":
+        """The analyses of consecutive runs of frames as one."""
+        if len(parts) == 1:
+            return parts[0]
+        cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(a, name) for a in parts])  # noqa: E731
+        return Analysis(*(cat(f) for f in ("X", "XM", "EB", "EBM", "short", "e_lo", "e_blk", "guard")))
 
 
 def block_window_sq(m: int) -> np.ndarray:
@@ -216,11 +230,14 @@ def step_map(step: float, e: np.ndarray, N: int) -> np.ndarray:
     return (step * _HALF[np.tile(e, (1, N // transform.SHORT))]).reshape(F, 1, N)
 
 
-def quantize(A: Analysis, step: float, st: Settings) -> Quantized:
+def quantize(A: Analysis, step: float, st: Settings, divide: bool | None = None) -> Quantized:
+    """``divide``: whether |X| is divided by the per-block steps (some frame has a refined one)
+    or multiplied by 1/step; default: whether a frame of A has.  Frames quantized in pieces
+    pass the flag of the run they belong to, to get its values to the last bit."""
     ms = stereo_pick(A, step, st.stereo)
     Y = A.X if not ms.any() else np.where(ms[:, None, None], A.XM, A.X)
     e = preecho_shift(A, step) if st.preecho else np.zeros((Y.shape[0], transform.SHORT), np.int64)
-    if e.any():
+    if e.any() if divide is None else divide:
         v = np.abs(Y) / step_map(step, e, Y.shape[2])
     else:
         v = np.abs(Y) * (1.0 / step)
@@ -257,9 +274,11 @@ def symbols(qz: Quantized):
     return dsym, dctx, ccls, a, sym, s, coded
 
 
-def counts(qz: Quantized) -> dict:
+def counts(qz: Quantized, into: dict | None = None) -> dict:
     """Additive statistics of a quantized run of frames: symbol counts of both table kinds, raw
-    bits, centroid sums, short frames."""
+    bits, centroid sums, short frames.  ``into``: the statistics of the frames just before these,
+    updated in place and returned — the same values as counting both runs at once (the centroid
+    sums are added coefficient by coefficient in the same order, not as two partial sums)."""
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
     esc = (a >> s) >= ESC
     ev = (a >> s)[esc] - ESC + 1
@@ -268,13 +287,18 @@ def counts(qz: Quantized) -> dict:
     v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
     m = a > 0
     key = ccls[m] * 3 + np.minimum(a[m], 3) - 1
-    return {
-        "d": np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS),
-        "c": np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16),
-        "raw": raw,
-        "cn": np.bincount(key, minlength=3 * C),
-        "cd": np.bincount(key, weights=a[m] - v[m], minlength=3 * C),
-    }
+    d = np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS)
+    c = np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)
+    cn = np.bincount(key, minlength=3 * C)
+    if into is not None:  # integer counts and raw bits (sums of integers) add exactly in any order
+        into["d"] += d
+        into["c"] += c
+        into["raw"] += raw
+        into["cn"] += cn
+        into["cd"] = into["cd"].astype(np.float64, copy=False)  # bincount of nothing is int64 zeros
+        np.add.at(into["cd"], key, a[m] - v[m])  # the sequential sums bincount makes, continued
+        return into
+    return {"d": d, "c": c, "raw": raw, "cn": cn, "cd": np.bincount(key, weights=a[m] - v[m], minlength=3 * C)}
 
 
 def add_counts(a: dict | None, b: dict) -> dict:
