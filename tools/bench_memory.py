@@ -53,6 +53,7 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--channels", type=int, default=2)
     ap.add_argument("--profile", default=None, help="tqa encode --profile (default: the default profile)")
+    ap.add_argument("--no-decode", action="store_true", help="measure the encoder only")
     ap.add_argument("--args", default="", help="more tqa encode options, one string (e.g. \"--rate 3\")")
     args = ap.parse_args()
     tqa = shutil.which("tqa")
@@ -67,11 +68,12 @@ def main() -> int:
             write_wav(wav, minutes, args.rate, args.channels)
             extra = (["--profile", args.profile] if args.profile else []) + args.args.split()
             te, me = measure([tqa, "encode", wav, tq, "--quiet", *extra])
-            td, md = measure([tqa, "decode", tq, out, "--quiet"])
+            td, md = (float("nan"),) * 2 if args.no_decode else measure([tqa, "decode", tq, out, "--quiet"])
             size = os.path.getsize(wav) / 2**20
             print(f"| {minutes:g} min | {size:.0f} MiB | {te:.2f} | {me:.0f} | {td:.2f} | {md:.0f} |")
             for f in (wav, tq, out):
-                os.unlink(f)
+                if os.path.exists(f):
+                    os.unlink(f)
     prof = f"profile {args.profile}" if args.profile else "default profile"
     print(f"\n({args.rate} Hz, {args.channels} ch, 16-bit, {prof} {args.args}; peak = ru_maxrss of the tqa process)")
     return 0

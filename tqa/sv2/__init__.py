@@ -282,6 +282,13 @@ class _Stream:
         self.r = transform.overlaps(self.short, N)
         self.chunks = [np.arange(lo, min(lo + CHUNK, F)) for lo in range(0, F, CHUNK)]
         self.sub = _piece_frames(ch, N)
+        self.e_lo = None  # the pre-echo guard's levels of the short frames, ahead of their analyses
+        if st.preecho and self.short.any():
+            self.e_lo = np.zeros((F, transform.SHORT))
+            sel = np.flatnonzero(self.short)
+            for sl in _slices(sel.size, self.sub):
+                seg = src.segments(sel[sl], N)
+                self.e_lo[sel[sl]] = codec.preecho_levels(seg, np.ones(seg.shape[1], bool), st)[0]
         per_frame = ch * N * 8 * (4 if ch == 2 else 2)  # X, XM, v, Y...
         self.fine = F * per_frame <= FINE_BYTES
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
@@ -295,15 +302,26 @@ class _Stream:
         whatever the batch) and joined."""
         return codec.Analysis.join([self._analyze(idx[sl]) for sl in _slices(idx.size, self.sub)])
 
-    def pieces(self, idx: np.ndarray, i: int | None = None) -> list:
-        """[(frames, analysis)] of frames idx, analysed piece by piece (chunk i: kept if the
-        stream is small)."""
+    def pieces(self, idx: np.ndarray, i: int | None = None):
+        """(frames, analysis) of frames idx, analysed piece by piece as they are asked for (chunk
+        i of a small stream: all kept)."""
         if self._cache is not None and i in self._cache:
             return self._cache[i]
-        out = [(idx[sl], self._analyze(idx[sl])) for sl in _slices(idx.size, self.sub)]
+        it = ((idx[sl], self._analyze(idx[sl])) for sl in _slices(idx.size, self.sub))
         if self._cache is not None and i is not None:
-            self._cache[i] = out
-        return out
+            self._cache[i] = list(it)
+            return self._cache[i]
+        return it
+
+    def divide(self, idx: np.ndarray, step: float) -> bool:
+        """Whether quantizing frames idx at once divides by per-block steps (see codec.quantize)."""
+        return self.e_lo is not None and bool(codec.shift_of(self.e_lo[idx], self.guard[idx], self.short[idx], step).any())
+
+    def quantized(self, idx: np.ndarray, step: float, i: int | None = None):
+        """(frames, quantized) of frames idx piece by piece, with the values of quantizing them at once."""
+        div = self.divide(idx, step)
+        for f, A in self.pieces(idx, i):
+            yield f, codec.quantize(A, step, self.st, div)
 
     def counts(self, step: float, every: int = 1) -> dict:
         """Statistics of the whole stream (every=1) or of every k-th frame, summed chunk by chunk."""
@@ -315,7 +333,7 @@ class _Stream:
             blocks = ((None, idx[lo : lo + CHUNK]) for lo in range(0, idx.size, CHUNK))
         for i, blk in blocks:
             kc = None
-            for _, qz in _quantized(self.pieces(blk, i), step, self.st):
+            for _, qz in self.quantized(blk, step, i):
                 kc = codec.counts(qz, kc)
             k = codec.add_counts(k, kc)
         return k
@@ -328,20 +346,11 @@ class _Stream:
         frames = self.src.new_frames()
         N = self.N
         for i, blk in enumerate(self.chunks):
-            for idx, qz in _quantized(self.pieces(blk, i), step, self.st):
+            for idx, qz in self.quantized(blk, step, i):
                 a, b = int(idx[0]), int(idx[-1]) + 1
                 zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
                 frames.extend(codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm))
         return frames
-
-
-def _quantized(group: list, step: float, st: Settings):
-    """(frames, quantized) of each piece of a run of frames (a chunk, a subset), piece by piece,
-    with the values of quantizing the run at once (the run's choice of division, see
-    :func:`tqa.sv2.codec.quantize`)."""
-    div = bool(st.preecho) and any(codec.preecho_shift(A, step).any() for _, A in group)
-    for idx, A in group:
-        yield idx, codec.quantize(A, step, st, div)
 
 
 def _piece_frames(ch: int, N: int) -> int:
@@ -378,9 +387,9 @@ def _subset(S: _Stream) -> tuple[codec.Analysis, float]:
 
 def _sub_bits(A: codec.Analysis, st: Settings, ls: float) -> float:
     k = None
-    group = [(None, A.subset(sl)) for sl in _slices(A.X.shape[0], _piece_frames(A.X.shape[1], A.X.shape[2]))]
-    for _, qz in _quantized(group, 2.0**ls, st):  # in pieces: the counts of the whole
-        k = codec.counts(qz, k)
+    div = bool(st.preecho) and bool(codec.preecho_shift(A, 2.0**ls).any())
+    for sl in _slices(A.X.shape[0], _piece_frames(A.X.shape[1], A.X.shape[2])):  # in pieces: the counts of the whole
+        k = codec.counts(codec.quantize(A.subset(sl), 2.0**ls, st, div), k)
     return codec.bits_of_counts(k) + 64 * int(A.short.sum())
 
 
@@ -467,7 +476,7 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
         e = sig = 0.0
         for i, blk in enumerate(S.chunks):  # the chunk's squares, made piece by piece, summed at once
             err, sq = np.empty((blk.size, S.ch, S.N)), np.empty((blk.size, S.ch, S.N))
-            for idx, qz in _quantized(S.pieces(blk, i), step, st):
+            for idx, qz in S.quantized(blk, step, i):
                 stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
                 Xh = codec.reconstruct(qz.q, qz.cls, delta, stepv)
                 sl = slice(int(idx[0]) - int(blk[0]), int(idx[-1]) + 1 - int(blk[0]))

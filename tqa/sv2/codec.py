@@ -163,6 +163,18 @@ def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, 
         X = _rotate(X, st.seed)
         XM = None if XM is None else _rotate(XM, st.seed)
     eb = lambda a: None if a is None else np.einsum("fcbk,fcbk->fcb", a.reshape(F, ch, -1, BAND), a.reshape(F, ch, -1, BAND))  # noqa: E731
+    e_lo, e_blk = preecho_levels(seg, short, st)
+    if guard is None:
+        guard = np.repeat(short[:, None], transform.SHORT, axis=1)
+    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
+
+
+def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """The dynamics inside each short block's window of frames given by their 2N segments
+    (ch, F, 2N): (e_lo, e_blk) (F, SHORT) of :class:`Analysis` (zero for long frames); frame by
+    frame, so any run of frames gives each frame the same values."""
+    ch, F, N2 = seg.shape
+    N = N2 // 2
     S = transform.SHORT
     e_lo = np.zeros((F, S))
     e_blk = np.zeros((F, S))
@@ -180,9 +192,7 @@ def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, 
         floor = (256.0 * st.preecho_floor) ** 2  # grid units: preecho_floor 16-bit LSBs RMS
         e_lo[sel] = np.maximum(np.min(np.maximum(qe, floor) / w2, axis=-1), floor)
         e_blk[sel] = qe.mean(-1)
-    if guard is None:
-        guard = np.repeat(short[:, None], S, axis=1)
-    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
+    return e_lo, e_blk
 
 
 @dataclass
@@ -218,10 +228,15 @@ _HALF = np.array([2.0 ** -(e // 2) * (0.7071067811865476 if e % 2 else 1.0) for 
 def preecho_shift(A: Analysis, step: float) -> np.ndarray:
     """Per short block, how many half-octaves to refine its step so that its quantization noise
     (step²/12 per sample) stays below the quietest quarter of its window."""
+    return shift_of(A.e_lo, A.guard, A.short, step)
+
+
+def shift_of(e_lo: np.ndarray, guard: np.ndarray, short: np.ndarray, step: float) -> np.ndarray:
+    """:func:`preecho_shift` from the analysis's e_lo, guard and short alone."""
     noise = step * step / 12.0
-    need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(A.e_lo, 1e-9)), 1.0)))
-    e = np.where(A.guard, np.clip(need, 0, EMAX), 0)
-    return np.where(A.short[:, None], e, 0).astype(np.int64)
+    need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(e_lo, 1e-9)), 1.0)))
+    e = np.where(guard, np.clip(need, 0, EMAX), 0)
+    return np.where(short[:, None], e, 0).astype(np.int64)
 
 
 def step_map(step: float, e: np.ndarray, N: int) -> np.ndarray:
