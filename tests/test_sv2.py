@@ -293,12 +293,15 @@ def test_energies_in_slices_are_those_of_the_whole_signal():
     from tqa.sv2 import codec
 
     rng = np.random.default_rng(4)
-    x = np.rint(rng.normal(0, 1e5, (3 * 65536 + 2048 * 7, 2)))
-    for m in (32, 64, 128):
-        e = sv2._Energy(m)
-        for lo in range(0, x.shape[0], 10007):
-            e.push(x[lo : lo + 10007])
-        np.testing.assert_array_equal(e.finish(x.shape[0] + 4096, 2), codec.subblock_energy(np.vstack((x, np.zeros((4096, 2)))), m))
+    for ch, n in ((2, 3 * 65536 + 2048 * 7), (40, 9000)):  # 40 channels: slices of fewer samples
+        x = np.rint(rng.normal(0, 1e5, (n, ch)))
+        for m in (32, 64, 128):
+            e = sv2._Energy(m, ch)
+            for lo in range(0, x.shape[0], 1001):
+                e.push(x[lo : lo + 1001])
+            length = -(-n // 2048) * 2048 + 2048  # zero padding past the end
+            want = codec.subblock_energy(np.vstack((x, np.zeros((length - n, ch)))), m)
+            np.testing.assert_array_equal(e.finish(length, ch), want)
 
 
 def test_streaming_encoder_spools_and_cleans_up(tmp_path, monkeypatch):

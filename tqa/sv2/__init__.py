@@ -60,44 +60,55 @@ __all__ = ["encode", "Encoder", "decode", "decode_frames", "read", "info", "Sett
 PARAMS_GUESS = 300  # bytes, for the rate budget before the tables exist
 
 
-CHUNK = 256  # frames analysed at a time
+CHUNK = 256  # frames whose statistics are summed at a time (fewer where CHUNK_BYTES would not hold them)
 DECODE_CHUNK = 512  # frames decoded at a time
 CACHE_BYTES = 48 << 20  # keep the analyses of a stream up to this size, else recompute them per pass
 FINE_BYTES = 400 << 20  # quality=: the whole-stream bisection is finer on streams up to this size of analyses
-SUBSET_FRAMES = 256  # frames the step search runs on (every k-th frame of a longer stream)
+SUBSET_FRAMES = 256  # frames the step search runs on (every k-th frame of a longer stream; fewer, see SUBSET_BYTES)
+# Bytes of one (frames, channels, hop) float64 array of a chunk and of the search's subset: their
+# frames are capped so (256 stereo frames at hop 2048 fit: mono and stereo never see the cap; a
+# 64-channel stream gets chunks and subsets of 8 frames at hop 2048).
+CHUNK_BYTES = SUBSET_BYTES = 8 << 20
 PIECE_BYTES = 2 << 20  # float64 coefficients of the frames quantized, counted and packed at a time (64 stereo frames at hop 2048)
+ENERGY_BYTES = 1 << 20  # float64 samples of a slice of the attack detector's energies
 FRAME_BATCH = 256  # frames read back from a frame spool at a time
 
 
 class _Energy:
     """Sub-block energies (:func:`tqa.sv2.codec.subblock_energy`) of a signal that arrives in
-    pieces, worked out in slices of m·512 samples with the first difference carried from one
-    slice to the next: each sub-block's value is that of the whole array, bit for bit (tested)."""
+    pieces, worked out in slices of whole sub-blocks (m·512 samples, fewer for many channels:
+    ENERGY_BYTES) with the first difference carried from one slice to the next: each
+    sub-block's value is that of the whole array, bit for bit (tested)."""
 
-    def __init__(self, m: int) -> None:
-        self.m, self.slice = m, m * 512
-        self._rest: np.ndarray | None = None  # samples short of a whole slice
+    def __init__(self, m: int, channels: int) -> None:
+        self.m, self.slice = m, m * max(1, min(512, ENERGY_BYTES // (8 * channels * m)))
+        self._parts: list[np.ndarray] = []  # samples short of a whole slice
+        self._held = 0
         self._prev: np.ndarray | None = None
         self._out: list[np.ndarray] = []
-        self.samples = 0
+        self.samples = 0  # samples whose energies are out
 
     def push(self, x: np.ndarray, last: bool = False) -> None:
-        if self._rest is not None:
-            x = np.concatenate((self._rest, x))
-            self._rest = None
+        if self._held + x.shape[0] < self.slice and not last:
+            if x.shape[0]:
+                self._parts.append(x.copy())
+                self._held += x.shape[0]
+            return
+        if self._parts:
+            x = np.concatenate(self._parts + [x])
+            self._parts, self._held = [], 0
         end = x.shape[0] if last else x.shape[0] // self.slice * self.slice
         for lo in range(0, end, self.slice):
             blk = x[lo : lo + self.slice]
             self._out.append(codec.energy_slice(blk, blk[:1] if self._prev is None else self._prev, self.m))
             self._prev = blk[-1:].copy()
         if end < x.shape[0]:
-            self._rest = x[end:].copy()
-        self.samples += end  # samples whose energies are out
+            self._parts, self._held = [x[end:].copy()], x.shape[0] - end
+        self.samples += end
 
     def finish(self, length: int, channels: int) -> np.ndarray:
         """The energies of the signal zero-padded to ``length`` samples (a multiple of m)."""
-        held = 0 if self._rest is None else self._rest.shape[0]
-        self.push(np.zeros((max(0, length - self.samples - held), channels)), last=True)
+        self.push(np.zeros((max(0, length - self.samples - self._held), channels)), last=True)
         out = np.concatenate(self._out) if self._out else np.zeros(0)
         self._out = []
         return out
@@ -160,7 +171,7 @@ class _ArraySource(_Source):
         self.x, (self.n, self.ch) = x, x.shape
         plan = _energy_plan(st, self.n)
         if plan is not None:
-            e = _Energy(plan[0])
+            e = _Energy(plan[0], self.ch)
             e.push(x)
             self.energy = plan[0], e.finish(plan[1], self.ch)
 
@@ -177,7 +188,7 @@ class _Spool(_Source):
         self.ch, self.n, self.st, self.tmpdir = channels, 0, st, tmpdir
         self._f = tempfile.TemporaryFile(dir=tmpdir)
         plan = _energy_plan(st, 1)
-        self._e = None if plan is None else _Energy(plan[0])
+        self._e = None if plan is None else _Energy(plan[0], channels)
 
     def push(self, grid: np.ndarray) -> None:
         """Append (k, ch) grid samples (integers, |v| < 2**31)."""
@@ -280,7 +291,8 @@ class _Stream:
         else:
             self.short, self.guard = np.zeros(F, bool), np.zeros((F, transform.SHORT), bool)
         self.r = transform.overlaps(self.short, N)
-        self.chunks = [np.arange(lo, min(lo + CHUNK, F)) for lo in range(0, F, CHUNK)]
+        self.chunk = c = _frames_in(CHUNK_BYTES, ch, N, CHUNK)
+        self.chunks = [np.arange(lo, min(lo + c, F)) for lo in range(0, F, c)]
         self.sub = _piece_frames(ch, N)
         self.e_lo = None  # the pre-echo guard's levels of the short frames, ahead of their analyses
         if st.preecho and self.short.any():
@@ -330,7 +342,7 @@ class _Stream:
             blocks = enumerate(self.chunks)
         else:
             idx = np.arange(every // 2, self.F, every)
-            blocks = ((None, idx[lo : lo + CHUNK]) for lo in range(0, idx.size, CHUNK))
+            blocks = ((None, idx[lo : lo + self.chunk]) for lo in range(0, idx.size, self.chunk))
         for i, blk in blocks:
             kc = None
             for _, qz in self.quantized(blk, step, i):
@@ -355,7 +367,12 @@ class _Stream:
 
 def _piece_frames(ch: int, N: int) -> int:
     """Frames quantized, counted and packed at a time: PIECE_BYTES of coefficients."""
-    return max(1, min(CHUNK, PIECE_BYTES // (8 * ch * N)))
+    return _frames_in(PIECE_BYTES, ch, N, CHUNK)
+
+
+def _frames_in(nbytes: int, ch: int, N: int, most: int) -> int:
+    """Frames of float64 coefficients (ch, N) each that nbytes hold: 1 to ``most``."""
+    return max(1, min(most, nbytes // (8 * ch * N)))
 
 
 def _slices(n: int, k: int) -> list[slice]:
@@ -380,7 +397,7 @@ def _search(f, target: float, lo: float, hi: float, tol: float = 0.002) -> float
 
 
 def _subset(S: _Stream) -> tuple[codec.Analysis, float]:
-    k = max(1, S.F // SUBSET_FRAMES)
+    k = max(1, S.F // _frames_in(SUBSET_BYTES, S.ch, S.N, SUBSET_FRAMES))
     idx = np.arange(k // 2, S.F, k) if k > 1 else np.arange(S.F)
     return S.analysis(idx), S.F / idx.size
 
@@ -532,7 +549,7 @@ def _pick_hop(src: _Source, st: Settings) -> "_Stream":
     subset of 2048-sample stretches; both transforms see the same stretches)."""
     ch = src.ch
     S2 = _Stream(src, dataclasses.replace(st, hop=2048))
-    k = max(1, S2.F // 96)
+    k = max(1, S2.F // _frames_in(SUBSET_BYTES, ch, 2048, 96))
     idx2 = np.arange(k // 2, S2.F, k)
     S1 = _Stream(src, dataclasses.replace(st, hop=1024))
     idx1 = np.sort(np.concatenate((2 * idx2, 2 * idx2 + 1)))
@@ -581,7 +598,8 @@ class Encoder:
     The samples are spooled to an anonymous temporary file (4 bytes a sample, in ``tmpdir``,
     default: :func:`tempfile.gettempdir`) and read back chunk by chunk on each pass of the step
     search; the payloads are spooled to another until the size is right.  Memory: a few chunks of
-    analyses (CHUNK frames each), plus the analyses of streams up to CACHE_BYTES of them.
+    analyses (PIECE_BYTES each), a chunk's squared errors (quality=, CHUNK_BYTES), the search's
+    subset of frames (SUBSET_BYTES), plus the analyses of streams up to CACHE_BYTES of them.
     A context manager; :meth:`close` deletes the files (they have no name: they also vanish with
     the process).  Grid samples must be integers of magnitude below 2**31 (tqa's grid is).
     """
