@@ -13,9 +13,17 @@ parameters (step, entropy tables, ~500 bytes) are the header's profile data; fra
 size (a VBR index follows them).  Frame f owns samples [f·hop, (f+1)·hop) and decoding them
 needs frames f-1..f+1.
 
-Limits (measured, tools/vs_wavpack.py): the encoder sees the whole stream (one global step
-and per-stream tables), so encoding holds the signal in memory (~4 KB per second of stereo
-audio plus the analysis, ~1 GB for 5 minutes); decoding is random access in bounded memory.
+Limits: the encoder sees the whole stream (one global step and per-stream tables), so it makes
+two to four passes over it: it spools the grid samples to an anonymous temporary file (int32,
+4 bytes a sample, in ``TMPDIR``: 423 MB for 20 minutes of 44.1 kHz stereo — on a tmpfs that is
+RAM, though not the process's) and reads them back piece by piece on each pass, and spools the
+payloads likewise until their size is right (:class:`tqa.sv2.Encoder`); the bytes are those of
+coding the stream at once.  ``python tools/bench_memory.py --minutes 5,20 --rate 44100
+--profile spectral2 --no-decode`` measured peak RSS 254 / 258 MiB for 5 / 20 minutes of stereo
+(encode 8.7 / 26.2 s), against 1021 / 3723 MiB (11.2 / 39.6 s) for the whole-stream encoder
+before it; most of it is numba's (tqa[fast]): a 1.2-second file already peaks at 227 MiB, and
+with ``TQA_SV2_JIT=0`` the same runs peak at 115 / 120 MiB (81 MiB for 1.2 s), slower (the
+NumPy rANS lanes).  Decoding is random access in bounded memory.
 """
 
 from __future__ import annotations
