@@ -132,6 +132,7 @@ class _Source:
     n: int
     ch: int
     energy: tuple[int, np.ndarray] | None = None
+    tmpdir: str | None = None
 
     def _rows(self, lo: int, hi: int, out: np.ndarray) -> None:  # samples lo..hi (0 <= lo < hi <= n) into out
         raise NotImplementedError
@@ -275,6 +276,46 @@ class _FileFrames:
         self._f.close()
 
 
+class _Kept:
+    """The quantization of one whole pass (indices, classes, stereo and pre-echo choices), piece
+    by piece in an anonymous temporary file (indices as int16 where they fit): the coding pass
+    at the same step reads it back instead of analysing and quantizing again."""
+
+    def __init__(self, step: float, tmpdir: str | None, with_y: bool = False) -> None:
+        self.step, self.with_y = step, with_y  # with_y: the coded coefficients too (float64)
+        self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self._rec: list[tuple] = []
+        self._off = 0
+
+    def put(self, qz: codec.Quantized) -> None:
+        q = qz.q
+        lo, hi = (int(q.min()), int(q.max())) if q.size else (0, 0)
+        qd = np.int16 if -(2**15) <= lo and hi < 2**15 else np.int32 if -(2**31) <= lo and hi < 2**31 else np.int64
+        parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
+        if self.with_y:
+            parts += (np.ascontiguousarray(qz.Y),)
+        data = b"".join(a.tobytes() for a in parts)
+        self._f.write(data)
+        self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape))
+        self._off += len(data)
+
+    def get(self, j: int) -> codec.Quantized:
+        off, qs, qd, cs, es = self._rec[j]
+        sizes = (int(np.prod(qs)) * np.dtype(qd).itemsize, int(np.prod(cs)), qs[0], int(np.prod(es)))
+        sizes += (8 * int(np.prod(qs)),) if self.with_y else (0,)
+        if j == 0:
+            self._f.flush()
+        buf = _pread(self._f, off, sum(sizes))
+        cuts = np.cumsum((0,) + sizes)
+        part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
+        return codec.Quantized(self.step, part(0, qd).reshape(qs).astype(np.int64), part(1, np.int8).reshape(cs).astype(np.int64),
+                               part(2, np.uint8).astype(bool), part(3, np.int8).reshape(es).astype(np.int64), None,
+                               part(4, np.float64).reshape(qs) if self.with_y else None)  # fmt: skip
+
+    def close(self) -> None:
+        self._f.close()
+
+
 class _Stream:
     """The encoder's view of a stream at one hop: frame kinds, overlaps; analyses by chunk."""
 
@@ -304,6 +345,7 @@ class _Stream:
         per_frame = ch * N * 8 * (4 if ch == 2 else 2)  # X, XM, v, Y...
         self.fine = F * per_frame <= FINE_BYTES
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
+        self._kept: _Kept | None = None
 
     def _analyze(self, idx: np.ndarray) -> codec.Analysis:
         return codec.analyze(self.src.segments(idx, self.N), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
@@ -335,20 +377,31 @@ class _Stream:
         for f, A in self.pieces(idx, i):
             yield f, codec.quantize(A, step, self.st, div)
 
-    def counts(self, step: float, every: int = 1) -> dict:
-        """Statistics of the whole stream (every=1) or of every k-th frame, summed chunk by chunk."""
+    def counts(self, step: float, every: int = 1, keep: bool = False, with_y: bool = False) -> dict:
+        """Statistics of the whole stream (every=1) or of every k-th frame, summed chunk by chunk;
+        ``keep``: keep the quantization for :meth:`code` at this step (whole stream only)."""
         k = None
         if every == 1:
             blocks = enumerate(self.chunks)
         else:
             idx = np.arange(every // 2, self.F, every)
             blocks = ((None, idx[lo : lo + self.chunk]) for lo in range(0, idx.size, self.chunk))
+        self.forget()
+        kept = _Kept(step, self.src.tmpdir, with_y) if keep and every == 1 else None
         for i, blk in blocks:
             kc = None
             for _, qz in self.quantized(blk, step, i):
                 kc = codec.counts(qz, kc)
+                if kept is not None:
+                    kept.put(qz)
             k = codec.add_counts(k, kc)
+        self._kept = kept
         return k
+
+    def forget(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
 
     def bits(self, k: dict) -> float:
         return codec.bits_of_counts(k) + 64 * int(self.short.sum())
@@ -357,12 +410,27 @@ class _Stream:
         """The payloads at this step (a list, or a frame spool for a spooled source)."""
         frames = self.src.new_frames()
         N = self.N
-        for i, blk in enumerate(self.chunks):
-            for idx, qz in self.quantized(blk, step, i):
-                a, b = int(idx[0]), int(idx[-1]) + 1
-                zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
-                frames.extend(codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm))
+        for _, idx, qz in self.replay(step):
+            a, b = int(idx[0]), int(idx[-1]) + 1
+            zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
+            frames.extend(codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm))
         return frames
+
+    def replay(self, step: float, need_y: bool = False):
+        """(chunk, frames, quantized) of the whole stream at this step, piece by piece: read back
+        from the last pass if it kept them (with the coefficients if need_y), else made again."""
+        kept = self._kept
+        if kept is None or kept.step != step or (need_y and not kept.with_y):
+            kept = None
+        j = 0
+        for i, blk in enumerate(self.chunks):
+            if kept is None:
+                for idx, qz in self.quantized(blk, step, i):
+                    yield i, idx, qz
+                continue
+            for sl in _slices(blk.size, self.sub):
+                yield i, blk[sl], kept.get(j)
+                j += 1
 
 
 def _piece_frames(ch: int, N: int) -> int:
@@ -450,7 +518,7 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
         kp = S.counts(2.0**g, every)
         b = codec.bits_of_counts(kp) / part + 64 * int(S.short.sum())
         g += (budget - b) / slope
-    k = S.counts(2.0**g)
+    k = S.counts(2.0**g, keep=True)
     best = last = None  # (params, frames): the best within the budget, the latest over it
     for it in range(8):  # exact size; move the step until within the budget (and not far below it)
         tab = codec.tables_of_counts(k)
@@ -474,7 +542,7 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
             if best is not None and it >= 3:
                 break
             g += (size - target) / -slope * 1.05 + 0.0005
-        k = S.counts(2.0**g)
+        k = S.counts(2.0**g, keep=True)
     if best is None:
         return last
     if last is not None:
@@ -489,18 +557,24 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
 
     def sqnr(ls: float) -> float:
         step = 2.0**ls
-        delta = codec.tables_of_counts(S.counts(step)).delta
+        # the statistics pass keeps what the error pass needs (on disk) where the old encoder
+        # kept the analyses (in memory): streams up to FINE_BYTES of them
+        delta = codec.tables_of_counts(S.counts(step, keep=S.fine, with_y=True)).delta
         e = sig = 0.0
-        for i, blk in enumerate(S.chunks):  # the chunk's squares, made piece by piece, summed at once
-            err, sq = np.empty((blk.size, S.ch, S.N)), np.empty((blk.size, S.ch, S.N))
-            for idx, qz in S.quantized(blk, step, i):
-                stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
-                Xh = codec.reconstruct(qz.q, qz.cls, delta, stepv)
-                sl = slice(int(idx[0]) - int(blk[0]), int(idx[-1]) + 1 - int(blk[0]))
-                np.square(qz.Y - Xh, out=err[sl])
-                np.multiply(qz.Y, qz.Y, out=sq[sl])
-            e += float(np.sum(err))
-            sig += float(np.sum(sq))
+        err = sq = None
+        for i, idx, qz in S.replay(step, need_y=True):  # each chunk's squares, made piece by piece, summed at once
+            blk = S.chunks[i]
+            if err is None or err.shape[0] != blk.size or idx[0] == blk[0]:
+                err, sq = np.empty((blk.size, S.ch, S.N)), np.empty((blk.size, S.ch, S.N))
+            stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
+            Xh = codec.reconstruct(qz.q, qz.cls, delta, stepv)
+            sl = slice(int(idx[0]) - int(blk[0]), int(idx[-1]) + 1 - int(blk[0]))
+            np.square(qz.Y - Xh, out=err[sl])
+            np.multiply(qz.Y, qz.Y, out=sq[sl])
+            if idx[-1] == blk[-1]:
+                e += float(np.sum(err))
+                sig += float(np.sum(sq))
+        S.forget()
         return float("inf") if e == 0 else 10 * math.log10(sig / e) if sig > 0 else float("inf")
 
     A, _ = _subset(S)
@@ -533,7 +607,7 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
             hi = mid
         if hi - lo < tol:
             break
-    tab = codec.tables_of_counts(S.counts(2.0**lo))
+    tab = codec.tables_of_counts(S.counts(2.0**lo, keep=True))
     return codec.pack_params(st, S.ch, S.n, 2.0**lo, tab), S.code(2.0**lo, tab)
 
 
@@ -571,9 +645,12 @@ def _encode(src: _Source, st: Settings):
         S = _pick_hop(src, st)
     else:
         S = _Stream(src, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st)
-    if S.st.rate is not None:
-        return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
-    return _quality_encode(S)
+    try:
+        if S.st.rate is not None:
+            return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
+        return _quality_encode(S)
+    finally:
+        S.forget()
 
 
 def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
