@@ -317,6 +317,26 @@ def test_streaming_encoder_spools_and_cleans_up(tmp_path, monkeypatch):
         seen.append(self)
 
     monkeypatch.setattr(sv2._Stream, "__init__", spy)
+    kept = []
+    real_kept = sv2._Kept.__init__
+
+    def spy_kept(self, *a, **k):
+        real_kept(self, *a, **k)
+        kept.append(self)
+
+    monkeypatch.setattr(sv2._Kept, "__init__", spy_kept)
+    coding, analysed_coding = [False], []
+    real_analyze, real_code = sv2._Stream._analyze, sv2._Stream.code
+    monkeypatch.setattr(sv2._Stream, "_analyze", lambda self, idx: (coding[0] and analysed_coding.append(idx.size)) or real_analyze(self, idx))
+
+    def spy_code(self, *a):
+        coding[0] = True
+        try:
+            return real_code(self, *a)
+        finally:
+            coding[0] = False
+
+    monkeypatch.setattr(sv2._Stream, "code", spy_code)
     enc = sv2.Encoder(2, tmpdir=str(tmp_path), rate=3.0, sample_rate=SR)
     for lo in range(0, x.shape[0], 10000):
         enc.push(x[lo : lo + 10000])
@@ -326,6 +346,8 @@ def test_streaming_encoder_spools_and_cleans_up(tmp_path, monkeypatch):
     params, frames = enc.finish()
     assert spool.closed  # the samples are freed once coded; the payloads are read back from their spool
     assert seen and all(S._cache is None for S in seen)
+    # the coding passes read the statistics passes' quantization back: no analysis of their own
+    assert kept and all(k._f.closed for k in kept) and analysed_coding == []
     assert sum(len(f) for f in frames) == frames.nbytes and len(frames) == sv2.info(params)["n_frames"]
     assert (params, list(frames)) == sv2.encode(x, rate=3.0, sample_rate=SR)
     enc.close()
