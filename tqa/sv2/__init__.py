@@ -694,7 +694,7 @@ class Encoder:
 
     def push(self, grid) -> None:
         """Append (k, channels) grid samples ((k,) for mono)."""
-        if self.closed or self._src.energy is not None:
+        if self.closed or self._frames is not None:
             raise ValueError("sv2.Encoder: push after finish or close")
         g = np.asarray(grid, np.float64)
         if g.ndim == 1:
