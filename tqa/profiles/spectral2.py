@@ -19,11 +19,11 @@ two to four passes over it: it spools the grid samples to an anonymous temporary
 RAM, though not the process's) and reads them back piece by piece on each pass, and spools the
 payloads likewise until their size is right (:class:`tqa.sv2.Encoder`); the bytes are those of
 coding the stream at once.  ``python tools/bench_memory.py --minutes 5,20 --rate 44100
---profile spectral2 --no-decode`` measured peak RSS 254 / 258 MiB for 5 / 20 minutes of stereo
-(encode 8.7 / 26.2 s), against 1021 / 3723 MiB (11.2 / 39.6 s) for the whole-stream encoder
-before it; most of it is numba's (tqa[fast]): a 1.2-second file already peaks at 227 MiB, and
-with ``TQA_SV2_JIT=0`` the same runs peak at 115 / 120 MiB (81 MiB for 1.2 s), slower (the
-NumPy rANS lanes).  Decoding is random access in bounded memory.
+--profile spectral2 --no-decode`` measured peak RSS 246 / 254 MiB for 5 / 20 minutes of stereo
+(6.2 / 18.3 CPU seconds), against 1021 / 3723 MiB (9.9 / 38.1 s) for the whole-stream encoder
+before it; most of it is numba's (tqa[fast]): a 1.2-second file already peaks at 225 MiB, and
+with ``TQA_SV2_JIT=0`` the same runs peak at 113 / 120 MiB (80 MiB for 1.2 s), slower (the
+NumPy rANS lanes: 10.1 / 38.8 CPU seconds).  Decoding is random access in bounded memory.
 """
 
 from __future__ import annotations
