@@ -130,3 +130,36 @@ def test_tags_short_and_empty_streams():
 def test_same_bytes_whatever_the_engine(x):
     a = tqa.encode(x[:30000], 44100, profile="spectral2", rate=2.5, engine="numpy")
     assert a == tqa.encode(x[:30000], 44100, profile="spectral2", rate=2.5, engine="tiled")
+
+
+def test_streaming_writes_give_the_bytes_of_one_write_and_leave_no_files(tmp_path, monkeypatch):
+    """tqa.Encoder fed in chunks of any size writes the stream tqa.encode makes: the encoder spools
+    the samples and the payloads to anonymous temporary files (none left in the temp dir) and
+    writes the frames as it reads them back, in batches."""
+    import io
+    import tempfile
+
+    from tqa import sv2
+
+    x = music(2.5, seed=3)
+    x[40000:46000] = 0  # digital silence
+    want = tqa.encode(x, 44100, profile="spectral2", rate=2.5)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sv2, "CACHE_BYTES", 0)  # analyses recomputed on every pass
+    monkeypatch.setattr(sv2, "FRAME_BATCH", 5)
+    monkeypatch.setattr(tqa.stream, "FINISH_BATCH", 3)
+    buf = io.BytesIO()
+    with tqa.Encoder(buf, 44100, 2, profile="spectral2", source_format="int16", rate=2.5) as enc:
+        coder = enc._coder
+        for lo, k in zip((0, 1, 1000, 50001), (1, 999, 49001, len(x))):
+            enc.write(x[lo : lo + k])
+        assert list(tmp_path.iterdir()) == [] and not hasattr(coder, "_parts")
+    assert buf.getvalue() == want
+    assert coder._enc.closed and list(tmp_path.iterdir()) == []
+    x = x[:60000]
+    q = tqa.encode(x, 44100, profile="spectral2", quality=40.0, hop=512)
+    buf = io.BytesIO()
+    with tqa.Encoder(buf, 44100, 2, profile="spectral2", source_format="int16", quality=40.0, hop=512) as enc:
+        for lo in range(0, len(x), 33333):
+            enc.write(x[lo : lo + 33333])
+    assert buf.getvalue() == q

@@ -4,6 +4,7 @@ lost and damaged frames, transients (no pre-echo above the signal), quality targ
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -233,3 +234,127 @@ def test_corrupted_frames_raise_frame_error_with_their_index(monkeypatch, compil
             sv2.decode(params, bad)  # a flipped bit may go unnoticed (the container's CRC is for that)
         except sv2.FrameError as exc:
             assert exc.frame == i
+
+
+# -- the streaming encoder (issue 11): bounded memory, the bytes of the whole-stream encoder ----
+# sha256 (first 32 hex digits) of params + frames made by the whole-array encoder of 0.3 (before
+# streaming), with CHUNK = 16 and SUBSET_FRAMES = 32 so that these short signals take every path
+# of a long one: several chunks, a subset search, the every-4th-frame estimate.
+STREAM_CASES = {
+    "stereo_rate_auto": (2, 3 * SR, dict(rate=3.0), 65, "fe03a4f8254fa11e1ebd6700c774f70d"),
+    "mono_quality_hop256_rotate": (1, 2 * SR, dict(quality=40.0, hop=256, rotate=True, seed=5), 345,
+                                   "e9ff1a52f95e2f1b06629111c18511e4"),
+    "stereo_rate_hop512_ms": (2, 2 * SR, dict(rate=2.0, hop=512, stereo="ms"), 173, "5b46b2fb1ec0133659228a3a95842eec"),
+    "stereo_quality_auto": (2, 2 * SR, dict(quality=45.0), 87, "6aec928f7bfbee0ef5939b771d4ab787"),
+}
+
+
+def _stream_signal(ch: int, n: int) -> np.ndarray:
+    x = _music(n, ch, seed=3)
+    x[SR // 3 : SR // 3 + 3000] = 0.0  # digital silence (silence maps)
+    x[SR // 2 : SR // 2 + 400] *= -1e-9  # tiny negative values: -0.0 on the grid
+    return np.rint(x)
+
+
+def _digest(params: bytes, frames) -> str:
+    return hashlib.sha256(params + b"".join(frames)).hexdigest()[:32]
+
+
+def _streamed(x: np.ndarray, sizes, **kw):
+    with sv2.Encoder(x.shape[1], **kw) as enc:
+        lo = 0
+        for k in sizes:
+            enc.push(x[lo : lo + k])
+            lo += k
+        enc.push(x[lo:])
+        params, frames = enc.finish()
+        return params, list(frames)
+
+
+@pytest.mark.parametrize("name", sorted(STREAM_CASES))
+def test_streaming_encoder_gives_the_bytes_of_the_whole_stream_encoder(name, monkeypatch):
+    ch, n, kw, n_frames, digest = STREAM_CASES[name]
+    monkeypatch.setattr(sv2, "CHUNK", 16)
+    monkeypatch.setattr(sv2, "SUBSET_FRAMES", 32)
+    x = _stream_signal(ch, n)
+    kw = dict(kw, sample_rate=SR, frame_overhead=8)
+    whole = sv2.encode(x, **kw)
+    assert len(whole[1]) == n_frames and _digest(*whole) == digest
+    # pieces of any size; analyses recomputed on each pass (no cache) and in pieces of 3 frames
+    monkeypatch.setattr(sv2, "CACHE_BYTES", 0)
+    monkeypatch.setattr(sv2, "PIECE_BYTES", 3 * 8 * ch * 512)
+    monkeypatch.setattr(sv2, "FRAME_BATCH", 7)
+    assert _streamed(x, [1, 999, 70000, 4097], **kw) == whole
+    monkeypatch.setattr(sv2, "CACHE_BYTES", 1 << 30)
+    assert _streamed(x, [n // 3], **kw) == whole
+
+
+def test_energies_in_slices_are_those_of_the_whole_signal():
+    from tqa.sv2 import codec
+
+    rng = np.random.default_rng(4)
+    for ch, n in ((2, 3 * 65536 + 2048 * 7), (40, 9000)):  # 40 channels: slices of fewer samples
+        x = np.rint(rng.normal(0, 1e5, (n, ch)))
+        for m in (32, 64, 128):
+            e = sv2._Energy(m, ch)
+            for lo in range(0, x.shape[0], 1001):
+                e.push(x[lo : lo + 1001])
+            length = -(-n // 2048) * 2048 + 2048  # zero padding past the end
+            want = codec.subblock_energy(np.vstack((x, np.zeros((length - n, ch)))), m)
+            np.testing.assert_array_equal(e.finish(length, ch), want)
+
+
+def test_streaming_encoder_spools_and_cleans_up(tmp_path, monkeypatch):
+    """The samples go to a temporary file in tmpdir (nothing named is left there, during or after),
+    analyses are not kept beyond CACHE_BYTES, and close() releases the files."""
+    x = _music(SR, 2)
+    monkeypatch.setattr(sv2, "CACHE_BYTES", 0)
+    seen = []
+    real = sv2._Stream.__init__
+
+    def spy(self, *a, **k):
+        real(self, *a, **k)
+        seen.append(self)
+
+    monkeypatch.setattr(sv2._Stream, "__init__", spy)
+    kept = []
+    real_kept = sv2._Kept.__init__
+
+    def spy_kept(self, *a, **k):
+        real_kept(self, *a, **k)
+        kept.append(self)
+
+    monkeypatch.setattr(sv2._Kept, "__init__", spy_kept)
+    coding, analysed_coding = [False], []
+    real_analyze, real_code = sv2._Stream._analyze, sv2._Stream.code
+    monkeypatch.setattr(sv2._Stream, "_analyze", lambda self, idx: (coding[0] and analysed_coding.append(idx.size)) or real_analyze(self, idx))
+
+    def spy_code(self, *a):
+        coding[0] = True
+        try:
+            return real_code(self, *a)
+        finally:
+            coding[0] = False
+
+    monkeypatch.setattr(sv2._Stream, "code", spy_code)
+    enc = sv2.Encoder(2, tmpdir=str(tmp_path), rate=3.0, sample_rate=SR)
+    for lo in range(0, x.shape[0], 10000):
+        enc.push(x[lo : lo + 10000])
+    spool = enc._src._f
+    assert os.fstat(spool.fileno()).st_size == x.size * 4  # int32 samples, nothing held in memory
+    assert list(tmp_path.iterdir()) == []  # anonymous: nothing to leave behind after a crash
+    params, frames = enc.finish()
+    assert spool.closed  # the samples are freed once coded; the payloads are read back from their spool
+    assert seen and all(S._cache is None for S in seen)
+    # the coding passes read the statistics passes' quantization back: no analysis of their own
+    assert kept and all(k._f.closed for k in kept) and analysed_coding == []
+    assert sum(len(f) for f in frames) == frames.nbytes and len(frames) == sv2.info(params)["n_frames"]
+    assert (params, list(frames)) == sv2.encode(x, rate=3.0, sample_rate=SR)
+    enc.close()
+    assert frames._f.closed and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError):
+        enc.push(x[:10])
+    with pytest.raises(ValueError, match="integers"):
+        sv2.Encoder(2, rate=3.0).push(x[:10] + 0.5)
+    with pytest.raises(ValueError, match="expected"):
+        sv2.Encoder(2, rate=3.0).push(x[:10, :1])

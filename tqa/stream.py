@@ -27,6 +27,7 @@ __all__ = ["Encoder", "Decoder", "DamagedFramesWarning", "UnfinishedStreamWarnin
 # 44.1 kHz stream at 2**17 samples a call (the codec's per-call overhead is < 2% there,
 # tools/bench_memory.py) and a 1024-channel one at 256 samples.
 WORKING_SET = 1 << 21
+FINISH_BATCH = 256  # payloads written at a time from a coder's finish()
 ON_ERROR = ("raise", "silence")
 
 
@@ -136,7 +137,13 @@ class Encoder:
         if self.closed:
             return self.header
         with threads.limit(self.threads):
-            self._put(self._coder.finish(self._n))
+            batch: list[bytes] = []
+            for p in self._coder.finish(self._n):  # a list, or payloads produced one by one (spectral2)
+                batch.append(p)
+                if len(batch) >= FINISH_BATCH:
+                    self._put(batch)
+                    batch = []
+            self._put(batch)
         if self._head_size is None:
             self._write_header()
         self.header = self.header.with_length(self._n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from typing import Iterable
 
 import numpy as np
 
@@ -45,8 +46,10 @@ class FrameEncoder(abc.ABC):
         """
 
     @abc.abstractmethod
-    def finish(self, n_samples: int) -> list:
-        """The remaining payloads, for a stream of ``n_samples`` samples per channel."""
+    def finish(self, n_samples: int) -> Iterable:
+        """The remaining payloads (as :meth:`push` returns them), for a stream of ``n_samples``
+        samples per channel: a list, or any iterable (a generator keeps memory flat: the driver
+        writes them in batches).  The settings and profile data are final when it returns."""
 
     settings = None  # the settings to record in the header, when the coder refines them (e.g. hop="auto")
 

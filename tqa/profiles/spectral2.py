@@ -13,9 +13,17 @@ parameters (step, entropy tables, ~500 bytes) are the header's profile data; fra
 size (a VBR index follows them).  Frame f owns samples [f·hop, (f+1)·hop) and decoding them
 needs frames f-1..f+1.
 
-Limits (measured, tools/vs_wavpack.py): the encoder sees the whole stream (one global step
-and per-stream tables), so encoding holds the signal in memory (~4 KB per second of stereo
-audio plus the analysis, ~1 GB for 5 minutes); decoding is random access in bounded memory.
+Limits: the encoder sees the whole stream (one global step and per-stream tables), so it makes
+two to four passes over it: it spools the grid samples to an anonymous temporary file (int32,
+4 bytes a sample, in ``TMPDIR``: 423 MB for 20 minutes of 44.1 kHz stereo — on a tmpfs that is
+RAM, though not the process's) and reads them back piece by piece on each pass, and spools the
+payloads likewise until their size is right (:class:`tqa.sv2.Encoder`); the bytes are those of
+coding the stream at once.  ``python tools/bench_memory.py --minutes 5,20 --rate 44100
+--profile spectral2 --no-decode`` measured peak RSS 246 / 254 MiB for 5 / 20 minutes of stereo
+(6.2 / 18.3 CPU seconds), against 1021 / 3723 MiB (9.9 / 38.1 s) for the whole-stream encoder
+before it; most of it is numba's (tqa[fast]): a 1.2-second file already peaks at 225 MiB, and
+with ``TQA_SV2_JIT=0`` the same runs peak at 113 / 120 MiB (80 MiB for 1.2 s), slower (the
+NumPy rANS lanes: 10.1 / 38.8 CPU seconds).  Decoding is random access in bounded memory.
 """
 
 from __future__ import annotations
@@ -67,33 +75,37 @@ class Spectral2Settings:
 
 
 class _Encoder(FrameEncoder):
-    """Buffers the stream, then codes it whole (the step and tables are the stream's)."""
+    """Spools the stream (:class:`tqa.sv2.Encoder`), then codes it whole (the step and tables are
+    the stream's); the payloads come back from the spool as they are written."""
 
     def __init__(self, s: Spectral2Settings, channels: int, sample_rate: int) -> None:
         if channels > MAX_CHANNELS:
             raise ValueError(f"profile 'spectral2' codes at most {MAX_CHANNELS} channels, got {channels}")
         self.s, self.channels, self.sample_rate = s, channels, sample_rate
-        self._parts: list[np.ndarray] = []
+        kw = dict(rate=s.rate) if s.quality is None else dict(quality=s.quality)
+        self._enc = sv2.Encoder(channels, sample_rate=sample_rate, hop=s.hop, seed=s.seed, rotate=s.rotate,
+                                transients=s.transients, preecho=s.preecho, silence=s.silence, stereo=s.stereo,
+                                frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
         self._params = b""
         self.settings = None
 
     def push(self, grid: np.ndarray) -> list[bytes]:
-        self._parts.append(np.array(grid.T, np.float64))
+        self._enc.push(grid.T)
         return []
 
-    def finish(self, n_samples: int) -> list[bytes]:
-        x = np.concatenate(self._parts) if self._parts else np.zeros((0, self.channels))
-        self._parts = []
-        s = self.s
+    def finish(self, n_samples: int):
         frames_1024 = max(1, -(-n_samples // 1024))
         overhead = HEADER_SIZE + _META + 8 * (frames_1024 + 1) + 12  # header, VBR index (counted in rate=)
-        kw = dict(rate=s.rate) if s.quality is None else dict(quality=s.quality)
-        params, frames = sv2.encode(x, sample_rate=self.sample_rate, hop=s.hop, seed=s.seed, rotate=s.rotate,
-                                    transients=s.transients, preecho=s.preecho, silence=s.silence, stereo=s.stereo,
-                                    frame_overhead=FRAME_OVERHEAD, stream_overhead=overhead, **kw)  # fmt: skip
+        params, frames = self._enc.finish(stream_overhead=overhead)
         self._params = params
-        self.settings = dataclasses.replace(s, hop=sv2.info(params)["hop"])
-        return frames
+        self.settings = dataclasses.replace(self.s, hop=sv2.info(params)["hop"])
+        return self._payloads(frames)
+
+    def _payloads(self, frames):
+        try:
+            yield from frames
+        finally:
+            self._enc.close()
 
     def profile_data(self) -> bytes:
         return self._params

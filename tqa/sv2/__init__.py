@@ -33,6 +33,8 @@ each other: a lost frame loses samples [f·N - N/2, (f+1)·N + N/2) at most.
 
 API:
   params, frames = encode(grid, sample_rate=..., rate=... | quality=..., **settings)
+  enc = Encoder(channels, **settings); enc.push(grid) ...; params, frames = enc.finish()   # streaming,
+      bounded memory (the samples spooled to a temporary file); the same bytes as encode()
   samples = decode(params, frames)                          # whole stream (n, channels) float64 grid
   samples, start = decode_frames(params, payloads, first)   # frames first..first+len-1 (None = lost)
   samples = read(params, get_frame, start, stop)            # random access by sample range
@@ -45,85 +47,404 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import tempfile
 
 import numpy as np
 
 from . import codec, transform
 from .codec import FrameError, Settings, parse_params
 
-__all__ = ["encode", "decode", "decode_frames", "read", "info", "Settings", "FrameError", "frame_range"]
+__all__ = ["encode", "Encoder", "decode", "decode_frames", "read", "info", "Settings", "FrameError", "frame_range"]
 
 PARAMS_GUESS = 300  # bytes, for the rate budget before the tables exist
 
 
-CHUNK = 256  # frames analysed at a time
+CHUNK = 256  # frames whose statistics are summed at a time (fewer where CHUNK_BYTES would not hold them)
 DECODE_CHUNK = 512  # frames decoded at a time
-CACHE_BYTES = 400 << 20  # keep the analyses of a stream up to this size, else recompute per pass
-SUBSET_FRAMES = 256  # frames the step search runs on (every k-th frame of a longer stream)
+CACHE_BYTES = 48 << 20  # keep the analyses of a stream up to this size, else recompute them per pass
+FINE_BYTES = 400 << 20  # quality=: the whole-stream bisection is finer on streams up to this size of analyses
+SUBSET_FRAMES = 256  # frames the step search runs on (every k-th frame of a longer stream; fewer, see SUBSET_BYTES)
+# Bytes of one (frames, channels, hop) float64 array of a chunk and of the search's subset: their
+# frames are capped so (256 stereo frames at hop 2048 fit: mono and stereo never see the cap; a
+# 64-channel stream gets chunks and subsets of 8 frames at hop 2048).
+CHUNK_BYTES = SUBSET_BYTES = 8 << 20
+PIECE_BYTES = 2 << 20  # float64 coefficients of the frames quantized, counted and packed at a time (64 stereo frames at hop 2048)
+ENERGY_BYTES = 1 << 20  # float64 samples of a slice of the attack detector's energies
+FRAME_BATCH = 256  # frames read back from a frame spool at a time
+
+
+class _Energy:
+    """Sub-block energies (:func:`tqa.sv2.codec.subblock_energy`) of a signal that arrives in
+    pieces, worked out in slices of whole sub-blocks (m·512 samples, fewer for many channels:
+    ENERGY_BYTES) with the first difference carried from one slice to the next: each
+    sub-block's value is that of the whole array, bit for bit (tested)."""
+
+    def __init__(self, m: int, channels: int) -> None:
+        self.m, self.slice = m, m * max(1, min(512, ENERGY_BYTES // (8 * channels * m)))
+        self._parts: list[np.ndarray] = []  # samples short of a whole slice
+        self._held = 0
+        self._prev: np.ndarray | None = None
+        self._out: list[np.ndarray] = []
+        self.samples = 0  # samples whose energies are out
+
+    def push(self, x: np.ndarray, last: bool = False) -> None:
+        if self._held + x.shape[0] < self.slice and not last:
+            if x.shape[0]:
+                self._parts.append(x.copy())
+                self._held += x.shape[0]
+            return
+        if self._parts:
+            x = np.concatenate(self._parts + [x])
+            self._parts, self._held = [], 0
+        end = x.shape[0] if last else x.shape[0] // self.slice * self.slice
+        for lo in range(0, end, self.slice):
+            blk = x[lo : lo + self.slice]
+            self._out.append(codec.energy_slice(blk, blk[:1] if self._prev is None else self._prev, self.m))
+            self._prev = blk[-1:].copy()
+        if end < x.shape[0]:
+            self._parts, self._held = [x[end:].copy()], x.shape[0] - end
+        self.samples += end
+
+    def finish(self, length: int, channels: int) -> np.ndarray:
+        """The energies of the signal zero-padded to ``length`` samples (a multiple of m)."""
+        self.push(np.zeros((max(0, length - self.samples - self._held), channels)), last=True)
+        out = np.concatenate(self._out) if self._out else np.zeros(0)
+        self._out = []
+        return out
+
+
+def _energy_plan(st: Settings, n: int) -> tuple[int, int] | None:
+    """(m, padded length) of the sub-block energies the stream's hop candidates need, or None:
+    128-sample ones over the signal padded to 2048 (hops 1024 and 2048 derive theirs), or hop/8
+    over the signal padded to whole frames (hops 256 and 512)."""
+    if not st.transients:
+        return None
+    if st.hop in ("auto", 1024, 2048):
+        return 128, -(-max(n, 1) // 2048) * 2048
+    return st.hop // transform.SHORT, max(1, -(-n // st.hop)) * st.hop
+
+
+class _Source:
+    """The grid samples an encoder reads: n samples of ch channels, zeros outside [0, n), and the
+    sub-block energies of the attack detector (worked out as the samples arrive)."""
+
+    n: int
+    ch: int
+    energy: tuple[int, np.ndarray] | None = None
+    tmpdir: str | None = None
+
+    def _rows(self, lo: int, hi: int, out: np.ndarray) -> None:  # samples lo..hi (0 <= lo < hi <= n) into out
+        raise NotImplementedError
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        """Samples a..b (b - a, ch) float64, zero outside the stream."""
+        out = np.zeros((b - a, self.ch))
+        lo, hi = max(a, 0), min(b, self.n)
+        if hi > lo:
+            self._rows(lo, hi, out[lo - a : hi - a])
+        return out
+
+    def segments(self, idx: np.ndarray, N: int) -> np.ndarray:
+        """The 2N-sample segments (ch, len(idx), 2N) of frames idx (tqa.sv2.transform.segments of
+        the padded hops), read run by run of consecutive frames."""
+        idx = np.asarray(idx, np.int64)
+        out = np.empty((self.ch, idx.size, 2 * N))
+        cuts = np.concatenate(([0], np.flatnonzero(np.diff(idx) != 1) + 1, [idx.size]))
+        for i0, i1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+            f0, k = int(idx[i0]), i1 - i0
+            h = self.read(f0 * N - N // 2, (f0 + k) * N + N // 2).T.reshape(self.ch, k + 1, N)
+            out[:, i0:i1, :N] = h[:, :-1]
+            out[:, i0:i1, N:] = h[:, 1:]
+        return out
+
+    def new_frames(self):
+        return _Frames()
+
+    def close(self) -> None:
+        pass
+
+
+class _ArraySource(_Source):
+    """A whole (n, ch) array in memory (:func:`encode`)."""
+
+    def __init__(self, x: np.ndarray, st: Settings) -> None:
+        self.x, (self.n, self.ch) = x, x.shape
+        plan = _energy_plan(st, self.n)
+        if plan is not None:
+            e = _Energy(plan[0], self.ch)
+            e.push(x)
+            self.energy = plan[0], e.finish(plan[1], self.ch)
+
+    def _rows(self, lo: int, hi: int, out: np.ndarray) -> None:
+        out[...] = self.x[lo:hi]
+
+
+class _Spool(_Source):
+    """Grid samples spooled to an anonymous temporary file (int32, interleaved) as they arrive,
+    read back by range: the encoder's memory does not grow with the stream.  The file has no
+    name (it vanishes with the process, whatever happens) and is closed by :meth:`close`."""
+
+    def __init__(self, channels: int, st: Settings, tmpdir: str | None = None) -> None:
+        self.ch, self.n, self.st, self.tmpdir = channels, 0, st, tmpdir
+        self._f = tempfile.TemporaryFile(dir=tmpdir)
+        plan = _energy_plan(st, 1)
+        self._e = None if plan is None else _Energy(plan[0], channels)
+
+    def push(self, grid: np.ndarray) -> None:
+        """Append (k, ch) grid samples (integers, |v| < 2**31)."""
+        g = np.asarray(grid, np.float64)
+        if g.shape[0] == 0:
+            return
+        q = g.astype(np.int32, order="C")
+        if not np.array_equal(q, g):
+            raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
+        self._f.write(memoryview(q).cast("B"))
+        self.n += g.shape[0]
+        if self._e is not None:
+            self._e.push(g)
+
+    def seal(self) -> None:
+        """No more samples: flush the spool, finish the energies."""
+        self._f.flush()
+        plan = _energy_plan(self.st, self.n)
+        if self._e is not None:
+            self.energy = plan[0], self._e.finish(plan[1], self.ch)
+            self._e = None
+
+    def _rows(self, lo: int, hi: int, out: np.ndarray) -> None:
+        out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
+
+    def new_frames(self):
+        return _FileFrames(self.tmpdir)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _pread(f, offset: int, size: int) -> np.ndarray:
+    buf = bytearray(size)
+    view, fd, got = memoryview(buf), f.fileno(), 0
+    while got < size:
+        k = os.preadv(fd, [view[got:]], offset + got)
+        if k <= 0:
+            raise OSError("sv2: spool file shorter than written")
+        got += k
+    return np.frombuffer(buf, np.uint8)
+
+
+class _Frames(list):
+    """Coded payloads kept in memory (a list)."""
+
+    @property
+    def nbytes(self) -> int:
+        return sum(map(len, self))
+
+    def close(self) -> None:
+        pass
+
+
+class _FileFrames:
+    """Coded payloads spooled to an anonymous temporary file; iterating reads them back in batches."""
+
+    def __init__(self, tmpdir: str | None = None) -> None:
+        self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self.lengths: list[int] = []
+        self.nbytes = 0
+
+    def extend(self, payloads: list[bytes]) -> None:
+        self._f.write(b"".join(payloads))
+        self.lengths += [len(b) for b in payloads]
+        self.nbytes += sum(self.lengths[-len(payloads) :]) if payloads else 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        self._f.flush()
+        off = 0
+        for lo in range(0, len(self.lengths), FRAME_BATCH):
+            ls = self.lengths[lo : lo + FRAME_BATCH]
+            buf = _pread(self._f, off, sum(ls)).tobytes()
+            off += len(buf)
+            pos = 0
+            for k in ls:
+                yield buf[pos : pos + k]
+                pos += k
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class _Kept:
+    """The quantization of one whole pass (indices, classes, stereo and pre-echo choices), piece
+    by piece in an anonymous temporary file (indices as int16 where they fit): the coding pass
+    at the same step reads it back instead of analysing and quantizing again."""
+
+    def __init__(self, step: float, tmpdir: str | None, with_y: bool = False) -> None:
+        self.step, self.with_y = step, with_y  # with_y: the coded coefficients too (float64)
+        self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self._rec: list[tuple] = []
+        self._off = 0
+
+    def put(self, qz: codec.Quantized) -> None:
+        q = qz.q
+        lo, hi = (int(q.min()), int(q.max())) if q.size else (0, 0)
+        qd = np.int16 if -(2**15) <= lo and hi < 2**15 else np.int32 if -(2**31) <= lo and hi < 2**31 else np.int64
+        parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
+        if self.with_y:
+            parts += (np.ascontiguousarray(qz.Y),)
+        data = b"".join(a.tobytes() for a in parts)
+        self._f.write(data)
+        self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape))
+        self._off += len(data)
+
+    def get(self, j: int) -> codec.Quantized:
+        off, qs, qd, cs, es = self._rec[j]
+        sizes = (int(np.prod(qs)) * np.dtype(qd).itemsize, int(np.prod(cs)), qs[0], int(np.prod(es)))
+        sizes += (8 * int(np.prod(qs)),) if self.with_y else (0,)
+        if j == 0:
+            self._f.flush()
+        buf = _pread(self._f, off, sum(sizes))
+        cuts = np.cumsum((0,) + sizes)
+        part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
+        return codec.Quantized(self.step, part(0, qd).reshape(qs).astype(np.int64), part(1, np.int8).reshape(cs).astype(np.int64),
+                               part(2, np.uint8).astype(bool), part(3, np.int8).reshape(es).astype(np.int64), None,
+                               part(4, np.float64).reshape(qs) if self.with_y else None)  # fmt: skip
+
+    def close(self) -> None:
+        self._f.close()
 
 
 class _Stream:
-    """The encoder's view of a stream: padded hops, frame kinds, overlaps; analyses by chunk."""
+    """The encoder's view of a stream at one hop: frame kinds, overlaps; analyses by chunk."""
 
-    def __init__(self, xp: np.ndarray, n: int, st: Settings, e128: np.ndarray | None = None) -> None:
-        """xp: the signal zero-padded to at least F·hop samples; e128: its sub-block energies at
-        128 samples if already known (shared by the hop candidates)."""
-        ch = xp.shape[1]
+    def __init__(self, src: _Source, st: Settings) -> None:
+        ch, n = src.ch, src.n
         N = st.hop
-        self.st, self.n, self.ch, self.N = st, n, ch, N
+        self.src, self.st, self.n, self.ch, self.N = src, st, n, ch, N
         self.F = F = max(1, -(-n // N))
-        xp = xp[: F * N]
         if st.transients:
             m = N // transform.SHORT
-            if e128 is not None and m % 128 == 0:
-                e = e128[: F * N // 128].reshape(-1, m // 128).mean(axis=1)
-            else:
-                e = codec.subblock_energy(xp, m)
+            em, e = src.energy  # 128-sample energies (averaged to the hop's sub-blocks), or the hop's own
+            e = e[: F * N // em].reshape(-1, m // em).mean(axis=1)
             self.short, self.guard = codec.detect_attacks(e, N, st.attack_ratio, st.sample_rate)
         else:
             self.short, self.guard = np.zeros(F, bool), np.zeros((F, transform.SHORT), bool)
         self.r = transform.overlaps(self.short, N)
-        self.hops = transform.padded_hops(xp, N)
-        self.zmap = codec.zero_map(xp, N) if st.silence else None
-        self.chunks = [np.arange(lo, min(lo + CHUNK, F)) for lo in range(0, F, CHUNK)]
+        self.chunk = c = _frames_in(CHUNK_BYTES, ch, N, CHUNK)
+        self.chunks = [np.arange(lo, min(lo + c, F)) for lo in range(0, F, c)]
+        self.sub = _piece_frames(ch, N)
+        self.e_lo = None  # the pre-echo guard's levels of the short frames, ahead of their analyses
+        if st.preecho and self.short.any():
+            self.e_lo = np.zeros((F, transform.SHORT))
+            sel = np.flatnonzero(self.short)
+            for sl in _slices(sel.size, self.sub):
+                seg = src.segments(sel[sl], N)
+                self.e_lo[sel[sl]] = codec.preecho_levels(seg, np.ones(seg.shape[1], bool), st)[0]
         per_frame = ch * N * 8 * (4 if ch == 2 else 2)  # X, XM, v, Y...
+        self.fine = F * per_frame <= FINE_BYTES
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
+        self._kept: _Kept | None = None
 
-    def analysis(self, idx: np.ndarray) -> codec.Analysis:
-        return codec.analyze(transform.segments(self.hops, idx), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
+    def _analyze(self, idx: np.ndarray) -> codec.Analysis:
+        return codec.analyze(self.src.segments(idx, self.N), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
                              self.guard[idx])  # fmt: skip
 
-    def chunk(self, i: int) -> codec.Analysis:
+    def analysis(self, idx: np.ndarray) -> codec.Analysis:
+        """Frames idx, analysed piece by piece (the transform gives each frame the same values
+        whatever the batch) and joined."""
+        return codec.Analysis.join([self._analyze(idx[sl]) for sl in _slices(idx.size, self.sub)])
+
+    def pieces(self, idx: np.ndarray, i: int | None = None):
+        """(frames, analysis) of frames idx, analysed piece by piece as they are asked for (chunk
+        i of a small stream: all kept)."""
         if self._cache is not None and i in self._cache:
             return self._cache[i]
-        A = self.analysis(self.chunks[i])
-        if self._cache is not None:
-            self._cache[i] = A
-        return A
+        it = ((idx[sl], self._analyze(idx[sl])) for sl in _slices(idx.size, self.sub))
+        if self._cache is not None and i is not None:
+            self._cache[i] = list(it)
+            return self._cache[i]
+        return it
 
-    def counts(self, step: float, every: int = 1) -> dict:
-        """Statistics of the whole stream (every=1) or of every k-th frame."""
+    def divide(self, idx: np.ndarray, step: float) -> bool:
+        """Whether quantizing frames idx at once divides by per-block steps (see codec.quantize)."""
+        return self.e_lo is not None and bool(codec.shift_of(self.e_lo[idx], self.guard[idx], self.short[idx], step).any())
+
+    def quantized(self, idx: np.ndarray, step: float, i: int | None = None):
+        """(frames, quantized) of frames idx piece by piece, with the values of quantizing them at once."""
+        div = self.divide(idx, step)
+        for f, A in self.pieces(idx, i):
+            yield f, codec.quantize(A, step, self.st, div)
+
+    def counts(self, step: float, every: int = 1, keep: bool = False, with_y: bool = False) -> dict:
+        """Statistics of the whole stream (every=1) or of every k-th frame, summed chunk by chunk;
+        ``keep``: keep the quantization for :meth:`code` at this step (whole stream only)."""
         k = None
         if every == 1:
-            for i in range(len(self.chunks)):
-                k = codec.add_counts(k, codec.counts(codec.quantize(self.chunk(i), step, self.st)))
-            return k
-        idx = np.arange(every // 2, self.F, every)
-        for lo in range(0, idx.size, CHUNK):
-            A = self.analysis(idx[lo : lo + CHUNK])
-            k = codec.add_counts(k, codec.counts(codec.quantize(A, step, self.st)))
+            blocks = enumerate(self.chunks)
+        else:
+            idx = np.arange(every // 2, self.F, every)
+            blocks = ((None, idx[lo : lo + self.chunk]) for lo in range(0, idx.size, self.chunk))
+        self.forget()
+        kept = _Kept(step, self.src.tmpdir, with_y) if keep and every == 1 else None
+        for i, blk in blocks:
+            kc = None
+            for _, qz in self.quantized(blk, step, i):
+                kc = codec.counts(qz, kc)
+                if kept is not None:
+                    kept.put(qz)
+            k = codec.add_counts(k, kc)
+        self._kept = kept
         return k
+
+    def forget(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
 
     def bits(self, k: dict) -> float:
         return codec.bits_of_counts(k) + 64 * int(self.short.sum())
 
-    def code(self, step: float, tab: codec.Tables) -> list[bytes]:
-        frames: list[bytes] = []
-        for i, idx in enumerate(self.chunks):
-            qz = codec.quantize(self.chunk(i), step, self.st)
-            zm = None if self.zmap is None else self.zmap[idx]
-            frames += codec.pack_frames(qz, tab, self.short[idx], self.r[idx[0] : idx[-1] + 2], zm)
+    def code(self, step: float, tab: codec.Tables):
+        """The payloads at this step (a list, or a frame spool for a spooled source)."""
+        frames = self.src.new_frames()
+        N = self.N
+        for _, idx, qz in self.replay(step):
+            a, b = int(idx[0]), int(idx[-1]) + 1
+            zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
+            frames.extend(codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm))
         return frames
+
+    def replay(self, step: float, need_y: bool = False):
+        """(chunk, frames, quantized) of the whole stream at this step, piece by piece: read back
+        from the last pass if it kept them (with the coefficients if need_y), else made again."""
+        kept = self._kept
+        if kept is None or kept.step != step or (need_y and not kept.with_y):
+            kept = None
+        j = 0
+        for i, blk in enumerate(self.chunks):
+            if kept is None:
+                for idx, qz in self.quantized(blk, step, i):
+                    yield i, idx, qz
+                continue
+            for sl in _slices(blk.size, self.sub):
+                yield i, blk[sl], kept.get(j)
+                j += 1
+
+
+def _piece_frames(ch: int, N: int) -> int:
+    """Frames quantized, counted and packed at a time: PIECE_BYTES of coefficients."""
+    return _frames_in(PIECE_BYTES, ch, N, CHUNK)
+
+
+def _frames_in(nbytes: int, ch: int, N: int, most: int) -> int:
+    """Frames of float64 coefficients (ch, N) each that nbytes hold: 1 to ``most``."""
+    return max(1, min(most, nbytes // (8 * ch * N)))
+
+
+def _slices(n: int, k: int) -> list[slice]:
+    return [slice(lo, min(lo + k, n)) for lo in range(0, n, k)]
 
 
 def _frame_fixed_bytes(st: Settings) -> float:
@@ -144,13 +465,17 @@ def _search(f, target: float, lo: float, hi: float, tol: float = 0.002) -> float
 
 
 def _subset(S: _Stream) -> tuple[codec.Analysis, float]:
-    k = max(1, S.F // SUBSET_FRAMES)
+    k = max(1, S.F // _frames_in(SUBSET_BYTES, S.ch, S.N, SUBSET_FRAMES))
     idx = np.arange(k // 2, S.F, k) if k > 1 else np.arange(S.F)
     return S.analysis(idx), S.F / idx.size
 
 
 def _sub_bits(A: codec.Analysis, st: Settings, ls: float) -> float:
-    return codec.estimate_bits(codec.quantize(A, 2.0**ls, st)) + 64 * int(A.short.sum())
+    k = None
+    div = bool(st.preecho) and bool(codec.preecho_shift(A, 2.0**ls).any())
+    for sl in _slices(A.X.shape[0], _piece_frames(A.X.shape[1], A.X.shape[2])):  # in pieces: the counts of the whole
+        k = codec.counts(codec.quantize(A.subset(sl), 2.0**ls, st, div), k)
+    return codec.bits_of_counts(k) + 64 * int(A.short.sum())
 
 
 def _secant(f, target: float, A: codec.Analysis, st: Settings) -> tuple[float, float]:
@@ -194,27 +519,37 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
         b = codec.bits_of_counts(kp) / part + 64 * int(S.short.sum())
         g += (budget - b) / slope
     g = math.log2(codec.clamp_step(2.0**g))
-    k = S.counts(2.0**g)
-    best = None
+    k = S.counts(2.0**g, keep=True)
+    best = last = None  # (params, frames): the best within the budget, the latest over it
     for it in range(8):  # exact size; move the step until within the budget (and not far below it)
         tab = codec.tables_of_counts(k)
         params = codec.pack_params(st, S.ch, S.n, 2.0**g, tab)
         frames = S.code(2.0**g, tab)
-        size = 8 * (len(params) + sum(map(len, frames)) + st.frame_overhead * S.F + st.stream_overhead)
+        size = 8 * (len(params) + frames.nbytes + st.frame_overhead * S.F + st.stream_overhead)
         if slope > -1.0:  # silence, or a stream too short for its side info
             return params, frames
+        if last is not None:
+            last[1].close()
+            last = None
         if size <= target:
+            if best is not None:
+                best[1].close()
             best = (params, frames)
             if size >= 0.99 * target or it >= 3:
                 break
             g -= (target - size) / -slope * 0.9  # well below: spend what is left
         else:
+            last = (params, frames)
             if best is not None and it >= 3:
                 break
             g += (size - target) / -slope * 1.05 + 0.0005
         g = math.log2(codec.clamp_step(2.0**g))
-        k = S.counts(2.0**g)
-    return best if best is not None else (params, frames)
+        k = S.counts(2.0**g, keep=True)
+    if best is None:
+        return last
+    if last is not None:
+        last[1].close()
+    return best
 
 
 def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
@@ -224,14 +559,24 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
 
     def sqnr(ls: float) -> float:
         step = 2.0**ls
-        delta = codec.tables_of_counts(S.counts(step)).delta
+        # the statistics pass keeps what the error pass needs (on disk) where the old encoder
+        # kept the analyses (in memory): streams up to FINE_BYTES of them
+        delta = codec.tables_of_counts(S.counts(step, keep=S.fine, with_y=True)).delta
         e = sig = 0.0
-        for i in range(len(S.chunks)):
-            qz = codec.quantize(S.chunk(i), step, st)
+        err = sq = None
+        for i, idx, qz in S.replay(step, need_y=True):  # each chunk's squares, made piece by piece, summed at once
+            blk = S.chunks[i]
+            if err is None or err.shape[0] != blk.size or idx[0] == blk[0]:
+                err, sq = np.empty((blk.size, S.ch, S.N)), np.empty((blk.size, S.ch, S.N))
             stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
             Xh = codec.reconstruct(qz.q, qz.cls, delta, stepv)
-            e += float(np.sum((qz.Y - Xh) ** 2))
-            sig += float(np.sum(qz.Y * qz.Y))
+            sl = slice(int(idx[0]) - int(blk[0]), int(idx[-1]) + 1 - int(blk[0]))
+            np.square(qz.Y - Xh, out=err[sl])
+            np.multiply(qz.Y, qz.Y, out=sq[sl])
+            if idx[-1] == blk[-1]:
+                e += float(np.sum(err))
+                sig += float(np.sum(sq))
+        S.forget()
         return float("inf") if e == 0 else 10 * math.log10(sig / e) if sig > 0 else float("inf")
 
     A, _ = _subset(S)
@@ -255,7 +600,7 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
         if sqnr(a) >= st.quality and sqnr(b) < st.quality:
             lo, hi = a, b
             break
-    tol = 0.002 if S._cache is not None else 0.01
+    tol = 0.002 if S.fine else 0.01
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if sqnr(mid) >= st.quality:
@@ -265,7 +610,7 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
         if hi - lo < tol:
             break
     step = codec.clamp_step(2.0**lo)
-    tab = codec.tables_of_counts(S.counts(step))
+    tab = codec.tables_of_counts(S.counts(step, keep=True))
     return codec.pack_params(st, S.ch, S.n, step, tab), S.code(step, tab)
 
 
@@ -276,14 +621,14 @@ def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
     return float(np.sum((qz.Y - codec.reconstruct(qz.q, qz.cls, delta, stepv)) ** 2))
 
 
-def _pick_hop(xp: np.ndarray, n: int, st: Settings, e128) -> "_Stream":
+def _pick_hop(src: _Source, st: Settings) -> "_Stream":
     """hop 1024 or 2048, whichever has the lower distortion at the rate on the same samples (a
     subset of 2048-sample stretches; both transforms see the same stretches)."""
-    ch = xp.shape[1]
-    S2 = _Stream(xp, n, dataclasses.replace(st, hop=2048), e128)
-    k = max(1, S2.F // 96)
+    ch = src.ch
+    S2 = _Stream(src, dataclasses.replace(st, hop=2048))
+    k = max(1, S2.F // _frames_in(SUBSET_BYTES, ch, 2048, 96))
     idx2 = np.arange(k // 2, S2.F, k)
-    S1 = _Stream(xp, n, dataclasses.replace(st, hop=1024), e128)
+    S1 = _Stream(src, dataclasses.replace(st, hop=1024))
     idx1 = np.sort(np.concatenate((2 * idx2, 2 * idx2 + 1)))
     idx1 = idx1[idx1 < S1.F]
     best, score = S1, None
@@ -298,27 +643,93 @@ def _pick_hop(xp: np.ndarray, n: int, st: Settings, e128) -> "_Stream":
     return best
 
 
+def _encode(src: _Source, st: Settings):
+    if st.hop == "auto" and st.rate is not None:
+        S = _pick_hop(src, st)
+    else:
+        S = _Stream(src, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st)
+    try:
+        if S.st.rate is not None:
+            return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
+        return _quality_encode(S)
+    finally:
+        S.forget()
+
+
 def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     """Encode (n, channels) float64 grid samples (integers on the 2**23 grid; (n,) is mono).
 
     settings: see tqa.sv2.codec.Settings (rate= or quality=, sample_rate=, hop=, frame_overhead=, ...).
     Returns (params, frames): params (stream header: tables, step), one payload per frame.
+    The whole array stays in memory; :class:`Encoder` streams.
     """
     st = Settings(**settings)
     x = np.asarray(grid, np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    n = x.shape[0]
-    xp = np.zeros((-(-max(n, 1) // 2048) * 2048, x.shape[1]))
-    xp[:n] = x
-    e128 = codec.subblock_energy(xp, 128) if st.transients else None
-    if st.hop == "auto" and st.rate is not None:
-        S = _pick_hop(xp, n, st, e128)
-    else:
-        S = _Stream(xp, n, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st, e128)
-    if S.st.rate is not None:
-        return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
-    return _quality_encode(S)
+    params, frames = _encode(_ArraySource(x, st), st)
+    return params, list(frames)
+
+
+class Encoder:
+    """Streaming encoder in bounded memory: :meth:`push` grid samples in pieces of any size, then
+    :meth:`finish` codes them; the bytes are those of :func:`encode` on the whole array.
+
+    The samples are spooled to an anonymous temporary file (4 bytes a sample, in ``tmpdir``,
+    default: :func:`tempfile.gettempdir`) and read back chunk by chunk on each pass of the step
+    search; the payloads are spooled to another until the size is right.  Memory: a few chunks of
+    analyses (PIECE_BYTES each), a chunk's squared errors (quality=, CHUNK_BYTES), the search's
+    subset of frames (SUBSET_BYTES), plus the analyses of streams up to CACHE_BYTES of them.
+    A context manager; :meth:`close` deletes the files (they have no name: they also vanish with
+    the process).  Grid samples must be integers of magnitude below 2**31 (tqa's grid is).
+    """
+
+    def __init__(self, channels: int, tmpdir: str | None = None, **settings) -> None:
+        self.st = Settings(**settings)
+        self._src = _Spool(int(channels), self.st, tmpdir)
+        self._frames = None
+        self.closed = False
+
+    @property
+    def n(self) -> int:
+        """Samples per channel pushed so far."""
+        return self._src.n
+
+    def push(self, grid) -> None:
+        """Append (k, channels) grid samples ((k,) for mono)."""
+        if self.closed or self._frames is not None:
+            raise ValueError("sv2.Encoder: push after finish or close")
+        g = np.asarray(grid, np.float64)
+        if g.ndim == 1:
+            g = g[:, None]
+        if g.ndim != 2 or g.shape[1] != self._src.ch:
+            raise ValueError(f"sv2.Encoder: expected (k, {self._src.ch}) samples, got shape {g.shape}")
+        self._src.push(g)
+
+    def finish(self, **late) -> tuple[bytes, "_FileFrames"]:
+        """Code the stream: (params, frames), frames an iterable of payloads (read back from the
+        spool in batches) with len().  ``late``: settings known only at the end (stream_overhead)."""
+        if self.closed or self._frames is not None:
+            raise ValueError("sv2.Encoder: finish twice or after close")
+        st = dataclasses.replace(self.st, **late) if late else self.st
+        self._src.seal()
+        params, self._frames = _encode(self._src, st)
+        self._src.close()  # the samples are no longer needed; the payloads are
+        return params, self._frames
+
+    def close(self) -> None:
+        """Delete the spool files (the frames returned by finish cannot be read after this)."""
+        if not self.closed:
+            self._src.close()
+            if self._frames is not None:
+                self._frames.close()
+            self.closed = True
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def info(params: bytes) -> dict:

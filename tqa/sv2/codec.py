@@ -74,16 +74,21 @@ def _compiled():
 # -- analysis ------------------------------------------------------------------------------
 def subblock_energy(x: np.ndarray, m: int) -> np.ndarray:
     """Mean square per sample of the first difference (a high-pass), summed over channels, in
-    sub-blocks of m samples (x.shape[0] a multiple of m); worked out in slices."""
+    sub-blocks of m samples (x.shape[0] a multiple of m); worked out in slices of m·4096."""
     out = np.empty(x.shape[0] // m)
     step = m * 4096
     prev = x[:1]
     for lo in range(0, x.shape[0], step):
         blk = x[lo : lo + step]
-        hp = np.diff(blk, axis=0, prepend=prev)
+        out[lo // m : lo // m + blk.shape[0] // m] = energy_slice(blk, prev, m)
         prev = blk[-1:]
-        out[lo // m : lo // m + blk.shape[0] // m] = np.einsum("ijk,ijk->i", hp.reshape(-1, m, x.shape[1]), hp.reshape(-1, m, x.shape[1])) / m
     return out
+
+
+def energy_slice(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
+    """:func:`subblock_energy` of one slice (a multiple of m samples) after the sample ``prev`` (1, ch)."""
+    hp = np.diff(blk, axis=0, prepend=prev).reshape(-1, m, blk.shape[1])
+    return np.einsum("ijk,ijk->i", hp, hp) / m
 
 
 def detect_attacks(e: np.ndarray, n: int, ratio: float, sample_rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
@@ -136,9 +141,18 @@ class Analysis:
     e_blk: np.ndarray  # (F, SHORT) mean square per sample over the window
     guard: np.ndarray  # (F, SHORT) blocks the pre-echo guard applies to
 
-    def subset(self, idx: np.ndarray) -> "Analysis":
+    def subset(self, idx) -> "Analysis":
+        """Frames idx (an index array: copies; a slice: views)."""
         g = lambda a: None if a is None else a[idx]  # noqa: E731
         return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx], self.guard[idx])
+
+    @staticmethod
+    def join(parts: list["Analysis"]) -> "Analysis":
+        """The analyses of consecutive runs of frames as one."""
+        if len(parts) == 1:
+            return parts[0]
+        cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(a, name) for a in parts])  # noqa: E731
+        return Analysis(*(cat(f) for f in ("X", "XM", "EB", "EBM", "short", "e_lo", "e_blk", "guard")))
 
 
 def block_window_sq(m: int) -> np.ndarray:
@@ -160,6 +174,18 @@ def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, 
         X = _rotate(X, st.seed)
         XM = None if XM is None else _rotate(XM, st.seed)
     eb = lambda a: None if a is None else np.einsum("fcbk,fcbk->fcb", a.reshape(F, ch, -1, BAND), a.reshape(F, ch, -1, BAND))  # noqa: E731
+    e_lo, e_blk = preecho_levels(seg, short, st)
+    if guard is None:
+        guard = np.repeat(short[:, None], transform.SHORT, axis=1)
+    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
+
+
+def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """The dynamics inside each short block's window of frames given by their 2N segments
+    (ch, F, 2N): (e_lo, e_blk) (F, SHORT) of :class:`Analysis` (zero for long frames); frame by
+    frame, so any run of frames gives each frame the same values."""
+    ch, F, N2 = seg.shape
+    N = N2 // 2
     S = transform.SHORT
     e_lo = np.zeros((F, S))
     e_blk = np.zeros((F, S))
@@ -177,9 +203,7 @@ def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, 
         floor = (256.0 * st.preecho_floor) ** 2  # grid units: preecho_floor 16-bit LSBs RMS
         e_lo[sel] = np.maximum(np.min(np.maximum(qe, floor) / w2, axis=-1), floor)
         e_blk[sel] = qe.mean(-1)
-    if guard is None:
-        guard = np.repeat(short[:, None], S, axis=1)
-    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
+    return e_lo, e_blk
 
 
 @dataclass
@@ -215,10 +239,15 @@ _HALF = np.array([2.0 ** -(e // 2) * (0.7071067811865476 if e % 2 else 1.0) for 
 def preecho_shift(A: Analysis, step: float) -> np.ndarray:
     """Per short block, how many half-octaves to refine its step so that its quantization noise
     (step²/12 per sample) stays below the quietest quarter of its window."""
+    return shift_of(A.e_lo, A.guard, A.short, step)
+
+
+def shift_of(e_lo: np.ndarray, guard: np.ndarray, short: np.ndarray, step: float) -> np.ndarray:
+    """:func:`preecho_shift` from the analysis's e_lo, guard and short alone."""
     noise = step * step / 12.0
-    need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(A.e_lo, 1e-9)), 1.0)))
-    e = np.where(A.guard, np.clip(need, 0, EMAX), 0)
-    return np.where(A.short[:, None], e, 0).astype(np.int64)
+    need = np.ceil(np.log2(np.maximum(noise / (PREECHO_GAMMA * np.maximum(e_lo, 1e-9)), 1.0)))
+    e = np.where(guard, np.clip(need, 0, EMAX), 0)
+    return np.where(short[:, None], e, 0).astype(np.int64)
 
 
 def step_map(step: float, e: np.ndarray, N: int) -> np.ndarray:
@@ -227,11 +256,14 @@ def step_map(step: float, e: np.ndarray, N: int) -> np.ndarray:
     return (step * _HALF[np.tile(e, (1, N // transform.SHORT))]).reshape(F, 1, N)
 
 
-def quantize(A: Analysis, step: float, st: Settings) -> Quantized:
+def quantize(A: Analysis, step: float, st: Settings, divide: bool | None = None) -> Quantized:
+    """``divide``: whether |X| is divided by the per-block steps (some frame has a refined one)
+    or multiplied by 1/step; default: whether a frame of A has.  Frames quantized in pieces
+    pass the flag of the run they belong to, to get its values to the last bit."""
     ms = stereo_pick(A, step, st.stereo)
     Y = A.X if not ms.any() else np.where(ms[:, None, None], A.XM, A.X)
     e = preecho_shift(A, step) if st.preecho else np.zeros((Y.shape[0], transform.SHORT), np.int64)
-    if e.any():
+    if e.any() if divide is None else divide:
         v = np.abs(Y) / step_map(step, e, Y.shape[2])
     else:
         v = np.abs(Y) * (1.0 / step)
@@ -268,9 +300,11 @@ def symbols(qz: Quantized):
     return dsym, dctx, ccls, a, sym, s, coded
 
 
-def counts(qz: Quantized) -> dict:
+def counts(qz: Quantized, into: dict | None = None) -> dict:
     """Additive statistics of a quantized run of frames: symbol counts of both table kinds, raw
-    bits, centroid sums, short frames."""
+    bits, centroid sums, short frames.  ``into``: the statistics of the frames just before these,
+    updated in place and returned — the same values as counting both runs at once (the centroid
+    sums are added coefficient by coefficient in the same order, not as two partial sums)."""
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
     esc = (a >> s) >= ESC
     ev = (a >> s)[esc] - ESC + 1
@@ -279,13 +313,18 @@ def counts(qz: Quantized) -> dict:
     v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
     m = a > 0
     key = ccls[m] * 3 + np.minimum(a[m], 3) - 1
-    return {
-        "d": np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS),
-        "c": np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16),
-        "raw": raw,
-        "cn": np.bincount(key, minlength=3 * C),
-        "cd": np.bincount(key, weights=a[m] - v[m], minlength=3 * C),
-    }
+    d = np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS)
+    c = np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)
+    cn = np.bincount(key, minlength=3 * C)
+    if into is not None:  # integer counts and raw bits (sums of integers) add exactly in any order
+        into["d"] += d
+        into["c"] += c
+        into["raw"] += raw
+        into["cn"] += cn
+        into["cd"] = into["cd"].astype(np.float64, copy=False)  # bincount of nothing is int64 zeros
+        np.add.at(into["cd"], key, a[m] - v[m])  # the sequential sums bincount makes, continued
+        return into
+    return {"d": d, "c": c, "raw": raw, "cn": cn, "cd": np.bincount(key, weights=a[m] - v[m], minlength=3 * C)}
 
 
 def add_counts(a: dict | None, b: dict) -> dict:
