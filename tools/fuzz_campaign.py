@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--mem-cap-mib", type=int, default=1536, help="address space per worker beyond its start-up size")
     ap.add_argument("--memory-every", type=int, default=1, help="measure memory on every k-th case (1: all; slow)")
     ap.add_argument("--file-every", type=int, default=7, help="every k-th case through a file object")
+    ap.add_argument("--recycle", type=int, default=2000, help="cases per worker process before a fresh one (default 2000)")
+    ap.add_argument("--only", help="a file of case numbers (one per line, or 'case N' anywhere in a line) to run instead of a range")
     ap.add_argument("--deadline", type=float, help="stop each profile after this many seconds (the table says how many ran)")
     ap.add_argument("--json", help="write the figures (and up to 1000 failures) here")
     ap.add_argument("--failures", help="write every failing case (one line each) here")
@@ -67,6 +69,16 @@ def main(argv=None) -> int:
     except OSError:
         pass
     rows, report = [], {"command": " ".join(sys.argv), "seed": a.seed, "profiles": {}}
+    only = {}
+    if a.only:  # lines of a --failures file: "profile P seed S case N ..."
+        import re
+
+        for line in open(a.only):
+            m = re.search(r"case (\d+)", line)
+            pm = re.search(r"profile (\d)", line)
+            if m:
+                only.setdefault(int(pm.group(1)) if pm else profiles[0], []).append(int(m.group(1)))
+        profiles = [p for p in profiles if p in only]
     for p in profiles:
         last = [0.0]
 
@@ -78,7 +90,8 @@ def main(argv=None) -> int:
 
         st = F.campaign(p, a.cases, a.seed, workers=a.workers, mem_cap=a.mem_cap_mib * F.MIB, time_limit=a.time_limit,
                         memory_every=a.memory_every, file_every=a.file_every, progress=progress,
-                        first_case=a.first_case, clock=a.clock, deadline=a.deadline)  # fmt: skip
+                        first_case=a.first_case, clock=a.clock, deadline=a.deadline, recycle=a.recycle,
+                        only=only.get(p))  # fmt: skip
         name = ("time", "spectral", "spectral2")[p]
         rows.append((name, st))
         report["profiles"][name] = {**{k: st[k] for k in COLUMNS}, "seconds": st["seconds"], "failing_cases": len(st["failures"]),
