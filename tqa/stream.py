@@ -277,7 +277,7 @@ class Decoder:
                         bad.append((lo + k, payloads[k]))
             # Frames that decode alone may still disagree with a neighbour (spectral2 overlaps of
             # frames swapped or duplicated under valid CRCs): drop the frame the decoder names.
-            for _ in range(len(payloads)):
+            for _ in range(len(payloads) + 1):  # at worst every frame is dropped, then it decodes
                 try:
                     g = self._dec.decode(lo, payloads)
                     break
