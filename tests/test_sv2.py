@@ -304,27 +304,24 @@ def test_energies_in_slices_are_those_of_the_whole_signal():
             np.testing.assert_array_equal(e.finish(length, ch), want)
 
 
+def _instances(monkeypatch, cls) -> list:
+    """Every instance of ``cls`` made while the test runs (its __init__ wrapped)."""
+    made, real = [], cls.__init__
+
+    def spy(self, *a, **k):
+        real(self, *a, **k)
+        made.append(self)
+
+    monkeypatch.setattr(cls, "__init__", spy)
+    return made
+
+
 def test_streaming_encoder_spools_and_cleans_up(tmp_path, monkeypatch):
     """The samples go to a temporary file in tmpdir (nothing named is left there, during or after),
     analyses are not kept beyond CACHE_BYTES, and close() releases the files."""
     x = _music(SR, 2)
     monkeypatch.setattr(sv2, "CACHE_BYTES", 0)
-    seen = []
-    real = sv2._Stream.__init__
-
-    def spy(self, *a, **k):
-        real(self, *a, **k)
-        seen.append(self)
-
-    monkeypatch.setattr(sv2._Stream, "__init__", spy)
-    kept = []
-    real_kept = sv2._Kept.__init__
-
-    def spy_kept(self, *a, **k):
-        real_kept(self, *a, **k)
-        kept.append(self)
-
-    monkeypatch.setattr(sv2._Kept, "__init__", spy_kept)
+    seen, kept = _instances(monkeypatch, sv2._Stream), _instances(monkeypatch, sv2._Kept)
     coding, analysed_coding = [False], []
     real_analyze, real_code = sv2._Stream._analyze, sv2._Stream.code
     monkeypatch.setattr(sv2._Stream, "_analyze", lambda self, idx: (coding[0] and analysed_coding.append(idx.size)) or real_analyze(self, idx))

@@ -56,6 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--mem-cap-mib", type=int, default=1536, help="address space per worker beyond its start-up size")
     ap.add_argument("--memory-every", type=int, default=1, help="measure memory on every k-th case (1: all; slow)")
     ap.add_argument("--file-every", type=int, default=7, help="every k-th case through a file object")
+    ap.add_argument("--numba", action="store_true", help="compare the numba engine too (tqa[fast]; its first compiles count)")
     ap.add_argument("--recycle", type=int, default=2000, help="cases per worker process before a fresh one (default 2000)")
     ap.add_argument("--only", help="a file of case numbers (one per line, or 'case N' anywhere in a line) to run instead of a range")
     ap.add_argument("--deadline", type=float, help="stop each profile after this many seconds (the table says how many ran)")
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
         st = F.campaign(p, a.cases, a.seed, workers=a.workers, mem_cap=a.mem_cap_mib * F.MIB, time_limit=a.time_limit,
                         memory_every=a.memory_every, file_every=a.file_every, progress=progress,
                         first_case=a.first_case, clock=a.clock, deadline=a.deadline, recycle=a.recycle,
-                        only=only.get(p))  # fmt: skip
+                        only=only.get(p), numba=a.numba)  # fmt: skip
         name = ("time", "spectral", "spectral2")[p]
         rows.append((name, st))
         report["profiles"][name] = {**{k: st[k] for k in COLUMNS}, "seconds": st["seconds"], "failing_cases": len(st["failures"]),

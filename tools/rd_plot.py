@@ -33,6 +33,17 @@ RATES = [1.5, 2, 2.5, 3.2, 4, 5, 6]
 WAVPACK_BITS = [2, 2.5, 3, 3.5, 4, 5, 6]
 
 
+def _save(fig, ax, title: str, out: str) -> None:
+    """Axes labels, grid and legend of both plots; the figure written to ``out``."""
+    ax.set(xlabel="bits per sample (all side info included)", ylabel="SQNR, dB (mean over files)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
+
+
 def wavpack_rows() -> list[tuple]:
     """WavPack -bN rows (default, and -hh -x6 -s0) in shootout's table format."""
     rows = []
@@ -79,15 +90,8 @@ def wavpack_plot(args, files, folder) -> int:
         pts = curve(pred)
         if pts:
             ax.plot(*zip(*pts), style, label=label)
-    ax.set(xlabel="bits per sample (all side info included)", ylabel="SQNR, dB (mean over files)",
-           title=f"TQA vs WavPack lossy on {folder.name} ({len(files)} files)")  # fmt: skip
     ax.set_xlim(1, 9.5)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}")
+    _save(fig, ax, f"TQA vs WavPack lossy on {folder.name} ({len(files)} files)", args.out)
 
     # per file: TQA SQNR interpolated to WavPack -hh's actual rate, minus WavPack's SQNR there
     for prefix in ("TQA spectral2", "TQA spectral "):
@@ -166,14 +170,7 @@ def main() -> int:
     if qoa:
         ax.plot(np.mean([v[0] for v in qoa.values()]), np.mean([v[1] for v in qoa.values()]), "D", color="k",
                 label="QOA (reference_codecs.md)")  # fmt: skip
-    ax.set(xlabel="bits per sample (all side info included)", ylabel="SQNR, dB (mean over files)",
-           title=f"Rate–distortion on {folder.name} ({len(files)} files)")  # fmt: skip
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}")
+    _save(fig, ax, f"Rate–distortion on {folder.name} ({len(files)} files)", args.out)
 
     per = {name: dict(zip(stats[name]["file"], stats[name]["snr"])) for name, *_ in table}
     sp32, sp4, sp2 = per.get("TQA spectral 3.2 bits/sample", {}), per.get("TQA spectral 4 bits/sample", {}), per.get("TQA spectral 2 bits/sample", {})

@@ -109,7 +109,7 @@ class Encoder:
     def profile(self) -> profiles.Profile:
         return self.header.profile
 
-    def _put(self, payloads: list[bytes]) -> None:
+    def _put(self, payloads: list) -> None:  # bytes, or uint8 arrays of several (FrameEncoder.push)
         if self._head_size is None and payloads:
             self._write_header()
         pieces, lengths = frames_of(len(self._lengths), payloads)
