@@ -1,4 +1,4 @@
-"""asv benchmarks of the TQA codec: engines, both profiles, container operations, hard blocks.
+"""asv benchmarks of the TQA codec: engines, the three profiles, container operations, hard blocks.
 
 Run against the working tree (from asv_bench/):
 
@@ -150,6 +150,55 @@ class Spectral:
     track_sqnr.unit = "dB"
 
     def track_bits_per_sample(self, cache, engine, setting, hop):
+        return tqa.info(self.data)["bits_per_sample"]
+
+    track_bits_per_sample.unit = "bits/sample"
+
+
+class Spectral2:
+    """Profile spectral2 (entropy-coded MDCT): rates, qualities and hops, on the compiled
+    entropy coder (numba, tqa[fast]) and on its NumPy reference (``TQA_SV2_JIT=0``)."""
+
+    params = [["numba", "numpy"], ["rate=2.0", "rate=3.0", "rate=4.0", "quality=45"], [1024, 2048]]
+    param_names = ["coder", "setting", "hop"]
+
+    def setup_cache(self):
+        x = _signal()
+        return x, {(s, h): tqa.encode(x, RATE, profile="spectral2", hop=h, **_spectral_kw(s))
+                   for s in self.params[1] for h in self.params[2]}  # fmt: skip
+
+    def setup(self, cache, coder, setting, hop):
+        from tqa.sv2 import _jit
+
+        if coder == "numba" and not _jit.AVAILABLE:
+            raise NotImplementedError("numba not installed")
+        self._jit = _jit.AVAILABLE
+        _jit.AVAILABLE = coder == "numba"  # read at each call (tqa.sv2.codec._compiled)
+        x, streams = cache
+        self.kw = dict(profile="spectral2", hop=hop, **_spectral_kw(setting))
+        tqa.encode(x[: 8 * hop], RATE, **self.kw)  # compile / load the kernels outside the timing
+        self.data = streams[setting, hop]
+        tqa.decode(self.data, dtype="int16")
+
+    def teardown(self, cache, coder, setting, hop):
+        from tqa.sv2 import _jit
+
+        _jit.AVAILABLE = self._jit
+
+    def time_encode(self, cache, coder, setting, hop):
+        tqa.encode(cache[0], RATE, **self.kw)
+
+    def time_decode(self, cache, coder, setting, hop):
+        tqa.decode(self.data, dtype="int16")
+
+    def track_sqnr(self, cache, coder, setting, hop):
+        y, _ = tqa.decode(self.data, dtype="float64")
+        ref = cache[0] / 32768.0
+        return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - y) ** 2)))
+
+    track_sqnr.unit = "dB"
+
+    def track_bits_per_sample(self, cache, coder, setting, hop):
         return tqa.info(self.data)["bits_per_sample"]
 
     track_bits_per_sample.unit = "bits/sample"
