@@ -119,7 +119,24 @@ def _spectral_kw(setting: str) -> dict:
     return {k: float(v)}
 
 
-class Spectral:
+class _Tracks:
+    """SQNR and bits/sample of ``self.data`` (a stream of ``cache[0]``), decoded with
+    ``self.decode_kw``: the spectral classes' quality figures."""
+
+    def track_sqnr(self, cache, *params):
+        y, _ = tqa.decode(self.data, dtype="float64", **self.decode_kw)
+        ref = cache[0] / 32768.0
+        return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - y) ** 2)))
+
+    track_sqnr.unit = "dB"
+
+    def track_bits_per_sample(self, cache, *params):
+        return tqa.info(self.data)["bits_per_sample"]
+
+    track_bits_per_sample.unit = "bits/sample"
+
+
+class Spectral(_Tracks):
     """Spectral profile: CBR rates, VBR qualities and MDCT hops, per engine."""
 
     params = [["tiled", "numba"], SPECTRAL, HOPS]
@@ -133,6 +150,7 @@ class Spectral:
         _need(engine)
         x, streams = cache
         self.kw = dict(profile="spectral", hop=hop, engine=engine, **_spectral_kw(setting))
+        self.decode_kw = {"engine": engine}
         tqa.encode(x[: 8 * hop], RATE, **self.kw)
         self.data = streams[setting, hop]
 
@@ -142,20 +160,8 @@ class Spectral:
     def time_decode(self, cache, engine, setting, hop):
         tqa.decode(self.data, engine=engine, dtype="int16")
 
-    def track_sqnr(self, cache, engine, setting, hop):
-        y, _ = tqa.decode(self.data, engine=engine, dtype="float64")
-        ref = cache[0] / 32768.0
-        return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - y) ** 2)))
 
-    track_sqnr.unit = "dB"
-
-    def track_bits_per_sample(self, cache, engine, setting, hop):
-        return tqa.info(self.data)["bits_per_sample"]
-
-    track_bits_per_sample.unit = "bits/sample"
-
-
-class Spectral2:
+class Spectral2(_Tracks):
     """Profile spectral2 (entropy-coded MDCT): rates, qualities and hops, on the compiled
     entropy coder (numba, tqa[fast]) and on its NumPy reference (``TQA_SV2_JIT=0``)."""
 
@@ -176,6 +182,7 @@ class Spectral2:
         _jit.AVAILABLE = coder == "numba"  # read at each call (tqa.sv2.codec._compiled)
         x, streams = cache
         self.kw = dict(profile="spectral2", hop=hop, **_spectral_kw(setting))
+        self.decode_kw = {}
         tqa.encode(x[: 8 * hop], RATE, **self.kw)  # compile / load the kernels outside the timing
         self.data = streams[setting, hop]
         tqa.decode(self.data, dtype="int16")
@@ -190,18 +197,6 @@ class Spectral2:
 
     def time_decode(self, cache, coder, setting, hop):
         tqa.decode(self.data, dtype="int16")
-
-    def track_sqnr(self, cache, coder, setting, hop):
-        y, _ = tqa.decode(self.data, dtype="float64")
-        ref = cache[0] / 32768.0
-        return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - y) ** 2)))
-
-    track_sqnr.unit = "dB"
-
-    def track_bits_per_sample(self, cache, coder, setting, hop):
-        return tqa.info(self.data)["bits_per_sample"]
-
-    track_bits_per_sample.unit = "bits/sample"
 
 
 # -- container operations ------------------------------------------------------------
