@@ -85,25 +85,30 @@ class TiledEngine(MatrixEngine):
         np.multiply(u, step, out=j)
         np.floor(j, out=j)
         j += offset
-        np.clip(j, 0.0, float(base.shape[0] - 1), out=j)
+        np.maximum(j, 0.0, out=j)  # np.clip's values (no NaN here: y and scale are finite, scale > 0)
+        np.minimum(j, float(base.shape[0] - 1), out=j)
         ji = self._ws.get("ji", size, np.intp).reshape(y.shape)
         np.copyto(ji, j, casting="unsafe")
-        np.take(base, ji, out=out)
+        # the indices are in range (clipped above): mode="clip" is the same lookup without the
+        # buffered copy that np.take makes of ``out`` in mode="raise"
+        np.take(base, ji, out=out, mode="clip")
         up = self._ws.get("up", size).reshape(y.shape)
-        np.take(above, ji, out=up)
+        np.take(above, ji, out=up, mode="clip")
         ge = self._ws.get("ge", size, np.bool_).reshape(y.shape)
         np.greater_equal(u, up, out=ge)
         out += ge
         return u
 
-    def _dequantize_into(self, codes: np.ndarray, scale: np.ndarray, levels: np.ndarray, out: np.ndarray) -> None:
-        """``out = round_half_even(levels[codes] * scale)``."""
+    def _dequantize_into(self, codes: np.ndarray, scale: np.ndarray, levels: np.ndarray, out: np.ndarray,
+                         checked: bool = True) -> None:  # fmt: skip
+        """``out = round_half_even(levels[codes] * scale)``; ``checked=False``: the codes are known to
+        index ``levels`` (the quantizer's own), so the lookup skips np.take's bounds-checked copy."""
         if codes.dtype != np.intp:
             ci = self._ws.get("ci", codes.size, np.intp).reshape(codes.shape)
             np.copyto(ci, codes, casting="unsafe")
         else:
             ci = codes
-        np.take(levels, ci, out=out)  # raises IndexError for a code beyond the table
+        np.take(levels, ci, out=out, mode="raise" if checked else "clip")  # raise: IndexError for a code beyond the table
         out *= scale.reshape(-1, 1)
         np.round(out, out=out)
 
@@ -113,13 +118,14 @@ class TiledEngine(MatrixEngine):
         scale = np.ascontiguousarray(scale, dtype=np.float64).reshape(-1)
         levels = np.ascontiguousarray(levels, dtype=np.float64)
         table = cell_table(np.asarray(thresholds, dtype=np.float64).tobytes())
+        checked = levels.shape[0] <= np.size(thresholds)  # else every code (0..#thresholds) indexes levels
         y = np.empty(x.shape)
         codes = np.empty(x.shape, np.int16)
         yhat = np.empty(x.shape)
         for t in self._tiles(*x.shape):
             self._rotate_into(x[t], signs, y[t], True)
             self._quantize_into(y[t], scale[t], table, codes[t])
-            self._dequantize_into(codes[t], scale[t], levels, yhat[t])
+            self._dequantize_into(codes[t], scale[t], levels, yhat[t], checked)
         return y, codes, yhat
 
     def synthesize(self, codes, scale, levels, signs):

@@ -19,27 +19,21 @@ from .settings import DEFAULT, SETTINGS
 
 __all__ = ["Profile", "FrameEncoder", "FrameDecoder", "get", "by_id", "names", "ids", "DEFAULT"]
 
-# name -> (module, object) of its codec; the names and their order are the settings table's
-_CODECS = {"time": (".time", "TIME"), "spectral": (".spectral", "SPECTRAL"), "spectral2": (".spectral2", "SPECTRAL2")}
+# name -> (id, module, object) of its codec (the id is the header's; each Profile states it too:
+# tests check they agree); the names and their order are the settings table's
+_CODECS = {"time": (0, ".time", "TIME"), "spectral": (1, ".spectral", "SPECTRAL"),
+           "spectral2": (2, ".spectral2", "SPECTRAL2")}  # fmt: skip
+_NAME_OF = {pid: name for name, (pid, _, _) in _CODECS.items()}
 _BY_NAME: dict[str, Profile] = {}
-_BY_ID: dict[int, Profile] = {}
 
 
 def _load(name: str) -> Profile:
     p = _BY_NAME.get(name)
     if p is None:
-        module, obj = _CODECS[name]
+        _, module, obj = _CODECS[name]
         p = getattr(importlib.import_module(module, __name__), obj)
         _BY_NAME[name] = p
     return p
-
-
-def _all() -> dict[int, Profile]:
-    if len(_BY_ID) < len(_CODECS):
-        for name in _CODECS:
-            p = _load(name)
-            _BY_ID[p.id] = p
-    return _BY_ID
 
 
 def names() -> list[str]:
@@ -47,7 +41,7 @@ def names() -> list[str]:
 
 
 def ids() -> list[int]:
-    return sorted(_all())
+    return sorted(_NAME_OF)
 
 
 def get(name: str) -> Profile:
@@ -60,11 +54,12 @@ def get(name: str) -> Profile:
 
 
 def by_id(pid: int) -> Profile:
-    return _all()[pid]
+    """The profile of header id ``pid`` (KeyError otherwise); only its codec is loaded."""
+    return _load(_NAME_OF[pid])
 
 
 def __getattr__(name: str):  # TIME, SPECTRAL, SPECTRAL2 (and the codec submodules) load on first use
-    for key, (_, obj) in _CODECS.items():
+    for key, (_, _, obj) in _CODECS.items():
         if name == obj:
             return _load(key)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
