@@ -108,6 +108,8 @@ class TiledEngine(MatrixEngine):
             np.copyto(ci, codes, casting="unsafe")
         else:
             ci = codes
+        if checked and codes.size and 0 <= codes.min() and codes.max() < levels.shape[0]:
+            checked = False  # two cheap reductions spare np.take's buffered copy in mode="raise"
         np.take(levels, ci, out=out, mode="raise" if checked else "clip")  # raise: IndexError for a code beyond the table
         out *= scale.reshape(-1, 1)
         np.round(out, out=out)
