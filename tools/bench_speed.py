@@ -270,7 +270,8 @@ def clip_table(args, env, tqa, T) -> None:
         allin["flac -5"].append(run(["flac", "-5", "-f", "-s", "--output-prefix=" + str(out) + "/", *paths]))
         allin["tqa encode (one command)"].append(run([*tqa, "encode", *paths, "-o", str(out), "--quiet", "-f"], env))
         allin["tqa (API, one process)"].append(run([sys.executable, "-c", one, str(out), *paths], env))
-    print(f"\n{args.clips} x 5-s clips (44.1 kHz stereo 16-bit), quiet load; medians of {args.clip_repeat}\n")
+    print(f"\n{args.clips} x 5-s clips (44.1 kHz stereo 16-bit), no busy process; medians of {args.clip_repeat}; "
+          f"load average now {os.getloadavg()[0]:.2f}\n")  # fmt: skip
     print("| command | CPU ms per clip (one process per clip) | CPU / flac |")
     print("|---|---|---|")
     for k, v in per.items():
