@@ -94,3 +94,29 @@ def test_tune_allocator(monkeypatch):
     assert applied is (sys.platform.startswith("linux") and applied)  # a bool; True on glibc
     x = np.random.default_rng(2).normal(0, 0.1, (9000, 2))
     assert tqa.decode(tqa.encode(x, 8000))[0].shape == x.shape
+
+
+def _preset_child(env_extra: dict, code: str) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in threads.POOL_VARIABLES and k != threads.ENV}
+    env.update(env_extra)
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return p.stdout.split()
+
+
+def test_preset_starts_the_pools_at_one_thread():
+    """The CLI's start (tqa._entry): BLAS pools start at TQA_THREADS threads, so the codec needs no
+    threadpoolctl; a user's own OPENBLAS_NUM_THREADS, TQA_THREADS=auto, or NumPy already loaded: nothing."""
+    code = ("import sys\nfrom tqa import threads\nn = threads.preset()\nimport numpy as np, tqa\n"
+            "tqa.decode(tqa.encode(np.random.default_rng(0).normal(0, .1, (9000, 2)), 8000))\n"
+            "used = 'threadpoolctl' in sys.modules\nfrom threadpoolctl import threadpool_info\n"
+            "print(n, used, sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))")  # fmt: skip
+    assert _preset_child({}, code) == ["1", "False", "[1]"]
+    assert _preset_child({"TQA_THREADS": "2"}, code) == ["2", "False", "[2]"]
+    assert _preset_child({"OPENBLAS_NUM_THREADS": "2"}, code)[:2] == ["None", "True"]  # limit() caps them
+    assert _preset_child({"TQA_THREADS": "auto"}, code)[:2] == ["None", "False"]
+    late = "import numpy\nfrom tqa import threads\nprint(threads.preset())"
+    assert _preset_child({}, late) == ["None"]

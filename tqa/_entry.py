@@ -11,6 +11,7 @@ def _run(name: str, prog: str) -> None:
         from . import threads
 
         threads.tune_allocator()  # a one-shot process: no page-fault storm per chunk (TQA_MALLOC=default: off)
+        threads.preset()  # BLAS pools start at one thread (TQA_THREADS): no threadpoolctl, no idle pool threads
         from . import cli
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -40,6 +40,7 @@ import soundfile as sf
 from . import api
 from .samples import FORMATS
 from .stream import WORKING_SET
+from .vocab import OUTPUT_FORMATS
 
 __all__ = [
     "encode_file", "decode_file", "atomic_output", "check_output", "check_writable", "AudioError", "source_format",
@@ -56,10 +57,6 @@ _SUBTYPES = {
     "PCM_S8": (6, "int16"),
     "PCM_U8": (7, "int16"),
 }
-OUTPUT_FORMATS = {
-    ".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".opus": "OGG", ".aiff": "AIFF", ".aif": "AIFF", ".au": "AU",
-    ".caf": "CAF", ".w64": "W64", ".rf64": "RF64",
-}  # fmt: skip
 _WRITE_DTYPE = {"PCM_16": "int16", "PCM_24": "int32", "PCM_32": "int32", "FLOAT": "float32", "DOUBLE": "float64"}
 
 # libsndfile's writer limits, checked before any work (found by probing libsndfile 1.2:

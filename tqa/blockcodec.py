@@ -30,19 +30,17 @@ mode and scale offset (``SCALE_SEARCH``) that measure best.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import bitpack
 from .engine import Engine
-from .codebook import MAX_BITS, Codebook, lloyd_max
-from .rotation import FALLBACK, PRIMARY, QJL, check_block_size, check_seed, qjl_rows, signs
+from .profiles.settings import RESIDUALS  # noqa: F401 (re-exported)
+from .profiles.settings import BlockSettings as Settings
+from .rotation import FALLBACK, PRIMARY, QJL, qjl_rows, signs
 
 __all__ = ["Settings", "BlockCodec", "BlockError", "RESIDUALS", "log_code", "log_value"]
 
-RESIDUALS = ("none", "sign", "qjl")
 MODE_SILENT, MODE_PRIMARY, MODE_FALLBACK, MODE_IDENTITY = 0, 1, 2, 3
 HARD_BLOCK_DB = 1.0
 SCALE_SEARCH = range(-16, 17, 2)  # scale offsets tried on hard blocks: +-1 octave in 1/8 steps
@@ -87,75 +85,6 @@ class BlockError(ValueError):
     def __init__(self, row: int, message: str) -> None:
         super().__init__(f"block {row}: {message}")
         self.row, self.detail = row, message
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Parameters of the time-domain profile (all stored in the .tqa header)."""
-
-    block_size: int = 512
-    bits: int = 6
-    residual: str = "sign"
-    seed: int = 0
-    qjl_rows: int | None = None  # m, the QJL sketch size; None: block_size
-
-    def __post_init__(self) -> None:
-        check_block_size(self.block_size)
-        check_seed(self.seed)
-        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, np.integer)) or not 1 <= self.bits <= MAX_BITS:
-            raise ValueError(f"bits must be an integer from 1 to {MAX_BITS}, got {self.bits!r}")
-        if self.residual not in RESIDUALS:
-            raise ValueError(f"residual must be one of {', '.join(map(repr, RESIDUALS))}, got {self.residual!r}")
-        m = self.qjl_rows
-        if self.residual == "qjl":
-            m = self.block_size if m is None else m
-            if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 8 <= m <= self.block_size or m % 8:
-                raise ValueError(
-                    f"qjl_rows must be a multiple of 8 from 8 to block_size={self.block_size}, got {self.qjl_rows!r}"
-                )
-        elif m not in (None, 0):
-            raise ValueError(f"qjl_rows applies only to residual='qjl', got qjl_rows={m!r} with residual={self.residual!r}")
-        else:
-            m = 0
-        object.__setattr__(self, "qjl_rows", int(m))
-        object.__setattr__(self, "bits", int(self.bits))
-        object.__setattr__(self, "block_size", int(self.block_size))
-        object.__setattr__(self, "seed", int(self.seed))
-
-    @property
-    def codebook(self) -> Codebook:
-        """The table the engines quantize against (refined for ``"sign"``)."""
-        cb = lloyd_max(self.bits)
-        return cb.refined() if self.residual == "sign" else cb
-
-    @property
-    def nominal_mse(self) -> float:
-        """MSE per unit variance on Gaussian coordinates (the theory tests check)."""
-        mse = self.codebook.mse
-        if self.residual == "qjl":
-            mse *= 1.0 - (2.0 / np.pi) * self.qjl_rows / self.block_size
-        return mse
-
-    @property
-    def nominal_sqnr_db(self) -> float:
-        return float(-10.0 * np.log10(self.nominal_mse))
-
-    @functools.cached_property
-    def side_bytes(self) -> int:
-        return 4 if self.residual == "qjl" else 2
-
-    @functools.cached_property
-    def code_bytes(self) -> int:
-        return self.block_size * self.bits // 8
-
-    @functools.cached_property
-    def residual_bytes(self) -> int:
-        return {"none": 0, "sign": self.block_size // 8, "qjl": self.qjl_rows // 8}[self.residual]
-
-    @functools.cached_property
-    def record_bytes(self) -> int:
-        """Bytes per coded block: side info, packed codes, residual bits."""
-        return self.side_bytes + self.code_bytes + self.residual_bytes
 
 
 class BlockCodec:

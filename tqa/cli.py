@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import importlib
 import json as _json
 import math
 import os
@@ -35,19 +36,29 @@ import tempfile
 import time
 import warnings
 
-import numpy as np
-import soundfile as sf
-
-from . import __version__, api, audio, metrics, profiles, registry, signals, timespec
-from .blockcodec import RESIDUALS
-from .codebook import MAX_BITS
-from .profiles.base import QUALITY_RANGE, RATE_RANGE
-from .rotation import MAX_BLOCK, MIN_BLOCK
-from .format import MAGIC, FormatError
+from . import __version__, registry, timespec, vocab
+from .profiles import settings as _settings
+from .profiles.settings import MAX_BITS, MAX_BLOCK, MIN_BLOCK, QUALITY_RANGE, RATE_RANGE, RESIDUALS
 
 __all__ = ["main", "legacy_cli", "legacy_sim", "build_parser", "CLIError"]
 
-PROFILES = tuple(profiles.names())
+
+class _Lazy:
+    """A module imported on first use: ``import tqa.cli`` and the parser need no NumPy, SciPy,
+    soundfile or codec (a command imports what it runs; ``tqa --help`` imports none of them)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+np = _Lazy("numpy")
+sf = _Lazy("soundfile")
+api, audio, metrics, signals, _format = (_Lazy(f"tqa.{m}") for m in ("api", "audio", "metrics", "signals", "format"))
+
+PROFILES = tuple(_settings.names())
 
 
 class CLIError(Exception):
@@ -64,7 +75,7 @@ class _Exit(Exception):
 # -- settings: the library's Settings classes validate, the CLI only names options ---------
 def _settings_class(profile: str):
     """The profile's Settings: the only place that knows defaults and ranges."""
-    return profiles.get(profile).Settings
+    return _settings.SETTINGS[profile]
 
 
 SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "frame_samples", "seed", "rate", "quality", "hop")
@@ -83,7 +94,7 @@ def _opt(name: str) -> str:
 
 def settings_from_args(a: argparse.Namespace) -> dict:
     """``profile``, the settings given on the command line (validated by the profile) and ``engine``."""
-    profile = a.profile or profiles.DEFAULT
+    profile = a.profile or _settings.DEFAULT
     given = {k: getattr(a, k) for k in SETTING_OPTIONS if getattr(a, k, None) is not None}
     fields = set(_field_defaults(profile))
     for k in given:
@@ -93,7 +104,7 @@ def settings_from_args(a: argparse.Namespace) -> dict:
             where = f"--profile {' or '.join(other)}" if other else "another profile"
             raise CLIError(f"{_opt(k)} applies to {where}, not --profile {profile} (which takes {own})")
     try:
-        profiles.get(profile).settings(**given)
+        _settings.settings(profile, **given)
     except (ValueError, TypeError) as exc:
         msg = str(exc)
         word = msg.split(" ", 1)[0]
@@ -183,11 +194,11 @@ def _time(s: str) -> timespec.TimeSpec:
 def _add_settings(p: argparse.ArgumentParser) -> None:
     d: dict = {}  # the effective defaults, from each profile's Settings
     for name in PROFILES:
-        for k, v in dataclasses.asdict(profiles.get(name).settings()).items():
+        for k, v in dataclasses.asdict(_settings.settings(name)).items():
             d.setdefault(k, v)
     t = s = d
     g = p.add_argument_group("codec settings (the profile's own; the others are refused)")
-    g.add_argument("--profile", choices=PROFILES, default=None, help=f"time: rotated blocks; spectral: MDCT bands; spectral2: entropy-coded MDCT, the best quality per bit (default: {profiles.DEFAULT})")
+    g.add_argument("--profile", choices=PROFILES, default=None, help=f"time: rotated blocks; spectral: MDCT bands; spectral2: entropy-coded MDCT, the best quality per bit (default: {_settings.DEFAULT})")
     g.add_argument("--bits", type=_int("bits"), metavar="N", help=f"time: bits per coordinate, 1..{MAX_BITS} (default: {t.get('bits')})")
     g.add_argument("--residual", choices=RESIDUALS, help=f"time: 1-bit residual layer (default: {t.get('residual')})")
     g.add_argument("--block-size", "--block_size", dest="block_size", type=_int("block size"), metavar="N",
@@ -207,8 +218,21 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     _add_engine(g)
 
 
+class _EngineOption(argparse._StoreAction):
+    """``--engine``: its help lists the engines when it is shown (the plug-ins' names come from
+    the package metadata, ~20 ms to read: not for every command's start)."""
+
+    @property
+    def help(self) -> str:
+        return f"compute engine: {', '.join(registry.engine_names())} (default: auto)"
+
+    @help.setter
+    def help(self, value) -> None:
+        pass
+
+
 def _add_engine(g) -> None:
-    g.add_argument("--engine", metavar="NAME", help=f"compute engine: {', '.join(_ENGINES)} (default: auto)")
+    g.add_argument("--engine", metavar="NAME", action=_EngineOption)
 
 
 def _add_output(p, help_: str, short: bool = True) -> None:
@@ -241,7 +265,6 @@ exit status: 0 ok, 1 damage found (verify) or failed files (batch), 2 error, 130
 
 
 _PARSERS: dict = {}
-_ENGINES: list = []
 
 
 def parser_for(prog: str = "tqa") -> _Parser:
@@ -252,7 +275,6 @@ def parser_for(prog: str = "tqa") -> _Parser:
 
 
 def build_parser(prog: str = "tqa") -> _Parser:
-    _ENGINES[:] = registry.engine_names()  # loading them (numba: ~0.3 s) waits for a command that uses one
     top = _Parser(prog=prog, description="TQA: a lossy audio codec (rotated Lloyd-Max blocks or MDCT bands).",
                   epilog="commands:\n" + "\n".join(f"  {k:<9} {v}" for k, v in COMMANDS.items()) + "\n\n" + EPILOG,
                   usage=f"{prog} [-h] [--version] COMMAND [options]")  # fmt: skip
@@ -282,7 +304,7 @@ def build_parser(prog: str = "tqa") -> _Parser:
             "or to -o NAME.ext for one input ('tqa decode in.tqa out.wav' also works); '-' is stdin / stdout.")  # fmt: skip
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".tqa files or -")
     _add_output(p, "output audio file (format from its extension), folder, or -")
-    p.add_argument("--format", choices=sorted({k[1:] for k in audio.OUTPUT_FORMATS}), default=None,
+    p.add_argument("--format", choices=sorted({k[1:] for k in vocab.OUTPUT_FORMATS}), default=None,
                    help="output format for default names and stdout (default: wav)")  # fmt: skip
     p.add_argument("--subtype", metavar="NAME", help="sample format, e.g. PCM_16, PCM_24, FLOAT, VORBIS (default: the source's)")
     p.add_argument("--start", type=_time, metavar="TIME", help="first sample to decode (default: 0)")
@@ -314,7 +336,7 @@ def build_parser(prog: str = "tqa") -> _Parser:
                    help="skip Zimtohrli and ViSQOL (tqa[perceptual]; they take about a second per second of audio)")
 
     p = add("sim", "[options] [-o FILE]")
-    p.add_argument("--type", choices=signals.SIGNAL_TYPES, default="sine", help="signal")
+    p.add_argument("--type", choices=vocab.SIGNAL_TYPES, default="sine", help="signal")
     p.add_argument("--frequency", type=_float("frequency", 0), default=440.0, metavar="HZ", help="frequency in Hz")
     p.add_argument("--duration", type=_float("duration", 0), default=2.0, metavar="S", help="seconds")
     p.add_argument("--spikes", type=_int("spikes", 0, 10**6), default=3, metavar="N", help="random full-scale spikes")
@@ -341,7 +363,7 @@ def build_parser(prog: str = "tqa") -> _Parser:
     p.add_argument("source", metavar="SOURCE", help="source folder")
     p.add_argument("destination", metavar="DESTINATION", help="destination folder (not inside SOURCE)")
     p.add_argument("--decode", action="store_true", help=".tqa -> audio instead of audio -> .tqa")
-    p.add_argument("--format", choices=sorted({k[1:] for k in audio.OUTPUT_FORMATS}), default="wav",
+    p.add_argument("--format", choices=sorted({k[1:] for k in vocab.OUTPUT_FORMATS}), default="wav",
                    help="output format with --decode")  # fmt: skip
     p.add_argument("--subtype", metavar="NAME", help="output sample format with --decode")
     p.add_argument("-j", "--workers", type=_int("workers", 1, 1024), default=2, metavar="N", help="local worker processes")
@@ -369,9 +391,10 @@ def _strict(v):
         return {str(k): _strict(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_strict(x) for x in v]
-    if isinstance(v, (np.integer,)):
+    numpy = sys.modules.get("numpy")  # a NumPy value exists only once NumPy is loaded
+    if numpy is not None and isinstance(v, numpy.integer):
         return int(v)
-    if isinstance(v, (float, np.floating)):
+    if isinstance(v, float) or (numpy is not None and isinstance(v, numpy.floating)):
         return float(v) if math.isfinite(v) else None
     if isinstance(v, (pathlib.PurePath,)):
         return str(v)
@@ -543,7 +566,7 @@ def _decoded_name(ext: str):
     def make(name: str, keep_suffix: bool) -> str:
         p = pathlib.PurePath(name)
         base = p.stem if p.suffix.lower() == ".tqa" else name
-        if not keep_suffix and pathlib.PurePath(base).suffix.lower() in audio.OUTPUT_FORMATS and ext is None:
+        if not keep_suffix and pathlib.PurePath(base).suffix.lower() in vocab.OUTPUT_FORMATS and ext is None:
             return base  # m.wav.tqa -> m.wav
         return (name if keep_suffix else base) + (ext or ".wav")
 
@@ -599,7 +622,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
             bar = _Progress(info.frames, f"encode {label}", out.quiet or out.json)
             try:
                 r = audio.encode_file(path, real, progress=bar, force=a.force or dst == "-", name=label, **opts)
-            except (audio.AudioError, FormatError, OSError) as exc:
+            except (audio.AudioError, _format.FormatError, OSError) as exc:
                 if len(jobs) == 1:
                     raise
                 _error(exc)
@@ -637,7 +660,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
     ext = None if a.format is None else "." + a.format
     inputs, output = _split_positional_output(
         a.inputs, a.output,
-        lambda s: s == "-" or pathlib.Path(s).suffix.lower() in audio.OUTPUT_FORMATS)  # fmt: skip
+        lambda s: s == "-" or pathlib.Path(s).suffix.lower() in vocab.OUTPUT_FORMATS)  # fmt: skip
     targets = _targets(inputs, output, _decoded_name(ext), "audio file")
     out = _Out(a, "-" in targets)
     if "-" in targets:
@@ -657,7 +680,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
             with open(path, "rb") as f:
                 try:
                     dec = audio.open_decoder(f, label, engine, "silence" if a.recover else "raise")
-                except FormatError as exc:
+                except _format.FormatError as exc:
                     raise CLIError(f"{exc}; --recover decodes the intact frames") from None
                 h = dec.header
             major = audio.output_format(real, fmt)
@@ -679,8 +702,8 @@ def cmd_decode(a: argparse.Namespace) -> int:
                 r = audio.decode_file(path, real, start=first, frames=count, subtype=a.subtype, engine=engine,
                                       on_error="silence" if a.recover else "raise", progress=bar,
                                       force=a.force or dst == "-", fmt=fmt, name=label)  # fmt: skip
-            except (audio.AudioError, FormatError, OSError) as exc:
-                if isinstance(exc, FormatError):
+            except (audio.AudioError, _format.FormatError, OSError) as exc:
+                if isinstance(exc, _format.FormatError):
                     exc = CLIError(f"{exc}; --recover decodes the intact frames")
                 if len(jobs) == 1:
                     raise exc from None
@@ -762,7 +785,7 @@ def cmd_info(a: argparse.Namespace) -> int:
                 path, label, _ = res.resolve(name, ".tqa")
                 with open(path, "rb") as f:
                     inf = api.info(f, label)
-            except (CLIError, FormatError, OSError) as exc:
+            except (CLIError, _format.FormatError, OSError) as exc:
                 if len(a.inputs) == 1:
                     raise
                 _error(exc)
@@ -836,7 +859,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
                 with open(path, "rb") as f:
                     dec = audio.open_decoder(f, label, None, "silence")
                     h, n_frames = dec.header, dec.reader.n_frames
-            except (CLIError, FormatError, OSError) as exc:
+            except (CLIError, _format.FormatError, OSError) as exc:
                 if len(a.inputs) == 1:
                     raise
                 _error(exc)
@@ -936,7 +959,7 @@ def _read_any(name: str, res: _Inputs) -> tuple[np.ndarray, int, str]:
     path, label, _ = res.resolve(name)
     with open(path, "rb") as f:
         magic = f.read(4)
-    if magic == MAGIC or label.lower().endswith(".tqa"):
+    if magic == _format.MAGIC or label.lower().endswith(".tqa"):
         with open(path, "rb") as f:
             dec = audio.open_decoder(f, label)
             x = dec.read(dtype="float64")
@@ -1188,7 +1211,7 @@ HANDLERS = {
 
 # -- the driver --------------------------------------------------------------------------------
 def _message(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and not isinstance(exc, audio.AudioError):
+    if isinstance(exc, OSError) and not isinstance(exc, ValueError):  # tqa.audio.AudioError is a ValueError
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         return f"{where}{exc.strerror or exc}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -1231,8 +1254,8 @@ def run(argv: list[str], prog: str = "tqa") -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, FormatError, audio.AudioError, ValueError, TypeError, OSError, MemoryError,
-            timespec.TimeSpecError) as exc:  # fmt: skip
+    except (CLIError, ValueError, TypeError, OSError, MemoryError, timespec.TimeSpecError) as exc:
+        # (tqa.format.FormatError and tqa.audio.AudioError are ValueErrors: named here, they would be imported)
         if isinstance(exc, OSError) and exc.errno == 32:  # EPIPE from a write on a pipe
             _quiet_pipe()
             return 141

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._tables import COMPANDED, TABLES
+from .profiles.settings import MAX_BITS
 
 __all__ = ["Codebook", "lloyd_max", "MAX_BITS", "panter_dite_mse"]
 
-MAX_BITS = 8
 MAX_COMPANDED = 14
 _GRID = 2.0**-24
 _SQRT_2PI = np.sqrt(2.0 * np.pi)

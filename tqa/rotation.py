@@ -24,32 +24,12 @@ import hashlib
 
 import numpy as np
 
+from .profiles.settings import MAX_BLOCK, MIN_BLOCK, check_block_size, check_seed  # noqa: F401 (re-exported)
 from .registry import get_engine
 
 __all__ = ["Rotation", "signs", "qjl_rows", "MIN_BLOCK", "MAX_BLOCK", "check_block_size", "check_seed"]
 
-MIN_BLOCK = 64
-MAX_BLOCK = 8192
 PRIMARY, FALLBACK, QJL = 0, 1, 2
-
-
-def check_block_size(block_size: int) -> int:
-    if (
-        isinstance(block_size, bool)
-        or not isinstance(block_size, (int, np.integer))
-        or not MIN_BLOCK <= block_size <= MAX_BLOCK
-        or block_size & (block_size - 1)
-    ):
-        raise ValueError(
-            f"block_size must be a power of two from {MIN_BLOCK} to {MAX_BLOCK}, got {block_size!r}"
-        )
-    return int(block_size)
-
-
-def check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer from 0 to 2**64-1, got {seed!r}")
-    return int(seed)
 
 
 @functools.lru_cache(maxsize=64)

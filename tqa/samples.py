@@ -128,13 +128,18 @@ def to_grid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     a (channels, samples) buffer) to write into instead of a new array – one pass, no
     temporary.  Returns ``out`` (or the new array).
     """
+    o = out
+    if out is not None and x.ndim == 2 and out.ndim == 2 and out.flags.f_contiguous and not out.flags.c_contiguous:
+        x, o = x.T, out.T  # the same elements, in the buffer's own order: strided reads, contiguous writes (2x faster)
     if x.dtype == np.int16:
-        return np.multiply(x, 256.0, out=out)
+        g = np.multiply(x, 256.0, out=o)
+        return g if out is None else out
     if x.dtype == np.int32:
-        g = np.multiply(x, 1.0 / 256.0, out=out)
+        g = np.multiply(x, 1.0 / 256.0, out=o)
     else:
-        g = np.multiply(x, GRID, out=out)
-    return np.rint(g, out=g)
+        g = np.multiply(x, GRID, out=o)
+    np.rint(g, out=g)
+    return g if out is None else out
 
 
 def from_grid(g: np.ndarray, dtype: str, out: np.ndarray | None = None) -> np.ndarray:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from .rotation import Rotation
+from .vocab import SIGNAL_TYPES
 
 __all__ = ["SIGNAL_TYPES", "generate", "hadamard_blocks", "adversarial", "demo_signal", "MAX_SAMPLES"]
 
-SIGNAL_TYPES = ("sine", "square", "noise", "transient", "chirp", "hadamard")
 # ``generate`` holds the whole signal in memory (float64 while it is built): 2**27
 # samples is 1 GiB of float64, 51 minutes at 44.1 kHz.
 MAX_SAMPLES = 2**27

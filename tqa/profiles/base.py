@@ -6,32 +6,8 @@ import abc
 import dataclasses
 from typing import Iterable
 
-import numpy as np
-
 from ..engine import Engine
-
-
-RATE_RANGE = (0.5, 16.0)  # bits per sample, all side info included
-QUALITY_RANGE = (1.0, 120.0)  # dB
-
-
-def check_rate_quality(settings, default_rate: float) -> None:
-    """Validate a settings object's ``rate`` / ``quality`` pair in place (frozen dataclass).
-
-    One of them, or neither (then ``rate = default_rate``); each within its range and kept to
-    the thousandths the header stores, so that encoder and decoder size frames from one value.
-    """
-    if settings.rate is not None and settings.quality is not None:
-        raise ValueError("give one of rate= (bits per sample) or quality= (dB), not both")
-    if settings.rate is None and settings.quality is None:
-        object.__setattr__(settings, "rate", default_rate)
-    for name, (lo, hi), unit in (("rate", RATE_RANGE, "bits per sample"), ("quality", QUALITY_RANGE, "dB")):
-        v = getattr(settings, name)
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= float(v) <= hi:
-            raise ValueError(f"{name} must be {lo:g} to {hi:g} {unit}, got {v!r}")
-        object.__setattr__(settings, name, round(float(v) * 1000) / 1000)
+from .settings import QUALITY_RANGE, RATE_RANGE, check_rate_quality, make  # noqa: F401 (re-exported)
 
 
 class FrameEncoder(abc.ABC):
@@ -86,12 +62,7 @@ class Profile(abc.ABC):
     # settings --------------------------------------------------------------------------
     def settings(self, **kw):
         """Validated settings from keywords (unknown keywords: a TypeError naming the known ones)."""
-        known = {f.name for f in dataclasses.fields(self.Settings)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise TypeError(f"profile {self.name!r} takes no setting {', '.join(unknown)} "
-                            f"(its settings: {', '.join(sorted(known))})")  # fmt: skip
-        return self.Settings(**kw)
+        return make(self.Settings, self.name, **kw)
 
     def describe(self, settings) -> dict:
         """The settings as a JSON-able dict (for info() and reports)."""

@@ -9,53 +9,19 @@ first..last gives samples first·hop .. last·hop.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 import numpy as np
 
 from .. import mdct
 from ..format import FormatError
-from ..spectral import BAND, DELTA_BITS, FRAME_OVERHEAD, SCALE_BITS, SpectralCodec, vbr_bits
+from ..spectral import BAND, FRAME_OVERHEAD, SpectralCodec, vbr_bits
 from ..blockcodec import BlockError
-from ..rotation import check_seed
-from .base import FrameDecoder, FrameEncoder, Profile, check_rate_quality
+from .base import FrameDecoder, FrameEncoder, Profile
+from .settings import HOPS, SpectralSettings  # noqa: F401 (re-exported)
+from .settings import SPECTRAL_DEFAULT_RATE as DEFAULT_RATE  # noqa: F401
 
-HOPS = (256, 512, 1024, 2048)
-DEFAULT_RATE = 3.2  # bits per sample when neither rate nor quality is given
 _FIELDS = struct.Struct("<BBBBIQ")
 CHANNEL_GROUP = 64  # channels reconstructed per call in many-channel streams (bounded memory)
-
-
-@dataclass(frozen=True)
-class SpectralSettings:
-    """Parameters of the spectral profile (stored in the header)."""
-
-    hop: int = 1024
-    seed: int = 0
-    rate: float | None = None  # bits per sample, all included (CBR); DEFAULT_RATE if quality is None
-    quality: float | None = None  # target SQNR in dB (VBR)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.hop, bool) or self.hop not in HOPS:
-            raise ValueError(f"hop must be one of {', '.join(map(str, HOPS))}, got {self.hop!r}")
-        check_seed(self.seed)
-        check_rate_quality(self, DEFAULT_RATE)
-        object.__setattr__(self, "hop", int(self.hop))
-        object.__setattr__(self, "seed", int(self.seed))
-
-    @property
-    def vbr(self) -> bool:
-        return self.quality is not None
-
-    @property
-    def bands(self) -> int:
-        return self.hop // BAND
-
-    def scale_bytes(self) -> int:
-        return -(-(SCALE_BITS + DELTA_BITS * (self.bands - 1)) // 8)
-
-    def cbr_frame_bytes(self, channels: int) -> int:
-        return int(np.ceil(self.rate * self.hop * channels / 8.0))
 
 
 class _Encoder(FrameEncoder):

@@ -35,43 +35,13 @@ import numpy as np
 
 from .. import sv2
 from ..format import FRAME_OVERHEAD, HEADER_SIZE, FormatError
-from ..rotation import check_seed
-from .base import FrameDecoder, FrameEncoder, Profile, check_rate_quality
+from .base import FrameDecoder, FrameEncoder, Profile
+from .settings import HOPS, STEREO, Spectral2Settings  # noqa: F401 (re-exported)
+from .settings import SPECTRAL2_DEFAULT_RATE as DEFAULT_RATE  # noqa: F401
 
-HOPS = (256, 512, 1024, 2048)
-DEFAULT_RATE = 3.0
-STEREO = ("auto", "lr", "ms")
 MAX_CHANNELS = 255  # the codec's parameters hold a u8 channel count
 _FIELDS = struct.Struct("<BBBBIQ")
 _META = 4 + 3  # the metadata magic and the profile-data record's header
-
-
-@dataclasses.dataclass(frozen=True)
-class Spectral2Settings:
-    """Parameters of the spectral2 profile (stored in the header)."""
-
-    rate: float | None = None  # bits per sample, all included; DEFAULT_RATE if quality is None
-    quality: float | None = None  # target SQNR in dB of the whole stream
-    hop: int | str = "auto"  # 256..2048, or "auto" (rate=: 1024 or 2048, whichever measures better)
-    seed: int = 0
-    rotate: bool = False
-    transients: bool = True
-    preecho: bool = True
-    silence: bool = True
-    stereo: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.hop != "auto" and (isinstance(self.hop, bool) or self.hop not in HOPS):
-            raise ValueError(f"hop must be 'auto' or one of {', '.join(map(str, HOPS))}, got {self.hop!r}")
-        check_seed(self.seed)
-        check_rate_quality(self, DEFAULT_RATE)
-        if self.stereo not in STEREO:
-            raise ValueError(f"stereo must be one of {', '.join(STEREO)}, got {self.stereo!r}")
-        for name in ("rotate", "transients", "preecho", "silence"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-            object.__setattr__(self, name, bool(getattr(self, name)))
-
 
 
 class _Encoder(FrameEncoder):

@@ -1,7 +1,7 @@
 """Profile 0, time-domain: seeded Walsh–Hadamard blocks, Lloyd–Max, a 1-bit residual layer.
 
-Settings: the block codec's (:class:`tqa.blockcodec.Settings`: block size, bits, residual,
-seed, QJL rows) plus ``frame_samples``, the samples per channel of one container frame.
+Settings (:mod:`tqa.profiles.settings`): the block codec's (block size, bits, residual, seed,
+QJL rows) plus ``frame_samples``, the samples per channel of one container frame.
 Header fields and payload layout: :mod:`tqa.format`.  Blocks are coded independently, so
 any split of a stream at frame boundaries gives the same bytes (``tqa batch`` relies on it).
 """
@@ -9,37 +9,15 @@ any split of a stream at frame boundaries gives the same bytes (``tqa batch`` re
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..blockcodec import RESIDUALS, BlockCodec, BlockError, Settings
+from ..blockcodec import BlockCodec, BlockError
 from ..format import FRAME_OVERHEAD, FormatError
 from .base import FrameDecoder, FrameEncoder, Profile
+from .settings import DEFAULT_FRAME_SAMPLES, MAX_FRAME_BLOCKS, RESIDUALS, TimeSettings  # noqa: F401 (re-exported)
 
-DEFAULT_FRAME_SAMPLES = 4096  # per channel: the unit of random access and of the CRC
-MAX_FRAME_BLOCKS = 4096
 _FIELDS = struct.Struct("<BBBBHHQ")
-
-
-@dataclass(frozen=True)
-class TimeSettings(Settings):
-    """Time-domain settings: the block codec's, and the samples per channel of a frame."""
-
-    frame_samples: int | None = None  # default: DEFAULT_FRAME_SAMPLES (at least one block)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        n, fs = self.block_size, self.frame_samples
-        if fs is None:
-            fs = max(n, DEFAULT_FRAME_SAMPLES // n * n)
-        if isinstance(fs, bool) or not isinstance(fs, (int, np.integer)) or fs < n or fs % n or fs // n > MAX_FRAME_BLOCKS:
-            raise ValueError(f"frame_samples must be a multiple of block_size={n} up to {MAX_FRAME_BLOCKS} blocks, got {fs!r}")
-        object.__setattr__(self, "frame_samples", int(fs))
-
-    @property
-    def frame_blocks(self) -> int:
-        return self.frame_samples // self.block_size
 
 
 class _Encoder(FrameEncoder):
