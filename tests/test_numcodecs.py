@@ -168,11 +168,12 @@ def make_fixtures():  # pragma: no cover - run by hand: python tests/test_numcod
     "shape, order",
     [((20000,), "C"), ((7000, 5), "C"), ((3000, 4, 3), "C"), ((5000, 3), "F"), ((2,), "C"), ((), "C"), ((4, 384), "C"), ((1, 100), "C")],
 )
-def test_any_shape_round_trips(shape, order):
+@pytest.mark.parametrize("kw", [{}, dict(profile="spectral2", quality=38)], ids=["time", "spectral2"])
+def test_any_shape_round_trips(shape, order, kw):
     n = shape[0] if shape else 1
     x = music(n, int(np.prod(shape[1:], dtype=int)) if shape else 1, seed=8).reshape(shape).astype("f4")
     x = np.asfortranarray(x) if order == "F" else x
-    codec = TQA()
+    codec = TQA(**kw)
     enc = codec.encode(x)
     assert chunk_info(enc)["shape"] == shape
     y = codec.decode(enc)

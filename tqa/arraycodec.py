@@ -90,14 +90,13 @@ _CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
 _BIG, _CONST, _FORTRAN, _PER_CHANNEL = 1, 2, 4, 8
 
 # The codec's settings of a profile are its Settings fields (tqa.profiles: defaults and validation
-# are the profile's), in this order for the profiles whose configurations tqa 0.3 wrote (reprs and
-# stored configs keep it), in field order for the others, less the container-level ones (HIDDEN).
-# A setting the profile derives from the others when not given (DERIVED) is left out of the config.
+# are the profile's), less the container-level ones (HIDDEN); configs list them in field order,
+# those of the profiles whose configurations tqa 0.3 wrote first in that order (reprs and stored
+# configs keep it).  A setting the profile derives from the others when not given (DERIVED) is
+# left out of the config unless given.
 CONFIG_ORDER = {"time": ("bits", "residual", "block_size", "seed", "qjl_rows"), "spectral": ("rate", "quality", "hop", "seed")}
 HIDDEN = {"time": ("frame_samples",)}
 DERIVED = {"time": ("qjl_rows",)}
-# Channels a .tqa stream of the profile holds (its own limit, else the format's).
-STREAM_CHANNELS = {"spectral2": 255}
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -133,7 +132,8 @@ class ChunkSettings:
             raise ValueError(f"tqa codec: profile must be one of {', '.join(map(repr, profiles.names()))}, got {profile!r}")
         prof = profiles.get(profile)
         fields = {f.name: f for f in dataclasses.fields(prof.Settings) if f.name not in HIDDEN.get(profile, ())}
-        order = CONFIG_ORDER.get(profile, tuple(fields))
+        first = CONFIG_ORDER.get(profile, ())
+        order = first + tuple(k for k in fields if k not in first)
         given = {k: v for k, v in settings.items() if v is not None}
         unknown = [k for k in given if k not in fields]
         if unknown:
@@ -150,7 +150,7 @@ class ChunkSettings:
         s = {k: _plain(getattr(st, k)) for k in order if k in given or k not in derived}
         self.profile = profile
         self.settings = {k: v for k, v in s.items() if v is not None}
-        self.stream_channels = STREAM_CHANNELS.get(profile, MAX_STREAM_CHANNELS)
+        self.stream_channels = _stream_channels(profile)
         encode_chunk(np.array([0.5, -0.25], np.float32), self)  # validate now (tqa's own checks), not at the first chunk
 
     def config(self) -> dict:
@@ -163,6 +163,13 @@ class ChunkSettings:
 
     def tqa_kwargs(self) -> dict:
         return {"profile": self.profile, **self.settings}
+
+
+def _stream_channels(profile: str) -> int:
+    """Channels a .tqa stream of the profile holds: its own limit, else the format's."""
+    from .profiles import spectral2
+
+    return {"spectral2": spectral2.MAX_CHANNELS}.get(profile, MAX_STREAM_CHANNELS)
 
 
 def _plain(v):
@@ -320,14 +327,15 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         flags |= _CONST
         payload = flat[:1].tobytes()
     else:
+        own = None if np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
             exps = channel_exponents(xf)
-            xs = np.ldexp(xf, -exps.astype(np.int64))
+            xs = np.ldexp(xf, -exps.astype(np.int64), out=own)
         else:
             peak = float(np.max(np.abs(xf)))
             e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
-            xs = np.ldexp(xf, -e)
+            xs = np.ldexp(xf, -e, out=own)
         groups = _groups(c, settings.stream_channels)
         if groups != _groups(c, MAX_STREAM_CHANNELS):
             version = 2  # streams of other sizes than version 1's 4096: a version 1 reader would misread them
@@ -439,7 +447,7 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         exps = h["channel_exponents"]
-        y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps), dt)
+        y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps, out=g), dt)
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)
