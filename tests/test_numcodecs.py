@@ -48,6 +48,8 @@ CODECS = [
     TQA(profile="spectral", rate=3.2),
     TQA(profile="spectral", quality=30, hop=512),
     TQA(profile="spectral", rate=3.2, scale="channel"),
+    TQA(profile="spectral2", rate=3.0),
+    TQA(profile="spectral2", quality=30, hop=512, scale="channel"),
 ]
 
 
@@ -56,6 +58,8 @@ def test_registered_through_the_entry_point():
     assert isinstance(codec, TQA) and (codec.bits, codec.residual, codec.qjl_rows) == (5, "qjl", 64)
     codec = numcodecs.get_codec({"id": "tqa", "profile": "spectral", "quality": 24})
     assert (codec.profile, codec.quality, codec.hop) == ("spectral", 24.0, 1024)
+    codec = numcodecs.get_codec({"id": "tqa", "profile": "spectral2", "rate": 2.5, "stereo": "ms"})
+    assert (codec.profile, codec.rate, codec.hop, codec.stereo) == ("spectral2", 2.5, "auto", "ms")
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=repr)
@@ -68,6 +72,15 @@ def test_config_holds_only_coding_settings():
     assert TQA().get_config() == {"id": "tqa", "profile": "time", "bits": 6, "residual": "sign", "block_size": 512, "seed": 0}
     assert TQA(profile="spectral").get_config() == {"id": "tqa", "profile": "spectral", "rate": 3.2, "hop": 1024, "seed": 0}
     assert TQA() == TQA(bits=6) != TQA(bits=5)
+    # spectral2: the profile's own defaults (tqa.profiles.spectral2), every setting listed
+    from tqa.profiles.spectral2 import DEFAULT_RATE, Spectral2Settings
+
+    d = Spectral2Settings()
+    assert TQA(profile="spectral2").get_config() == {
+        "id": "tqa", "profile": "spectral2", "rate": DEFAULT_RATE, "hop": d.hop, "seed": d.seed, "rotate": d.rotate,
+        "transients": d.transients, "preecho": d.preecho, "silence": d.silence, "stereo": d.stereo}  # fmt: skip
+    assert "rate" not in TQA(profile="spectral2", quality=30).get_config()
+    assert TQA(profile="spectral2") != TQA(profile="spectral2", silence=False)
 
 
 def test_check_repr(monkeypatch):
@@ -76,10 +89,13 @@ def test_check_repr(monkeypatch):
     check_repr("TQA(profile='time', bits=4, residual='qjl', block_size=256, seed=3, qjl_rows=64)")
     check_repr("TQA(profile='spectral', quality=30.0, hop=512, seed=0)")
     check_repr("TQA(profile='time', bits=6, residual='sign', block_size=512, seed=0, scale='channel')")
+    check_repr("TQA(profile='spectral2', quality=30.0, hop=512, seed=0, rotate=False, transients=True, preecho=True, "
+               "silence=True, stereo='auto', scale='channel')")  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "codec", [CODECS[0], TQA(bits=8, residual="qjl", qjl_rows=64, block_size=256), CODECS[3]], ids=repr
+    "codec", [CODECS[0], TQA(bits=8, residual="qjl", qjl_rows=64, block_size=256), CODECS[3], TQA(profile="spectral2", quality=30)],
+    ids=repr,
 )
 @pytest.mark.parametrize("dtype", ["u1", "i1"])
 def test_check_encode_decode(codec, dtype):
@@ -109,10 +125,10 @@ FIXTURE_ARRAYS = {
     "int": (lambda: [np.rint(music(4800, 2, seed=1) * 3000).astype("<i2"),
                      np.asfortranarray(np.rint(music(3000, 3, seed=2) * 100).astype("i1")),
                      np.rint(music(5000, seed=3) * 120 + 128).astype("u1")],  # fmt: skip
-            [-3] * 5),
+            [-3] * 7),
     "float": (lambda: [music(4800, 2, seed=5).astype("<f4"), (music(2000, 4, seed=6) * 1e-6).astype(">f8").reshape(2000, 2, 2),
                        music(3000, seed=7).astype("<f2")],  # fmt: skip
-              [1] * 5),
+              [1] * 7),
 }
 
 
@@ -129,7 +145,7 @@ def test_check_backwards_compatibility(prefix, monkeypatch):
             assert y.dtype == a.dtype and y.shape == a.shape and y.flags.f_contiguous == a.flags.f_contiguous
             expect = np.load(d / prefix / f"codec.{j:02d}" / f"decoded.{i:02d}.npy")
             np.testing.assert_array_equal(y, expect)  # bit-exact decoding across versions
-            floor = 25 if j in (0, 3) else 12
+            floor = 25 if j in (0, 3, 6) else 12
             assert sqnr_db(a.astype(float).reshape(len(a), -1), y.astype(float).reshape(len(a), -1)) > floor
     check_backwards_compatibility("tqa", arrays(), CODECS, precision=precision, prefix=prefix)
 
@@ -152,11 +168,12 @@ def make_fixtures():  # pragma: no cover - run by hand: python tests/test_numcod
     "shape, order",
     [((20000,), "C"), ((7000, 5), "C"), ((3000, 4, 3), "C"), ((5000, 3), "F"), ((2,), "C"), ((), "C"), ((4, 384), "C"), ((1, 100), "C")],
 )
-def test_any_shape_round_trips(shape, order):
+@pytest.mark.parametrize("kw", [{}, dict(profile="spectral2", quality=38)], ids=["time", "spectral2"])
+def test_any_shape_round_trips(shape, order, kw):
     n = shape[0] if shape else 1
     x = music(n, int(np.prod(shape[1:], dtype=int)) if shape else 1, seed=8).reshape(shape).astype("f4")
     x = np.asfortranarray(x) if order == "F" else x
-    codec = TQA()
+    codec = TQA(**kw)
     enc = codec.encode(x)
     assert chunk_info(enc)["shape"] == shape
     y = codec.decode(enc)
@@ -223,7 +240,9 @@ def test_all_zero_constant_and_empty_chunks_are_exact(dtype, value):
 
 def test_bad_config():
     for kw in (dict(bits=9), dict(channels=0), dict(profile="wavelet"), dict(profile="spectral", bits=4),
-               dict(rate=3.0), dict(profile="spectral", rate=3, quality=30), dict(profile="spectral", hop=1000)):  # fmt: skip
+               dict(rate=3.0), dict(profile="spectral", rate=3, quality=30), dict(profile="spectral", hop=1000),
+               dict(profile="spectral2", hop=1000), dict(profile="spectral2", bits=4), dict(profile="spectral2", stereo="x"),
+               dict(profile="spectral2", rate=0.1), dict(profile="spectral", stereo="ms"), dict(profile=2)):  # fmt: skip
         with pytest.raises(ValueError):
             TQA(**kw)
 
@@ -301,6 +320,39 @@ def test_spectral_quality_holds_at_any_scale(amplitude):
     assert 29.5 < sqnr_db(x, y) < 32
 
 
+@pytest.mark.parametrize("kind", ["music", "spikes"])
+@pytest.mark.parametrize("dtype, amplitude, std", list(_cases()))
+def test_spectral2_sqnr_holds_at_any_scale(dtype, amplitude, std, kind):
+    """spectral2 through the codec is scale-free too: quality= is met for every dtype and
+    amplitude, and rate= gives the same SQNR at every amplitude (the power-of-two scale)."""
+    dt = np.dtype(dtype)
+    s = _signal(kind, n=12000)
+    s = s / np.std(s) * std
+    off = 2.0 ** (8 * dt.itemsize - 1) if dt.kind == "u" else 0.0
+    if dt.kind in "iu":
+        x = np.clip(np.rint(s + off), np.iinfo(dt).min, np.iinfo(dt).max).astype(dt)
+    else:
+        x = s.astype(dt)
+    got = {}
+    for mode in ("quality", "rate") if kind == "music" else ("quality",):
+        codec = TQA(profile="spectral2", **{mode: 38.0 if mode == "quality" else 3.0})
+        y = codec.decode(codec.encode(x))
+        assert y.dtype == dt and y.shape == x.shape
+        got[mode] = sqnr_db(x.astype(np.float64) - off, y.astype(np.float64) - off)
+    low = 1.5 if dt == np.float16 and amplitude < 6e-5 * 5 else 0.5  # float16 subnormals: a stated limit
+    assert 38.0 - low < got["quality"] < 39.0, got
+    if "rate" in got:
+        ref = _spectral2_rate_reference()
+        assert abs(got["rate"] - ref) < (low if dt.kind == "f" else 1.0), (got, ref)
+
+
+def _spectral2_rate_reference(cache={}):
+    if not cache:
+        x = _signal("music", n=12000)
+        cache[0] = sqnr_db(x, TQA(profile="spectral2", rate=3.0).decode(TQA(profile="spectral2", rate=3.0).encode(x)))
+    return cache[0]
+
+
 def test_uint_with_dc_keeps_its_level():
     x = (np.rint(music(20000, seed=13) * 3000) + 40000).astype("u2")
     y = TQA().decode(TQA().encode(x))
@@ -353,6 +405,76 @@ def test_spectral_settings_reach_the_stream():
     info = tqa.info(enc[chunk_info(enc)["payload_offset"] + 4 :])
     assert (info["profile"], info["quality"], info["hop"], info["seed"]) == ("spectral", 24.0, 512, 7)
 
+
+
+@pytest.mark.parametrize("rate", [1.5, 3.0, 6.0])
+@pytest.mark.parametrize("channels", [1, 2, 16])
+def test_spectral2_rate_is_the_chunks_rate(rate, channels):
+    """spectral2: rate= is bits per sample of the whole 1-s chunk, its tables (~500 bytes), frame
+    headers, index and the chunk header included: never over, and little under."""
+    x = music(48000, channels, seed=15).astype("f4")
+    enc = TQA(profile="spectral2", rate=rate).encode(x)
+    bps = len(enc) * 8 / x.size
+    assert rate * (0.97 if channels > 1 else 0.95) < bps <= rate
+    stream = enc[chunk_info(enc)["payload_offset"] + 4 :]
+    info = tqa.info(stream)
+    assert info["profile"] == "spectral2" and info["rate"] < rate and info["hop"] in (1024, 2048)
+
+
+@pytest.mark.parametrize("hop", ["auto", 256, 512, 2048])
+def test_spectral2_short_chunks_and_small_hops(hop):
+    """Chunks of a few samples up to a few hops, each hop (a one-frame stream at hop 256 too)."""
+    for n in (1, 2, 300, 1003, 5000):
+        x = music(n, 3, seed=20).astype("f4")
+        for kw in (dict(rate=3.0), dict(quality=30)):
+            codec = TQA(profile="spectral2", hop=hop, **kw)
+            enc = codec.encode(x)
+            y = codec.decode(enc)
+            assert y.shape == x.shape and y.dtype == x.dtype
+            if n >= 1003:
+                assert sqnr_db(x, y) > (20 if "rate" in kw else 29.5)
+            if "rate" in kw and n >= 1003:
+                assert len(enc) * 8 / x.size <= 3.0 * 1.03  # a frame's side info sets the floor of a short chunk
+
+
+def test_spectral2_settings_reach_the_stream():
+    x = music(20000, 2, seed=16).astype("f4")
+    kw = dict(quality=24.0, hop=512, seed=7, stereo="lr", transients=False, rotate=True)
+    enc = TQA(profile="spectral2", **kw).encode(x)
+    info = tqa.info(enc[chunk_info(enc)["payload_offset"] + 4 :])
+    assert info["profile"] == "spectral2" and {k: info[k] for k in kw} == kw
+    assert 23.5 < sqnr_db(x, TQA(profile="spectral2").decode(enc)) < 26
+
+
+def test_spectral2_many_channels_in_even_streams():
+    """384 channels (a Neuropixels probe): spectral2 streams hold 255, so two of 192 (chunk version 2,
+    which a version-1 reader refuses by its version); rate= still the chunk's; rows decode alone."""
+    import struct
+
+    from tqa.arraycodec import decode_chunk
+
+    rng = np.random.default_rng(21)
+    x = np.rint(rng.normal(0, 20, (3000, 384)) + 200 * np.sin(np.arange(3000) / 300)[:, None] * rng.uniform(0.5, 1, 384))
+    x = x.astype("i2")
+    enc = TQA(profile="spectral2", rate=3.0).encode(x)
+    h = chunk_info(enc)
+    assert h["version"] == 2 and len(enc) * 8 / x.size <= 3.0
+    pos, chans = h["payload_offset"], []
+    while pos < len(enc):
+        (length,) = struct.unpack_from("<I", enc, pos)
+        chans.append(tqa.info(enc[pos + 4 : pos + 4 + length])["channels"])
+        pos += 4 + length
+    assert chans == [192, 192]
+    y = TQA().decode(enc)
+    assert y.shape == x.shape and sqnr_db(x.astype(float), y.astype(float)) > 20
+    np.testing.assert_array_equal(decode_chunk(enc, rows=(1000, 1500)), y[1000:1500])
+    assert chunk_info(TQA(profile="spectral2").encode(x[:, :255]))["version"] == 1  # one stream: as version 1
+    v1 = bytearray(enc)  # the same streams in a version-1 chunk: its 4096-channel groups do not match them
+    v1[4] = 1
+    end = h["payload_offset"] - 4
+    v1[end : end + 4] = struct.pack("<I", __import__("zlib").crc32(bytes(v1[:end])))
+    with pytest.raises(ValueError, match="damaged chunk"):
+        TQA().decode(bytes(v1))
 
 
 @pytest.mark.parametrize("kw", [dict(profile="spectral", quality=30), dict(profile="spectral", rate=3.2), dict()])

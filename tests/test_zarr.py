@@ -38,8 +38,9 @@ def fresh_process_read(path, code="a[:]", *more):
 @pytest.mark.parametrize(
     "serializer",
     [{"name": "tqa", "configuration": {"bits": 6}}, "object", {"name": "tqa", "configuration": {"profile": "spectral", "quality": 30}},
-     {"name": "tqa", "configuration": {"profile": "spectral", "rate": 6.0, "scale": "channel"}}],
-    ids=["dict", "object", "spectral", "spectral-channel"],
+     {"name": "tqa", "configuration": {"profile": "spectral", "rate": 6.0, "scale": "channel"}},
+     {"name": "tqa", "configuration": {"profile": "spectral2", "rate": 4.5}}],
+    ids=["dict", "object", "spectral", "spectral-channel", "spectral2"],
 )
 def test_zarr_v3_fresh_process(tmp_path, serializer):
     import tqa.zarr
@@ -136,9 +137,15 @@ def test_zarr_v3_codec_metadata_round_trip():
 
     assert get_codec_class("tqa") is tqa.zarr.TQA
     for c in (tqa.zarr.TQA(), tqa.zarr.TQA(bits=3, residual="qjl", qjl_rows=128), tqa.zarr.TQA(profile="spectral", rate=2.0, hop=512),
-              tqa.zarr.TQA(profile="spectral", quality=30, scale="channel")):  # fmt: skip
+              tqa.zarr.TQA(profile="spectral", quality=30, scale="channel"), tqa.zarr.TQA(profile="spectral2"),
+              tqa.zarr.TQA(profile="spectral2", quality=30, hop=512, stereo="lr", transients=False, scale="channel")):  # fmt: skip
         d = json.loads(json.dumps(c.to_dict()))
         assert d["name"] == "tqa" and tqa.zarr.TQA.from_dict(d) == c
+    assert tqa.zarr.TQA(profile="spectral2", rate=3.0) != tqa.zarr.TQA(profile="spectral2", rate=3.0, stereo="ms")
+    with pytest.raises(ValueError):
+        tqa.zarr.TQA(profile="spectral2", hop=1000)
+    with pytest.raises(ValueError):
+        tqa.zarr.TQA(profile="spectral", stereo="ms")
     with pytest.raises(ValueError):
         tqa.zarr.TQA(bits=11)
     with pytest.raises(ValueError):
@@ -146,17 +153,19 @@ def test_zarr_v3_codec_metadata_round_trip():
 
 
 @needs_zarr3
-def test_zarr_v3_spectral_rate_on_one_second_chunks():
-    """rate= is the stored bits per sample of each 1-s chunk (no MDCT padding overshoot)."""
+@pytest.mark.parametrize("profile, slack", [("spectral", 1.005), ("spectral2", 1.0)])
+def test_zarr_v3_spectral_rate_on_one_second_chunks(profile, slack):
+    """rate= is the stored bits per sample of each 1-s chunk (no MDCT padding overshoot; spectral2:
+    its tables, frame headers, index and the chunk header all inside)."""
     import tqa.zarr
 
     x = (np.random.default_rng(4).normal(0, 0.1, (48000 * 3, 4))).astype("f4")
     store = {}
     a = zarr.create_array(store, shape=x.shape, chunks=(48000, 4), dtype="f4", compressors=None,
-                          serializer=tqa.zarr.TQA(profile="spectral", rate=3.2))  # fmt: skip
+                          serializer=tqa.zarr.TQA(profile=profile, rate=3.2))  # fmt: skip
     a[:] = x
-    chunk_bytes = sum(len(v.to_bytes()) for k, v in store.items() if k.startswith("c/"))
-    assert chunk_bytes * 8 / x.size <= 3.2 * 1.005
+    sizes = [len(v.to_bytes()) for k, v in store.items() if k.startswith("c/")]
+    assert len(sizes) == 3 and all(3.2 * 0.98 < b * 8 / (48000 * 4) <= 3.2 * slack for b in sizes)
 
 
 @needs_zarr3
@@ -187,7 +196,7 @@ def test_dask_reads_zarr_chunks(tmp_path):
 
 
 @needs_zarr3
-@pytest.mark.parametrize("kw", [{}, dict(profile="spectral", rate=3.2), dict(scale="channel")])
+@pytest.mark.parametrize("kw", [{}, dict(profile="spectral", rate=3.2), dict(scale="channel"), dict(profile="spectral2", rate=3.2)])
 def test_zarr_v3_partial_decoding_reads_what_a_full_decode_does(kw, monkeypatch):
     """With compressors=None, zarr asks the serializer for a selection of a chunk: only the
     stream frames under its time rows are decoded, and every selection form gives full-decode values."""

@@ -10,6 +10,12 @@ troughs come back shallower: low-rate shrinkage toward zero).
 
     python tools/bench_array_codec.py                      # music (corpus) + 384-channel recording
     python tools/bench_array_codec.py --seconds 2 --repeat 3 --which ephys
+    python tools/bench_array_codec.py --profiles spectral2 --repeat 3   # spectral2 rows only
+
+Spectral2 rows (``profile="spectral2"``: rate= is bits per sample of the whole chunk) come at
+the spectral profile's rates (2.5, 3.2, 4.5), plus ``scale="channel"`` at 3.2; WavPack is
+calibrated to each row's stored rate as for the others.  Whether the sv2 kernels are compiled
+(numba, tqa[fast]) is printed: ``TQA_SV2_JIT=0`` runs the NumPy lanes.
 
 Data: music = the corpus' FLAC files as int16 stereo, 1-s chunks (44100, 2); the
 recording = :func:`ephys` (30 kHz, 384 channels, int16 counts: noise, LFP, spikes of
@@ -173,12 +179,20 @@ def main(argv=None):
     ap.add_argument("--which", choices=["music", "ephys", "both"], default="both")
     ap.add_argument("--seconds", type=float, default=None, help="seconds of data (music 30, ephys 2)")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--profiles", default="time,spectral,spectral2", help="comma-separated: the profiles whose rows run")
     a = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
+    want = set(a.profiles.split(","))
     settings = [dict(bits=2), dict(bits=3), dict(bits=4), dict(bits=6), dict(profile="spectral", rate=2.5),
                 dict(profile="spectral", rate=3.2), dict(profile="spectral", rate=4.5), dict(profile="spectral", quality=30),
-                dict(profile="spectral", rate=3.2, scale="channel")]  # fmt: skip
+                dict(profile="spectral", rate=3.2, scale="channel"), dict(profile="spectral2", rate=2.5),
+                dict(profile="spectral2", rate=3.2), dict(profile="spectral2", rate=4.5), dict(profile="spectral2", quality=30),
+                dict(profile="spectral2", rate=3.2, scale="channel")]  # fmt: skip
+    settings = [kw for kw in settings if kw.get("profile", "time") in want]
+    from tqa.sv2 import _jit
+
+    print(f"sv2 kernels: {'numba' if _jit.AVAILABLE else 'NumPy lanes'}")
     with threadpool_limits(1):
         if a.which in ("music", "both"):
             x = music(a.seconds or 30.0)

@@ -3,6 +3,7 @@
     python tools/bench_crops.py                 # corpus music, 64 crops, 3 rounds
     python tools/bench_crops.py --crops 128 --rounds 5 --minutes 4
     python tools/bench_crops.py --no-zarr --engines default,tiled,numba   # the compiled engine (tqa[fast])
+    python tools/bench_crops.py --zarr-only --rounds 5    # WAV, then zarr v3 TQA (time, spectral, spectral2) vs WavPack
 
 Every reader runs once untimed (imports, compiled-code caches), then every round draws new
 random starts and times each reader on the same crops, in the same loop (the machine is shared: compare the ratios).  Readers:
@@ -11,10 +12,12 @@ random starts and times each reader on the same crops, in the same loop (the mac
 - ``tqa per-crop``: ``tqa.Decoder(f).read(start, frames)`` per crop (default engine, and numba
   if listed in ``--engines``);
 - ``tqa read_crops``: :func:`tqa.crops.read_crops` (one call for all crops), for each engine of
-  ``--engines`` (default: the default engine and ``numpy``), time and spectral (rate 3.2) profiles;
+  ``--engines`` (default: the default engine and ``numpy``), time, spectral and spectral2 (rate
+  3.2) profiles;
 - ``zarr tqa`` / ``zarr wavpack``: ``a[start:start+frames]`` per crop on zarr v3 arrays
-  with 1-s chunks, TQA (time default; spectral rate 3.2) vs wavpack-numcodecs' v3
-  serializer (hybrid, bps calibrated to TQA's stored bits/sample), in-memory stores.
+  with 1-s chunks, TQA (time default; spectral and spectral2 at rate 3.2: spectral2's rate is
+  the whole chunk's) vs wavpack-numcodecs' v3 serializer (hybrid, bps calibrated to TQA's
+  stored bits/sample), in-memory stores.  A 1-s crop at a random start spans two chunks.
 
 Single-threaded BLAS; the files live in a temporary directory (page cache: WAV
 reading is then a memory copy, the hardest reference).
@@ -55,6 +58,7 @@ def main(argv=None):
     ap.add_argument("--crops", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-zarr", action="store_true")
+    ap.add_argument("--zarr-only", action="store_true", help="the WAV reference and the zarr readers only")
     ap.add_argument("--engines", default="default,numpy",
                     help="engines of the tqa readers, comma-separated: default (the auto rule), numpy, tiled, scipy, numba "
                          "(the extra tqa[fast]; once it is loaded, the auto rule picks it: the default rows then run it)")
@@ -68,12 +72,15 @@ def main(argv=None):
     sr, frames = 44100, 44100
     x = music(a.minutes)
     d = tempfile.mkdtemp(prefix="bench_crops_")
-    wav, tq, tqs = (os.path.join(d, n) for n in ("m.wav", "m.tqa", "m_spectral.tqa"))
+    wav, tq, tqs, tqs2 = (os.path.join(d, n) for n in ("m.wav", "m.tqa", "m_spectral.tqa", "m_spectral2.tqa"))
     sf.write(wav, x, sr, subtype="PCM_16")
-    with open(tq, "wb") as f:
-        f.write(tqa.encode(x, sr))
-    with open(tqs, "wb") as f:
-        f.write(tqa.encode(x, sr, profile="spectral", rate=3.2))
+    if not a.zarr_only:
+        with open(tq, "wb") as f:
+            f.write(tqa.encode(x, sr))
+        with open(tqs, "wb") as f:
+            f.write(tqa.encode(x, sr, profile="spectral", rate=3.2))
+        with open(tqs2, "wb") as f:
+            f.write(tqa.encode(x, sr, profile="spectral2", rate=3.2))
     print(f"{len(x) / sr:.0f} s stereo int16 music; {a.crops} random 1-s crops per round, {a.rounds} rounds")
 
     readers = {}
@@ -95,11 +102,11 @@ def main(argv=None):
 
         return run
 
-    engines = [None if e == "default" else e for e in a.engines.split(",")]
+    engines = [None if e == "default" else e for e in a.engines.split(",")] if not a.zarr_only else []
     for eng in engines:
         if eng in (None, "numba"):
             readers[f"tqa time, per-crop Decoder.read engine={eng or 'default'}"] = per_crop(tq, eng)
-    for name, path in (("time", tq), ("spectral 3.2", tqs)):
+    for name, path in (("time", tq), ("spectral 3.2", tqs), ("spectral2 3.2", tqs2)):
         for eng in engines:
             readers[f"tqa {name}, read_crops engine={eng or 'default'}"] = (
                 lambda starts, p=path, e=eng: read_crops(p, starts, frames=frames, engine=e)
@@ -117,7 +124,8 @@ def main(argv=None):
             return arr, nbytes
 
         zs = {}
-        for label, ser in (("tqa time", tqa.zarr.TQA()), ("tqa spectral 3.2", tqa.zarr.TQA(profile="spectral", rate=3.2))):
+        for label, ser in (("tqa time", tqa.zarr.TQA()), ("tqa spectral 3.2", tqa.zarr.TQA(profile="spectral", rate=3.2)),
+                           ("tqa spectral2 3.2", tqa.zarr.TQA(profile="spectral2", rate=3.2))):  # fmt: skip
             arr, nb = zarr_array(ser)
             bps = nb * 8 / x.size if nb else None
             zs[label] = (arr, bps)
@@ -132,8 +140,13 @@ def main(argv=None):
                 zs[f"wavpack at {label}'s rate"] = (w, nbw * 8 / x.size if nbw else None)
             except ImportError:
                 pass
+        def sqnr(arr):
+            y = arr[:].astype(np.float64)
+            return 10 * np.log10(np.sum(x.astype(np.float64) ** 2) / max(np.sum((y - x) ** 2), 1e-300))
+
         for label, (arr, bps) in zs.items():
-            readers[f"zarr v3 {label} ({bps:.2f} bits/sample)" if bps else f"zarr v3 {label}"] = (
+            tail = f" ({bps:.2f} bits/sample, {sqnr(arr):.1f} dB)" if bps else f" ({sqnr(arr):.1f} dB)"
+            readers[f"zarr v3 {label}{tail}"] = (
                 lambda starts, arr=arr: [arr[int(s) : int(s) + frames] for s in starts]
             )
 

@@ -38,7 +38,8 @@ Chunk format (all integers little-endian)
 offset  size   field
 ======  =====  ==============================================================
 0       4      magic ``b"TQAC"``
-4       1      version = 1 (a reader refuses a larger one)
+4       1      version: 1, or 2 where the streams are not version 1's groups
+               (a reader refuses a version newer than it reads)
 5       1      dtype code: 1 int8, 2 uint8, 3 int16, 4 uint16, 5 int32,
                6 uint32, 7 int64, 8 uint64, 9 float16, 10 float32, 11 float64
 6       1      flags: bit 0 big-endian, bit 1 constant (every sample equals
@@ -53,9 +54,13 @@ offset  size   field
 10+8d   2*c    only with flag bit 3 (``scale="channel"``): one i16 exponent per
                channel c (e is then 0); c = the product of shape[1:]
 P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = 10+8d, or 10+8d+2c)
-P+4     ...    payload: for each group of up to 4096 channels (the most a .tqa
-               stream holds), u32 length L, then L bytes: a complete .tqa stream
-               (``tqa.decode`` reads it) of ``shape[0]`` frames (1 if d = 0)
+P+4     ...    payload: for each group of channels, u32 length L, then L bytes:
+               a complete .tqa stream (``tqa.decode`` reads it) of ``shape[0]``
+               frames (1 if d = 0).  Version 1: groups of 4096 channels (the
+               most a .tqa stream holds) and the rest.  Version 2: any groups,
+               in channel order, each stream's header giving its channels
+               (profile ``spectral2`` holds 255 a stream: c > 255 channels go
+               in ceil(c/255) even groups, 384 as 2 x 192)
 ======  =====  ==============================================================
 
 A plain .tqa stream (magic ``b"TQAF"``, what tqa <= 0.2's codec wrote) is still
@@ -64,6 +69,7 @@ read, with the legacy ``dtype``/``channels`` of the codec's configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 import zlib
@@ -73,7 +79,7 @@ import numpy as np
 __all__ = ["CHUNK_MAGIC", "DTYPE_CODES", "ChunkSettings", "encode_chunk", "decode_chunk", "chunk_info", "check_dtype"]
 
 CHUNK_MAGIC = b"TQAC"
-VERSION = 1
+VERSION = 2  # the newest this reader reads; writers write 1 unless the streams need 2
 MAX_NDIM = 32
 MAX_STREAM_CHANNELS = 4096
 SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in attributes
@@ -83,9 +89,14 @@ DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint
 _CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
 _BIG, _CONST, _FORTRAN, _PER_CHANNEL = 1, 2, 4, 8
 
-TIME_DEFAULTS = {"bits": 6, "residual": "sign", "block_size": 512, "seed": 0, "qjl_rows": None}
-SPECTRAL_DEFAULTS = {"rate": None, "quality": None, "hop": 1024, "seed": 0}
-SPECTRAL_RATE = 3.2
+# The codec's settings of a profile are its Settings fields (tqa.profiles: defaults and validation
+# are the profile's), less the container-level ones (HIDDEN); configs list them in field order,
+# those of the profiles whose configurations tqa 0.3 wrote first in that order (reprs and stored
+# configs keep it).  A setting the profile derives from the others when not given (DERIVED) is
+# left out of the config unless given.
+CONFIG_ORDER = {"time": ("bits", "residual", "block_size", "seed", "qjl_rows"), "spectral": ("rate", "quality", "hop", "seed")}
+HIDDEN = {"time": ("frame_samples",)}
+DERIVED = {"time": ("qjl_rows",)}
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -101,53 +112,69 @@ def check_dtype(dtype) -> np.dtype:
 class ChunkSettings:
     """Validated coding settings of the array codec (the codec configuration, nothing else).
 
-    ``profile="time"``: ``bits``, ``residual``, ``block_size``, ``seed``, ``qjl_rows``.
-    ``profile="spectral"``: ``rate`` (bits per sample of the whole chunk, all overhead
-    included; default 3.2) or ``quality`` (target SQNR, dB), ``hop``, ``seed``.
+    ``profile`` is a name of :mod:`tqa.profiles`; the settings are the profile's (its Settings
+    fields, defaults and checks), less container-level ones (the time profile's ``frame_samples``):
+
+    * ``"time"``: ``bits``, ``residual``, ``block_size``, ``seed``, ``qjl_rows``;
+    * ``"spectral"``: ``rate`` (bits per sample of the whole chunk, all overhead included) or
+      ``quality`` (target SQNR, dB), ``hop``, ``seed``;
+    * ``"spectral2"``: ``rate`` (of the whole chunk, as above) or ``quality``, ``hop`` (``"auto"``
+      or 256..2048), ``seed``, ``rotate``, ``transients``, ``preecho``, ``silence``, ``stereo``.
     """
 
     def __init__(self, profile: str = "time", scale: str | None = None, **settings) -> None:
+        from . import profiles
+
         if scale not in (None, "chunk", "channel"):
             raise ValueError(f"tqa codec: scale must be 'chunk' or 'channel', got {scale!r}")
         self.scale = scale or "chunk"
-        if profile == "time":
-            defaults = TIME_DEFAULTS
-        elif profile == "spectral":
-            defaults = SPECTRAL_DEFAULTS
-        else:
-            raise ValueError(f"tqa codec: profile must be 'time' or 'spectral', got {profile!r}")
-        unknown = {k: v for k, v in settings.items() if k not in defaults and v is not None}
+        if not isinstance(profile, str) or profile not in profiles.names():
+            raise ValueError(f"tqa codec: profile must be one of {', '.join(map(repr, profiles.names()))}, got {profile!r}")
+        prof = profiles.get(profile)
+        fields = {f.name: f for f in dataclasses.fields(prof.Settings) if f.name not in HIDDEN.get(profile, ())}
+        first = CONFIG_ORDER.get(profile, ())
+        order = first + tuple(k for k in fields if k not in first)
+        given = {k: v for k, v in settings.items() if v is not None}
+        unknown = [k for k in given if k not in fields]
         if unknown:
-            raise ValueError(f"tqa codec: {', '.join(unknown)} do not apply to profile={profile!r}")
-        s = {k: settings.get(k, v) if settings.get(k) is not None else v for k, v in defaults.items()}
-        for k, v in s.items():
-            if isinstance(v, bool):
+            raise ValueError(f"tqa codec: {', '.join(unknown)} do not apply to profile={profile!r} "
+                             f"(its settings: {', '.join(order)})")  # fmt: skip
+        for k, v in given.items():
+            if isinstance(v, (bool, np.bool_)) and not isinstance(fields[k].default, bool):
                 raise TypeError(f"tqa codec: {k} must be a number or a string, got {v!r}")
-        if profile == "time":
-            s["bits"], s["block_size"], s["seed"] = int(s["bits"]), int(s["block_size"]), int(s["seed"])
-            if s["qjl_rows"] is not None:
-                s["qjl_rows"] = int(s["qjl_rows"])
-        else:
-            if s["rate"] is None and s["quality"] is None:
-                s["rate"] = SPECTRAL_RATE
-            for k in ("rate", "quality"):
-                if s[k] is not None:
-                    s[k] = float(s[k])
-            s["hop"], s["seed"] = int(s["hop"]), int(s["seed"])
+        try:
+            st = prof.settings(**given)  # the profile's defaults and checks
+        except TypeError as exc:
+            raise ValueError(f"tqa codec: {exc}") from None
+        derived = DERIVED.get(profile, ())
+        s = {k: _plain(getattr(st, k)) for k in order if k in given or k not in derived}
         self.profile = profile
-        self.settings = s
+        self.settings = {k: v for k, v in s.items() if v is not None}
+        self.stream_channels = _stream_channels(profile)
         encode_chunk(np.array([0.5, -0.25], np.float32), self)  # validate now (tqa's own checks), not at the first chunk
 
     def config(self) -> dict:
         """JSON-able settings: profile and every setting of it (None ones left out)."""
         out = {"profile": self.profile}
-        out.update({k: v for k, v in self.settings.items() if v is not None})
+        out.update(self.settings)
         if self.scale != "chunk":
             out["scale"] = self.scale
         return out
 
     def tqa_kwargs(self) -> dict:
-        return {"profile": self.profile, **{k: v for k, v in self.settings.items() if v is not None}}
+        return {"profile": self.profile, **self.settings}
+
+
+def _stream_channels(profile: str) -> int:
+    """Channels a .tqa stream of the profile holds: its own limit, else the format's."""
+    from .profiles import spectral2
+
+    return {"spectral2": spectral2.MAX_CHANNELS}.get(profile, MAX_STREAM_CHANNELS)
+
+
+def _plain(v):
+    """A setting as a JSON value (NumPy scalars to Python's)."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _encode(x: np.ndarray, **kw) -> bytes:
@@ -164,11 +191,25 @@ def _encode(x: np.ndarray, **kw) -> bytes:
     return buf.getvalue()
 
 
-def _stream_encode(x: np.ndarray, cs: ChunkSettings) -> bytes:
+def _stream_encode(x: np.ndarray, cs: ChunkSettings, chunk_bytes: int) -> bytes:
+    """One .tqa stream of (n, channels) ``x``; ``chunk_bytes``: the chunk's own bytes (header,
+    length words) that a ``rate=`` of the whole chunk pays for, this stream's share of them."""
     kw = cs.tqa_kwargs()
-    if cs.profile == "spectral" and kw.get("rate") is not None:
-        return _spectral_at_rate(x, kw)
+    fit = RATE_FIT.get(cs.profile)
+    if fit is not None and kw.get("rate") is not None:
+        return fit(x, kw, chunk_bytes)
     return _encode(x, **kw)
+
+
+def _whole_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int) -> bytes:
+    """A stream of a profile whose ``rate`` already counts the whole stream (spectral2: every
+    header, table and index byte): it is asked for the chunk's rate less the chunk's own bytes,
+    in the thousandths the header keeps, rounded down (never below the profile's minimum)."""
+    from .profiles.base import RATE_RANGE
+
+    n, c = x.shape
+    r = math.floor((kw["rate"] - 8.0 * chunk_bytes / (n * c)) * 1000) / 1000
+    return _encode(x, **{**kw, "rate": min(kw["rate"], max(RATE_RANGE[0], r))})
 
 
 _SPECTRAL_FIXED: dict = {}
@@ -186,7 +227,7 @@ def _spectral_fixed(channels: int, hop: int, seed: int) -> int:
     return _SPECTRAL_FIXED[key]
 
 
-def _spectral_at_rate(x: np.ndarray, kw: dict) -> bytes:
+def _spectral_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int = 0) -> bytes:
     """A CBR spectral stream whose *total* size is ``rate`` bits per sample of the chunk.
 
     tqa's ``rate`` sizes each MDCT frame (hop samples per channel); a chunk of n
@@ -207,6 +248,19 @@ def _spectral_at_rate(x: np.ndarray, kw: dict) -> bytes:
         r2 = max(0.5, math.floor(r * (budget - fixed) / (len(b) - fixed) * 1000) / 1000)
         b = _at_least(x, kw, r2)
     return b
+
+
+# How a profile's stream meets a rate= that is the chunk's (profiles without one: as is).
+RATE_FIT = {"spectral": _spectral_at_rate, "spectral2": _whole_at_rate}
+
+
+def _groups(c: int, most: int) -> list[int]:
+    """Channels of each stream of a chunk of c channels: the format's streams hold up to 4096
+    (groups of 4096 and the rest: chunk version 1); a profile holding fewer gets even groups."""
+    if most >= MAX_STREAM_CHANNELS:
+        return [min(MAX_STREAM_CHANNELS, c - lo) for lo in range(0, c, MAX_STREAM_CHANNELS)]
+    k = -(-c // most)
+    return [c // k + (i < c % k) for i in range(k)]
 
 
 def _at_least(x: np.ndarray, kw: dict, r: float) -> bytes:
@@ -257,6 +311,7 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     c = x.size // n if n else 0
     e = 0
     payload = b""
+    version = 1
     xf = np.asarray(x, dtype=np.float64).reshape(n, c)  # C order: channels are the trailing axes
     if dt.kind == "u":
         xf -= float(2 ** (8 * dt.itemsize - 1))
@@ -272,20 +327,26 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         flags |= _CONST
         payload = flat[:1].tobytes()
     else:
+        own = None if np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
             exps = channel_exponents(xf)
-            xs = np.ldexp(xf, -exps.astype(np.int64))
+            xs = np.ldexp(xf, -exps.astype(np.int64), out=own)
         else:
             peak = float(np.max(np.abs(xf)))
             e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
-            xs = np.ldexp(xf, -e)
-        parts = []
-        for lo in range(0, c, MAX_STREAM_CHANNELS):
-            s = _stream_encode(xs[:, lo : lo + MAX_STREAM_CHANNELS], settings)
+            xs = np.ldexp(xf, -e, out=own)
+        groups = _groups(c, settings.stream_channels)
+        if groups != _groups(c, MAX_STREAM_CHANNELS):
+            version = 2  # streams of other sizes than version 1's 4096: a version 1 reader would misread them
+        own = 10 + 8 * x.ndim + (2 * c if flags & _PER_CHANNEL else 0) + 4 + 4 * len(groups)  # the chunk's bytes
+        parts, lo = [], 0
+        for g in groups:
+            s = _stream_encode(xs[:, lo : lo + g], settings, own * g // c)
             parts.append(struct.pack("<I", len(s)) + s)
+            lo += g
         payload = b"".join(parts)
-    head = struct.pack("<4sBBBB", CHUNK_MAGIC, VERSION, DTYPE_CODES[name], flags, x.ndim)
+    head = struct.pack("<4sBBBB", CHUNK_MAGIC, version, DTYPE_CODES[name], flags, x.ndim)
     head += struct.pack(f"<{x.ndim}Q", *x.shape) + struct.pack("<h", e)
     if flags & _PER_CHANNEL:
         head += exps.astype("<i2").tobytes()
@@ -325,7 +386,7 @@ def chunk_info(data) -> dict:
         dt = dt.newbyteorder(">" if flags & _BIG else "<")
     size = math.prod(shape)
     return {"dtype": dt, "shape": tuple(int(s) for s in shape), "order": "F" if flags & _FORTRAN else "C",
-            "constant": bool(flags & _CONST), "scale_exponent": e, "channel_exponents": exps, "nbytes": size * dt.itemsize,
+            "constant": bool(flags & _CONST), "version": version, "scale_exponent": e, "channel_exponents": exps, "nbytes": size * dt.itemsize,
             "payload_offset": end + 4}  # fmt: skip
 
 
@@ -365,9 +426,8 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
         if h["nbytes"] == 0:
             raise ValueError("tqa codec: damaged chunk (payload for an empty shape)")
         g = np.empty((m, c), np.float64)
-        pos = h["payload_offset"]
-        for lo in range(0, c, MAX_STREAM_CHANNELS):
-            want = min(MAX_STREAM_CHANNELS, c - lo)
+        pos, lo = h["payload_offset"], 0
+        while lo < c:
             if pos + 4 > len(raw):
                 raise ValueError("tqa codec: truncated chunk")
             (length,) = struct.unpack_from("<I", raw, pos)
@@ -376,16 +436,18 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
             if len(stream) != length:
                 raise ValueError("tqa codec: truncated chunk")
             dec = api.Decoder(bytes(stream))
-            if (dec.header.n_samples, dec.header.channels) != (n, want):
+            want = dec.header.channels if h["version"] >= 2 else min(MAX_STREAM_CHANNELS, c - lo)
+            if dec.header.n_samples != n or not 0 < dec.header.channels == want <= c - lo:
                 raise ValueError(
                     f"tqa codec: damaged chunk: stream of {dec.header.n_samples} x {dec.header.channels}, "
-                    f"header says {n} x {want}"
+                    f"header says {n} x {min(want, c - lo)}"
                 )
             g[:, lo : lo + want] = dec.read(lo_row, m, dtype="float64").reshape(m, want)
+            lo += want
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         exps = h["channel_exponents"]
-        y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps), dt)
+        y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps, out=g), dt)
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)

@@ -31,9 +31,12 @@ _LEGACY = ("sample_rate", "dtype", "channels")
 
 
 class TQA(Codec):
-    """Lossy array codec: ``profile="time"`` (bits, residual, block_size, seed, qjl_rows)
-    or ``profile="spectral"`` (rate or quality, hop, seed); ``scale="chunk"`` (default)
-    or ``"channel"`` (one power-of-two scale per channel, see :mod:`tqa.arraycodec`)."""
+    """Lossy array codec: ``profile="time"`` (bits, residual, block_size, seed, qjl_rows),
+    ``"spectral"`` (rate or quality, hop, seed) or ``"spectral2"`` (rate or quality, hop,
+    seed, rotate, transients, preecho, silence, stereo): the profiles' settings and defaults
+    (:mod:`tqa.profiles`; ``rate`` is bits per sample of the whole chunk); ``scale="chunk"``
+    (default) or ``"channel"`` (one power-of-two scale per channel, see
+    :mod:`tqa.arraycodec`).  Settings a profile gains later pass through ``**more``."""
 
     codec_id = "tqa"
     max_buffer_size = 2**31 - 1  # bytes, encoded or decoded, as numcodecs' compressors
@@ -48,15 +51,22 @@ class TQA(Codec):
         qjl_rows: int | None = None,
         rate: float | None = None,
         quality: float | None = None,
-        hop: int | None = None,
+        hop: int | str | None = None,
+        rotate: bool | None = None,
+        transients: bool | None = None,
+        preecho: bool | None = None,
+        silence: bool | None = None,
+        stereo: str | None = None,
         scale: str | None = None,
         sample_rate: int | None = None,
         dtype: str | None = None,
         channels: int | None = None,
+        **more,
     ) -> None:
         self._settings = ChunkSettings(
             profile, scale=scale, bits=bits, residual=residual, block_size=block_size, seed=seed, qjl_rows=qjl_rows,
-            rate=rate, quality=quality, hop=hop,
+            rate=rate, quality=quality, hop=hop, rotate=rotate, transients=transients, preecho=preecho, silence=silence,
+            stereo=stereo, **more,
         )  # fmt: skip
         for k, v in self._settings.config().items():
             setattr(self, k, v)

@@ -4,7 +4,7 @@ Registered through the ``zarr.codecs`` entry point, so once tqa is installed::
 
     zarr.create_array(store, shape=(n, 16), chunks=(48000, 16), dtype="int16",
                       serializer={"name": "tqa", "configuration": {"bits": 6}})
-    # or serializer=tqa.zarr.TQA(bits=6), or TQA(profile="spectral", rate=3.2)
+    # or serializer=tqa.zarr.TQA(bits=6), or TQA(profile="spectral2", rate=3.2)
 
 writes, and any process with tqa installed opens and reads it without importing
 tqa first.  Same chunk format and settings as the numcodecs codec
@@ -33,14 +33,18 @@ if TYPE_CHECKING:
 
 __all__ = ["TQA"]
 
-_FIELDS = ("profile", "bits", "residual", "block_size", "seed", "qjl_rows", "rate", "quality", "hop", "scale")
+_FIELDS = ("profile", "bits", "residual", "block_size", "seed", "qjl_rows", "rate", "quality", "hop", "rotate", "transients",
+           "preecho", "silence", "stereo", "scale")  # fmt: skip
 
 
 @dataclass(frozen=True, init=False)
 class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
-    """Lossy zarr v3 serializer: ``profile="time"`` (bits=6, residual="sign", block_size=512,
-    seed=0, qjl_rows) or ``profile="spectral"`` (rate=3.2 or quality, hop=1024, seed=0);
-    ``scale="chunk"`` (default) or ``"channel"`` (see :mod:`tqa.arraycodec`)."""
+    """Lossy zarr v3 serializer: ``profile="time"`` (bits, residual, block_size, seed, qjl_rows),
+    ``"spectral"`` (rate or quality, hop, seed) or ``"spectral2"`` (rate or quality, hop, seed,
+    rotate, transients, preecho, silence, stereo): the profiles' settings and defaults
+    (:mod:`tqa.profiles`; ``rate`` is bits per sample of the whole chunk); ``scale="chunk"``
+    (default) or ``"channel"`` (see :mod:`tqa.arraycodec`).  Settings a profile gains later
+    pass through ``**more``."""
 
     is_fixed_size = False
 
@@ -52,7 +56,12 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     qjl_rows: int | None
     rate: float | None
     quality: float | None
-    hop: int | None
+    hop: int | str | None
+    rotate: bool | None
+    transients: bool | None
+    preecho: bool | None
+    silence: bool | None
+    stereo: str | None
     scale: str | None
 
     def __init__(
@@ -66,11 +75,18 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
         qjl_rows: int | None = None,
         rate: float | None = None,
         quality: float | None = None,
-        hop: int | None = None,
+        hop: int | str | None = None,
+        rotate: bool | None = None,
+        transients: bool | None = None,
+        preecho: bool | None = None,
+        silence: bool | None = None,
+        stereo: str | None = None,
         scale: str | None = None,
+        **more,
     ) -> None:
         cs = ChunkSettings(profile, scale=scale, bits=bits, residual=residual, block_size=block_size, seed=seed,
-                           qjl_rows=qjl_rows, rate=rate, quality=quality, hop=hop)  # fmt: skip
+                           qjl_rows=qjl_rows, rate=rate, quality=quality, hop=hop, rotate=rotate, transients=transients,
+                           preecho=preecho, silence=silence, stereo=stereo, **more)  # fmt: skip
         cfg = cs.config()
         for k in _FIELDS:
             object.__setattr__(self, k, cfg.get(k))
@@ -83,6 +99,12 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
 
     def to_dict(self) -> dict:
         return {"name": "tqa", "configuration": self._settings.config()}
+
+    def __eq__(self, other) -> bool:  # the whole configuration (settings beyond the declared fields too)
+        return isinstance(other, TQA) and self._settings.config() == other._settings.config()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._settings.config().items())))
 
     def validate(self, *, shape, dtype, chunk_grid) -> None:
         check_dtype(dtype.to_native_dtype())

@@ -112,7 +112,8 @@ def detect_attacks(e: np.ndarray, n: int, ratio: float, sample_rate: int = 44100
     guard = np.zeros(e.size + before + 2, bool)
     for d in range(-1, before + 1):  # sub-block i guarded if an attack is at i+d
         lo_, hi_ = max(0, -d), min(e.size, e.size - d)
-        guard[lo_:hi_] |= att[lo_ + d : hi_ + d]
+        if hi_ > lo_:  # d beyond a short stream's sub-blocks: nothing to guard
+            guard[lo_:hi_] |= att[lo_ + d : hi_ + d]
     return short, guard[: e.size].reshape(f, S) & short[:, None]
 
 
