@@ -308,7 +308,9 @@ class _Kept:
         buf = _pread(self._f, off, sum(sizes))
         cuts = np.cumsum((0,) + sizes)
         part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
-        return codec.Quantized(self.step, part(0, qd).reshape(qs).astype(np.int64), part(1, np.int8).reshape(cs).astype(np.int64),
+        q = part(0, qd).reshape(qs)  # int16 as it is for the compiled packer, else int64
+        q = q if qd == np.int16 and codec._compiled_enc() is not None else q.astype(np.int64)
+        return codec.Quantized(self.step, q, part(1, np.int8).reshape(cs).astype(np.int64),
                                part(2, np.uint8).astype(bool), part(3, np.int8).reshape(es).astype(np.int64), None,
                                part(4, np.float64).reshape(qs) if self.with_y else None)  # fmt: skip
 
@@ -391,7 +393,7 @@ class _Stream:
         for i, blk in blocks:
             kc = None
             for _, qz in self.quantized(blk, step, i):
-                kc = codec.counts(qz, kc)
+                kc = codec.counts(qz, kc, centroids=every == 1)
                 if kept is not None:
                     kept.put(qz)
             k = codec.add_counts(k, kc)
@@ -474,7 +476,7 @@ def _sub_bits(A: codec.Analysis, st: Settings, ls: float) -> float:
     k = None
     div = bool(st.preecho) and bool(codec.preecho_shift(A, 2.0**ls).any())
     for sl in _slices(A.X.shape[0], _piece_frames(A.X.shape[1], A.X.shape[2])):  # in pieces: the counts of the whole
-        k = codec.counts(codec.quantize(A.subset(sl), 2.0**ls, st, div), k)
+        k = codec.counts(codec.quantize(A.subset(sl), 2.0**ls, st, div), k, centroids=False)
     return codec.bits_of_counts(k) + 64 * int(A.short.sum())
 
 

@@ -10,12 +10,13 @@ same to the last bit by construction:
   weights and ``np.add.at`` add sequentially; ``np.einsum("...k,...k->...", v, v)`` over a
   contiguous band of 16 adds in two SIMD lanes (even / odd elements), four products at a time
   (NumPy's baseline ``sum_of_products_contig_contig_outstride0_two``), then the two lanes —
-  :func:`einsum_order_ok` checks this against the NumPy in use at first use, and the encoder
-  keeps NumPy's own einsum where it does not hold;
+  tqa.sv2.codec checks this against the NumPy in use at first use, and runs NumPy's encoder
+  where it does not hold;
 * everything else is integer arithmetic (symbols, rANS, bit packing).
 
 Loaded only through tqa.sv2.codec when tqa.sv2._jit.AVAILABLE (the same switch as the decoder's
-loops); numba caches the machine code next to this file.
+loops); numba caches the machine code next to this file; tqa.sv2._aot compiles the same
+functions ahead of time (what a one-shot process loads without importing numba).
 """
 
 from __future__ import annotations
@@ -152,10 +153,10 @@ def _bitlen(x):  # pragma: no cover - compiled
 
 
 @_jit
-def counts(q, v, cls, shift, C, d, cc, cn, cd):  # pragma: no cover - compiled
+def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - compiled
     """codec.counts in place: class-delta counts d (2, 2C-1), coefficient symbols cc (C, 16),
     centroid counts cn and sums cd (3C,) (added coefficient by coefficient, frame-major, as
-    np.bincount / np.add.at do); returns the raw bits (an integer)."""
+    np.bincount / np.add.at do; only if cent); returns the raw bits (an integer)."""
     F, ch, N = q.shape
     nb = N // BAND
     raw = 0
@@ -181,9 +182,10 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd):  # pragma: no cover - compiled
                 cc[c, min(msb, ESC)] += 1
                 if a > 0:
                     raw += 1
-                    key = c * 3 + min(a, 3) - 1
-                    cn[key] += 1
-                    cd[key] += a - vv[k]
+                    if cent:
+                        key = c * 3 + min(a, 3) - 1
+                        cn[key] += 1
+                        cd[key] += a - vv[k]
                 if msb >= ESC:
                     raw += 2 * _bitlen(msb - ESC + 1) - 1
     return raw
@@ -301,7 +303,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
             qq = q[f, t // nb]
             lo = (t % nb) * BAND
             for k in range(lo, lo + BAND):
-                x = qq[k]
+                x = np.int64(qq[k])
                 a = -x if x < 0 else x
                 ta[na] = a
                 tn[na] = 1 if x < 0 else 0
@@ -426,6 +428,9 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
     return out[:p], offs, cut
 
 
+pack16 = pack  # q as int16 (what tqa.sv2._Kept reads back): the JIT dispatches by type
+
+
 @_jit
 def zero_map(x, n, zrun, z):  # pragma: no cover - compiled
     """codec.zero_map into z (F, ch, n): samples of each frame's hop (x (F·n, ch)) inside runs
@@ -450,15 +455,3 @@ def zero_map(x, n, zrun, z):  # pragma: no cover - compiled
                     zz[k] = keep
                 i = j
     return anyz
-
-
-def einsum_order_ok() -> bool:
-    """Whether :func:`_band_sq` gives NumPy's einsum to the last bit here (it does wherever
-    NumPy's baseline einsum loop is the two-lane one, as on x86-64; elsewhere the encoder keeps
-    NumPy's einsum)."""
-    rng = np.random.default_rng(12345)
-    x = rng.standard_normal((3, 2, 256)) * np.exp(rng.uniform(-30, 30, (3, 2, 1)))
-    ref = np.einsum("fcbk,fcbk->fcb", x.reshape(3, 2, -1, BAND), x.reshape(3, 2, -1, BAND))
-    out = np.empty((6, 256 // BAND))
-    band_energies(x.reshape(6, 256), out)
-    return bool(np.array_equal(out.reshape(ref.shape), ref))

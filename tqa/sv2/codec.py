@@ -4,7 +4,10 @@ uniform quantization with centroid reconstruction.  See tqa/sv2/__init__.py for 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
 import struct
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,15 +80,43 @@ _ENC: list = []  # [module or None]: the encoder's compiled loops, once checked
 
 
 def _compiled_enc():
-    """The encoder's numba loops (:mod:`tqa.sv2._jitenc`) where the decoder's are available
-    (:func:`_compiled`) and their einsum order is NumPy's here (checked once), else None."""
-    if _compiled() is None:
+    """The encoder's compiled loops where numba is installed and not switched off (the
+    decoder's switch: tqa.sv2._jit.AVAILABLE, TQA_SV2_JIT=0), and their einsum order is NumPy's
+    here (checked once), else None: built ahead of time (:mod:`tqa.sv2._aot`: no numba import
+    in this process) where possible, else the JIT versions (:mod:`tqa.sv2._jitenc`)."""
+    j = sys.modules.get(__package__ + "._jit")
+    if j is not None:
+        if not j.AVAILABLE:
+            return None
+    elif os.environ.get("TQA_SV2_JIT", "1") == "0" or not _have_numba():
         return None
     if not _ENC:
-        from . import _jitenc
+        from . import _aot
 
-        _ENC.append(_jitenc if _jitenc.einsum_order_ok() else None)
+        mod = _aot.load()
+        if mod is None or not _einsum_order_ok(mod):
+            from . import _jitenc
+
+            mod = _jitenc if _einsum_order_ok(_jitenc) else None
+        _ENC.append(mod)
     return _ENC[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _have_numba() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _einsum_order_ok(k) -> bool:
+    """Whether the compiled band energies are NumPy's einsum to the last bit here (they are
+    wherever NumPy's baseline einsum loop is the two-lane one, as on x86-64: see
+    :mod:`tqa.sv2._jitenc`; elsewhere the NumPy encoder runs)."""
+    rng = np.random.default_rng(12345)
+    x = rng.standard_normal((3, 2, 256)) * np.exp(rng.uniform(-30, 30, (3, 2, 1)))
+    ref = np.einsum("fcbk,fcbk->fcb", x.reshape(3, 2, -1, BAND), x.reshape(3, 2, -1, BAND))
+    out = np.empty((6, 256 // BAND))
+    k.band_energies(x.reshape(6, 256), out)
+    return bool(np.array_equal(out.reshape(ref.shape), ref))
 
 
 # -- analysis ------------------------------------------------------------------------------
@@ -241,10 +272,50 @@ def _forward_compiled(jit, seg: np.ndarray, short: np.ndarray, rl: np.ndarray, r
     if ns:
         X[short] = 0.0
     jit.fold_frames(np.ascontiguousarray(seg), short, lc, rc, WL, WS, sidx, X, XS)
-    X = mdct._dct4(X)
+    X = _dct4(X)
     if ns:
-        X[short] = mdct._dct4(XS).transpose(0, 1, 3, 2).reshape(ns, ch, N)
+        X[short] = _dct4(XS).transpose(0, 1, 3, 2).reshape(ns, ch, N)
     return X
+
+
+_PFFT: list = []  # [scipy's pypocketfft extension, or None]
+
+
+def _dct4(x: np.ndarray) -> np.ndarray:
+    """tqa.mdct._dct4 (scipy.fft.dct(x, type=4, norm="ortho", axis=-1)) of a C-contiguous
+    float64 array, in place: the same C function with the arguments scipy.fft passes it
+    (norm code 1 = ortho, one worker: each row's values do not depend on the threads), loaded
+    without importing scipy.fft, whose import (scipy.special among others) costs a one-shot
+    process ~0.2-0.5 s."""
+    if not _PFFT:
+        _PFFT.append(_pocketfft())
+    p = _PFFT[0]
+    if p is None or x.dtype != np.float64 or not x.flags.c_contiguous or not x.size:
+        return mdct._dct4(x)
+    return p.dct(x, 4, (-1,), 1, x, 1, None)
+
+
+def _pocketfft():
+    name = "scipy.fft._pocketfft.pypocketfft"
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        import importlib.machinery
+        import pathlib
+
+        spec = importlib.util.find_spec("scipy")
+        folder = pathlib.Path(spec.origin).parent / "fft" / "_pocketfft"
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = folder / ("pypocketfft" + suffix)
+            if path.exists():
+                es = importlib.util.spec_from_file_location(name, str(path))
+                mod = importlib.util.module_from_spec(es)
+                es.loader.exec_module(mod)
+                sys.modules[name] = mod  # where scipy.fft's own import finds it
+                return mod if hasattr(mod, "dct") else None
+    except Exception:  # noqa: BLE001 - any trouble: scipy.fft's own path
+        return None
+    return None
 
 
 def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np.ndarray, np.ndarray]:
@@ -403,11 +474,13 @@ def symbols(qz: Quantized):
     return dsym, dctx, ccls, a, sym, s, coded
 
 
-def counts(qz: Quantized, into: dict | None = None) -> dict:
+def counts(qz: Quantized, into: dict | None = None, centroids: bool = True) -> dict:
     """Additive statistics of a quantized run of frames: symbol counts of both table kinds, raw
     bits, centroid sums, short frames.  ``into``: the statistics of the frames just before these,
     updated in place and returned — the same values as counting both runs at once (the centroid
-    sums are added coefficient by coefficient in the same order, not as two partial sums)."""
+    sums are added coefficient by coefficient in the same order, not as two partial sums).
+    ``centroids=False``: leave the centroid statistics out (zeros; a step search needs only
+    the bits)."""
     jit = _compiled_enc() if qz.v is not None else None
     if jit is not None:
         if into is None:
@@ -417,7 +490,7 @@ def counts(qz: Quantized, into: dict | None = None) -> dict:
         F = qz.q.shape[0]
         raw = jit.counts(np.ascontiguousarray(qz.q, np.int64), np.ascontiguousarray(qz.v, np.float64),
                          np.ascontiguousarray(qz.cls.reshape(F, -1), np.int64), _SHIFT, C, into["d"], into["c"],
-                         into["cn"], into["cd"])  # fmt: skip
+                         into["cn"], into["cd"], bool(centroids))  # fmt: skip
         into["raw"] += float(raw)
         return into
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
@@ -427,6 +500,8 @@ def counts(qz: Quantized, into: dict | None = None) -> dict:
     F, ch, N = qz.q.shape
     v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
     m = a > 0
+    if not centroids:
+        m = np.zeros_like(m)
     key = ccls[m] * 3 + np.minimum(a[m], 3) - 1
     d = np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS)
     c = np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)
@@ -637,7 +712,8 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray, zm
     enc = _compiled_enc()
     if enc is not None:
         zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
-        buf, offs, cut = enc.pack(np.ascontiguousarray(qz.q, np.int64), np.ascontiguousarray(qz.cls.reshape(F, -1), np.int64),
+        qq = qz.q if qz.q.dtype == np.int16 and qz.q.flags.c_contiguous else np.ascontiguousarray(qz.q, np.int64)
+        buf, offs, cut = (enc.pack16 if qq.dtype == np.int16 else enc.pack)(qq, np.ascontiguousarray(qz.cls.reshape(F, -1), np.int64),
                                   np.ascontiguousarray(qz.ms, bool), np.ascontiguousarray(qz.e, np.int64),
                                   np.ascontiguousarray(short, bool), np.ascontiguousarray(r, np.int64), zany, _SHIFT, C,
                                   cum, freq)  # fmt: skip
