@@ -40,6 +40,9 @@ def main() -> int:
     ap.add_argument("--ref", action="append", default=[], help="NAME=path/to/tqa")
     a = ap.parse_args()
     variants = a.variant or ["aot=", "jit=TQA_SV2_AOT=0", "numpy=TQA_SV2_JIT=0"]
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "tqa.sv2._aot"], check=False)  # the ahead-of-time loops, built first
     cmds = []  # (name, argv, env)
     with tempfile.TemporaryDirectory() as tmp:
         cmds.append(("wavpack -b3", ["wavpack", "-q", "-y", "-b3", a.wav, "-o", os.path.join(tmp, "x.wv")], None))

@@ -3,9 +3,10 @@ compiled once (numba.pycc) into an extension module in a cache folder, so that l
 load machine code without importing numba (~0.4 s) or initializing its JIT (~0.5 s): what a
 one-shot ``tqa encode`` pays otherwise.
 
-:func:`load` returns the module (built on first use where numba is installed: ~20-40 s once, in a
-child process), or None (no numba, a build failed, or ``TQA_SV2_AOT=0``): the caller then uses
-the JIT versions.  The module's name carries a hash of :mod:`tqa.sv2._jitenc`'s source and of
+:func:`load` returns the module, or None (no numba, not built yet, a build failed, or
+``TQA_SV2_AOT=0``): the caller then uses the JIT versions.  The first process that finds it
+missing starts its build in a detached child (~12 s of CPU once; ``python -m tqa.sv2._aot``
+builds it in the foreground).  The module's name carries a hash of :mod:`tqa.sv2._jitenc`'s source and of
 the numba, NumPy and Python versions: a change to any of them builds a new one.  The values are
 those of the JIT functions (the same LLVM code without fastmath); tests compare both with NumPy.
 
@@ -98,50 +99,61 @@ def _import(name: str, path: pathlib.Path):
     return mod
 
 
-def load(build: bool = True):
-    """The compiled module, or None (built here first if ``build`` and no other process is
-    building it)."""
-    if _loaded:
+def load(build: str = "background"):
+    """The compiled module, or None.  Where it is not built yet: ``build="background"`` starts
+    its build in a detached child process and returns None (this process uses the JIT
+    functions; later ones load the module), ``"wait"`` builds it first, ``"no"`` does neither.
+    Nothing is built while another process builds it."""
+    if _loaded and _loaded[0] is not None:
         return _loaded[0]
     mod = None
     if os.environ.get("TQA_SV2_AOT", "1") != "0":
         name = module_name()
         if name is not None:
             path = _path(name)
-            if not path.exists() and build:
-                _build_in_child(name, path)
+            if not path.exists() and build in ("background", "wait"):
+                _build_in_child(name, path, wait=build == "wait")
             if path.exists():
                 try:
                     mod = _import(name, path)
                 except (ImportError, OSError):
                     mod = None
-    _loaded.append(mod)
+    _loaded[:] = [mod]
     return mod
 
 
-def _build_in_child(name: str, path: pathlib.Path) -> None:
-    """Build in a child process (pycc's compiler state stays out of this one); written to a
-    temporary name and renamed, so concurrent processes never load half a file."""
+def _build_in_child(name: str, path: pathlib.Path, wait: bool) -> None:
+    """Build in a child process (pycc's compiler state stays out of this one), which writes a
+    temporary name and renames it (concurrent processes never load half a file) and holds a
+    lock file meanwhile (one builder at a time; a lock older than 15 minutes is stale)."""
     lock = path.with_suffix(".lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # one builder at a time (a stale lock, older than the build's timeout, is taken over)
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if time.time() - lock.stat().st_mtime < 900:
-                return  # another process builds it: this one uses the JIT functions
-            lock.unlink(missing_ok=True)
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        os.close(fd)
-    except OSError:
-        return
-    try:
-        subprocess.run([sys.executable, "-m", "tqa.sv2._aot", name, str(path)], check=True, timeout=900,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
-                           str(pathlib.Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]))))  # fmt: skip
+        if lock.exists() and time.time() - lock.stat().st_mtime < 900:
+            return
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
+            str(pathlib.Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])))  # fmt: skip
+        p = subprocess.Popen([sys.executable, "-m", "tqa.sv2._aot", name, str(path)], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=not wait)  # fmt: skip
+        if wait:
+            p.wait(timeout=900)
     except (OSError, subprocess.SubprocessError):
         pass
+
+
+def _locked_build(name: str, path: pathlib.Path) -> None:
+    lock = path.with_suffix(".lock")
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        if time.time() - lock.stat().st_mtime < 900:
+            return  # another process builds it
+        lock.unlink(missing_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.close(fd)
+    try:
+        if not path.exists():
+            build(name, path)
     finally:
         lock.unlink(missing_ok=True)
 
@@ -169,5 +181,12 @@ def build(name: str, path: pathlib.Path) -> None:
         os.replace(built[0], path)
 
 
-if __name__ == "__main__":  # python -m tqa.sv2._aot NAME PATH  (what load() runs)
-    build(sys.argv[1], pathlib.Path(sys.argv[2]))
+if __name__ == "__main__":  # python -m tqa.sv2._aot [NAME PATH]: build (what load() runs; no arguments: this checkout's)
+    if len(sys.argv) == 3:
+        _locked_build(sys.argv[1], pathlib.Path(sys.argv[2]))
+    else:
+        n = module_name()
+        if n is None:
+            raise SystemExit("numba is not installed")
+        _locked_build(n, _path(n))
+        print(_path(n))
