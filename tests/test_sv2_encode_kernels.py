@@ -116,6 +116,26 @@ def test_analysis_and_quantization_match_numpy(kernels, ch, N, stereo, rotate):
             assert not kc["cn"].any() and k1["cn"].sum() == np.count_nonzero(qa.q[np.repeat(qa.cls, codec.BAND, -1) > 0])
 
 
+@pytest.mark.parametrize("ch,N", [(2, 2048), (1, 256), (3, 1024)])
+def test_analysis_from_samples_matches_numpy(kernels, ch, N):
+    """Consecutive frames analysed straight from their samples (no segments array)."""
+    mod, use = kernels
+    rng = np.random.default_rng(N + ch)
+    F = 10
+    block = np.rint(rng.normal(0, 1e6, ((F + 1) * N, ch)) * rng.uniform(0, 1, ((F + 1) * N, 1)))
+    short, rl, rr = _kinds(rng, F, N)
+    seg = codec._block_segments(block, np.arange(F), F)
+    st = codec.Settings(rate=3.0, hop=N)
+    use(None)
+    ref = codec.analyze(seg, short, rl, rr, st)
+    alt = codec.analyze(None, short, rl, rr, st, block=block)  # NumPy from the samples too
+    use(mod)
+    got = codec.analyze(None, short, rl, rr, st, block=block)
+    for name in ("X", "XM", "EB", "EBM", "e_lo", "e_blk", "guard", "short"):
+        _same(getattr(ref, name), getattr(got, name))
+        _same(getattr(ref, name), getattr(alt, name))
+
+
 def test_packing_matches_numpy(kernels):
     mod, use = kernels
     rng = np.random.default_rng(5)

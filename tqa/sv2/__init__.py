@@ -350,7 +350,13 @@ class _Stream:
         self._kept: _Kept | None = None
 
     def _analyze(self, idx: np.ndarray) -> codec.Analysis:
-        return codec.analyze(self.src.segments(idx, self.N), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
+        N = self.N
+        if idx.size and int(idx[-1]) - int(idx[0]) == idx.size - 1 and codec._compiled_enc() is not None:
+            # consecutive frames: the compiled transform reads their samples as they are
+            f0 = int(idx[0])
+            blk = self.src.read(f0 * N - N // 2, (f0 + idx.size) * N + N // 2)
+            return codec.analyze(None, self.short[idx], self.r[idx], self.r[idx + 1], self.st, self.guard[idx], block=blk)
+        return codec.analyze(self.src.segments(idx, N), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
                              self.guard[idx])  # fmt: skip
 
     def analysis(self, idx: np.ndarray) -> codec.Analysis:

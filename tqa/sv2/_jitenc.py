@@ -92,6 +92,41 @@ def fold_frames(seg, short, rlc, rrc, WL, WS, sidx, out_long, out_short):  # pra
 
 
 @_jit
+def fold_block(x, short, rlc, rrc, WL, WS, sidx, out_long, out_short):  # pragma: no cover - compiled
+    """:func:`fold_frames` of consecutive frames straight from their samples x ((F+1)·N, ch)
+    (frame i's 2N segment is x[i·N : i·N + 2N]): no segments array."""
+    F, ch, N = out_long.shape
+    h = N // 2
+    m = N // 8
+    hm = m // 2
+    for f in range(F):
+        b0 = f * N
+        if not short[f]:
+            w = WL[rlc[f], rrc[f]]
+            for c in range(ch):
+                o = out_long[f, c]
+                for j in range(h):
+                    i1 = N + h - 1 - j
+                    i2 = N + h + j
+                    i3 = N - 1 - j
+                    o[j] = -(x[b0 + i1, c] * w[i1]) - x[b0 + i2, c] * w[i2]
+                    o[h + j] = x[b0 + j, c] * w[j] - x[b0 + i3, c] * w[i3]
+        else:
+            k = sidx[f]
+            for b in range(8):
+                lo = b0 + N // 2 - m // 2 + b * m
+                w = WS[rlc[f] if b == 0 else 1, rrc[f] if b == 7 else 1]
+                for c in range(ch):
+                    o = out_short[k, c, b]
+                    for j in range(hm):
+                        i1 = m + hm - 1 - j
+                        i2 = m + hm + j
+                        i3 = m - 1 - j
+                        o[j] = -(x[lo + i1, c] * w[i1]) - x[lo + i2, c] * w[i2]
+                        o[hm + j] = x[lo + j, c] * w[j] - x[lo + i3, c] * w[i3]
+
+
+@_jit
 def ms_energies(X, XM, EB, EBM, r):  # pragma: no cover - compiled
     """XM = orthonormal M/S of stereo X (F, 2, N) (r = sqrt(0.5)); EB, EBM (F, 2, N/16) their
     band energies (einsum order)."""

@@ -207,18 +207,27 @@ def block_window_sq(m: int) -> np.ndarray:
     return transform.block_window(m, m // 2, m // 2) ** 2
 
 
-def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings,
-            guard: np.ndarray | None = None) -> Analysis:  # fmt: skip
+def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings,
+            guard: np.ndarray | None = None, block: np.ndarray | None = None) -> Analysis:  # fmt: skip
     """Analysis of frames given by their 2N segments (ch, F, 2N) (tqa.sv2.transform.segments),
-    kinds and overlaps."""
+    kinds and overlaps; or, for consecutive frames, by their samples ``block`` ((F+1)·N, ch)
+    from N/2 before the first frame's hop (seg None: the same values)."""
     jit = _compiled_enc()
+    if block is not None and jit is None:
+        seg = _block_segments(block, np.arange(short.size), short.size)
     if jit is not None:
-        X = _forward_compiled(jit, seg, short, rl, rr)
+        X = _forward_compiled(jit, seg, short, rl, rr, block)
     else:
         X = transform.forward_segments(seg, short, rl, rr).transpose(1, 0, 2).copy()  # (F, ch, N)
     F, ch, N = X.shape
     XM = None
-    e_lo, e_blk = preecho_levels(seg, short, st)
+    if seg is None:  # the pre-echo guard's levels need the segments of the short frames only
+        sel = np.flatnonzero(short) if st.preecho else np.zeros(0, np.int64)
+        e_lo, e_blk = np.zeros((F, transform.SHORT)), np.zeros((F, transform.SHORT))
+        if sel.size:
+            e_lo[sel], e_blk[sel] = preecho_levels(_block_segments(block, sel, F), np.ones(sel.size, bool), st)
+    else:
+        e_lo, e_blk = preecho_levels(seg, short, st)
     if guard is None:
         guard = np.repeat(short[:, None], transform.SHORT, axis=1)
     if jit is not None and not st.rotate:  # the same values, in one pass
@@ -252,12 +261,27 @@ def _windows(N: int) -> tuple[np.ndarray, np.ndarray]:
     return WL, WS
 
 
-def _forward_compiled(jit, seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray) -> np.ndarray:
+def _block_segments(block: np.ndarray, sel: np.ndarray, F: int) -> np.ndarray:
+    """The 2N segments (ch, len(sel), 2N) of frames sel of F consecutive frames' samples
+    ((F+1)·N, ch)."""
+    n, ch = block.shape
+    hops = block.T.reshape(ch, F + 1, n // (F + 1))
+    return np.concatenate((hops[:, sel], hops[:, sel + 1]), axis=-1)
+
+
+def _forward_compiled(jit, seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.ndarray,
+                      block: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """transform.forward_segments(...).transpose(1, 0, 2), the same values: windowing and
-    folding in one compiled pass straight into the (F, ch, N) layout, then the same DCT-IV
-    (row by row: the values do not depend on the batch)."""
-    ch, F, N2 = seg.shape
-    N = N2 // 2
+    folding in one compiled pass straight into the (F, ch, N) layout (from the segments, or
+    the samples of consecutive frames), then the same DCT-IV (row by row: the values do not
+    depend on the batch)."""
+    if seg is not None:
+        ch, F, N2 = seg.shape
+        N = N2 // 2
+    else:
+        F = short.size
+        ch = block.shape[1]
+        N = block.shape[0] // (F + 1)
     code = lambda r: np.where(r == 0, 0, np.where(r == N // 16, 1, 2)).astype(np.int64)  # noqa: E731
     lc, rc = code(np.asarray(rl)), code(np.asarray(rr))
     short = np.asarray(short, bool)
@@ -271,7 +295,10 @@ def _forward_compiled(jit, seg: np.ndarray, short: np.ndarray, rl: np.ndarray, r
     XS = np.empty((ns, ch, transform.SHORT, N // transform.SHORT))
     if ns:
         X[short] = 0.0
-    jit.fold_frames(np.ascontiguousarray(seg), short, lc, rc, WL, WS, sidx, X, XS)
+    if seg is not None:
+        jit.fold_frames(np.ascontiguousarray(seg), short, lc, rc, WL, WS, sidx, X, XS)
+    else:
+        jit.fold_block(np.ascontiguousarray(block, np.float64), short, lc, rc, WL, WS, sidx, X, XS)
     X = _dct4(X)
     if ns:
         X[short] = _dct4(XS).transpose(0, 1, 3, 2).reshape(ns, ch, N)
