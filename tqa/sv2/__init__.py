@@ -294,10 +294,13 @@ class _Kept:
         parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
         if self.with_y:
             parts += (np.ascontiguousarray(qz.Y),)
-        data = b"".join(a.tobytes() for a in parts)
-        self._f.write(data)
+        size = 0
+        for a in parts:  # the bytes of each array as they are (no joined copy)
+            a = np.ascontiguousarray(a)
+            self._f.write(memoryview(a).cast("B") if a.size else b"")
+            size += a.nbytes
         self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape))
-        self._off += len(data)
+        self._off += size
 
     def get(self, j: int) -> codec.Quantized:
         off, qs, qd, cs, es = self._rec[j]

@@ -195,6 +195,8 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - comp
     F, ch, N = q.shape
     nb = N // BAND
     raw = 0
+    cur = -1  # the centroid sum being added to, held in a register while its key repeats
+    acc = 0.0
     for f in range(F):
         prev = 0
         for t in range(ch * nb):
@@ -220,9 +222,16 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - comp
                     if cent:
                         key = c * 3 + min(a, 3) - 1
                         cn[key] += 1
-                        cd[key] += a - vv[k]
+                        if key != cur:
+                            if cur >= 0:
+                                cd[cur] = acc
+                            cur = key
+                            acc = cd[key]
+                        acc += a - vv[k]
                 if msb >= ESC:
                     raw += 2 * _bitlen(msb - ESC + 1) - 1
+    if cur >= 0:
+        cd[cur] = acc
     return raw
 
 
