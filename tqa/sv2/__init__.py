@@ -294,10 +294,13 @@ class _Kept:
         parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
         if self.with_y:
             parts += (np.ascontiguousarray(qz.Y),)
-        data = b"".join(a.tobytes() for a in parts)
-        self._f.write(data)
+        size = 0
+        for a in parts:  # the bytes of each array as they are (no joined copy)
+            a = np.ascontiguousarray(a)
+            self._f.write(memoryview(a).cast("B") if a.size else b"")
+            size += a.nbytes
         self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape))
-        self._off += len(data)
+        self._off += size
 
     def get(self, j: int) -> codec.Quantized:
         off, qs, qd, cs, es = self._rec[j]
@@ -308,7 +311,9 @@ class _Kept:
         buf = _pread(self._f, off, sum(sizes))
         cuts = np.cumsum((0,) + sizes)
         part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
-        return codec.Quantized(self.step, part(0, qd).reshape(qs).astype(np.int64), part(1, np.int8).reshape(cs).astype(np.int64),
+        q = part(0, qd).reshape(qs)  # int16 as it is for the compiled packer, else int64
+        q = q if qd == np.int16 and codec._compiled_enc() is not None else q.astype(np.int64)
+        return codec.Quantized(self.step, q, part(1, np.int8).reshape(cs).astype(np.int64),
                                part(2, np.uint8).astype(bool), part(3, np.int8).reshape(es).astype(np.int64), None,
                                part(4, np.float64).reshape(qs) if self.with_y else None)  # fmt: skip
 
@@ -348,7 +353,13 @@ class _Stream:
         self._kept: _Kept | None = None
 
     def _analyze(self, idx: np.ndarray) -> codec.Analysis:
-        return codec.analyze(self.src.segments(idx, self.N), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
+        N = self.N
+        if idx.size and int(idx[-1]) - int(idx[0]) == idx.size - 1 and codec._compiled_enc() is not None:
+            # consecutive frames: the compiled transform reads their samples as they are
+            f0 = int(idx[0])
+            blk = self.src.read(f0 * N - N // 2, (f0 + idx.size) * N + N // 2)
+            return codec.analyze(None, self.short[idx], self.r[idx], self.r[idx + 1], self.st, self.guard[idx], block=blk)
+        return codec.analyze(self.src.segments(idx, N), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
                              self.guard[idx])  # fmt: skip
 
     def analysis(self, idx: np.ndarray) -> codec.Analysis:
@@ -391,7 +402,7 @@ class _Stream:
         for i, blk in blocks:
             kc = None
             for _, qz in self.quantized(blk, step, i):
-                kc = codec.counts(qz, kc)
+                kc = codec.counts(qz, kc, centroids=every == 1)
                 if kept is not None:
                     kept.put(qz)
             k = codec.add_counts(k, kc)
@@ -474,7 +485,7 @@ def _sub_bits(A: codec.Analysis, st: Settings, ls: float) -> float:
     k = None
     div = bool(st.preecho) and bool(codec.preecho_shift(A, 2.0**ls).any())
     for sl in _slices(A.X.shape[0], _piece_frames(A.X.shape[1], A.X.shape[2])):  # in pieces: the counts of the whole
-        k = codec.counts(codec.quantize(A.subset(sl), 2.0**ls, st, div), k)
+        k = codec.counts(codec.quantize(A.subset(sl), 2.0**ls, st, div), k, centroids=False)
     return codec.bits_of_counts(k) + 64 * int(A.short.sum())
 
 

@@ -3,11 +3,16 @@ uniform quantization with centroid reconstruction.  See tqa/sv2/__init__.py for 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
 import struct
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 
 import numpy as np
 
+from .. import mdct
 from ..rotation import signs as _signs
 from . import rans, transform
 
@@ -69,6 +74,49 @@ def _compiled():
     from . import _jit  # optional dependency (tqa[fast])
 
     return _jit if _jit.AVAILABLE else None
+
+
+_ENC: list = []  # [module or None]: the encoder's compiled loops, once checked
+
+
+def _compiled_enc():
+    """The encoder's compiled loops where numba is installed and not switched off (the
+    decoder's switch: tqa.sv2._jit.AVAILABLE, TQA_SV2_JIT=0), and their einsum order is NumPy's
+    here (checked once), else None: built ahead of time (:mod:`tqa.sv2._aot`: no numba import
+    in this process) where possible, else the JIT versions (:mod:`tqa.sv2._jitenc`)."""
+    j = sys.modules.get(__package__ + "._jit")
+    if j is not None:
+        if not j.AVAILABLE:
+            return None
+    elif os.environ.get("TQA_SV2_JIT", "1") == "0" or not _have_numba():
+        return None
+    if not _ENC:
+        from . import _aot
+
+        mod = _aot.load()
+        if mod is None or not _einsum_order_ok(mod):
+            from . import _jitenc
+
+            mod = _jitenc if _einsum_order_ok(_jitenc) else None
+        _ENC.append(mod)
+    return _ENC[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _have_numba() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def _einsum_order_ok(k) -> bool:
+    """Whether the compiled band energies are NumPy's einsum to the last bit here (they are
+    wherever NumPy's baseline einsum loop is the two-lane one, as on x86-64: see
+    :mod:`tqa.sv2._jitenc`; elsewhere the NumPy encoder runs)."""
+    rng = np.random.default_rng(12345)
+    x = rng.standard_normal((3, 2, 256)) * np.exp(rng.uniform(-30, 30, (3, 2, 1)))
+    ref = np.einsum("fcbk,fcbk->fcb", x.reshape(3, 2, -1, BAND), x.reshape(3, 2, -1, BAND))
+    out = np.empty((6, 256 // BAND))
+    k.band_energies(x.reshape(6, 256), out)
+    return bool(np.array_equal(out.reshape(ref.shape), ref))
 
 
 # -- analysis ------------------------------------------------------------------------------
@@ -160,13 +208,38 @@ def block_window_sq(m: int) -> np.ndarray:
     return transform.block_window(m, m // 2, m // 2) ** 2
 
 
-def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings,
-            guard: np.ndarray | None = None) -> Analysis:  # fmt: skip
+def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, st: Settings,
+            guard: np.ndarray | None = None, block: np.ndarray | None = None) -> Analysis:  # fmt: skip
     """Analysis of frames given by their 2N segments (ch, F, 2N) (tqa.sv2.transform.segments),
-    kinds and overlaps."""
-    X = transform.forward_segments(seg, short, rl, rr).transpose(1, 0, 2).copy()  # (F, ch, N)
+    kinds and overlaps; or, for consecutive frames, by their samples ``block`` ((F+1)·N, ch)
+    from N/2 before the first frame's hop (seg None: the same values)."""
+    jit = _compiled_enc()
+    if block is not None and jit is None:
+        seg = _block_segments(block, np.arange(short.size), short.size)
+    if jit is not None:
+        X = _forward_compiled(jit, seg, short, rl, rr, block)
+    else:
+        X = transform.forward_segments(seg, short, rl, rr).transpose(1, 0, 2).copy()  # (F, ch, N)
     F, ch, N = X.shape
     XM = None
+    if seg is None:  # the pre-echo guard's levels need the segments of the short frames only
+        sel = np.flatnonzero(short) if st.preecho else np.zeros(0, np.int64)
+        e_lo, e_blk = np.zeros((F, transform.SHORT)), np.zeros((F, transform.SHORT))
+        if sel.size:
+            e_lo[sel], e_blk[sel] = preecho_levels(_block_segments(block, sel, F), np.ones(sel.size, bool), st)
+    else:
+        e_lo, e_blk = preecho_levels(seg, short, st)
+    if guard is None:
+        guard = np.repeat(short[:, None], transform.SHORT, axis=1)
+    if jit is not None and not st.rotate:  # the same values, in one pass
+        EB = np.empty((F, ch, N // BAND))
+        if ch == 2 and st.stereo != "lr":
+            XM, EBM = np.empty_like(X), np.empty_like(EB)
+            jit.ms_energies(X, XM, EB, EBM, float(np.sqrt(0.5)))
+        else:
+            EBM = None
+            jit.band_energies(X.reshape(F * ch, N), EB.reshape(F * ch, -1))
+        return Analysis(X, XM, EB, EBM, short, e_lo, e_blk, guard)
     if ch == 2 and st.stereo != "lr":
         XM = np.empty_like(X)
         XM[:, 0] = (X[:, 0] + X[:, 1]) * np.sqrt(0.5)
@@ -175,10 +248,102 @@ def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, 
         X = _rotate(X, st.seed)
         XM = None if XM is None else _rotate(XM, st.seed)
     eb = lambda a: None if a is None else np.einsum("fcbk,fcbk->fcb", a.reshape(F, ch, -1, BAND), a.reshape(F, ch, -1, BAND))  # noqa: E731
-    e_lo, e_blk = preecho_levels(seg, short, st)
-    if guard is None:
-        guard = np.repeat(short[:, None], transform.SHORT, axis=1)
     return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
+
+
+@functools.lru_cache(maxsize=8)
+def _windows(N: int) -> tuple[np.ndarray, np.ndarray]:
+    """The windows :func:`tqa.sv2.transform.forward_segments` uses at hop N: long ones (3, 3, 2N)
+    by overlap code (0: none, 1: N/16, 2: N/2) at each edge, short ones (2, 2, N/4)."""
+    m = N // transform.SHORT
+    rs = (0, N // 16, N // 2)
+    WL = np.stack([np.stack([transform.block_window(N, a, b) for b in rs]) for a in rs])
+    WS = np.stack([np.stack([transform.block_window(m, a, b) for b in rs[:2]]) for a in rs[:2]])
+    return WL, WS
+
+
+def _block_segments(block: np.ndarray, sel: np.ndarray, F: int) -> np.ndarray:
+    """The 2N segments (ch, len(sel), 2N) of frames sel of F consecutive frames' samples
+    ((F+1)·N, ch)."""
+    n, ch = block.shape
+    hops = block.T.reshape(ch, F + 1, n // (F + 1))
+    return np.concatenate((hops[:, sel], hops[:, sel + 1]), axis=-1)
+
+
+def _forward_compiled(jit, seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.ndarray,
+                      block: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """transform.forward_segments(...).transpose(1, 0, 2), the same values: windowing and
+    folding in one compiled pass straight into the (F, ch, N) layout (from the segments, or
+    the samples of consecutive frames), then the same DCT-IV (row by row: the values do not
+    depend on the batch)."""
+    if seg is not None:
+        ch, F, N2 = seg.shape
+        N = N2 // 2
+    else:
+        F = short.size
+        ch = block.shape[1]
+        N = block.shape[0] // (F + 1)
+    code = lambda r: np.where(r == 0, 0, np.where(r == N // 16, 1, 2)).astype(np.int64)  # noqa: E731
+    lc, rc = code(np.asarray(rl)), code(np.asarray(rr))
+    short = np.asarray(short, bool)
+    if np.any(rl[short] == N // 2) or np.any(rr[short] == N // 2) or np.any(~np.isin(rl, (0, N // 16, N // 2))) \
+            or np.any(~np.isin(rr, (0, N // 16, N // 2))):  # fmt: skip
+        raise ValueError("sv2: overlaps outside the transform's kinds")
+    WL, WS = _windows(N)
+    ns = int(short.sum())
+    sidx = np.cumsum(short) - 1
+    X = np.empty((F, ch, N))
+    XS = np.empty((ns, ch, transform.SHORT, N // transform.SHORT))
+    if ns:
+        X[short] = 0.0
+    if seg is not None:
+        jit.fold_frames(np.ascontiguousarray(seg), short, lc, rc, WL, WS, sidx, X, XS)
+    else:
+        jit.fold_block(np.ascontiguousarray(block, np.float64), short, lc, rc, WL, WS, sidx, X, XS)
+    X = _dct4(X)
+    if ns:
+        X[short] = _dct4(XS).transpose(0, 1, 3, 2).reshape(ns, ch, N)
+    return X
+
+
+_PFFT: list = []  # [scipy's pypocketfft extension, or None]
+
+
+def _dct4(x: np.ndarray) -> np.ndarray:
+    """tqa.mdct._dct4 (scipy.fft.dct(x, type=4, norm="ortho", axis=-1)) of a C-contiguous
+    float64 array, in place: the same C function with the arguments scipy.fft passes it
+    (norm code 1 = ortho, one worker: each row's values do not depend on the threads), loaded
+    without importing scipy.fft, whose import (scipy.special among others) costs a one-shot
+    process ~0.2-0.5 s."""
+    if not _PFFT:
+        _PFFT.append(_pocketfft())
+    p = _PFFT[0]
+    if p is None or x.dtype != np.float64 or not x.flags.c_contiguous or not x.size:
+        return mdct._dct4(x)
+    return p.dct(x, 4, (-1,), 1, x, 1, None)
+
+
+def _pocketfft():
+    name = "scipy.fft._pocketfft.pypocketfft"
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        import importlib.machinery
+        import pathlib
+
+        spec = importlib.util.find_spec("scipy")
+        folder = pathlib.Path(spec.origin).parent / "fft" / "_pocketfft"
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = folder / ("pypocketfft" + suffix)
+            if path.exists():
+                es = importlib.util.spec_from_file_location(name, str(path))
+                mod = importlib.util.module_from_spec(es)
+                es.loader.exec_module(mod)
+                sys.modules[name] = mod  # where scipy.fft's own import finds it
+                return mod if hasattr(mod, "dct") else None
+    except Exception:  # noqa: BLE001 - any trouble: scipy.fft's own path
+        return None
+    return None
 
 
 def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np.ndarray, np.ndarray]:
@@ -207,15 +372,26 @@ def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np
     return e_lo, e_blk
 
 
-@dataclass
 class Quantized:
-    step: float
-    q: np.ndarray  # (F, ch, N) int64 quantization indices
-    cls: np.ndarray  # (F, ch, nb) band classes
-    ms: np.ndarray  # (F,) bool
-    e: np.ndarray  # (F, SHORT) step reduction of each short block, half-octaves (0..EMAX)
-    v: np.ndarray = field(repr=False)  # |X|/step of the coded representation
-    Y: np.ndarray = field(repr=False)  # the coded representation
+    """step; q (F, ch, N) int64 quantization indices; cls (F, ch, nb) band classes; ms (F,) bool;
+    e (F, SHORT) step reduction of each short block, half-octaves (0..EMAX); v |X|/step of the
+    coded representation; Y the coded representation (made when first asked for, from
+    ``src`` = (X, XM), where a compiled quantizer left it out)."""
+
+    __slots__ = ("step", "q", "cls", "ms", "e", "v", "_Y", "_src")
+
+    def __init__(self, step, q, cls, ms, e, v, Y, src=None) -> None:
+        self.step, self.q, self.cls, self.ms, self.e, self.v, self._Y, self._src = step, q, cls, ms, e, v, Y, src
+
+    @property
+    def Y(self) -> np.ndarray:
+        if self._Y is None and self._src is not None:
+            X, XM = self._src
+            self._Y = X if not self.ms.any() else np.where(self.ms[:, None, None], XM, X)
+        return self._Y
+
+    def __repr__(self) -> str:
+        return f"Quantized(step={self.step!r}, q.shape={self.q.shape}, ms={self.ms!r}, e={self.e!r})"
 
 
 def _rate_proxy(E: np.ndarray, step: float) -> np.ndarray:
@@ -262,6 +438,9 @@ def quantize(A: Analysis, step: float, st: Settings, divide: bool | None = None)
     or multiplied by 1/step; default: whether a frame of A has.  Frames quantized in pieces
     pass the flag of the run they belong to, to get its values to the last bit."""
     ms = stereo_pick(A, step, st.stereo)
+    jit = _compiled_enc()
+    if jit is not None:
+        return _quantize_compiled(jit, A, step, st, divide, ms)
     Y = A.X if not ms.any() else np.where(ms[:, None, None], A.XM, A.X)
     e = preecho_shift(A, step) if st.preecho else np.zeros((Y.shape[0], transform.SHORT), np.int64)
     if e.any() if divide is None else divide:
@@ -279,6 +458,28 @@ def quantize(A: Analysis, step: float, st: Settings, divide: bool | None = None)
         c = np.clip(np.rint(np.log2(np.maximum(ms2, 1e-60))) + K0, 1, C - 1).astype(np.int64)
     cls = np.where(nz, c, 0)
     return Quantized(step, q, cls, ms, e, v, Y)
+
+
+def _quantize_compiled(jit, A: Analysis, step: float, st: Settings, divide: bool | None, ms: np.ndarray) -> Quantized:
+    """:func:`quantize` in one compiled pass (v, q, and per band the einsum of v² and max v);
+    the band classes from those with the same NumPy operations."""
+    X = np.ascontiguousarray(A.X)
+    XM = X if A.XM is None else np.ascontiguousarray(A.XM)
+    F, ch, N = X.shape
+    e = preecho_shift(A, step) if st.preecho else np.zeros((F, transform.SHORT), np.int64)
+    div = bool(e.any() if divide is None else divide)
+    q = np.empty((F, ch, N), np.int64)
+    v = np.empty((F, ch, N))
+    esq = np.empty((F, ch, N // BAND))
+    mx = np.empty((F, ch, N // BAND))
+    jit.quantize(X, XM, np.ascontiguousarray(ms, bool), np.ascontiguousarray(e, np.int64), _HALF, float(step),
+                 1.0 / step, div, float(st.rho), q, v, esq, mx)  # fmt: skip
+    nz = mx >= 1.0 - st.rho
+    ms2 = esq / BAND
+    with np.errstate(divide="ignore"):
+        c = np.clip(np.rint(np.log2(np.maximum(ms2, 1e-60))) + K0, 1, C - 1).astype(np.int64)
+    cls = np.where(nz, c, 0)
+    return Quantized(step, q, cls, ms, e, v, None, (A.X, A.XM))
 
 
 # -- statistics and tables ---------------------------------------------------------------------
@@ -301,11 +502,25 @@ def symbols(qz: Quantized):
     return dsym, dctx, ccls, a, sym, s, coded
 
 
-def counts(qz: Quantized, into: dict | None = None) -> dict:
+def counts(qz: Quantized, into: dict | None = None, centroids: bool = True) -> dict:
     """Additive statistics of a quantized run of frames: symbol counts of both table kinds, raw
     bits, centroid sums, short frames.  ``into``: the statistics of the frames just before these,
     updated in place and returned — the same values as counting both runs at once (the centroid
-    sums are added coefficient by coefficient in the same order, not as two partial sums)."""
+    sums are added coefficient by coefficient in the same order, not as two partial sums).
+    ``centroids=False``: leave the centroid statistics out (zeros; a step search needs only
+    the bits)."""
+    jit = _compiled_enc() if qz.v is not None else None
+    if jit is not None:
+        if into is None:
+            into = {"d": np.zeros((2, DS), np.int64), "c": np.zeros((C, 16), np.int64), "raw": 0.0,
+                    "cn": np.zeros(3 * C, np.int64), "cd": np.zeros(3 * C)}  # fmt: skip
+        into["cd"] = into["cd"].astype(np.float64, copy=False)
+        F = qz.q.shape[0]
+        raw = jit.counts(np.ascontiguousarray(qz.q, np.int64), np.ascontiguousarray(qz.v, np.float64),
+                         np.ascontiguousarray(qz.cls.reshape(F, -1), np.int64), _SHIFT, C, into["d"], into["c"],
+                         into["cn"], into["cd"], bool(centroids))  # fmt: skip
+        into["raw"] += float(raw)
+        return into
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
     esc = (a >> s) >= ESC
     ev = (a >> s)[esc] - ESC + 1
@@ -313,6 +528,8 @@ def counts(qz: Quantized, into: dict | None = None) -> dict:
     F, ch, N = qz.q.shape
     v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
     m = a > 0
+    if not centroids:
+        m = np.zeros_like(m)
     key = ccls[m] * 3 + np.minimum(a[m], 3) - 1
     d = np.bincount(dctx.ravel() * DS + dsym.ravel(), minlength=2 * DS).reshape(2, DS)
     c = np.bincount(ccls * 16 + sym, minlength=C * 16).reshape(C, 16)
@@ -520,6 +737,17 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray, zm
     F, ch, N = qz.q.shape
     nb = N // BAND
     freq, cum, _ = tab.arrays()
+    enc = _compiled_enc()
+    if enc is not None:
+        zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
+        qq = qz.q if qz.q.dtype == np.int16 and qz.q.flags.c_contiguous else np.ascontiguousarray(qz.q, np.int64)
+        buf, offs, cut = (enc.pack16 if qq.dtype == np.int16 else enc.pack)(qq, np.ascontiguousarray(qz.cls.reshape(F, -1), np.int64),
+                                  np.ascontiguousarray(qz.ms, bool), np.ascontiguousarray(qz.e, np.int64),
+                                  np.ascontiguousarray(short, bool), np.ascontiguousarray(r, np.int64), zany, _SHIFT, C,
+                                  cum, freq)  # fmt: skip
+        b, o, cu = buf.tobytes(), offs.tolist(), cut.tolist()
+        return [b[o[f] : cu[f]] + _runs_bytes(zmap[f]) + b[cu[f] : o[f + 1]] if zany[f] else b[o[f] : o[f + 1]]
+                for f in range(F)]  # fmt: skip
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
     ne = coded.sum(1)  # coded bands per frame
     ncoef = ne * BAND
@@ -824,6 +1052,11 @@ def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
 def zero_map(x: np.ndarray, n: int) -> np.ndarray:
     """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros."""
     f = x.shape[0] // n
+    enc = _compiled_enc()
+    if enc is not None:
+        z = np.empty((f, x.shape[1], n), bool)
+        enc.zero_map(np.ascontiguousarray(x, np.float64), n, ZRUN, z)
+        return z
     z = np.ascontiguousarray((x.reshape(f, n, -1) == 0).transpose(0, 2, 1))  # (F, ch, n)
     if not z.any():
         return z

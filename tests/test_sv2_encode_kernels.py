@@ -1,0 +1,258 @@
+"""The sv2 encoder's compiled loops (tqa.sv2._jitenc, JIT; tqa.sv2._aot, the same built ahead of
+time) give the NumPy reference's values to the last bit: kernel by kernel on random inputs
+(short blocks, every overlap kind, escapes, silence maps, M/S, rotation, multichannel, rho) and
+whole streams (rate= and quality=)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tqa import sv2
+from tqa.sv2 import codec, transform
+
+_jit = pytest.importorskip("tqa.sv2._jit")
+if not _jit.AVAILABLE:
+    pytest.skip("numba not installed", allow_module_level=True)
+from tqa.sv2 import _aot, _jitenc  # noqa: E402
+
+SR = 44100
+
+
+def _modules():
+    mods = [pytest.param(_jitenc, id="jit")]
+    aot = _aot.load(build="no")
+    mods.append(pytest.param(aot, id="aot", marks=pytest.mark.skipif(aot is None, reason="ahead-of-time loops not built")))
+    return mods
+
+
+@pytest.fixture(params=_modules())
+def kernels(request, monkeypatch):
+    """Run codec with these compiled loops (request.param) or the NumPy reference (None)."""
+
+    def use(mod):
+        monkeypatch.setattr(_jit, "AVAILABLE", mod is not None)
+        monkeypatch.setattr(codec, "_ENC", [mod] if mod is not None else [])
+
+    return request.param, use
+
+
+def _segments(rng, ch, F, N, scale=1e6):
+    seg = rng.normal(0, scale, (ch, F, 2 * N)) * rng.uniform(0, 1, (ch, F, 1))
+    seg[:, F // 3, : N // 2] = 0.0  # a quiet stretch before an attack
+    return np.rint(seg)
+
+
+def _kinds(rng, F, N):
+    short = rng.random(F) < 0.3
+    r = transform.overlaps(short, N, first_edge=bool(rng.integers(2)), last_edge=bool(rng.integers(2)))
+    # long frames may also meet a hard edge or a short overlap on either side
+    long_ = np.flatnonzero(~short)
+    rl, rr = r[:-1].copy(), r[1:].copy()
+    pick = rng.integers(0, 3, (2, long_.size))
+    choice = np.array([0, N // 16, N // 2])
+    rl[long_], rr[long_] = choice[pick[0]], choice[pick[1]]
+    return short, rl, rr
+
+
+def _analyses(use, mod, seg, short, rl, rr, st):
+    use(None)
+    ref = codec.analyze(seg, short, rl, rr, st)
+    use(mod)
+    got = codec.analyze(seg, short, rl, rr, st)
+    return ref, got
+
+
+def _same(a, b):
+    if a is None or b is None:
+        assert a is None and b is None
+        return
+    assert a.dtype == b.dtype and a.shape == b.shape
+    np.testing.assert_array_equal(a, b)
+    assert np.array_equal(np.signbit(a), np.signbit(b)) if a.dtype.kind == "f" else True
+
+
+@pytest.mark.parametrize("ch,N,stereo,rotate", [(2, 2048, "auto", False), (2, 256, "auto", False), (1, 1024, "auto", False),
+                                                (3, 512, "auto", False), (2, 512, "lr", False), (2, 1024, "auto", True)])  # fmt: skip
+def test_analysis_and_quantization_match_numpy(kernels, ch, N, stereo, rotate):
+    mod, use = kernels
+    rng = np.random.default_rng(ch * 7 + N)
+    F = 12
+    seg = _segments(rng, ch, F, N)
+    short, rl, rr = _kinds(rng, F, N)
+    assert short.any() and (~short).any()
+    st = codec.Settings(rate=3.0, hop=N, stereo=stereo, rotate=rotate, seed=3)
+    guard = rng.random((F, transform.SHORT)) < 0.5
+    use(None)
+    ref = codec.analyze(seg, short, rl, rr, st, guard)
+    use(mod)
+    got = codec.analyze(seg, short, rl, rr, st, guard)
+    for name in ("X", "XM", "EB", "EBM", "e_lo", "e_blk", "guard", "short"):
+        _same(getattr(ref, name), getattr(got, name))
+    rms = float(np.sqrt(np.mean(ref.X**2)))
+    for step, rho, divide in ((rms / 8, 0.5, None), (rms / 200, 0.5, True), (rms * 3, 0.3, False), (rms / 5000, 0.5, None)):
+        for s2 in (st, codec.Settings(rate=3.0, hop=N, stereo=stereo, rotate=rotate, rho=rho, preecho=divide is not False)):
+            use(None)
+            qa = codec.quantize(ref, step, s2, divide)
+            k1 = codec.counts(qa)
+            ka = codec.counts(qa, codec.counts(qa))  # continued sums
+            kn = codec.counts(qa, None, centroids=False)
+            use(mod)
+            qb = codec.quantize(ref, step, s2, divide)
+            kb = codec.counts(qb, codec.counts(qb))
+            kc = codec.counts(qb, None, centroids=False)
+            for name in ("q", "cls", "ms", "e", "v", "Y"):
+                _same(getattr(qa, name), getattr(qb, name))
+            for k in ("d", "c", "cn", "cd", "raw"):
+                np.testing.assert_array_equal(ka[k], kb[k])
+                np.testing.assert_array_equal(kn[k], kc[k])
+            for k in ("d", "c", "raw"):  # what a step search needs is the same without the centroid sums
+                np.testing.assert_array_equal(k1[k], kc[k])
+            assert not kc["cn"].any() and k1["cn"].sum() == np.count_nonzero(qa.q[np.repeat(qa.cls, codec.BAND, -1) > 0])
+
+
+@pytest.mark.parametrize("ch,N", [(2, 2048), (1, 256), (3, 1024)])
+def test_analysis_from_samples_matches_numpy(kernels, ch, N):
+    """Consecutive frames analysed straight from their samples (no segments array)."""
+    mod, use = kernels
+    rng = np.random.default_rng(N + ch)
+    F = 10
+    block = np.rint(rng.normal(0, 1e6, ((F + 1) * N, ch)) * rng.uniform(0, 1, ((F + 1) * N, 1)))
+    short, rl, rr = _kinds(rng, F, N)
+    seg = codec._block_segments(block, np.arange(F), F)
+    st = codec.Settings(rate=3.0, hop=N)
+    use(None)
+    ref = codec.analyze(seg, short, rl, rr, st)
+    alt = codec.analyze(None, short, rl, rr, st, block=block)  # NumPy from the samples too
+    use(mod)
+    got = codec.analyze(None, short, rl, rr, st, block=block)
+    for name in ("X", "XM", "EB", "EBM", "e_lo", "e_blk", "guard", "short"):
+        _same(getattr(ref, name), getattr(got, name))
+        _same(getattr(ref, name), getattr(alt, name))
+
+
+def test_packing_matches_numpy(kernels):
+    mod, use = kernels
+    rng = np.random.default_rng(5)
+    for ch, N in ((2, 2048), (1, 256), (4, 512)):
+        F = 9
+        nb = N // codec.BAND
+        q = np.rint(rng.laplace(0, 3, (F, ch, N)) * rng.uniform(0, 4, (F, ch, 1))).astype(np.int64)
+        q[1, 0, 5] = 3_000_000  # escapes, long Exp-Golomb codes
+        q[2, -1, -3:] = -70_000
+        q[3] = 0  # a silent frame
+        cls = rng.integers(0, codec.C, (F, ch, nb))
+        cls[q.reshape(F, ch, nb, codec.BAND).any(-1) & (cls == 0)] = 9
+        cls[1, 0, 0] = cls[2, -1, -1] = codec.C - 1
+        cls[3] = 0
+        ms = rng.random(F) < 0.5 if ch == 2 else np.zeros(F, bool)
+        short = rng.random(F) < 0.4
+        e = np.where(short[:, None], rng.integers(0, codec.EMAX + 1, (F, transform.SHORT)), 0)
+        r = transform.overlaps(short, N)
+        zmap = np.zeros((F, ch, N), bool)
+        zmap[4, 0, 100:300] = zmap[4, -1, :64] = zmap[6, 0, N - 80 :] = True
+        qz = codec.Quantized(1.0, q, cls, ms, e, None, None)
+        counts = {"d": np.ones((2, codec.DS), np.int64), "c": np.ones((codec.C, 16), np.int64), "raw": 0.0,
+                  "cn": np.ones(3 * codec.C, np.int64), "cd": np.zeros(3 * codec.C)}  # fmt: skip
+        counts["c"][:, 15] = 5
+        tab = codec.tables_of_counts(counts)
+        for zm in (None, zmap):
+            use(None)
+            a = codec.pack_frames(qz, tab, short, r, zm)
+            use(mod)
+            b = codec.pack_frames(qz, tab, short, r, zm)
+            assert a == b
+            if np.abs(q).max() < 2**15:
+                assert codec.pack_frames(codec.Quantized(1.0, q.astype(np.int16), cls, ms, e, None, None), tab, short, r, zm) == a
+
+
+def test_zero_map_matches_numpy(kernels):
+    mod, use = kernels
+    rng = np.random.default_rng(8)
+    for ch, n in ((2, 2048), (3, 256)):
+        x = rng.normal(0, 1e4, (5 * n, ch))
+        x[rng.random(x.shape) < 0.05] = 0.0  # isolated zeros
+        x[10:200, 0] = 0.0
+        x[n - 64 : n + 64, -1] = -0.0  # runs across a frame boundary: 64 each side
+        x[2 * n + 7 : 2 * n + 70, 0] = 0.0  # 63: too short
+        x[4 * n :, :] = 0.0
+        use(None)
+        a = codec.zero_map(x, n)
+        use(mod)
+        b = codec.zero_map(x, n)
+        np.testing.assert_array_equal(a, b)
+        assert a.any()
+
+
+def _signal(ch: int, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SR
+    x = np.stack([np.sin(2 * np.pi * (220 + 110 * c) * t) * 2e6 for c in range(ch)], axis=1)
+    x += rng.normal(0, 2e4, (n, ch))
+    for at in range(SR // 5, n, SR // 3):  # attacks: short blocks, the pre-echo guard
+        x[at : at + 600] += rng.normal(0, 3e6, (min(600, n - at), ch))
+    x[SR // 2 : SR // 2 + 5000] = 0.0  # digital silence
+    x[100:140, 0] += 2**26  # escapes
+    return np.rint(x)
+
+
+@pytest.mark.parametrize("ch,kw", [(2, dict(rate=3.0)), (1, dict(rate=2.0, hop=256)), (2, dict(quality=42.0)),
+                                   (5, dict(rate=2.5, hop=512)), (2, dict(rate=4.0, rotate=True, seed=2, hop=1024)),
+                                   (2, dict(rate=3.0, stereo="ms", hop=2048, rho=0.4))])  # fmt: skip
+def test_whole_streams_match_numpy(kernels, ch, kw, monkeypatch):
+    mod, use = kernels
+    monkeypatch.setattr(sv2, "SUBSET_FRAMES", 16)  # short signals through every search path
+    monkeypatch.setattr(sv2, "CHUNK", 8)
+    x = _signal(ch, SR + 12345, ch)
+    kw = dict(kw, sample_rate=SR, frame_overhead=8)
+    use(None)
+    a = sv2.encode(x, **kw)
+    use(mod)
+    b = sv2.encode(x, **kw)
+    assert a == b
+    with sv2.Encoder(ch, **kw) as enc:  # the streaming encoder (kept int16 indices, spools)
+        enc.push(x[:5000])
+        enc.push(x[5000:])
+        p, fr = enc.finish()
+        assert (p, list(fr)) == a
+
+
+def test_the_einsum_order_check_can_fail():
+    class Wrong:
+        @staticmethod
+        def band_energies(X, out):
+            out[...] = np.sum(X.reshape(X.shape[0], -1, codec.BAND) ** 2, axis=-1)  # pairwise: not einsum's order
+
+    assert codec._einsum_order_ok(_jitenc)
+    assert not codec._einsum_order_ok(Wrong)
+
+
+def test_dct4_without_scipy_fft_is_scipys():
+    import scipy.fft
+
+    rng = np.random.default_rng(2)
+    for shape in ((3, 2, 2048), (4, 1, 8, 32), (1, 256)):
+        x = rng.normal(0, 1e5, shape)
+        np.testing.assert_array_equal(codec._dct4(x.copy()), scipy.fft.dct(x, type=4, norm="ortho", axis=-1))
+
+
+@pytest.mark.long
+def test_ahead_of_time_build_in_a_fresh_cache(tmp_path):
+    """Builds the ahead-of-time module into an empty cache (~15 s of CPU) and encodes with it in
+    a process that never imports numba: the bytes of the NumPy encoder."""
+    env = dict(os.environ, TQA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-m", "tqa.sv2._aot"], env=env, check=True, timeout=900)
+    code = ("import sys, hashlib, numpy as np; from tqa import sv2; from tqa.sv2 import codec; "
+            "x = np.rint(np.random.default_rng(1).normal(0, 1e6, (30000, 2))); p, f = sv2.encode(x, rate=3.0); "
+            "m = codec._compiled_enc(); print(type(m).__name__, m.__name__ if m else None, 'numba' in sys.modules, "
+            "hashlib.sha256(p + b''.join(f)).hexdigest())")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout.split()
+    ref = subprocess.run([sys.executable, "-c", code], env=dict(env, TQA_SV2_JIT="0"), check=True, capture_output=True,
+                         text=True).stdout.split()  # fmt: skip
+    assert out[1].startswith("_tqa_sv2enc_") and out[2] == "False"
+    assert out[3] == ref[3]

@@ -1,0 +1,193 @@
+"""The sv2 encoder's compiled loops (:mod:`tqa.sv2._jitenc`) ahead of time: the same numba code
+compiled once (numba.pycc) into an extension module in a cache folder, so that later processes
+load machine code without importing numba (~0.4 s) or initializing its JIT (~0.5 s): what a
+one-shot ``tqa encode`` pays otherwise.
+
+:func:`load` returns the module, or None (no numba, not built yet, a build failed, or
+``TQA_SV2_AOT=0``): the caller then uses the JIT versions.  The first process that finds it
+missing starts its build in a detached child (~12 s of CPU once; ``python -m tqa.sv2._aot``
+builds it in the foreground).  The module's name carries a hash of :mod:`tqa.sv2._jitenc`'s source and of
+the numba, NumPy and Python versions: a change to any of them builds a new one.  The values are
+those of the JIT functions (the same LLVM code without fastmath); tests compare both with NumPy.
+
+Cache folder: ``TQA_CACHE_DIR``, else ``$XDG_CACHE_HOME/tqa`` (``~/.cache/tqa``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+# argument types of the exported functions (the callers in tqa.sv2.codec pass exactly these)
+F8_1, F8_2, F8_3, F8_4 = "f8[::1]", "f8[:, ::1]", "f8[:, :, ::1]", "f8[:, :, :, ::1]"
+I8_1, I8_2, I8_3 = "i8[::1]", "i8[:, ::1]", "i8[:, :, ::1]"
+B1_1, B1_3 = "b1[::1]", "b1[:, :, ::1]"
+SIGNATURES = {
+    "fold_frames": f"void({F8_3}, {B1_1}, {I8_1}, {I8_1}, {F8_3}, {F8_3}, {I8_1}, {F8_3}, {F8_4})",
+    "fold_block": f"void({F8_2}, {B1_1}, {I8_1}, {I8_1}, {F8_3}, {F8_3}, {I8_1}, {F8_3}, {F8_4})",
+    "ms_energies": f"void({F8_3}, {F8_3}, {F8_3}, {F8_3}, f8)",
+    "band_energies": f"void({F8_2}, {F8_2})",
+    "quantize": f"void({F8_3}, {F8_3}, {B1_1}, {I8_2}, {F8_1}, f8, f8, b1, f8, {I8_3}, {F8_3}, {F8_3}, {F8_3})",
+    "counts": f"i8({I8_3}, {F8_3}, {I8_2}, {I8_1}, i8, {I8_2}, {I8_2}, {I8_1}, {F8_1}, b1)",
+    "pack": f"Tuple((u1[::1], {I8_1}, {I8_1}))({I8_3}, {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
+    "pack16": f"Tuple((u1[::1], {I8_1}, {I8_1}))(i2[:, :, ::1], {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
+    "zero_map": f"b1({F8_2}, i8, i8, {B1_3})",
+}
+
+ALIASES = {"pack16": "pack"}  # the same function for another type (the JIT dispatches by type)
+
+_loaded: list = []
+
+
+def _version(dist: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def module_name() -> str | None:
+    """The module's name for this source and these versions (None: numba not installed)."""
+    nb = _version("numba")
+    if not nb:
+        return None
+    src = pathlib.Path(__file__).with_name("_jitenc.py").read_bytes() + pathlib.Path(__file__).read_bytes()
+    h = hashlib.sha256(src + f"|{nb}|{_version('numpy')}|{sys.version}|{sysconfig.get_platform()}|{_cpu()}".encode())
+    return "_tqa_sv2enc_" + h.hexdigest()[:16]
+
+
+def _cpu() -> str:
+    """What the machine code is built for (the host CPU): its feature flags where Linux says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return hashlib.sha256(line.encode()).hexdigest()[:16]
+    except OSError:
+        pass
+    import platform
+
+    return platform.machine() + platform.processor()
+
+
+def cache_dir() -> pathlib.Path:
+    base = os.environ.get("TQA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tqa")
+    return pathlib.Path(base)
+
+
+def _path(name: str) -> pathlib.Path:
+    return cache_dir() / (name + (importlib.machinery.EXTENSION_SUFFIXES[0]))
+
+
+def _import(name: str, path: pathlib.Path):
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    missing = [k for k in SIGNATURES if not hasattr(mod, k)]
+    if missing:
+        raise ImportError(f"{path}: lacks {missing}")
+    return mod
+
+
+def load(build: str = "background"):
+    """The compiled module, or None.  Where it is not built yet: ``build="background"`` starts
+    its build in a detached child process and returns None (this process uses the JIT
+    functions; later ones load the module), ``"wait"`` builds it first, ``"no"`` does neither.
+    Nothing is built while another process builds it."""
+    if _loaded and _loaded[0] is not None:
+        return _loaded[0]
+    mod = None
+    if os.environ.get("TQA_SV2_AOT", "1") != "0":
+        name = module_name()
+        if name is not None:
+            path = _path(name)
+            if not path.exists() and build in ("background", "wait"):
+                _build_in_child(name, path, wait=build == "wait")
+            if path.exists():
+                try:
+                    mod = _import(name, path)
+                except (ImportError, OSError):
+                    mod = None
+    _loaded[:] = [mod]
+    return mod
+
+
+def _build_in_child(name: str, path: pathlib.Path, wait: bool) -> None:
+    """Build in a child process (pycc's compiler state stays out of this one), which writes a
+    temporary name and renames it (concurrent processes never load half a file) and holds a
+    lock file meanwhile (one builder at a time; a lock older than 15 minutes is stale)."""
+    lock = path.with_suffix(".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if lock.exists() and time.time() - lock.stat().st_mtime < 900:
+            return
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
+            str(pathlib.Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])))  # fmt: skip
+        p = subprocess.Popen([sys.executable, "-m", "tqa.sv2._aot", name, str(path)], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=not wait)  # fmt: skip
+        if wait:
+            p.wait(timeout=900)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
+def _locked_build(name: str, path: pathlib.Path) -> None:
+    lock = path.with_suffix(".lock")
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        if time.time() - lock.stat().st_mtime < 900:
+            return  # another process builds it
+        lock.unlink(missing_ok=True)
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.close(fd)
+    try:
+        if not path.exists():
+            build(name, path)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def build(name: str, path: pathlib.Path) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")  # pycc's deprecation notice
+    from numba.pycc import CC
+
+    from . import _jitenc
+
+    cc = CC(name)
+    cc.target_cpu = "host"  # built where it runs (the CPU is part of the name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        cc.output_dir = tmp
+        cc.verbose = False
+        for fn, sig in SIGNATURES.items():
+            cc.export(fn, sig)(getattr(_jitenc, ALIASES.get(fn, fn)).py_func)
+        cc.compile()
+        built = [p for p in pathlib.Path(tmp).iterdir() if p.name.startswith(name) and p.suffix in (".so", ".pyd")]
+        if len(built) != 1:
+            raise RuntimeError(f"pycc built {built}")
+        os.replace(built[0], path)
+
+
+if __name__ == "__main__":  # python -m tqa.sv2._aot [NAME PATH]: build (what load() runs; no arguments: this checkout's)
+    if len(sys.argv) == 3:
+        _locked_build(sys.argv[1], pathlib.Path(sys.argv[2]))
+    else:
+        n = module_name()
+        if n is None:
+            raise SystemExit("numba is not installed")
+        _locked_build(n, _path(n))
+        print(_path(n))

@@ -1,0 +1,501 @@
+"""Compiled (numba) loops of the sv2 ENCODER: the MDCT fold, quantization with its band
+statistics, the symbol counts, and the whole frame packing (symbols, rANS, LSB planes, sign and
+escape bits) in one pass per frame.  Each replaces a NumPy function of tqa.sv2.codec /
+tqa.sv2.transform that stays the reference (TQA_SV2_JIT=0, or numba absent); the values are the
+same to the last bit by construction:
+
+* the same IEEE operations in the same order (no fastmath, no FMA contraction: numba does not
+  contract a*b+c unless asked);
+* sums that NumPy makes in a particular order are made in that order: ``np.bincount`` with
+  weights and ``np.add.at`` add sequentially; ``np.einsum("...k,...k->...", v, v)`` over a
+  contiguous band of 16 adds in two SIMD lanes (even / odd elements), four products at a time
+  (NumPy's baseline ``sum_of_products_contig_contig_outstride0_two``), then the two lanes —
+  tqa.sv2.codec checks this against the NumPy in use at first use, and runs NumPy's encoder
+  where it does not hold;
+* everything else is integer arithmetic (symbols, rANS, bit packing).
+
+Loaded only through tqa.sv2.codec when tqa.sv2._jit.AVAILABLE (the same switch as the decoder's
+loops); numba caches the machine code next to this file; tqa.sv2._aot compiles the same
+functions ahead of time (what a one-shot process loads without importing numba).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numba
+
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+BAND = 16
+ESC = 15
+
+
+@_jit
+def _band_sq(v, base):  # pragma: no cover - compiled
+    """Sum of squares of v[base:base+16] in NumPy einsum's order (two lanes, four products a step)."""
+    a0 = 0.0
+    a1 = 0.0
+    for blk in range(0, 16, 8):
+        i = base + blk
+        t0 = v[i + 6] * v[i + 6] + a0
+        t1 = v[i + 7] * v[i + 7] + a1
+        t0 = v[i + 4] * v[i + 4] + t0
+        t1 = v[i + 5] * v[i + 5] + t1
+        t0 = v[i + 2] * v[i + 2] + t0
+        t1 = v[i + 3] * v[i + 3] + t1
+        a0 = v[i] * v[i] + t0
+        a1 = v[i + 1] * v[i + 1] + t1
+    return a0 + a1
+
+
+@_jit
+def band_energies(X, out):  # pragma: no cover - compiled
+    """out[..., b] = einsum over band b of X (R, N) rows: (R, N/16)."""
+    R, N = X.shape
+    for r in range(R):
+        row = X[r]
+        for b in range(N // BAND):
+            out[r, b] = _band_sq(row, b * BAND)
+
+
+@_jit
+def fold_frames(seg, short, rlc, rrc, WL, WS, sidx, out_long, out_short):  # pragma: no cover - compiled
+    """Windowed, folded segments (tqa.sv2.transform._fold before its DCT-IV) of frames given by
+    their 2N segments seg (ch, F, 2N): long frames into out_long (F, ch, N) (window WL[rlc, rrc],
+    overlap codes 0: none, 1: N/16, 2: N/2), the 8 short blocks of short frame f into
+    out_short[sidx[f]] (ch, 8, N/8) (windows WS[left code, right code], 0: none, 1: N/16)."""
+    ch, F, N2 = seg.shape
+    N = N2 // 2
+    h = N // 2
+    m = N // 8
+    hm = m // 2
+    for f in range(F):
+        if not short[f]:
+            w = WL[rlc[f], rrc[f]]
+            for c in range(ch):
+                s = seg[c, f]
+                o = out_long[f, c]
+                for j in range(h):
+                    o[j] = -(s[N + h - 1 - j] * w[N + h - 1 - j]) - s[N + h + j] * w[N + h + j]
+                    o[h + j] = s[j] * w[j] - s[N - 1 - j] * w[N - 1 - j]
+        else:
+            k = sidx[f]
+            for b in range(8):
+                lo = N // 2 - m // 2 + b * m
+                w = WS[rlc[f] if b == 0 else 1, rrc[f] if b == 7 else 1]
+                for c in range(ch):
+                    s = seg[c, f]
+                    o = out_short[k, c, b]
+                    for j in range(hm):
+                        o[j] = -(s[lo + m + hm - 1 - j] * w[m + hm - 1 - j]) - s[lo + m + hm + j] * w[m + hm + j]
+                        o[hm + j] = s[lo + j] * w[j] - s[lo + m - 1 - j] * w[m - 1 - j]
+
+
+@_jit
+def fold_block(x, short, rlc, rrc, WL, WS, sidx, out_long, out_short):  # pragma: no cover - compiled
+    """:func:`fold_frames` of consecutive frames straight from their samples x ((F+1)·N, ch)
+    (frame i's 2N segment is x[i·N : i·N + 2N]): no segments array."""
+    F, ch, N = out_long.shape
+    h = N // 2
+    m = N // 8
+    hm = m // 2
+    for f in range(F):
+        b0 = f * N
+        if not short[f]:
+            w = WL[rlc[f], rrc[f]]
+            for c in range(ch):
+                o = out_long[f, c]
+                for j in range(h):
+                    i1 = N + h - 1 - j
+                    i2 = N + h + j
+                    i3 = N - 1 - j
+                    o[j] = -(x[b0 + i1, c] * w[i1]) - x[b0 + i2, c] * w[i2]
+                    o[h + j] = x[b0 + j, c] * w[j] - x[b0 + i3, c] * w[i3]
+        else:
+            k = sidx[f]
+            for b in range(8):
+                lo = b0 + N // 2 - m // 2 + b * m
+                w = WS[rlc[f] if b == 0 else 1, rrc[f] if b == 7 else 1]
+                for c in range(ch):
+                    o = out_short[k, c, b]
+                    for j in range(hm):
+                        i1 = m + hm - 1 - j
+                        i2 = m + hm + j
+                        i3 = m - 1 - j
+                        o[j] = -(x[lo + i1, c] * w[i1]) - x[lo + i2, c] * w[i2]
+                        o[hm + j] = x[lo + j, c] * w[j] - x[lo + i3, c] * w[i3]
+
+
+@_jit
+def ms_energies(X, XM, EB, EBM, r):  # pragma: no cover - compiled
+    """XM = orthonormal M/S of stereo X (F, 2, N) (r = sqrt(0.5)); EB, EBM (F, 2, N/16) their
+    band energies (einsum order)."""
+    F, ch, N = X.shape
+    for f in range(F):
+        x0 = X[f, 0]
+        x1 = X[f, 1]
+        m0 = XM[f, 0]
+        m1 = XM[f, 1]
+        for i in range(N):
+            m0[i] = (x0[i] + x1[i]) * r
+            m1[i] = (x0[i] - x1[i]) * r
+        for c in range(ch):
+            for b in range(N // BAND):
+                EB[f, c, b] = _band_sq(X[f, c], b * BAND)
+                EBM[f, c, b] = _band_sq(XM[f, c], b * BAND)
+
+
+@_jit
+def quantize(X, XM, ms, e, half, step, inv, divide, rho, q, v, esq, mx):  # pragma: no cover - compiled
+    """codec.quantize's elementwise part: v = |Y|/step (Y = XM where ms, else X; per short block
+    step·half[e] where divide), q = sign·floor(v + rho); per band the einsum of v² and max v."""
+    F, ch, N = X.shape
+    nb = N // BAND
+    sv = np.empty(8)
+    for f in range(F):
+        Y = XM[f] if ms[f] else X[f]
+        if divide:
+            for k in range(8):
+                sv[k] = step * half[e[f, k]]
+        for c in range(ch):
+            y = Y[c]
+            vv = v[f, c]
+            qq = q[f, c]
+            for i in range(N):
+                if divide:
+                    a = abs(y[i]) / sv[i % 8]
+                else:
+                    a = abs(y[i]) * inv
+                vv[i] = a
+                n = np.int64(np.floor(a + rho))
+                qq[i] = -n if y[i] < 0 else n
+            for b in range(nb):
+                esq[f, c, b] = _band_sq(vv, b * BAND)
+                top = vv[b * BAND]
+                for k in range(1, BAND):
+                    if vv[b * BAND + k] > top:
+                        top = vv[b * BAND + k]
+                mx[f, c, b] = top
+
+
+@_jit
+def _bitlen(x):  # pragma: no cover - compiled
+    n = 0
+    while x > 0:
+        n += 1
+        x >>= 1
+    return n
+
+
+@_jit
+def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - compiled
+    """codec.counts in place: class-delta counts d (2, 2C-1), coefficient symbols cc (C, 16),
+    centroid counts cn and sums cd (3C,) (added coefficient by coefficient, frame-major, as
+    np.bincount / np.add.at do; only if cent); returns the raw bits (an integer)."""
+    F, ch, N = q.shape
+    nb = N // BAND
+    raw = 0
+    cur = -1  # the centroid sum being added to, held in a register while its key repeats
+    acc = 0.0
+    for f in range(F):
+        prev = 0
+        for t in range(ch * nb):
+            c = cls[f, t]
+            d[1 if prev != 0 else 0, c - prev + C - 1] += 1
+            prev = c
+        for t in range(ch * nb):
+            c = cls[f, t]
+            if c == 0:
+                continue
+            chn = t // nb
+            lo = (t % nb) * BAND
+            s = shift[c]
+            qq = q[f, chn]
+            vv = v[f, chn]
+            raw += BAND * s
+            for k in range(lo, lo + BAND):
+                a = abs(qq[k])
+                msb = a >> s
+                cc[c, min(msb, ESC)] += 1
+                if a > 0:
+                    raw += 1
+                    if cent:
+                        key = c * 3 + min(a, 3) - 1
+                        cn[key] += 1
+                        if key != cur:
+                            if cur >= 0:
+                                cd[cur] = acc
+                            cur = key
+                            acc = cd[key]
+                        acc += a - vv[k]
+                if msb >= ESC:
+                    raw += 2 * _bitlen(msb - ESC + 1) - 1
+    if cur >= 0:
+        cd[cur] = acc
+    return raw
+
+
+@_jit
+def _rans_step(x, k, i, tsym, ttab, freq, cum, rcp, wbuf, w0):  # pragma: no cover - compiled
+    """One rANS encoder step (symbol i), branch-free: a word is always stored, kept if emitted."""
+    tb = ttab[i]
+    sy = tsym[i]
+    fr = freq[tb, sy]
+    em = np.int64(x >= (fr << 20))
+    wbuf[w0 + k] = x & 0xFFFF
+    k += em
+    x >>= em << 4
+    dq = np.int64(x * rcp[tb, sy])  # x // fr, corrected by one below (exact for x < 2**32)
+    rm = x - dq * fr
+    c = np.int64(rm >= fr)
+    return ((dq + c) << 12) + rm - c * fr + cum[tb, sy], k
+
+
+@_jit
+def _rans_lanes(tsym, ttab, soff, n, freq, cum, rcp, wbuf, woff, nw, xs):  # pragma: no cover - compiled
+    """rANS-code every lane (frame), each from its last symbol to its first, four lanes at a
+    time (independent dependency chains that the CPU overlaps); words into wbuf[woff[f]:],
+    count nw[f], final state xs[f]."""
+    F = n.size
+    for g in range(0, F - 3, 4):
+        f0, f1, f2, f3 = g, g + 1, g + 2, g + 3
+        x0 = x1 = x2 = x3 = np.int64(1 << 16)
+        k0 = k1 = k2 = k3 = 0
+        i0, i1, i2, i3 = soff[f0] + n[f0], soff[f1] + n[f1], soff[f2] + n[f2], soff[f3] + n[f3]
+        m = min(min(n[f0], n[f1]), min(n[f2], n[f3]))
+        for _ in range(m):
+            i0 -= 1
+            i1 -= 1
+            i2 -= 1
+            i3 -= 1
+            x0, k0 = _rans_step(x0, k0, i0, tsym, ttab, freq, cum, rcp, wbuf, woff[f0])
+            x1, k1 = _rans_step(x1, k1, i1, tsym, ttab, freq, cum, rcp, wbuf, woff[f1])
+            x2, k2 = _rans_step(x2, k2, i2, tsym, ttab, freq, cum, rcp, wbuf, woff[f2])
+            x3, k3 = _rans_step(x3, k3, i3, tsym, ttab, freq, cum, rcp, wbuf, woff[f3])
+        while i0 > soff[f0]:
+            i0 -= 1
+            x0, k0 = _rans_step(x0, k0, i0, tsym, ttab, freq, cum, rcp, wbuf, woff[f0])
+        while i1 > soff[f1]:
+            i1 -= 1
+            x1, k1 = _rans_step(x1, k1, i1, tsym, ttab, freq, cum, rcp, wbuf, woff[f1])
+        while i2 > soff[f2]:
+            i2 -= 1
+            x2, k2 = _rans_step(x2, k2, i2, tsym, ttab, freq, cum, rcp, wbuf, woff[f2])
+        while i3 > soff[f3]:
+            i3 -= 1
+            x3, k3 = _rans_step(x3, k3, i3, tsym, ttab, freq, cum, rcp, wbuf, woff[f3])
+        xs[f0], xs[f1], xs[f2], xs[f3] = x0, x1, x2, x3
+        nw[f0], nw[f1], nw[f2], nw[f3] = k0, k1, k2, k3
+    for f in range(F - F % 4, F):
+        x = np.int64(1 << 16)
+        k = 0
+        for i in range(soff[f] + n[f] - 1, soff[f] - 1, -1):
+            x, k = _rans_step(x, k, i, tsym, ttab, freq, cum, rcp, wbuf, woff[f])
+        xs[f] = x
+        nw[f] = k
+
+
+@_jit
+def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cover - compiled
+    """codec.pack_frames's payloads of a run of frames, silence maps left out: per frame the
+    header byte, the step refinements (short frames), then (after where the silence map goes,
+    ``cut``) the varint word count, the rANS words (u16 LE), the LSB planes, the sign bits and
+    the escape codes (Exp-Golomb) padded to a byte.  Returns (bytes, offsets (F+1,), cut (F,))."""
+    F, ch, N = q.shape
+    nb = N // BAND
+    nbc = ch * nb
+    T, S = freq.shape
+    rcp = np.empty((T, S))  # x // f as floor(x * (1/f)), corrected by one (exact for x < 2**32)
+    for t in range(T):
+        for k in range(S):
+            rcp[t, k] = 1.0 / freq[t, k] if freq[t, k] > 0 else 0.0
+    per = nbc + ch * N
+    tsym = np.empty(F * per, np.uint8)
+    ttab = np.empty(F * per, np.uint8)
+    ta = np.empty(F * ch * N, np.int64)  # |q| of the coded coefficients, in order
+    tn = np.empty(F * ch * N, np.uint8)  # their signs
+    n = np.zeros(F, np.int64)
+    soff = np.zeros(F, np.int64)
+    woff = np.zeros(F, np.int64)
+    nw = np.zeros(F, np.int64)
+    xs = np.zeros(F, np.int64)
+    na_ = np.zeros(F, np.int64)
+    need = 0
+    for f in range(F):  # symbols in decoder order; sizes of the raw parts
+        base = f * per
+        soff[f] = base
+        woff[f] = base + 2 * f
+        nn = 0
+        prev = 0
+        for t in range(nbc):
+            c = cls[f, t]
+            tsym[base + nn] = c - prev + C - 1
+            ttab[base + nn] = 1 if prev != 0 else 0
+            nn += 1
+            prev = c
+        na = f * ch * N
+        a0 = na
+        nsign = 0
+        nesc = 0
+        nlsb = 0
+        for t in range(nbc):
+            c = cls[f, t]
+            if c == 0:
+                continue
+            s = shift[c]
+            nlsb += 2 * s
+            qq = q[f, t // nb]
+            lo = (t % nb) * BAND
+            for k in range(lo, lo + BAND):
+                x = np.int64(qq[k])
+                a = -x if x < 0 else x
+                ta[na] = a
+                tn[na] = 1 if x < 0 else 0
+                na += 1
+                msb = a >> s
+                if a > 0:
+                    nsign += 1
+                if msb >= ESC:
+                    tsym[base + nn] = ESC
+                    nesc += 2 * _bitlen(msb - ESC + 1) - 1
+                else:
+                    tsym[base + nn] = msb
+                ttab[base + nn] = 1 + c
+                nn += 1
+        n[f] = nn
+        na_[f] = na - a0
+        need += 1 + 8 + 10 + 2 * (nn + 2) + nlsb + (nsign + nesc + 7) // 8
+    wbuf = np.empty(F * per + 2 * F, np.uint16)
+    _rans_lanes(tsym, ttab, soff, n, freq, cum, rcp, wbuf, woff, nw, xs)
+    out = np.zeros(need, np.uint8)
+    offs = np.zeros(F + 1, np.int64)
+    cut = np.zeros(F, np.int64)
+    p = 0
+    for f in range(F):
+        sh = short[f]
+        hdr = (1 if sh else 0) | ((1 if (r[f] == N // 16 and not sh) else 0) << 1) \
+            | ((1 if (r[f + 1] == N // 16 and not sh) else 0) << 2) | ((1 if ms[f] else 0) << 3) \
+            | ((1 if zany[f] else 0) << 4)
+        out[p] = hdr
+        p += 1
+        if sh:
+            for k in range(8):
+                out[p] = e[f, k]
+                p += 1
+        cut[f] = p
+        total = nw[f] + 2
+        while True:  # varint word count
+            b7 = total & 0x7F
+            total >>= 7
+            out[p] = b7 | (0x80 if total else 0)
+            p += 1
+            if not total:
+                break
+        x = xs[f]
+        hi = x >> 16
+        lo16 = x & 0xFFFF
+        out[p] = hi & 0xFF
+        out[p + 1] = hi >> 8
+        out[p + 2] = lo16 & 0xFF
+        out[p + 3] = lo16 >> 8
+        p += 4
+        w0 = woff[f]
+        for j in range(nw[f] - 1, -1, -1):
+            wd = wbuf[w0 + j]
+            out[p] = wd & 0xFF
+            out[p + 1] = wd >> 8
+            p += 2
+        # LSB planes: per coded band with shift s, s planes of 16 bits, MSB plane first
+        a0 = f * ch * N
+        i0 = a0
+        nesc = 0
+        for t in range(nbc):
+            c = cls[f, t]
+            if c == 0:
+                continue
+            s = shift[c]
+            for j in range(s):
+                sj = s - 1 - j
+                b0 = 0
+                b1 = 0
+                for k in range(8):
+                    b0 |= ((ta[i0 + k] >> sj) & 1) << (7 - k)
+                    b1 |= ((ta[i0 + 8 + k] >> sj) & 1) << (7 - k)
+                out[p] = b0
+                out[p + 1] = b1
+                p += 2
+            i0 += BAND
+        # sign bits of the nonzero coefficients, then the escape codes, MSB first
+        bp = 0
+        acc = 0
+        nacc = 0
+        for i in range(a0, a0 + na_[f]):  # branch-free: a bit per nonzero coefficient
+            nz = np.int64(ta[i] != 0)
+            acc = (acc << nz) | (tn[i] & nz)
+            nacc += nz
+            if nacc == 32:
+                o = p + (bp >> 3)
+                out[o] = (acc >> 24) & 0xFF
+                out[o + 1] = (acc >> 16) & 0xFF
+                out[o + 2] = (acc >> 8) & 0xFF
+                out[o + 3] = acc & 0xFF
+                bp += 32
+                acc = 0
+                nacc = 0
+        while nacc >= 8:
+            nacc -= 8
+            out[p + (bp >> 3)] = (acc >> nacc) & 0xFF
+            bp += 8
+        if nacc:
+            out[p + (bp >> 3)] = (acc << (8 - nacc)) & 0xFF
+            bp += nacc
+        i0 = a0
+        for t in range(nbc):
+            c = cls[f, t]
+            if c == 0:
+                continue
+            s = shift[c]
+            if (ta[i0:i0 + BAND].max() >> s) >= ESC:
+                for k in range(i0, i0 + BAND):
+                    msb = ta[k] >> s
+                    if msb >= ESC:
+                        ev = msb - ESC + 1
+                        L = _bitlen(ev)
+                        bp += L - 1
+                        for i in range(L - 1, -1, -1):
+                            if (ev >> i) & 1:
+                                out[p + (bp >> 3)] |= 1 << (7 - (bp & 7))
+                            bp += 1
+            i0 += BAND
+        p += (bp + 7) >> 3
+        offs[f + 1] = p
+    return out[:p], offs, cut
+
+
+pack16 = pack  # q as int16 (what tqa.sv2._Kept reads back): the JIT dispatches by type
+
+
+@_jit
+def zero_map(x, n, zrun, z):  # pragma: no cover - compiled
+    """codec.zero_map into z (F, ch, n): samples of each frame's hop (x (F·n, ch)) inside runs
+    of at least zrun exact zeros; returns whether there is any."""
+    F, ch, _ = z.shape
+    anyz = False
+    for f in range(F):
+        for c in range(ch):
+            zz = z[f, c]
+            i = 0
+            while i < n:
+                if x[f * n + i, c] != 0:
+                    zz[i] = False
+                    i += 1
+                    continue
+                j = i
+                while j < n and x[f * n + j, c] == 0:
+                    j += 1
+                keep = j - i >= zrun
+                anyz |= keep
+                for k in range(i, j):
+                    zz[k] = keep
+                i = j
+    return anyz
