@@ -256,3 +256,26 @@ def test_ahead_of_time_build_in_a_fresh_cache(tmp_path):
                          text=True).stdout.split()  # fmt: skip
     assert out[1].startswith("_tqa_sv2enc_") and out[2] == "False"
     assert out[3] == ref[3]
+
+
+def test_a_failed_build_is_recorded_and_not_retried_on_its_own(tmp_path, monkeypatch):
+    """A build that fails (say, no C compiler for pycc) leaves a marker: later processes use the
+    JIT without starting another ~12 s build each; ``python -m tqa.sv2._aot`` retries."""
+    monkeypatch.setenv("TQA_CACHE_DIR", str(tmp_path))
+    name = _aot.module_name()
+    path = _aot._path(name)
+
+    def broken(n, p):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(_aot, "build", broken)
+    with pytest.raises(RuntimeError):
+        _aot._locked_build(name, path)
+    assert "no compiler" in path.with_suffix(".failed").read_text() and not path.with_suffix(".lock").exists()
+    started = []
+    monkeypatch.setattr(_aot, "_build_in_child", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(_aot, "_loaded", [])
+    assert _aot.load(build="background") is None and started == []
+    monkeypatch.setattr(_aot, "build", lambda n, p: p.write_bytes(b""))  # a retry that succeeds clears it
+    _aot._locked_build(name, path)
+    assert not path.with_suffix(".failed").exists()

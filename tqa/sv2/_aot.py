@@ -112,7 +112,7 @@ def load(build: str = "background"):
         name = module_name()
         if name is not None:
             path = _path(name)
-            if not path.exists() and build in ("background", "wait"):
+            if not path.exists() and build in ("background", "wait") and not _failed(path):
                 _build_in_child(name, path, wait=build == "wait")
             if path.exists():
                 try:
@@ -142,6 +142,13 @@ def _build_in_child(name: str, path: pathlib.Path, wait: bool) -> None:
         pass
 
 
+def _failed(path: pathlib.Path) -> bool:
+    """Whether a build of this module failed here (e.g. no C compiler for pycc's wrapper): then
+    no process starts another one on its own (each would spend its ~12 s again); ``python -m
+    tqa.sv2._aot`` retries."""
+    return path.with_suffix(".failed").exists()
+
+
 def _locked_build(name: str, path: pathlib.Path) -> None:
     lock = path.with_suffix(".lock")
     try:
@@ -152,9 +159,14 @@ def _locked_build(name: str, path: pathlib.Path) -> None:
         lock.unlink(missing_ok=True)
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     os.close(fd)
+    failed = path.with_suffix(".failed")
     try:
         if not path.exists():
             build(name, path)
+        failed.unlink(missing_ok=True)
+    except Exception as exc:  # recorded, so that later processes use the JIT without retrying
+        failed.write_text(f"{type(exc).__name__}: {exc}\n")
+        raise
     finally:
         lock.unlink(missing_ok=True)
 
