@@ -41,6 +41,7 @@ from .base import FrameDecoder, FrameEncoder, Profile, check_rate_quality
 HOPS = (256, 512, 1024, 2048)
 DEFAULT_RATE = 3.0
 STEREO = ("auto", "lr", "ms")
+TUNES = ("sqnr", "perceptual")
 MAX_CHANNELS = 255  # the codec's parameters hold a u8 channel count
 _FIELDS = struct.Struct("<BBBBIQ")
 _META = 4 + 3  # the metadata magic and the profile-data record's header
@@ -59,6 +60,7 @@ class Spectral2Settings:
     preecho: bool = True
     silence: bool = True
     stereo: str = "auto"
+    tune: str = "sqnr"  # "sqnr" (MSE-optimal) or "perceptual" (band weights, noise filling: tqa.sv2.perceptual)
 
     def __post_init__(self) -> None:
         if self.hop != "auto" and (isinstance(self.hop, bool) or self.hop not in HOPS):
@@ -67,6 +69,8 @@ class Spectral2Settings:
         check_rate_quality(self, DEFAULT_RATE)
         if self.stereo not in STEREO:
             raise ValueError(f"stereo must be one of {', '.join(STEREO)}, got {self.stereo!r}")
+        if self.tune not in TUNES:
+            raise ValueError(f"tune must be one of {', '.join(TUNES)}, got {self.tune!r}")
         for name in ("rotate", "transients", "preecho", "silence"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -85,7 +89,7 @@ class _Encoder(FrameEncoder):
         kw = dict(rate=s.rate) if s.quality is None else dict(quality=s.quality)
         self._enc = sv2.Encoder(channels, sample_rate=sample_rate, hop=s.hop, seed=s.seed, rotate=s.rotate,
                                 transients=s.transients, preecho=s.preecho, silence=s.silence, stereo=s.stereo,
-                                frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
+                                tune=s.tune, frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
         self._params = b""
         self.settings = None
 
@@ -122,6 +126,8 @@ class _Decoder(FrameDecoder):
         p = self.params
         if (p.channels, p.hop, p.n_samples) != (header.channels, header.settings.hop, header.n_samples) and not header.unfinished:
             raise FormatError("spectral2 parameters disagree with the header (channels, hop or length)")
+        if (p.perc is not None) != (header.settings.tune == "perceptual"):
+            raise FormatError("spectral2 parameters disagree with the header (tune)")
         self.channels = header.channels
 
     def decode(self, first: int, payloads: list) -> np.ndarray:
@@ -139,21 +145,23 @@ class Spectral2Profile(Profile):
 
     def describe(self, s: Spectral2Settings) -> dict:
         return {"hop": s.hop, "seed": s.seed, "mode": "quality" if s.quality is not None else "rate", "rate": s.rate,
-                "quality": s.quality, "rotate": s.rotate, "transients": s.transients, "stereo": s.stereo}  # fmt: skip
+                "quality": s.quality, "rotate": s.rotate, "transients": s.transients, "stereo": s.stereo,
+                "tune": s.tune}  # fmt: skip
 
     def pack_fields(self, s: Spectral2Settings) -> bytes:
         hop = 0 if s.hop == "auto" else s.hop.bit_length() - 1
-        flags = s.rotate | s.transients << 1 | s.preecho << 2 | s.silence << 3
+        flags = s.rotate | s.transients << 1 | s.preecho << 2 | s.silence << 3 | (s.tune == "perceptual") << 4
         mode, value = (1, s.quality) if s.quality is not None else (0, s.rate)
         return _FIELDS.pack(hop, flags, STEREO.index(s.stereo), mode, int(round(value * 1000)), s.seed)
 
     def parse_fields(self, data: bytes) -> Spectral2Settings:
         log_hop, flags, stereo, mode, value, seed = _FIELDS.unpack(data)
-        if not 8 <= log_hop <= 11 or flags > 15 or stereo >= len(STEREO) or mode > 1:
+        if not 8 <= log_hop <= 11 or flags > 31 or stereo >= len(STEREO) or mode > 1:
             raise FormatError("invalid spectral2 header fields")
         v = value / 1000.0
         return Spectral2Settings(None if mode else v, v if mode else None, 1 << log_hop, seed, bool(flags & 1),
-                                 bool(flags & 2), bool(flags & 4), bool(flags & 8), STEREO[stereo])  # fmt: skip
+                                 bool(flags & 2), bool(flags & 4), bool(flags & 8), STEREO[stereo],
+                                 TUNES[flags >> 4])  # fmt: skip
 
     def _hop(self, s: Spectral2Settings) -> int:
         return 1024 if s.hop == "auto" else s.hop
