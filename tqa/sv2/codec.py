@@ -59,7 +59,7 @@ class Settings:
     nf_group: int = 4  # perceptual: bands per noise-fill level
     nf_zero: int = 10  # perceptual: zeros inside coded bands decode as ±nf_zero/64 steps (0 = off)
     nf_gain: float = 1.0  # perceptual: energy of the noise fill relative to the empty bands'
-    tmask: float = 0.5  # perceptual: noise power per frame ∝ (frame energy)**tmask (long frames)
+    tmask: float = 0.5  # perceptual: noise power per frame ∝ (frame energy)**tmask
     lmask: float = 0.3  # perceptual: noise power per frame and group of bands ∝ (its energy)**lmask (long frames)
     weights: tuple | None = None  # perceptual: band weight codes (set by the encoder from the stream)
 
@@ -195,6 +195,8 @@ def analyze(seg: np.ndarray, short: np.ndarray, rl: np.ndarray, rr: np.ndarray, 
         XM = None if XM is None else _rotate(XM, st.seed)
     eb = lambda a: None if a is None else np.einsum("fcbk,fcbk->fcb", a.reshape(F, ch, -1, BAND), a.reshape(F, ch, -1, BAND))  # noqa: E731
     e_lo, e_blk = preecho_levels(seg, short, st)
+    if pg is not None:  # the guard sees the frame's weighted steps
+        e_lo = e_lo / _perc.gain_rms(pg)[:, None] ** 2
     if guard is None:
         guard = np.repeat(short[:, None], transform.SHORT, axis=1)
     return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard, pg)
@@ -287,7 +289,7 @@ def quantize(A: Analysis, step: float, st: Settings, divide: bool | None = None)
     ms = stereo_pick(A, step, st.stereo)
     Y = A.X if not ms.any() else np.where(ms[:, None, None], A.XM, A.X)
     e = preecho_shift(A, step) if st.preecho else np.zeros((Y.shape[0], transform.SHORT), np.int64)
-    if e.any() if divide is None else divide:
+    if st.tune == "perceptual" or (e.any() if divide is None else divide):  # perceptual: always
         v = np.abs(Y) / step_map(step, e, Y.shape[2])
     else:
         v = np.abs(Y) * (1.0 / step)
@@ -335,7 +337,7 @@ def counts(qz: Quantized, into: dict | None = None) -> dict:
     ev = (a >> s)[esc] - ESC + 1
     raw = float(s.sum() + np.count_nonzero(a) + np.sum(2 * np.floor(np.log2(np.maximum(ev, 1))) + 1))
     if qz.nl is not None:
-        raw += _perc.record_bits(qz.nl)
+        raw += _perc.record_bits(qz.nl, qz.pg)
     F, ch, N = qz.q.shape
     v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
     m = a > 0

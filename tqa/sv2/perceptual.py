@@ -18,9 +18,10 @@ W[f, k] = w[band(k)] · 2**(g[f]/4) · 2**(u[f, group(k)]/4), all >= 1:
   relative to the loudest group of the frame)**``lmask``, the loudest group at 15 (a spreading-
   free masking curve per frame).
 
-Short frames (attacks) use g = u = 0.  The encoder divides the coefficients by W before
+Short frames (attacks) use u = 0 (the frame gain g only: measured better on percussion and
+speech than both or neither).  The encoder divides the coefficients by W before
 quantizing, so band classes, stereo decisions (L/R or M/S by the rate proxy), rate estimates
-and the pre-echo guard (its noise scaled by the RMS of w) all work in the weighted domain
+and the pre-echo guard (its noise scaled by the RMS of w and of the frame's gains) all work in the weighted domain
 ("the same cost"); the decoder multiplies the dequantized, noise-filled coefficients by W.  W
 is the same for every channel of a frame and constant inside a band, so it commutes with M/S
 and with the band rotation.
@@ -120,7 +121,7 @@ def frame_gains(X: np.ndarray, short: np.ndarray, tmask: float, lmask: float) ->
     """Frame gain codes (F, 1 + groups) from the frames' own coefficients X (F, ch, N) (before
     any weighting): column 0 the frame's (its noise power goes as its mean square**tmask),
     then one per group of LG bands (noise power ∝ (group mean square / frame mean square)**lmask,
-    relative, 0..LMAX); short frames all 0."""
+    relative, 0..LMAX); short frames: the frame gain, local codes 0."""
     F, ch, N = X.shape
     E = np.einsum("fcn,fcn->f", X, X) / (ch * N)
     Eg = np.einsum("fcgk,fcgk->fg", X.reshape(F, ch, -1, LG * BAND), X.reshape(F, ch, -1, LG * BAND)) / (ch * LG * BAND)
@@ -131,7 +132,7 @@ def frame_gains(X: np.ndarray, short: np.ndarray, tmask: float, lmask: float) ->
     out = np.concatenate((g[:, None], u), axis=1)
     out[:, 0] = np.where(tmask <= 0, 0, out[:, 0])
     out[:, 1:] = np.where(lmask <= 0, 0, out[:, 1:])
-    out[np.asarray(short, bool)] = 0
+    out[np.asarray(short, bool), 1:] = 0  # short frames: the frame gain only (measured best)
     return out.astype(np.int64)
 
 
@@ -139,6 +140,12 @@ def gain_of(g: np.ndarray) -> np.ndarray:
     """(F, 1, N) per coefficient gain of frame gain codes (F, 1 + groups)."""
     g = np.asarray(g, np.int64)
     return (np.exp2(g[:, :1] / 4.0) * np.repeat(np.exp2(g[:, 1:] / 4.0), LG * BAND, axis=1))[:, None, :]
+
+
+def gain_rms(g: np.ndarray) -> np.ndarray:
+    """(F,) RMS over the coefficients of each frame's gains (the pre-echo guard's noise scale)."""
+    w = gain_of(g)[:, 0, :]
+    return np.sqrt(np.mean(w * w, axis=1))
 
 
 def gain_bytes(g: np.ndarray) -> bytes:
@@ -191,13 +198,14 @@ def records(nl: np.ndarray) -> list[bytes]:
     return out
 
 
-def record_bits(nl: np.ndarray) -> float:
-    """Bits of the frames' noise records (for the rate estimates)."""
+def record_bits(nl: np.ndarray, pg: np.ndarray | None = None) -> float:
+    """Bits of the frames' noise records and gain codes (for the rate estimates)."""
     F = nl.shape[0]
     flat = nl.reshape(F, -1)
     cnt = (flat >= 0).sum(1)
     live = (flat > 0).any(1)
-    return float(np.sum(np.where(live, 8 * np.ceil(3 * cnt / 8) + 8, 0)))
+    gain = 0 if pg is None else F * 8 * (1 + -(-(pg.shape[1] - 1) // 2))
+    return float(np.sum(np.where(live, 8 * np.ceil(3 * cnt / 8) + 8, 0))) + gain
 
 
 def _varint(n: int) -> bytes:
