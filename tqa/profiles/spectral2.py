@@ -6,8 +6,11 @@ Quality per bit: at WavPack's own rates (``wavpack -b2/-b3/-b4 -hh -x6 -s0``) it
 The seeded per-band Hadamard rotation of profiles 0 and 1 is an option (``rotate=True``): with
 entropy coding it measured -0.6 dB mean, so it is off by default.
 
+``tune="perceptual"`` (flags bit 4; params version 2, :mod:`tqa.sv2.perceptual`): masking-weighted
+steps and noise filling, for listening; ``tune="sqnr"`` (the default) is MSE-optimal.
+
 Settings (header fields, 16 bytes): ``u8 hop (log2, 8..11), u8 flags (bit 0 rotate, 1
-transients, 2 pre-echo guard, 3 silence maps), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
+transients, 2 pre-echo guard, 3 silence maps, 4 tune perceptual), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
 (0 ``rate`` bits/sample, 1 ``quality`` dB), u32 value in thousandths, u64 seed``.  The stream's
 parameters (step, entropy tables, ~500 bytes) are the header's profile data; frames vary in
 size (a VBR index follows them).  Frame f owns samples [f·hop, (f+1)·hop) and decoding them
