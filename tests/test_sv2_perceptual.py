@@ -247,3 +247,22 @@ def test_cli_tune_option(tmp_path):
     assert tqa.Decoder(out.read_bytes()).header.settings.tune == "perceptual"
     assert main("encode", str(wav), "-o", str(tmp_path / "b.tqa"), "--profile", "time", "--tune", "perceptual", "-q") != 0
     assert not (tmp_path / "b.tqa").exists()
+
+
+def test_streaming_encoder_gives_the_bytes_of_the_whole_stream_encoder():
+    x = _music(SR // 2, 2, seed=11)
+    want = _enc(x, rate=3.0)
+    with sv2.Encoder(2, sample_rate=SR, rate=3.0, tune="perceptual") as enc:
+        for lo in range(0, x.shape[0], 7001):
+            enc.push(x[lo : lo + 7001])
+        params, frames = enc.finish()
+        assert (params, list(frames)) == (want[0], list(want[1]))
+
+
+def test_quality_mode_is_refused_with_the_perceptual_tune():
+    from tqa.profiles.spectral2 import Spectral2Settings
+
+    with pytest.raises(ValueError, match="rate="):
+        sv2.encode(_music(4096, 1), sample_rate=SR, quality=40.0, tune="perceptual")
+    with pytest.raises(ValueError, match="rate="):
+        Spectral2Settings(quality=40.0, tune="perceptual")

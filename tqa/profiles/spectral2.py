@@ -74,6 +74,8 @@ class Spectral2Settings:
             raise ValueError(f"stereo must be one of {', '.join(STEREO)}, got {self.stereo!r}")
         if self.tune not in TUNES:
             raise ValueError(f"tune must be one of {', '.join(TUNES)}, got {self.tune!r}")
+        if self.tune == "perceptual" and self.quality is not None:
+            raise ValueError("tune='perceptual' takes rate= (quality= is an SQNR target: tune='sqnr')")
         for name in ("rotate", "transients", "preecho", "silence"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

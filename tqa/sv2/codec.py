@@ -68,6 +68,8 @@ class Settings:
             raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
         if self.tune not in ("sqnr", "perceptual"):
             raise ValueError(f"tune must be 'sqnr' or 'perceptual', got {self.tune!r}")
+        if self.tune == "perceptual" and self.quality is not None:
+            raise ValueError("tune='perceptual' takes rate= (quality= is an SQNR target: tune='sqnr')")
         if self.nf_group not in (1, 2, 4, 8) or not 0 <= self.nf_zero <= 63:
             raise ValueError("nf_group must be 1, 2, 4 or 8 and nf_zero 0..63")
         if self.hop not in (256, 512, 1024, 2048, "auto"):
