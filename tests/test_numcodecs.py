@@ -78,7 +78,7 @@ def test_config_holds_only_coding_settings():
     d = Spectral2Settings()
     assert TQA(profile="spectral2").get_config() == {
         "id": "tqa", "profile": "spectral2", "rate": DEFAULT_RATE, "hop": d.hop, "seed": d.seed, "rotate": d.rotate,
-        "transients": d.transients, "preecho": d.preecho, "silence": d.silence, "stereo": d.stereo}  # fmt: skip
+        "transients": d.transients, "preecho": d.preecho, "silence": d.silence, "stereo": d.stereo, "tune": d.tune}  # fmt: skip
     assert "rate" not in TQA(profile="spectral2", quality=30).get_config()
     assert TQA(profile="spectral2") != TQA(profile="spectral2", silence=False)
 
@@ -90,7 +90,7 @@ def test_check_repr(monkeypatch):
     check_repr("TQA(profile='spectral', quality=30.0, hop=512, seed=0)")
     check_repr("TQA(profile='time', bits=6, residual='sign', block_size=512, seed=0, scale='channel')")
     check_repr("TQA(profile='spectral2', quality=30.0, hop=512, seed=0, rotate=False, transients=True, preecho=True, "
-               "silence=True, stereo='auto', scale='channel')")  # fmt: skip
+               "silence=True, stereo='auto', tune='sqnr', scale='channel')")  # fmt: skip
 
 
 @pytest.mark.parametrize(
