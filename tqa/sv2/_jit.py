@@ -68,26 +68,40 @@ if AVAILABLE:
     @_jit
     def unpack_frames(buf, offs, ch, n, C, band, esc, emax, freq, cum, lut, delta, shift, half, step, limit, ms,
                       X, hdr, ee, zmap, err):  # pragma: no cover - compiled  # fmt: skip
-        """Frame f's payload buf[offs[f]:offs[f+1]] to its coefficients X[:, f] (ch, F, n), header
+        """Frame f's payload buf[offs[f]:offs[f+1]] to its coefficients X[:, f] (ch, F, n: each
+        value written where err[f] == 0), header
         byte hdr[f], step refinements ee[f] and silence map zmap[f]; err[f] = 0 or the code of the
         first problem met (E_*).  ms > 0: stereo frames flagged M/S are turned back to L/R (with
         factor ms = sqrt(0.5): tqa.sv2.codec.apply_ms's operations); else X stays in the coded
         domain (M/S, rotated).  Tables (tqa.sv2.codec._decode_tables): freq (tables, S); cum
-        (tables, S + 1), its last column PROB; lut the symbol at every 16th slot."""
+        (tables, S + 1), its last column PROB; lut the symbol at every 16th slot.  band must be 16.
+        Frames go in pairs: their rANS lanes are stepped together (two independent chains of
+        dependent loads keep the core busier than one)."""
         F = offs.size - 1
         nbc = ch * (n // band)
-        cls = np.empty(nbc, np.int64)
-        sym = np.empty(ch * n, np.int64)
+        cls = np.zeros((2, nbc), np.int64)
+        bcl = np.zeros((2, nbc), np.int64)
+        sym = np.zeros((2, ch * n), np.int64)
         lsb = np.empty(ch * n, np.int64)
-        for f in range(F):
-            err[f] = _unpack_one(buf, offs[f], offs[f + 1], f, ch, n, nbc, C, band, esc, emax, freq, cum, lut,
-                                 delta, shift, half, step, limit, X, hdr, ee, zmap, cls, sym, lsb)  # fmt: skip
-            if ms > 0 and err[f] == 0 and hdr[f] & 8 and ch == 2:
-                for k in range(n):
-                    a = X[0, f, k]
-                    b = X[1, f, k]
-                    X[0, f, k] = (a + b) * ms
-                    X[1, f, k] = (a - b) * ms
+        st = np.zeros((2, 4), np.int64)  # per lane: word position, word count, coded symbols, ok
+        for f0 in range(0, F, 2):
+            nl = min(2, F - f0)
+            for l in range(nl):
+                f = f0 + l
+                err[f] = _header(buf, offs[f], offs[f + 1], f, ch, n, emax, hdr, ee, zmap, st[l])
+            _lanes(buf, f0, nl, nbc, C, freq, cum, lut, err, st, cls, bcl, sym)
+            for l in range(nl):
+                f = f0 + l
+                if err[f] != 0:
+                    continue
+                err[f] = _coefs(buf, st[l, 0] + 2 * st[l, 1], offs[f + 1], f, n, nbc, band, esc, delta, shift, half,
+                                step, limit, X, ee, cls[l], sym[l], lsb)  # fmt: skip
+                if ms > 0 and err[f] == 0 and hdr[f] & 8 and ch == 2:
+                    for k in range(n):
+                        a = X[0, f, k]
+                        b = X[1, f, k]
+                        X[0, f, k] = (a + b) * ms
+                        X[1, f, k] = (a - b) * ms
 
     @_jit
     def _u16(buf, i):  # pragma: no cover
@@ -98,9 +112,8 @@ if AVAILABLE:
         return (np.int64(buf[base + (q >> 3)]) >> (7 - (q & 7))) & 1
 
     @_jit
-    def _unpack_one(buf, lo, hi, f, ch, n, nbc, C, band, esc, emax, freq, cum, lut, delta, shift, half, step, limit,
-                    X, hdr, ee, zmap, cls, sym, lsb):  # pragma: no cover  # fmt: skip
-        # -- header, step refinements, silence runs, word count
+    def _header(buf, lo, hi, f, ch, n, emax, hdr, ee, zmap, st):  # pragma: no cover
+        """Header byte, step refinements, silence runs, word count: st = (words' position, count)."""
         if hi <= lo or buf[lo] > 31:
             return E_HEADER
         h = np.int64(buf[lo])
@@ -145,52 +158,115 @@ if AVAILABLE:
                 break
         if pos + 2 * nw > hi or nw < 2:
             return E_TRUNC
-        # -- rANS lane: nbc class deltas, then 16 symbols per coded band
-        wp = pos
-        x = (_u16(buf, wp) << 16) | _u16(buf, wp + 2)
-        p = 2
-        prev = 0
+        st[0] = pos
+        st[1] = nw
+        return 0
+
+    @_jit
+    def _sym(x, t, freq, cum, lut):  # pragma: no cover - one rANS symbol: (symbol, state before renormalization)
+        slot = x & 4095
+        s = np.int64(lut[t, slot >> 4])
+        while slot >= cum[t, s + 1]:
+            s += 1
+        return s, freq[t, s] * (x >> 12) + slot - cum[t, s]
+
+    @_jit
+    def _lanes(buf, f0, nl, nbc, C, freq, cum, lut, err, st, cls, bcl, sym):  # pragma: no cover
+        """The rANS lanes of frames f0 .. f0+nl-1 (nl <= 2) whose headers were read, stepped
+        together: nbc class deltas (tables 0/1 by prev != 0), then 16 coefficient symbols per coded
+        band (table 1 + class).  cls[l], sym[l]: classes, symbols; st[l, 2]: symbols."""
+        x = np.zeros(2, np.int64)
+        p = np.full(2, 2, np.int64)
+        prev = np.zeros(2, np.int64)
+        ok0 = err[f0] == 0
+        ok1 = nl == 2 and err[f0 + 1] == 0
+        if ok0:
+            x[0] = (_u16(buf, st[0, 0]) << 16) | _u16(buf, st[0, 0] + 2)
+        if ok1:
+            x[1] = (_u16(buf, st[1, 0]) << 16) | _u16(buf, st[1, 0] + 2)
+        x0, x1 = x[0], x[1]
+        p0, p1 = p[0], p[1]
+        w0, w1 = st[0, 0], st[1, 0]
+        n0, n1 = st[0, 1], st[1, 1]
+        prev0, prev1 = prev[0], prev[1]
         for i in range(nbc):
-            t = 0 if prev == 0 else 1
-            slot = x & 4095
-            s = np.int64(lut[t, slot >> 4])
-            while slot >= cum[t, s + 1]:
-                s += 1
-            x = freq[t, s] * (x >> 12) + slot - cum[t, s]
-            if x < 65536:
-                if p >= nw:
-                    return E_RANS
-                x = (x << 16) | _u16(buf, wp + 2 * p)
-                p += 1
-            prev = prev + s - (C - 1)
-            if prev < 0 or prev >= C:
-                return E_CLASS
-            cls[i] = prev
-        k = 0
+            if ok0:
+                s, x0 = _sym(x0, 0 if prev0 == 0 else 1, freq, cum, lut)
+                if x0 < 65536:
+                    if p0 >= n0:
+                        err[f0] = E_RANS
+                        ok0 = False
+                    x0 = (x0 << 16) | _u16(buf, w0 + 2 * p0)
+                    p0 += 1
+                prev0 = prev0 + s - (C - 1)
+                if ok0 and (prev0 < 0 or prev0 >= C):
+                    err[f0] = E_CLASS
+                    ok0 = False
+                cls[0, i] = prev0
+            if ok1:
+                s, x1 = _sym(x1, 0 if prev1 == 0 else 1, freq, cum, lut)
+                if x1 < 65536:
+                    if p1 >= n1:
+                        err[f0 + 1] = E_RANS
+                        ok1 = False
+                    x1 = (x1 << 16) | _u16(buf, w1 + 2 * p1)
+                    p1 += 1
+                prev1 = prev1 + s - (C - 1)
+                if ok1 and (prev1 < 0 or prev1 >= C):
+                    err[f0 + 1] = E_CLASS
+                    ok1 = False
+                cls[1, i] = prev1
+        m0 = 0
+        m1 = 0
+        if ok0:
+            for i in range(nbc):
+                if cls[0, i] > 0:
+                    bcl[0, m0] = cls[0, i]
+                    m0 += 1
+        if ok1:
+            for i in range(nbc):
+                if cls[1, i] > 0:
+                    bcl[1, m1] = cls[1, i]
+                    m1 += 1
+        m0 *= 16
+        m1 *= 16
+        t0 = 0
+        t1 = 0
+        for k in range(max(m0, m1)):
+            if ok0 and k < m0:
+                if k & 15 == 0:
+                    t0 = 1 + bcl[0, k >> 4]
+                s, x0 = _sym(x0, t0, freq, cum, lut)
+                if x0 < 65536:
+                    if p0 >= n0:
+                        err[f0] = E_RANS
+                        ok0 = False
+                    x0 = (x0 << 16) | _u16(buf, w0 + 2 * p0)
+                    p0 += 1
+                sym[0, k] = s
+            if ok1 and k < m1:
+                if k & 15 == 0:
+                    t1 = 1 + bcl[1, k >> 4]
+                s, x1 = _sym(x1, t1, freq, cum, lut)
+                if x1 < 65536:
+                    if p1 >= n1:
+                        err[f0 + 1] = E_RANS
+                        ok1 = False
+                    x1 = (x1 << 16) | _u16(buf, w1 + 2 * p1)
+                    p1 += 1
+                sym[1, k] = s
+        if ok0 and (p0 != n0 or x0 != 65536):
+            err[f0] = E_RANS
+        if ok1 and (p1 != n1 or x1 != 65536):
+            err[f0 + 1] = E_RANS
+
+    @_jit
+    def _coefs(buf, rp, hi, f, n, nbc, band, esc, delta, shift, half, step, limit, X, ee, cls, sym, lsb):  # pragma: no cover
+        """LSB planes (2 bytes a plane, MSB plane first) from buf[rp], then sign bits and escapes;
+        dequantized into X[:, f]."""
         lsb_bytes = 0
         for i in range(nbc):
-            c = cls[i]
-            if c == 0:
-                continue
-            t = 1 + c
-            lsb_bytes += 2 * shift[c]
-            for j in range(band):
-                slot = x & 4095
-                s = np.int64(lut[t, slot >> 4])
-                while slot >= cum[t, s + 1]:
-                    s += 1
-                x = freq[t, s] * (x >> 12) + slot - cum[t, s]
-                if x < 65536:
-                    if p >= nw:
-                        return E_RANS
-                    x = (x << 16) | _u16(buf, wp + 2 * p)
-                    p += 1
-                sym[k] = s
-                k += 1
-        if p != nw or x != 65536:
-            return E_RANS
-        # -- LSB planes (2 bytes a plane, MSB plane first), then sign bits and escapes
-        rp = pos + 2 * nw
+            lsb_bytes += 2 * shift[cls[i]]
         if lsb_bytes > hi - rp:
             return E_LSB
         k = 0
@@ -223,14 +299,20 @@ if AVAILABLE:
         sgn = np.array((1.0, -1.0))
         for j in range(8):
             sv[j] = step * half[ee[f, j]]
+        off = np.empty((delta.shape[0], 3))
+        for c in range(delta.shape[0]):
+            for j in range(3):
+                off[c, j] = delta[c, j] * (1.0 / 128)
         k = 0
         for i in range(nbc):
             c = cls[i]
-            if c == 0:
-                continue
-            s = shift[c]
             xc = X[i // (n // band), f]
             base = i % (n // band) * band
+            if c == 0:
+                for j in range(band):
+                    xc[base + j] = 0.0
+                continue
+            s = shift[c]
             for j in range(band):
                 m = sym[k]
                 if m == esc:
@@ -246,7 +328,7 @@ if AVAILABLE:
                     m = esc - 1 + v
                     ep = q + z + 1
                 a = (m << s) | lsb[k]
-                val = (np.float64(a) - delta[c, max(min(a, 3) - 1, 0)] * (1.0 / 128)) * sv[j & 7]
+                val = (np.float64(a) - off[c, max(min(a, 3) - 1, 0)]) * sv[j & 7]
                 over |= val > limit
                 val = val * sgn[_bit(buf, tb, sp)]  # exactly -val or val
                 nzf = a != 0
@@ -258,7 +340,7 @@ if AVAILABLE:
     @_jit
     def synthesize(U, kind, wid, W, m, hops, seg):  # pragma: no cover - compiled
         """Window and overlap-add the DCT-IV outputs U (ch, F, n) of F consecutive frames into
-        hops (ch, F+1, n) (zeros on entry; rounded to integers on exit), the operations of
+        hops (ch, F+1, n) (any values on entry; rounded to integers on exit), the operations of
         tqa.sv2.transform.inverse in its order, bit for bit: hop h = 0.0 + (frame h's first half)
         + (frame h-1's second half); a short frame's 2n segment = 0.0 + its blocks' unfolded
         halves.  kind[f]: 0 long (window W[wid[f, 0]] of 2n), 1 short: its 8 blocks of m
@@ -291,10 +373,14 @@ if AVAILABLE:
                             seg[lo + m + q + j] += -u[o + j] * w[m + q + j]
                 a = hops[c, f]
                 bb = hops[c, f + 1]
+                if f == 0:
+                    for j in range(n):
+                        a[j] = np.rint(0.0 + seg[j])
+                else:
+                    for j in range(n):
+                        a[j] = np.rint(a[j] + seg[j])  # (0.0 + frame f-1's half) + frame f's: complete
                 for j in range(n):
-                    a[j] += seg[j]
-                    bb[j] += seg[n + j]
-            for f in range(F + 1):
-                a = hops[c, f]
-                for j in range(n):
-                    a[j] = np.rint(a[j])
+                    bb[j] = 0.0 + seg[n + j]
+            a = hops[c, F]
+            for j in range(n):
+                a[j] = np.rint(a[j])

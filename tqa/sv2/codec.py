@@ -669,7 +669,7 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     buf = np.frombuffer(bytearray().join(payloads) + bytes(8), np.uint8)  # the kernel may read a byte past the last
     offs = np.zeros(F + 1, np.int64)
     np.cumsum([len(b) for b in payloads], out=offs[1:])
-    X = np.zeros((ch, F, N))
+    X = np.empty((ch, F, N))  # the kernel writes every value of a frame it decodes
     hdr = np.zeros(F, np.int64)
     ee = np.zeros((F, transform.SHORT), np.int64)
     zmap = np.zeros((F, ch, N), bool)

@@ -50,6 +50,17 @@ def _fold(seg: np.ndarray, w: np.ndarray) -> np.ndarray:
     return mdct._dct4(folded)
 
 
+def _dct4_inplace(a: np.ndarray) -> np.ndarray:
+    """:func:`tqa.mdct._dct4` of a C-contiguous float64 array, written over it (returned): the
+    same transform (scipy.fft's pocketfft, orthonormal DCT-IV on the last axis), no copy."""
+    from scipy.fft import dct
+
+    out = dct(a, type=4, norm="ortho", axis=-1, overwrite_x=True)
+    if out is not a:  # not expected for such arrays; keep the contract whatever scipy does
+        a[...] = out
+    return a
+
+
 def _unfold(coef: np.ndarray, w: np.ndarray) -> np.ndarray:
     u = mdct._dct4(coef)
     m = coef.shape[-1]
@@ -190,12 +201,12 @@ def synthesize(coef: np.ndarray, short: np.ndarray, r: np.ndarray, jit) -> np.nd
         wid[sel, SHORT - 1] = 9 + 2 + code[sel + 1]
         long_ = np.flatnonzero(~short)
         if long_.size:
-            coef[:, long_] = mdct._dct4(coef[:, long_])
+            coef[:, long_] = _dct4_inplace(coef[:, long_])
         blocks = coef[:, sel].reshape(ch, sel.size, m, SHORT).transpose(0, 1, 3, 2)  # block b = coefficients b::SHORT
-        coef[:, sel] = mdct._dct4(np.ascontiguousarray(blocks)).reshape(ch, sel.size, n)
+        coef[:, sel] = _dct4_inplace(np.ascontiguousarray(blocks)).reshape(ch, sel.size, n)
     else:
-        coef[...] = mdct._dct4(coef)
-    hops = np.zeros((ch, f + 1, n))
+        _dct4_inplace(coef)
+    hops = np.empty((ch, f + 1, n))
     jit.synthesize(coef, short.astype(np.int64), wid, _window_table(n), m, hops, np.empty(2 * n))
     return hops
 
