@@ -2,7 +2,7 @@
 
     python tools/bench_sv2_decode.py (--wav IN.wav | --corpus DIR [--minutes 5]) [--rate 3]
                                      [--repeat 5] [--load quiet,busy] [--variant NAME=VALUE ...]
-                                     [--in-process]
+                                     [--clip SECONDS] [--in-process]
 
 The input (16-bit WAV; ``--corpus``: a stereo 44.1 kHz file of ``--minutes`` looped from the
 folder's music, as tools/bench_speed.py builds it) is coded once with ``tqa encode --profile
@@ -13,6 +13,9 @@ that every ratio compares runs made under the same machine state (``busy``: a CP
 ``python -c "while True: pass"`` runs during that condition's commands).  Wall and CPU time
 (user + sys, from ``os.wait4``) per child; the table gives medians and the median of the
 per-repeat ratios to ``wvunpack``.  Every tqa output is checked to be the same file.
+
+``--clip SECONDS``: also a clip of that length cut from the input, decoded the same way (the
+fixed cost of a process: imports, numba's first call).
 
 ``--in-process``: also the in-process throughput of ``tqa.decode(data, dtype="int16")`` (best of
 3 after a warm-up call, CPU time) on both entropy-decoding paths (compiled and NumPy), in MB/s of
@@ -66,6 +69,7 @@ def main() -> int:
     ap.add_argument("--load", default="quiet")
     ap.add_argument("--variant", action="append", default=[], help="NAME=VALUE for an extra tqa decode per repeat")
     ap.add_argument("--in-process", action="store_true")
+    ap.add_argument("--clip", type=float, default=0.0, help="also decode a clip of this many seconds")
     args = ap.parse_args()
     for tool in ("wavpack", "wvunpack"):
         if not shutil.which(tool):
@@ -82,18 +86,31 @@ def main() -> int:
         tq, wv = str(T / "a.tqa"), str(T / "a.wv")
         run([*tqa, "encode", wav, tq, "--profile", "spectral2", "--rate", str(args.rate), "--quiet", "-f"])
         run(["wavpack", "-b3", "-y", "-q", wav, "-o", wv])
-        cmds = {"wvunpack": (["wvunpack", "-y", "-q", wv, "-o", str(T / "w.wav")], None, None)}
-        cmds["tqa decode"] = ([*tqa, "decode", tq, str(T / "t.wav"), "--quiet", "-f"], None, str(T / "t.wav"))
+        # name -> (argv, env, output to compare, reference row)
+        cmds = {"wvunpack": (["wvunpack", "-y", "-q", wv, "-o", str(T / "w.wav")], None, None, "wvunpack")}
+        cmds["tqa decode"] = ([*tqa, "decode", tq, str(T / "t.wav"), "--quiet", "-f"], None, str(T / "t.wav"), "wvunpack")
         for i, kv in enumerate(args.variant):
             k, _, v = kv.partition("=")
             cmds[f"tqa decode [{kv}]"] = ([*tqa, "decode", tq, str(T / f"t{i}.wav"), "--quiet", "-f"],
-                                         {**os.environ, k: v}, str(T / f"t{i}.wav"))  # fmt: skip
+                                         {**os.environ, k: v}, str(T / f"t{i}.wav"), "wvunpack")  # fmt: skip
+        if args.clip:
+            import soundfile as sf
+
+            x, sr = sf.read(wav, frames=int(args.clip * 44100), dtype="int16")
+            cw, ct, cv = str(T / "c.wav"), str(T / "c.tqa"), str(T / "c.wv")
+            sf.write(cw, x, sr, subtype="PCM_16")
+            run([*tqa, "encode", cw, ct, "--profile", "spectral2", "--rate", str(args.rate), "--quiet", "-f"])
+            run(["wavpack", "-b3", "-y", "-q", cw, "-o", cv])
+            cmds[f"wvunpack ({args.clip:g} s)"] = (["wvunpack", "-y", "-q", cv, "-o", str(T / "cw.wav")], None, None,
+                                                  f"wvunpack ({args.clip:g} s)")  # fmt: skip
+            cmds[f"tqa decode ({args.clip:g} s)"] = ([*tqa, "decode", ct, str(T / "ct.wav"), "--quiet", "-f"], None, None,
+                                                    f"wvunpack ({args.clip:g} s)")  # fmt: skip
         res = {(n, ld): [] for n in cmds for ld in loads}
         digests = set()
         for _ in range(args.repeat):
             for ld in loads:
                 with Busy(ld == "busy"):
-                    for name, (argv, env, out) in cmds.items():
+                    for name, (argv, env, out, _ref) in cmds.items():
                         res[name, ld].append(run(argv, env))
                         if out is not None:
                             digests.add(_digest(out))
@@ -102,15 +119,16 @@ def main() -> int:
               f"({os.path.getsize(tq) / 1e6:.2f} MB) vs wavpack -b3 ({os.path.getsize(wv) / 1e6:.2f} MB); "
               f"medians of {args.repeat} interleaved runs; {os.cpu_count()} cores; load average now "
               f"{os.getloadavg()[0]:.2f}; tqa outputs identical: {len(digests) == 1}\n")  # fmt: skip
-        print("| command | load | wall s | CPU s | wall / wvunpack | CPU / wvunpack |")
-        print("|---|---|---|---|---|---|")
-        for name in cmds:
+        print("| command | load | wall s | CPU s | wall / wvunpack | CPU / wvunpack | minor faults | peak MiB |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, (*_, refname) in cmds.items():
             for ld in loads:
-                r, ref = res[name, ld], res["wvunpack", ld]
+                r, ref = res[name, ld], res[refname, ld]
                 rw = statistics.median(a["wall"] / b["wall"] for a, b in zip(r, ref))
                 rc = statistics.median(a["cpu"] / b["cpu"] for a, b in zip(r, ref))
                 print(f"| {name} | {ld} | {statistics.median(a['wall'] for a in r):.2f} | "
-                      f"{statistics.median(a['cpu'] for a in r):.2f} | {rw:.2f} | {rc:.2f} |")  # fmt: skip
+                      f"{statistics.median(a['cpu'] for a in r):.2f} | {rw:.2f} | {rc:.2f} | "
+                      f"{statistics.median(a['minflt'] for a in r):.0f} | {statistics.median(a['rss'] for a in r):.0f} |")  # fmt: skip
         if args.in_process:
             print("\n| in process: tqa.decode(int16) | MB/s of PCM | CPU s |\n|---|---|---|")
             for label, flag in (("compiled (numba)", "1"), ("NumPy", "0")):
