@@ -162,3 +162,20 @@ def test_decode_chunk_frames_bounds():
     assert sv2.decode_chunk_frames(2, 2048) == 128
     assert sv2.decode_chunk_frames(1, 256) == 256
     assert sv2.decode_chunk_frames(255, 2048) == 2
+
+
+def test_numba_is_loaded_for_long_streams_only(tmp_path):
+    """A one-shot process decoding a short stream does not pay numba's start-up (~0.7 s of CPU)."""
+    import os
+    import subprocess
+    import sys
+
+    data = tqa.encode(_signal(SR // 2, 2, 1) / 2**23, SR, profile="spectral2", rate=3.0)
+    path = tmp_path / "a.tqa"
+    path.write_bytes(data)
+    code = "import sys, tqa; y, _ = tqa.decode(sys.argv[1]); print('numba' in sys.modules, y.shape[0])"
+    env = {k: v for k, v in os.environ.items() if k != "TQA_SV2_JIT"}
+    for flag, loaded in ((None, "False"), ("1", "True")):
+        e = env if flag is None else {**env, "TQA_SV2_JIT": flag}
+        out = subprocess.run([sys.executable, "-c", code, str(path)], env=e, capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [loaded, str(SR // 2)]

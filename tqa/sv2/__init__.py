@@ -776,7 +776,7 @@ def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) 
         r[0] = 0
     if first + F >= p.n_frames:
         r[F] = 0
-    jit = codec._compiled()
+    jit = codec._compiled_decode(p)
     hops = None if jit is None else transform.synthesize(Xc, short, r, jit)  # rounded
     rounded = hops is not None
     if not rounded:
