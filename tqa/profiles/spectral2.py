@@ -157,7 +157,7 @@ class Spectral2Profile(Profile):
         return max(0, i * hop - hop // 2), min(n_samples, (i + 1) * hop + hop // 2)
 
     def decode_chunk_frames(self, s: Spectral2Settings, channels: int, budget: int) -> int:
-        return int(np.clip(budget // (10 * 8 * channels * self._hop(s)), 2, 256))
+        return sv2.decode_chunk_frames(channels, self._hop(s), budget)
 
     def encoder(self, s: Spectral2Settings, channels: int, engine, budget: int, sample_rate: int) -> FrameEncoder:
         return _Encoder(s, channels, sample_rate)

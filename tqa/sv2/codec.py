@@ -909,18 +909,87 @@ class FrameError(ValueError):
         self.frame, self.detail = frame, detail
 
 
-def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
-    """(coefficients (ch, F, N), short (F,), left and right overlaps (F,), (F,)) of the frames
-    whose absolute indices are ``index``.
+AUTO_VALUES = 1 << 21  # samples x channels of a stream from which the decoder loads numba (~24 s of stereo 44.1 kHz)
 
-    Raises FrameError (.frame = absolute index) on a malformed payload."""
+
+def _compiled_decode(p: Params):
+    """The compiled decoder (:func:`_compiled`) where it pays, else None (the NumPy reference,
+    the same values): numba costs a fresh process ~0.7 s of CPU (its import, the scipy.linalg
+    it imports, its first call) and then decodes ~10x faster (~0.03 against ~0.3 us a value),
+    so it is used once loaded in this process (a long-lived one), for streams of AUTO_VALUES
+    samples x channels or more, or always with TQA_SV2_JIT=1 (never with TQA_SV2_JIT=0)."""
+    if sys.modules.get(__package__ + "._jit") is None and os.environ.get("TQA_SV2_JIT") != "1" \
+            and p.n_samples * p.channels < AUTO_VALUES:  # fmt: skip
+        return None
+    return _compiled()
+
+
+def _decode_tables(p: Params):
+    """freq, cum, lut of p's tables (:meth:`Tables.arrays`), made once per Params; and for the
+    compiled decoder (tables it keeps in the first-level cache): cum with a last column of PROB
+    (cum[t, s + 1] ends symbol s) and a coarse lut, symbol at every 16th slot (uint8: symbols < 64)."""
+    arr = p.__dict__.get("_arrays")
+    if arr is None:
+        f, c, lut = (np.ascontiguousarray(a, np.int64) for a in p.tables.arrays())
+        cumx = np.concatenate((c, np.full((c.shape[0], 1), rans.PROB, np.int64)), axis=1)
+        arr = p.__dict__["_arrays"] = (f, c, lut, cumx, np.ascontiguousarray(lut[:, ::16], np.uint8))
+    return arr
+
+
+_MESSAGES = {1: "bad frame header", 2: "truncated", 3: "bad step refinement", 4: "bad silence run", 5: "bad varint",
+             10: "band class out of range", 11: "entropy-coded data inconsistent", 20: "raw bits truncated",
+             30: "raw bits truncated", 40: "bad escape", 50: "coefficient beyond the encoder's range"}  # fmt: skip
+
+
+def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
+    """(coefficients (ch, F, N), short (F,), left and right overlaps (F,), (F,), silence maps
+    (F, ch, N)) of the frames whose absolute indices are ``index``.
+
+    Raises FrameError (.frame = absolute index) on a malformed payload.  One compiled pass over
+    the payloads where numba is installed and pays (:func:`_compiled_decode`,
+    :func:`tqa.sv2._jit.unpack_frames`), else the NumPy reference (:func:`_unpack_frames_numpy`);
+    the two give the same values, bit for bit (tested)."""
+    jit = _compiled_decode(p)
+    if jit is None or p.perc is not None:  # tune="perceptual": its records and noise fill, in the reference only
+        return _unpack_frames_numpy(p, payloads, index)
+    F = len(payloads)
+    index = np.asarray(index, np.int64)
+    ch, N = p.channels, p.hop
+    freq, _, _, cumx, lutc = _decode_tables(p)
+    buf = np.frombuffer(bytearray().join(payloads) + bytes(8), np.uint8)  # the kernel may read a byte past the last
+    offs = np.zeros(F + 1, np.int64)
+    np.cumsum([len(b) for b in payloads], out=offs[1:])
+    X = np.empty((ch, F, N))  # the kernel writes every value of a frame it decodes
+    hdr = np.zeros(F, np.int64)
+    ee = np.zeros((F, transform.SHORT), np.int64)
+    zmap = np.zeros((F, ch, N), bool)
+    err = np.zeros(F, np.int64)
+    jit.unpack_frames(buf, offs, ch, N, C, BAND, ESC, EMAX, freq, cumx, lutc, p.tables.delta.astype(np.int64), _SHIFT, _HALF,
+                      float(p.step), COEF_LIMIT, 0.0 if p.rotate else float(np.sqrt(0.5)), X, hdr, ee, zmap, err)  # fmt: skip
+    if err.any():  # the reference checks each phase on all frames before the next: the first frame of the first phase
+        bad = np.flatnonzero(err)
+        f = int(bad[np.argmin(err[bad] // 10)])
+        raise FrameError(int(index[f]), _MESSAGES[int(err[f])])
+    short = (hdr & 1).astype(bool)
+    rl = np.where(short | (hdr & 2 > 0), N // 16, N // 2)
+    rr = np.where(short | (hdr & 4 > 0), N // 16, N // 2)
+    rl = np.where(index == 0, 0, rl)
+    rr = np.where(index == p.n_frames - 1, 0, rr)
+    if p.rotate:  # the reference's operations on its layout (F, ch, N); M/S came back in the kernel otherwise
+        X = _rotate(X.transpose(1, 0, 2), p.seed, inverse=True)
+        X = np.ascontiguousarray(apply_ms(X, (hdr & 8 > 0) & (ch == 2)).transpose(1, 0, 2))
+    return X, short, rl, rr, zmap
+
+
+def _unpack_frames_numpy(p: Params, payloads: list[bytes], index: np.ndarray):
+    """:func:`unpack_frames` in NumPy (the reference): every frame stepped at once, phase by phase."""
     F = len(payloads)
     index = np.asarray(index, np.int64)
     first = 0
     ch, N = p.channels, p.hop
     nb = N // BAND
     total = p.n_frames
-    freq, cum, lut = p.tables.arrays()
+    freq, cum, lut, _, _ = _decode_tables(p)
     hdr = np.zeros(F, np.int64)
     ee = np.zeros((F, transform.SHORT), np.int64)
     zmap = np.zeros((F, ch, N), bool)
@@ -966,22 +1035,7 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     counts = np.array([w.size for w in wl], np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     nbc = ch * nb
-    jit = _compiled()
-    if jit is not None:
-        cls = np.zeros((F, nbc), np.int64)
-        syms = np.zeros((F, ch * N), np.int16)
-        nco = np.zeros(F, np.int64)
-        bad = jit.decode_lanes(np.concatenate(wl) if wl else np.zeros(0, np.uint16), starts, counts, nbc, C, BAND,
-                                freq, cum, lut, cls, syms, nco)  # fmt: skip
-        if bad >= 0:
-            raise FrameError(int(index[bad]), "entropy-coded data inconsistent")
-        coded = cls > 0
-        ne = coded.sum(1)
-        ncoef = ne * BAND
-        T2 = int(ncoef.max(initial=0))
-        syms = syms[:, :T2].astype(np.int64)
-    else:
-        cls, syms, coded, ne, ncoef, T2 = _decode_lanes_numpy(wl, starts, counts, nbc, freq, cum, lut, index, F)
+    cls, syms, coded, ne, ncoef, T2 = _decode_lanes_numpy(wl, starts, counts, nbc, freq, cum, lut, index, F)
     live = np.arange(T2)[None, :] < ncoef[:, None]
     sym = syms[live]  # frame-major
     ccls = np.repeat(cls[coded], BAND)

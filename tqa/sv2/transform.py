@@ -50,6 +50,17 @@ def _fold(seg: np.ndarray, w: np.ndarray) -> np.ndarray:
     return mdct._dct4(folded)
 
 
+def _dct4_inplace(a: np.ndarray) -> np.ndarray:
+    """:func:`tqa.mdct._dct4` of a C-contiguous float64 array, written over it (returned): the
+    same transform (scipy.fft's pocketfft, orthonormal DCT-IV on the last axis), no copy."""
+    from scipy.fft import dct
+
+    out = dct(a, type=4, norm="ortho", axis=-1, overwrite_x=True)
+    if out is not a:  # not expected for such arrays; keep the contract whatever scipy does
+        a[...] = out
+    return a
+
+
 def _unfold(coef: np.ndarray, w: np.ndarray) -> np.ndarray:
     u = mdct._dct4(coef)
     m = coef.shape[-1]
@@ -152,6 +163,52 @@ def inverse(coef: np.ndarray, short: np.ndarray, r: np.ndarray) -> np.ndarray:
     out[:, :-1] += seg[:, :, :n]
     out[:, 1:] += seg[:, :, n:]
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _window_table(n: int) -> np.ndarray:
+    """Windows of :func:`synthesize`, 2n wide: rows 3a + b the long window with overlaps
+    (0, n/16, n/2)[a], [b]; rows 9 + 2a + b the short block's (first 2m values) with (0, m/2)[a], [b]."""
+    m = n // SHORT
+    rs = (0, n // 16, n // 2)
+    W = np.zeros((13, 2 * n))
+    for a in range(3):
+        for b in range(3):
+            W[3 * a + b] = block_window(n, rs[a], rs[b])
+    for a in range(2):
+        for b in range(2):
+            W[9 + 2 * a + b, : 2 * m] = block_window(m, a * m // 2, b * m // 2)
+    W.flags.writeable = False
+    return W
+
+
+def synthesize(coef: np.ndarray, short: np.ndarray, r: np.ndarray, jit) -> np.ndarray | None:
+    """:func:`inverse` rounded to integers (np.rint), through the compiled overlap-add
+    (tqa.sv2._jit.synthesize): the same values bit for bit.  ``coef`` (channels, F, n),
+    C-contiguous, is overwritten (its DCT-IV).  None where an overlap is not one an encoder
+    writes (0, n/16 or n/2; n/16 or 0 around short frames): :func:`inverse` handles those."""
+    ch, f, n = coef.shape
+    m = n // SHORT
+    code = np.select([r == 0, r == n // 16, r == n // 2], [0, 1, 2], -1)
+    if code.min(initial=0) < 0 or np.any(short & ((code[:-1] == 2) | (code[1:] == 2))):
+        return None
+    wid = np.empty((f, SHORT), np.int64)
+    wid[:] = (3 * code[:-1] + code[1:])[:, None]
+    if short.any():
+        sel = np.flatnonzero(short)
+        wid[sel] = 9 + 2 * 1 + 1  # inner blocks: m/2 both sides
+        wid[sel, 0] = 9 + 2 * code[sel] + 1
+        wid[sel, SHORT - 1] = 9 + 2 + code[sel + 1]
+        long_ = np.flatnonzero(~short)
+        if long_.size:
+            coef[:, long_] = _dct4_inplace(coef[:, long_])
+        blocks = coef[:, sel].reshape(ch, sel.size, m, SHORT).transpose(0, 1, 3, 2)  # block b = coefficients b::SHORT
+        coef[:, sel] = _dct4_inplace(np.ascontiguousarray(blocks)).reshape(ch, sel.size, n)
+    else:
+        _dct4_inplace(coef)
+    hops = np.empty((ch, f + 1, n))
+    jit.synthesize(coef, short.astype(np.int64), wid, _window_table(n), m, hops, np.empty(2 * n))
+    return hops
 
 
 def to_samples(hops: np.ndarray, first: int, n: int) -> tuple[np.ndarray, int]:

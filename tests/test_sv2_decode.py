@@ -1,0 +1,181 @@
+"""The sv2 decoder's compiled path (tqa.sv2._jit.unpack_frames, tqa.sv2.transform.synthesize)
+against its NumPy reference (codec._unpack_frames_numpy, transform.inverse): the same values,
+bit for bit, on streams with short blocks, escapes, silence runs, M/S, rotation and many
+channels, decoded whole, by ranges with lost frames, and through the container; the same
+frames named on damage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tqa
+from tqa import sv2
+from tqa.sv2 import _jit, codec, transform
+
+SR = 44100
+pytestmark = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
+
+
+def _signal(n: int, ch: int, seed: int) -> np.ndarray:
+    """Tones, noise bursts with sharp attacks, a loud click (escapes), digital silence."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SR
+    x = np.stack([0.2 * np.sin(2 * np.pi * 330 * (c + 1) * t + 2 * np.sin(2 * np.pi * 4 * t)) for c in range(ch)], 1)
+    x += 0.002 * rng.normal(size=x.shape)
+    for hit in rng.integers(n // 8, n - n // 8, 3):
+        x[hit:] += 0.4 * rng.normal(size=(n - hit, ch)) * np.exp(-np.arange(n - hit) / 900)[:, None]
+    x[n // 3 : n // 3 + 40] += 0.9  # escapes at fine steps
+    x[n // 2 : n // 2 + 6000] = 0.0  # digital silence (a silence map)
+    if ch > 1:
+        x[:, -1] *= 0.3 + 0.7 * (seed % 2)
+    return np.rint(np.clip(x, -1, 1) * 2**23)
+
+
+CASES = [
+    dict(ch=2, hop=1024, rate=3.0, stereo="auto"),
+    dict(ch=2, hop=2048, rate=6.0, stereo="ms"),
+    dict(ch=2, hop=256, rate=2.0, stereo="lr", rotate=True),
+    dict(ch=2, hop=512, quality=35.0, rotate=True, stereo="ms"),
+    dict(ch=1, hop=1024, rate=8.0),
+    dict(ch=3, hop=512, rate=4.0),
+]
+
+
+@pytest.fixture(scope="module", params=range(len(CASES)))
+def stream(request):
+    kw = dict(CASES[request.param])
+    ch = kw.pop("ch")
+    x = _signal(int(0.7 * SR) + 123 * request.param, ch, request.param)
+    params, frames = sv2.encode(x, sample_rate=SR, seed=request.param + 1, **kw)
+    return params, frames, CASES[request.param]
+
+
+def _both(fn, monkeypatch):
+    """fn() on the compiled path, then on the NumPy path."""
+    monkeypatch.setattr(_jit, "AVAILABLE", True)
+    a = fn()
+    monkeypatch.setattr(_jit, "AVAILABLE", False)
+    b = fn()
+    monkeypatch.setattr(_jit, "AVAILABLE", True)
+    return a, b
+
+
+def test_the_streams_exercise_every_feature(stream):
+    params, frames, case = stream
+    p = codec.parse_params(params)
+    heads = np.array([b[0] for b in frames])
+    assert (heads & 1).any() and (heads & 16).any()  # short frames, silence maps
+    assert bool(np.all(heads & 8)) == (case.get("stereo") == "ms") and p.rotate == case.get("rotate", False)
+    X, *_ = codec._unpack_frames_numpy(p, frames, np.arange(len(frames)))
+    assert np.abs(X).max() / p.step > 14  # escapes
+
+
+def test_unpack_frames_equals_the_numpy_reference(stream):
+    params, frames, _ = stream
+    p = codec.parse_params(params)
+    idx = np.arange(len(frames))
+    ref = codec._unpack_frames_numpy(p, frames, idx)
+    got = codec.unpack_frames(p, frames, idx)
+    for a, b in zip(got, ref):
+        assert a.shape == b.shape and a.tobytes() == np.ascontiguousarray(b, a.dtype).tobytes()
+
+
+def test_whole_decode_equals_on_both_paths(stream, monkeypatch):
+    a, b = _both(lambda: sv2.decode(*stream[:2]), monkeypatch)
+    assert a.tobytes() == b.tobytes()
+
+
+def test_ranges_with_lost_frames_equal_on_both_paths(stream, monkeypatch):
+    params, frames, _ = stream
+    rng = np.random.default_rng(len(frames))
+    for _ in range(6):
+        lo = int(rng.integers(0, len(frames) - 2))
+        hi = int(rng.integers(lo + 1, min(len(frames), lo + 40) + 1))
+        part = [None if rng.random() < 0.2 else b for b in frames[lo:hi]]
+        (ya, sa), (yb, sb) = _both(lambda: sv2.decode_frames(params, part, lo), monkeypatch)
+        assert sa == sb and ya.tobytes() == np.ascontiguousarray(yb).tobytes()
+
+
+def test_container_decode_equals_on_both_paths(monkeypatch):
+    x = _signal(int(1.3 * SR), 2, 7) / 2**23
+    data = tqa.encode(x, SR, profile="spectral2", rate=3.0, hop=512)
+    a, b = _both(lambda: tqa.decode(data, dtype="float64")[0], monkeypatch)
+    assert a.tobytes() == b.tobytes()
+    (ra, _), (rb, _) = _both(lambda: tqa.decode(data, start=3000, frames=20000, dtype="int16"), monkeypatch)
+    assert ra.tobytes() == rb.tobytes() and np.array_equal(ra, tqa.decode(data, dtype="int16")[0][3000:23000])
+
+
+def test_synthesize_equals_inverse_on_random_frames():
+    rng = np.random.default_rng(3)
+    for n in (256, 2048):
+        for _ in range(4):
+            F = int(rng.integers(1, 12))
+            short = rng.random(F) < 0.4
+            r = transform.overlaps(short, n, bool(rng.integers(2)), bool(rng.integers(2)))
+            r[1:-1][~(short[:-1] | short[1:])] = rng.choice([n // 2, n // 16], int(np.sum(~(short[:-1] | short[1:]))))
+            coef = rng.normal(size=(int(rng.integers(1, 4)), F, n)) * 10.0 ** rng.uniform(0, 6)
+            coef[:, :, n // 2 :] *= rng.random() < 0.5  # exact zeros (signs of zero)
+            ref = np.rint(transform.inverse(coef, short, r))
+            got = transform.synthesize(coef.copy(), short, r, _jit)
+            assert got is not None and got.tobytes() == ref.tobytes()
+
+
+def test_overlaps_no_encoder_writes_fall_back_to_the_reference():
+    short = np.array([False, True, False])
+    r = np.array([0, 1024, 1024, 0])  # n/2 around a short frame
+    assert transform.synthesize(np.zeros((1, 3, 2048)), short, r, _jit) is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_damaged_frames_named_alike_on_both_paths(stream, monkeypatch, seed):
+    params, frames, _ = stream
+    rng = np.random.default_rng(seed)
+    for trial in range(25):
+        bad = list(frames)
+        for i in sorted(rng.choice(len(frames), 1 + trial % 2, replace=False)):
+            b = bytearray(bad[i])
+            kind = (trial + seed) % 4
+            if kind == 0:
+                b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
+            elif kind == 1:
+                b = b[: int(rng.integers(len(b)))]
+            elif kind == 2:
+                b = bytearray(rng.integers(0, 256, int(rng.integers(1, 200))).astype(np.uint8).tobytes())
+            else:
+                b += bytes(int(rng.integers(1, 9)))
+            bad[i] = bytes(b)
+
+        def run():
+            try:
+                return sv2.decode(params, bad).tobytes()
+            except sv2.FrameError as exc:
+                return exc.frame
+
+        a, b = _both(run, monkeypatch)
+        assert a == b or (isinstance(a, int) and isinstance(b, int))  # both refuse (frames: see below)
+        if isinstance(a, int) and trial % 2 == 0:  # one damaged frame: both name it
+            assert a == b
+
+
+def test_decode_chunk_frames_bounds():
+    assert sv2.decode_chunk_frames(2, 2048) == 128
+    assert sv2.decode_chunk_frames(1, 256) == 256
+    assert sv2.decode_chunk_frames(255, 2048) == 2
+
+
+def test_numba_is_loaded_for_long_streams_only(tmp_path):
+    """A one-shot process decoding a short stream does not pay numba's start-up (~0.7 s of CPU)."""
+    import os
+    import subprocess
+    import sys
+
+    data = tqa.encode(_signal(SR // 2, 2, 1) / 2**23, SR, profile="spectral2", rate=3.0)
+    path = tmp_path / "a.tqa"
+    path.write_bytes(data)
+    code = "import sys, tqa; y, _ = tqa.decode(sys.argv[1]); print('numba' in sys.modules, y.shape[0])"
+    env = {k: v for k, v in os.environ.items() if k != "TQA_SV2_JIT"}
+    for flag, loaded in ((None, "False"), ("1", "True")):
+        e = env if flag is None else {**env, "TQA_SV2_JIT": flag}
+        out = subprocess.run([sys.executable, "-c", code, str(path)], env=e, capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [loaded, str(SR // 2)]
