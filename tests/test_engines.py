@@ -109,7 +109,7 @@ def test_set_engine_scoped_and_global(monkeypatch):
     calls = []
     for name in ENGINES:
         eng = get_engine(name)
-        for kernel in ("rotate", "analyze"):
+        for kernel in ("rotate", "analyze", "encode_blocks"):
             orig = getattr(eng, kernel)
             monkeypatch.setattr(eng, kernel, lambda *a, _o=orig, _n=name: calls.append(_n) or _o(*a))
     x = np.random.default_rng(0).normal(0, 0.1, 2048)
