@@ -274,14 +274,21 @@ class TiledEngine(MatrixEngine):
             w *= scale[t].reshape(-1, 1)
             np.round(w, out=w)
             self._rotate_into(w, sn, out[t], False)
-        if mode is not None:
+        if mode is not None:  # the few rows of modes 2 and 3 again, from the codes above
             mode = np.asarray(mode)
-            other = np.flatnonzero((mode == 2) | (mode == 3))
-            if other.size:
-                sub = np.empty((other.size, n))
-                super().decode_blocks(records[other], scale[other], levels, signs, bits, split, sub, mode[other],
-                                      fallback)  # fmt: skip
-                out[other] = sub
+            for m in (2, 3):
+                sel = np.flatnonzero(mode == m)
+                if sel.size:
+                    w = np.take(levels, codes[sel].astype(np.intp), mode="clip")
+                    w *= scale[sel].reshape(-1, 1)
+                    np.round(w, out=w)
+                    if m == 2:
+                        o = np.empty_like(w)
+                        self._rotate_into(w, np.ascontiguousarray(fallback, dtype=np.float64) / float(n), o, False)
+                        out[sel] = o
+                    else:
+                        w /= float(n)
+                        out[sel] = w
         return out
 
     def from_grid(self, g, dtype, out=None):
