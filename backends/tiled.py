@@ -111,14 +111,16 @@ class TiledEngine(MatrixEngine):
         for i in range(len(fs) - 1, -1, -1):  # the last axis first (a plain product), then outwards
             f, lead = fs[i], r * _prod(fs[:i])
             tail = n // (lead // r) // f
-            dst = out if i == 0 else (bufs[1] if cur is bufs[0] else bufs[0])
+            # the last product goes to ``out``, or with the signs still to apply to scratch: ``out`` is
+            # then written once (by the sign product) instead of written, read back and rewritten
+            dst = out if i == 0 and sign_first else (bufs[1] if cur is bufs[0] else bufs[0])
             if tail == 1:
                 np.matmul(cur.reshape(lead, f), sylvester(f), out=dst.reshape(lead, f))
             else:
                 np.matmul(sylvester(f), cur.reshape(lead, f, tail), out=dst.reshape(lead, f, tail))
             cur = dst
         if not sign_first:
-            out *= signs
+            np.multiply(cur.reshape(r, n), signs, out=out)
 
     def _quantize_into(self, y: np.ndarray, scale: np.ndarray, table, out: np.ndarray) -> None:
         """``out = #{t <= y/scale}`` by the cell table, for grid coefficients ``y`` (integers).
@@ -135,11 +137,12 @@ class TiledEngine(MatrixEngine):
         np.divide(scale, step, out=sc)
         np.divide(y, sc.reshape(-1, 1), out=v)
         j = self._ws.get("j", size).reshape(y.shape)
-        np.floor(v, out=j)
-        j += offset
-        np.clip(j, 0.0, float(base.shape[0] - 1), out=j)  # no NaN here: y and scale are finite, scale > 0
+        # clip(floor(v) + offset, 0, cells - 1) as floor(clip(v, -offset, cells - 1 - offset)) + offset:
+        # the bounds are integers, so clipping before the floor is the same; floor writes the indices
+        np.clip(v, -offset, float(base.shape[0] - 1) - offset, out=j)  # no NaN here: y, scale finite, scale > 0
         ji = self._ws.get("ji", size, np.intp).reshape(y.shape)
-        np.copyto(ji, j, casting="unsafe")
+        np.floor(j, out=ji, casting="unsafe")
+        ji += int(offset)
         # the indices are in range (clipped above): mode="clip" is the same lookup without the
         # buffered copy that np.take makes of ``out`` in mode="raise"
         np.take(base, ji, out=out, mode="clip")
