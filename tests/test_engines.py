@@ -109,7 +109,7 @@ def test_set_engine_scoped_and_global(monkeypatch):
     calls = []
     for name in ENGINES:
         eng = get_engine(name)
-        for kernel in ("rotate", "analyze"):
+        for kernel in ("rotate", "analyze", "encode_blocks"):
             orig = getattr(eng, kernel)
             monkeypatch.setattr(eng, kernel, lambda *a, _o=orig, _n=name: calls.append(_n) or _o(*a))
     x = np.random.default_rng(0).normal(0, 0.1, 2048)
@@ -263,3 +263,66 @@ def test_works_from_a_checkout_without_the_backends_subpackage(tmp_path):
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
                         "tests/test_rotation.py"], cwd=root, capture_output=True, text=True)  # fmt: skip
     assert p.returncode == 0 and "tests collected" in p.stdout, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("bits,residual,n", [(6, "sign", 512), (6, "none", 512), (3, "sign", 64), (8, "sign", 128),
+                                             (8, "none", 256), (1, "sign", 4096), (5, "sign", 2048)])  # fmt: skip
+def test_fused_block_kernels_match_the_default(bits, residual, n):
+    """encode_blocks / decode_blocks of every engine against the Engine defaults: records, energies,
+    error sums and decoded blocks, with silent rows and rows of modes 2 and 3 in the batch."""
+    from tqa.blockcodec import _CUTS, _LEVELS, _SCALES, BlockCodec
+    from tqa.engine import Engine
+    from tqa.profiles.settings import TimeSettings
+
+    s = TimeSettings(block_size=n, bits=bits, residual=residual)
+    rng = np.random.default_rng(n + bits)
+    x = np.rint(rng.normal(0, 2.0**20, (300, n)) * rng.uniform(0, 1, (300, 1)) ** 4)
+    x[3] = 0.0
+    x[10, 5] = 2.0**26
+    x[11] = 0.0
+    x[11, 0] = 1.0
+    ref = get_engine("numpy")
+    bc = BlockCodec(s, ref)
+    split = residual == "sign"
+    args = (bc._signs[1], bc._thresholds, bc._levels, _CUTS, _SCALES, bits, split)
+    want = np.empty((len(x), s.record_bytes), np.uint8)
+    e_ref, d_ref = Engine.encode_blocks(ref, x, *args, want)
+    side = want[:, 0:2].copy().view("<u2")[:, 0]
+    mode = (side >> 12).astype(np.int64)
+    mode[[5, 17, 40]] = 2
+    mode[[6, 41]] = 3
+    k = side & 0x0FFF
+    scale = _LEVELS[np.where(mode == 0, 0, k)]
+    dec_ref = Engine.decode_blocks(ref, want, scale, bc._levels, bc._signs[1], bits, split, np.empty(x.shape), mode,
+                                   bc._signs[2])  # fmt: skip
+    for name in ENGINES:
+        eng = get_engine(name)
+        got = np.empty_like(want)
+        e, d = eng.encode_blocks(x, *args, got)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.asarray(e), e_ref)
+        np.testing.assert_array_equal(np.asarray(d), d_ref)
+        out = eng.decode_blocks(want, scale, bc._levels, bc._signs[1], bits, split, np.empty(x.shape), mode,
+                                bc._signs[2])  # fmt: skip
+        np.testing.assert_array_equal(np.asarray(out), dec_ref)
+
+
+def test_tiled_from_grid_int16_matches_the_reference():
+    from tqa.samples import from_grid
+
+    rng = np.random.default_rng(5)
+    eng = get_engine("tiled")
+    for c in (1, 2, 3):
+        for n in (0, 1, 1000, 70001):
+            buf = np.rint(rng.normal(0, 2.0**23, (c, n)))
+            buf[:, ::7] *= 64  # beyond the int16 range: clipped
+            buf[:, ::11] = -0.0
+            buf[:, 1::13], buf[:, 2::13], buf[:, 3::13] = 128.0, -128.0, 384.0  # halves: round half to even
+            for g in (buf.T, np.ascontiguousarray(buf.T)):
+                want = from_grid(g, "int16")
+                got = eng.from_grid(g, "int16")
+                assert got.dtype == want.dtype and got.flags.c_contiguous
+                np.testing.assert_array_equal(got, want)
+                into = np.empty((n, c), np.int16)
+                eng.from_grid(g, "int16", out=into)
+                np.testing.assert_array_equal(into, want)

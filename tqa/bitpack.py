@@ -14,13 +14,17 @@ def _group(bits: int) -> tuple[int, int, type]:
     return g, nbytes, (np.uint32 if nbytes <= 4 else np.uint64)
 
 
-def pack(codes: np.ndarray, bits: int) -> np.ndarray:
-    """Pack (rows, n) codes of ``bits`` bits each (n % 8 == 0) into (rows, n*bits/8) bytes.
+def pack(codes: np.ndarray, bits: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Pack (rows, n) codes of ``bits`` bits each (n % 8 == 0) into (rows, n*bits/8) bytes
+    (written into ``out``, e.g. a column range of block records, if given; returned).
 
     The first code takes the most significant bits.  Codes are combined ``g`` at a time (the
     fewest that fill whole bytes: 4 for 6 bits), each placed in a 16-bit window over the (at
     most two) bytes it spans and OR-ed into them: byte-wide work, no word-wide temporaries.
     """
+    if out is not None:
+        out[...] = pack(codes, bits)
+        return out
     rows, n = codes.shape
     if bits == 8:
         return codes.astype(np.uint8)
@@ -50,19 +54,33 @@ def _layout(bits: int) -> list[tuple[int, int, bool]]:
     return out
 
 
-def unpack(data: np.ndarray, bits: int, n: int) -> np.ndarray:
-    """Inverse of :func:`pack`: (rows, n*bits/8) bytes to (rows, n) uint8 codes.
+def unpack(data: np.ndarray, bits: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of :func:`pack`: (rows, n*bits/8) bytes to (rows, n) uint8 codes (written into
+    ``out``, a (rows, n) uint8 array, if given; returned).
 
     Byte-wide work: each code of a group is cut from the (at most two) bytes it spans, in
     16-bit words (a 64-bit word per eight codes took four times the memory traffic)."""
     rows = data.shape[0]
+    if out is not None:
+        if bits in (1, 8) or not out.flags.c_contiguous:
+            out[...] = unpack(data, bits, n)
+            return out
+        _unpack_into(data, bits, n, out.reshape(rows, n // _group(bits)[0], _group(bits)[0]))
+        return out
     if bits == 8:
         return data.reshape(rows, n)
     if bits == 1:
         return np.unpackbits(data, axis=1, count=n)
     g, nbytes, _ = _group(bits)
-    src = data.reshape(rows, n // g, nbytes)
     out = np.empty((rows, n // g, g), np.uint8)
+    _unpack_into(data, bits, n, out)
+    return out.reshape(rows, n)
+
+
+def _unpack_into(data: np.ndarray, bits: int, n: int, out: np.ndarray) -> None:
+    rows = data.shape[0]
+    g, nbytes, _ = _group(bits)
+    src = data.reshape(rows, n // g, nbytes)
     mask = np.uint16((1 << bits) - 1)
     w = np.empty((rows, n // g), np.uint16)
     for i, (k, shift, spans) in enumerate(_layout(bits)):
@@ -72,4 +90,3 @@ def unpack(data: np.ndarray, bits: int, n: int) -> np.ndarray:
         w >>= np.uint16(shift)
         w &= mask
         out[:, :, i] = w
-    return out.reshape(rows, n)

@@ -224,7 +224,9 @@ class BlockCodec:
                                                 k, codes, self._thresholds, self._levels, _CUTS, _SCALES, limits))  # fmt: skip
         out = (mode, k, codes, None, None)
         rest = np.flatnonzero(~done)
-        if rest.size:  # the reference, whole (with the coefficients computed above)
+        if rest.size == len(xh):  # the engine declined every block: the reference on the arrays as they are
+            self._recode_hard(xh, y, eh, best, rest, mode, k, codes, None, None, ys=ys)
+        elif rest.size:  # the reference, whole (with the coefficients computed above)
             self._recode_hard(xh[rest], y[rest], eh[rest], best[rest], rest, mode, k, codes, None, None,
                               ys={m: v[rest] for m, v in ys.items()})  # fmt: skip
         still = np.flatnonzero(done & (best > self._hard_mse))
