@@ -245,10 +245,10 @@ def _rans_step(x, k, i, tsym, ttab, freq, cum, rcp, wbuf, w0):  # pragma: no cov
     wbuf[w0 + k] = x & 0xFFFF
     k += em
     x >>= em << 4
-    dq = np.int64(x * rcp[tb, sy])  # x // fr, corrected by one below (exact for x < 2**32)
+    dq = (x * rcp[tb, sy]) >> 32  # x // fr or one more (rcp = ceil(2**32 / fr), x < 2**32)
     rm = x - dq * fr
-    c = np.int64(rm >= fr)
-    return ((dq + c) << 12) + rm - c * fr + cum[tb, sy], k
+    c = np.int64(rm < 0)
+    return ((dq - c) << 12) + rm + c * fr + cum[tb, sy], k
 
 
 @_jit
@@ -305,10 +305,11 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
     nb = N // BAND
     nbc = ch * nb
     T, S = freq.shape
-    rcp = np.empty((T, S))  # x // f as floor(x * (1/f)), corrected by one (exact for x < 2**32)
+    rcp = np.zeros((T, S), np.int64)  # x // f as (x * ceil(2**32 / f)) >> 32, less one where that is over
     for t in range(T):
         for k in range(S):
-            rcp[t, k] = 1.0 / freq[t, k] if freq[t, k] > 0 else 0.0
+            if freq[t, k] > 0:
+                rcp[t, k] = ((1 << 32) + freq[t, k] - 1) // freq[t, k]
     per = nbc + ch * N
     tsym = np.empty(F * per, np.uint8)
     ttab = np.empty(F * per, np.uint8)
@@ -320,6 +321,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
     nw = np.zeros(F, np.int64)
     xs = np.zeros(F, np.int64)
     na_ = np.zeros(F, np.int64)
+    hesc = np.zeros(F, np.bool_)  # whether the frame has escape codes
     need = 0
     for f in range(F):  # symbols in decoder order; sizes of the raw parts
         base = f * per
@@ -364,6 +366,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
                 nn += 1
         n[f] = nn
         na_[f] = na - a0
+        hesc[f] = nesc > 0
         need += 1 + 8 + 10 + 2 * (nn + 2) + nlsb + (nsign + nesc + 7) // 8
     wbuf = np.empty(F * per + 2 * F, np.uint16)
     _rans_lanes(tsym, ttab, soff, n, freq, cum, rcp, wbuf, woff, nw, xs)
@@ -450,7 +453,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
             out[p + (bp >> 3)] = (acc << (8 - nacc)) & 0xFF
             bp += nacc
         i0 = a0
-        for t in range(nbc):
+        for t in range(nbc if hesc[f] else 0):
             c = cls[f, t]
             if c == 0:
                 continue
@@ -499,3 +502,23 @@ def zero_map(x, n, zrun, z):  # pragma: no cover - compiled
                     zz[k] = keep
                 i = j
     return anyz
+
+
+@_jit
+def to_int32(gt, q):  # pragma: no cover - compiled
+    """q (k, ch) = the grid samples gt (ch, k) (any layout) as int32, interleaved; returns whether
+    every one is an integer in [-2**31, 2**31) (what ``g.astype(int32)`` equal to g means)."""
+    ch, k = gt.shape
+    ok = True
+    for c in range(ch):
+        row = gt[c]
+        for i in range(k):
+            v = row[i]
+            if v >= -2147483648.0 and v <= 2147483647.0:
+                n = np.int32(v)
+                q[i, c] = n
+                ok &= np.float64(n) == v
+            else:  # out of range or NaN
+                q[i, c] = 0
+                ok = False
+    return ok
