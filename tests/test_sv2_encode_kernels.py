@@ -239,7 +239,9 @@ def _signal(ch: int, n: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("ch,kw", [(2, dict(rate=3.0)), (1, dict(rate=2.0, hop=256)), (2, dict(quality=42.0)),
                                    (5, dict(rate=2.5, hop=512)), (2, dict(rate=4.0, rotate=True, seed=2, hop=1024)),
-                                   (2, dict(rate=3.0, stereo="ms", hop=2048, rho=0.4))])  # fmt: skip
+                                   (2, dict(rate=3.0, stereo="ms", hop=2048, rho=0.4)),
+                                   (2, dict(rate=3.0, tune="perceptual")),
+                                   (1, dict(rate=2.0, hop=256, tune="perceptual"))])  # fmt: skip
 def test_whole_streams_match_numpy(kernels, ch, kw, monkeypatch):
     mod, use = kernels
     monkeypatch.setattr(sv2, "SUBSET_FRAMES", 16)  # short signals through every search path

@@ -55,6 +55,7 @@ def cases() -> dict[str, tuple[np.ndarray, int, dict]]:
         "spectral2_rate_stereo": (st, 44100, {"profile": "spectral2", "rate": 3.0}),
         "spectral2_quality_mono_rotated": (mono, 22050, {"profile": "spectral2", "quality": 40.0, "hop": 512,
                                                           "rotate": True, "seed": 5}),
+        "spectral2_perceptual_stereo": (st, 44100, {"profile": "spectral2", "rate": 2.5, "tune": "perceptual", "seed": 3}),
     }
 
 

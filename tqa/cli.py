@@ -78,7 +78,7 @@ def _settings_class(profile: str):
     return _settings.SETTINGS[profile]
 
 
-SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "frame_samples", "seed", "rate", "quality", "hop")
+SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "frame_samples", "seed", "rate", "quality", "hop", "tune")
 
 
 def _field_defaults(profile: str) -> dict:
@@ -214,6 +214,8 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quality", type=_float("quality"), metavar="DB", help=f"spectral: target SQNR per frame in dB, {QUALITY_RANGE[0]:g}..{QUALITY_RANGE[1]:g} (VBR)")
     g.add_argument("--hop", type=_int("hop"), choices=(256, 512, 1024, 2048), metavar="{256,512,1024,2048}",
                    help=f"spectral: MDCT hop (default: {s.get('hop')})")  # fmt: skip
+    g.add_argument("--tune", choices=("sqnr", "perceptual"),
+                   help="spectral2: sqnr (MSE-optimal) or perceptual (noise filling, masking-weighted steps; for listening) (default: sqnr)")
     g.add_argument("--seed", type=_int("seed", 0, 2**64 - 1), metavar="N", help="rotation seed, 0..2**64-1 (default: 0)")
     _add_engine(g)
 

@@ -37,6 +37,7 @@ HOPS = (256, 512, 1024, 2048)  # MDCT hops of the spectral profiles
 SPECTRAL_DEFAULT_RATE = 3.2  # bits per sample when neither rate nor quality is given
 SPECTRAL2_DEFAULT_RATE = 3.0
 STEREO = ("auto", "lr", "ms")
+TUNES = ("sqnr", "perceptual")  # spectral2: MSE-optimal, or for listening (tqa.sv2.perceptual)
 
 
 def _np():
@@ -251,6 +252,7 @@ class Spectral2Settings:
     preecho: bool = True
     silence: bool = True
     stereo: str = "auto"
+    tune: str = "sqnr"  # "sqnr" (MSE-optimal) or "perceptual" (band weights, noise filling: tqa.sv2.perceptual)
 
     def __post_init__(self) -> None:
         if self.hop != "auto" and (isinstance(self.hop, bool) or self.hop not in HOPS):
@@ -259,6 +261,10 @@ class Spectral2Settings:
         check_rate_quality(self, SPECTRAL2_DEFAULT_RATE)
         if self.stereo not in STEREO:
             raise ValueError(f"stereo must be one of {', '.join(STEREO)}, got {self.stereo!r}")
+        if self.tune not in TUNES:
+            raise ValueError(f"tune must be one of {', '.join(TUNES)}, got {self.tune!r}")
+        if self.tune == "perceptual" and self.quality is not None:
+            raise ValueError("tune='perceptual' takes rate= (quality= is an SQNR target: tune='sqnr')")
         for name in ("rotate", "transients", "preecho", "silence"):
             if not _is_bool(getattr(self, name)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

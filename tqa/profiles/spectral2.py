@@ -6,8 +6,11 @@ Quality per bit: at WavPack's own rates (``wavpack -b2/-b3/-b4 -hh -x6 -s0``) it
 The seeded per-band Hadamard rotation of profiles 0 and 1 is an option (``rotate=True``): with
 entropy coding it measured -0.6 dB mean, so it is off by default.
 
+``tune="perceptual"`` (flags bit 4; params version 2, :mod:`tqa.sv2.perceptual`): masking-weighted
+steps and noise filling, for listening; ``tune="sqnr"`` (the default) is MSE-optimal.
+
 Settings (header fields, 16 bytes): ``u8 hop (log2, 8..11), u8 flags (bit 0 rotate, 1
-transients, 2 pre-echo guard, 3 silence maps), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
+transients, 2 pre-echo guard, 3 silence maps, 4 tune perceptual), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
 (0 ``rate`` bits/sample, 1 ``quality`` dB), u32 value in thousandths, u64 seed``.  The stream's
 parameters (step, entropy tables, ~500 bytes) are the header's profile data; frames vary in
 size (a VBR index follows them).  Frame f owns samples [f·hop, (f+1)·hop) and decoding them
@@ -36,7 +39,7 @@ import numpy as np
 from .. import sv2
 from ..format import FRAME_OVERHEAD, HEADER_SIZE, FormatError
 from .base import FrameDecoder, FrameEncoder, Profile
-from .settings import HOPS, STEREO, Spectral2Settings  # noqa: F401 (re-exported)
+from .settings import HOPS, STEREO, TUNES, Spectral2Settings  # noqa: F401 (re-exported)
 from .settings import SPECTRAL2_DEFAULT_RATE as DEFAULT_RATE  # noqa: F401
 
 MAX_CHANNELS = 255  # the codec's parameters hold a u8 channel count
@@ -55,7 +58,7 @@ class _Encoder(FrameEncoder):
         kw = dict(rate=s.rate) if s.quality is None else dict(quality=s.quality)
         self._enc = sv2.Encoder(channels, sample_rate=sample_rate, hop=s.hop, seed=s.seed, rotate=s.rotate,
                                 transients=s.transients, preecho=s.preecho, silence=s.silence, stereo=s.stereo,
-                                frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
+                                tune=s.tune, frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
         self._params = b""
         self.settings = None
 
@@ -92,6 +95,8 @@ class _Decoder(FrameDecoder):
         p = self.params
         if (p.channels, p.hop, p.n_samples) != (header.channels, header.settings.hop, header.n_samples) and not header.unfinished:
             raise FormatError("spectral2 parameters disagree with the header (channels, hop or length)")
+        if (p.perc is not None) != (header.settings.tune == "perceptual"):
+            raise FormatError("spectral2 parameters disagree with the header (tune)")
         self.channels = header.channels
 
     def decode(self, first: int, payloads: list) -> np.ndarray:
@@ -109,21 +114,23 @@ class Spectral2Profile(Profile):
 
     def describe(self, s: Spectral2Settings) -> dict:
         return {"hop": s.hop, "seed": s.seed, "mode": "quality" if s.quality is not None else "rate", "rate": s.rate,
-                "quality": s.quality, "rotate": s.rotate, "transients": s.transients, "stereo": s.stereo}  # fmt: skip
+                "quality": s.quality, "rotate": s.rotate, "transients": s.transients, "stereo": s.stereo,
+                "tune": s.tune}  # fmt: skip
 
     def pack_fields(self, s: Spectral2Settings) -> bytes:
         hop = 0 if s.hop == "auto" else s.hop.bit_length() - 1
-        flags = s.rotate | s.transients << 1 | s.preecho << 2 | s.silence << 3
+        flags = s.rotate | s.transients << 1 | s.preecho << 2 | s.silence << 3 | (s.tune == "perceptual") << 4
         mode, value = (1, s.quality) if s.quality is not None else (0, s.rate)
         return _FIELDS.pack(hop, flags, STEREO.index(s.stereo), mode, int(round(value * 1000)), s.seed)
 
     def parse_fields(self, data: bytes) -> Spectral2Settings:
         log_hop, flags, stereo, mode, value, seed = _FIELDS.unpack(data)
-        if not 8 <= log_hop <= 11 or flags > 15 or stereo >= len(STEREO) or mode > 1:
+        if not 8 <= log_hop <= 11 or flags > 31 or stereo >= len(STEREO) or mode > 1:
             raise FormatError("invalid spectral2 header fields")
         v = value / 1000.0
         return Spectral2Settings(None if mode else v, v if mode else None, 1 << log_hop, seed, bool(flags & 1),
-                                 bool(flags & 2), bool(flags & 4), bool(flags & 8), STEREO[stereo])  # fmt: skip
+                                 bool(flags & 2), bool(flags & 4), bool(flags & 8), STEREO[stereo],
+                                 TUNES[flags >> 4])  # fmt: skip
 
     def _hop(self, s: Spectral2Settings) -> int:
         return 1024 if s.hop == "auto" else s.hop

@@ -31,6 +31,14 @@ Frame payload: header byte (bit 0 short frame, 1/2 left/right overlap short, 3 M
 rANS words (u16 LE), LSB planes, sign and escape bits.  Frames depend only on params, never on
 each other: a lost frame loses samples [f·N - N/2, (f+1)·N + N/2) at most.
 
+tune="perceptual" (tqa.sv2.perceptual; params version 2, which version-1 readers refuse): the
+encoder divides the coefficients by masking weights (per stream band, per frame, per frame and
+group of 4 bands; all in the stream) before the quantizer, so stereo decisions and the step
+search use the same weighted cost; frames add [noise record if header bit 5] and the frame's
+gain codes after the silence map; the decoder fills empty bands (and zeros inside coded bands)
+with seeded ±noise at the transmitted levels and multiplies by the weights, one NumPy post-step
+(tqa.sv2.perceptual.post) after the entropy decoder.  tune="sqnr" streams are unchanged.
+
 API:
   params, frames = encode(grid, sample_rate=..., rate=... | quality=..., **settings)
   enc = Encoder(channels, **settings); enc.push(grid) ...; params, frames = enc.finish()   # streaming,
@@ -53,6 +61,7 @@ import tempfile
 import numpy as np
 
 from . import codec, transform
+from . import perceptual as _perc
 from .codec import FrameError, Settings, parse_params
 
 __all__ = ["encode", "Encoder", "decode", "decode_frames", "read", "info", "Settings", "FrameError", "frame_range"]
@@ -300,18 +309,21 @@ class _Kept:
         parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
         if self.with_y:
             parts += (np.ascontiguousarray(qz.Y),)
+        if qz.nl is not None:  # perceptual: the noise classes and frame gains
+            parts += (qz.nl.astype(np.int8), qz.pg.astype(np.uint8))  # pg (F, 1 + groups)
         size = 0
         for a in parts:  # the bytes of each array as they are (no joined copy)
             a = np.ascontiguousarray(a)
             self._f.write(memoryview(a).cast("B") if a.size else b"")
             size += a.nbytes
-        self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape))
+        self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape, None if qz.nl is None else qz.nl.shape))
         self._off += size
 
     def get(self, j: int) -> codec.Quantized:
-        off, qs, qd, cs, es = self._rec[j]
+        off, qs, qd, cs, es, ns = self._rec[j]
         sizes = (int(np.prod(qs)) * np.dtype(qd).itemsize, int(np.prod(cs)), qs[0], int(np.prod(es)))
         sizes += (8 * int(np.prod(qs)),) if self.with_y else (0,)
+        sizes += (int(np.prod(ns)), qs[0] * (1 + qs[2] // codec.BAND // _perc.LG)) if ns is not None else (0, 0)
         if j == 0:
             self._f.flush()
         buf = _pread(self._f, off, sum(sizes))
@@ -321,7 +333,9 @@ class _Kept:
         q = q if qd == np.int16 and codec._compiled_enc() is not None else q.astype(np.int64)
         return codec.Quantized(self.step, q, part(1, np.int8).reshape(cs).astype(np.int64),
                                part(2, np.uint8).astype(bool), part(3, np.int8).reshape(es).astype(np.int64), None,
-                               part(4, np.float64).reshape(qs) if self.with_y else None)  # fmt: skip
+                               part(4, np.float64).reshape(qs) if self.with_y else None,
+                               part(5, np.int8).reshape(ns) if ns is not None else None,
+                               part(6, np.uint8).reshape(qs[0], -1).astype(np.int64) if ns is not None else None)  # fmt: skip
 
     def close(self) -> None:
         self._f.close()
@@ -650,6 +664,7 @@ def _pick_hop(src: _Source, st: Settings) -> "_Stream":
     idx1 = idx1[idx1 < S1.F]
     best, score = S1, None
     for hop, S, idx in ((1024, S1, idx1), (2048, S2, idx2)):
+        _perceptual_weights(S)
         A = S.analysis(idx)
         sst = S.st
         budget = st.rate * idx2.size * 2048 * ch - 8 * idx.size * _frame_fixed_bytes(sst)
@@ -660,11 +675,29 @@ def _pick_hop(src: _Source, st: Settings) -> "_Stream":
     return best
 
 
+def _perceptual_weights(S: "_Stream") -> None:
+    """tune="perceptual": the stream's band weights (tqa.sv2.perceptual) from the long-term band
+    energies of the step search's subset of frames, set in S.st (once)."""
+    st = S.st
+    if st.tune != "perceptual" or st.weights is not None:
+        return
+    A, _ = _subset(S)
+    P = _perc.long_term_energy(A.EB, A.short)
+    if A.EBM is not None:  # the stream's energy per band whatever the stereo form
+        P = 0.5 * (P + _perc.long_term_energy(A.EBM, A.short))
+    del A
+    S.st = dataclasses.replace(st, weights=_perc.weights_from_energy(P, st.mask))
+    if S.e_lo is not None:  # as codec.preecho_levels makes them with the weights
+        S.e_lo /= _perc.weight_rms(S.st.weights) ** 2
+    S._cache = {} if S._cache is not None else None
+
+
 def _encode(src: _Source, st: Settings):
     if st.hop == "auto" and st.rate is not None:
         S = _pick_hop(src, st)
     else:
         S = _Stream(src, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st)
+        _perceptual_weights(S)
     try:
         if S.st.rate is not None:
             return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
@@ -752,7 +785,7 @@ class Encoder:
 def info(params: bytes) -> dict:
     p = parse_params(params)
     return {"channels": p.channels, "hop": p.hop, "sample_rate": p.sample_rate, "n_samples": p.n_samples,
-            "n_frames": p.n_frames, "step": p.step, "rotate": p.rotate}  # fmt: skip
+            "n_frames": p.n_frames, "step": p.step, "rotate": p.rotate, **_perc.describe(p.perc)}  # fmt: skip
 
 
 def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) -> tuple[np.ndarray, int]:

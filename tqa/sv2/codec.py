@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import mdct
 from ..rotation import signs as _signs
+from . import perceptual as _perc
 from . import rans, transform
 
 BAND = 16
@@ -57,10 +58,25 @@ class Settings:
     frame_overhead: int = 0  # container bytes per frame, counted in rate
     stream_overhead: int = 0  # container bytes per stream besides params (header, index), counted in rate
     sample_rate: int = 44100
+    # tune="perceptual" (tqa.sv2.perceptual; params version 2): band weights and noise filling
+    tune: str = "sqnr"  # "sqnr" (MSE-optimal, the default) or "perceptual"
+    mask: float = 0.0  # perceptual: noise power per band ∝ (long-term band energy)**mask
+    nf_group: int = 4  # perceptual: bands per noise-fill level
+    nf_zero: int = 10  # perceptual: zeros inside coded bands decode as ±nf_zero/64 steps (0 = off)
+    nf_gain: float = 1.0  # perceptual: energy of the noise fill relative to the empty bands'
+    tmask: float = 0.5  # perceptual: noise power per frame ∝ (frame energy)**tmask
+    lmask: float = 0.3  # perceptual: noise power per frame and group of bands ∝ (its energy)**lmask (long frames)
+    weights: tuple | None = None  # perceptual: band weight codes (set by the encoder from the stream)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.quality is None):
             raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
+        if self.tune not in ("sqnr", "perceptual"):
+            raise ValueError(f"tune must be 'sqnr' or 'perceptual', got {self.tune!r}")
+        if self.tune == "perceptual" and self.quality is not None:
+            raise ValueError("tune='perceptual' takes rate= (quality= is an SQNR target: tune='sqnr')")
+        if self.nf_group not in (1, 2, 4, 8) or not 0 <= self.nf_zero <= 63:
+            raise ValueError("nf_group must be 1, 2, 4 or 8 and nf_zero 0..63")
         if self.hop not in (256, 512, 1024, 2048, "auto"):
             raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
         if self.stereo not in ("auto", "lr", "ms"):
@@ -193,11 +209,13 @@ class Analysis:
     e_lo: np.ndarray  # (F, SHORT) min over 16 window segments of signal mean square / window mean square
     e_blk: np.ndarray  # (F, SHORT) mean square per sample over the window
     guard: np.ndarray  # (F, SHORT) blocks the pre-echo guard applies to
+    pg: np.ndarray | None = None  # perceptual: frame gain codes (F,) (tqa.sv2.perceptual)
 
     def subset(self, idx) -> "Analysis":
         """Frames idx (an index array: copies; a slice: views)."""
         g = lambda a: None if a is None else a[idx]  # noqa: E731
-        return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx], self.guard[idx])
+        return Analysis(self.X[idx], g(self.XM), self.EB[idx], g(self.EBM), self.short[idx], self.e_lo[idx], self.e_blk[idx], self.guard[idx],
+                        g(self.pg))  # fmt: skip
 
     @staticmethod
     def join(parts: list["Analysis"]) -> "Analysis":
@@ -205,7 +223,7 @@ class Analysis:
         if len(parts) == 1:
             return parts[0]
         cat = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(a, name) for a in parts])  # noqa: E731
-        return Analysis(*(cat(f) for f in ("X", "XM", "EB", "EBM", "short", "e_lo", "e_blk", "guard")))
+        return Analysis(*(cat(f) for f in ("X", "XM", "EB", "EBM", "short", "e_lo", "e_blk", "guard", "pg")))
 
 
 def block_window_sq(m: int) -> np.ndarray:
@@ -225,6 +243,10 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
     else:
         X = transform.forward_segments(seg, short, rl, rr).transpose(1, 0, 2).copy()  # (F, ch, N)
     F, ch, N = X.shape
+    pg = None
+    if st.weights is not None:  # perceptual: quantize in the weighted domain (tqa.sv2.perceptual)
+        pg = _perc.frame_gains(X, short, st.tmask, st.lmask)
+        X /= _perc.coef_weights(st.weights, N) * _perc.gain_of(pg)
     XM = None
     if seg is None:  # the pre-echo guard's levels need the segments of the short frames only
         sel = np.flatnonzero(short) if st.preecho else np.zeros(0, np.int64)
@@ -233,6 +255,8 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
             e_lo[sel], e_blk[sel] = preecho_levels(_block_segments(block, sel, F), np.ones(sel.size, bool), st)
     else:
         e_lo, e_blk = preecho_levels(seg, short, st)
+    if pg is not None:  # the guard sees the frame's weighted steps
+        e_lo = e_lo / _perc.gain_rms(pg)[:, None] ** 2
     if guard is None:
         guard = np.repeat(short[:, None], transform.SHORT, axis=1)
     if jit is not None and not st.rotate:  # the same values, in one pass
@@ -243,7 +267,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
         else:
             EBM = None
             jit.band_energies(X.reshape(F * ch, N), EB.reshape(F * ch, -1))
-        return Analysis(X, XM, EB, EBM, short, e_lo, e_blk, guard)
+        return Analysis(X, XM, EB, EBM, short, e_lo, e_blk, guard, pg)
     if ch == 2 and st.stereo != "lr":
         XM = np.empty_like(X)
         XM[:, 0] = (X[:, 0] + X[:, 1]) * np.sqrt(0.5)
@@ -252,7 +276,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
         X = _rotate(X, st.seed)
         XM = None if XM is None else _rotate(XM, st.seed)
     eb = lambda a: None if a is None else np.einsum("fcbk,fcbk->fcb", a.reshape(F, ch, -1, BAND), a.reshape(F, ch, -1, BAND))  # noqa: E731
-    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard)
+    return Analysis(X, XM, eb(X), eb(XM), short, e_lo, e_blk, guard, pg)
 
 
 @functools.lru_cache(maxsize=8)
@@ -373,6 +397,8 @@ def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np
         floor = (256.0 * st.preecho_floor) ** 2  # grid units: preecho_floor 16-bit LSBs RMS
         e_lo[sel] = np.maximum(np.min(np.maximum(qe, floor) / w2, axis=-1), floor)
         e_blk[sel] = qe.mean(-1)
+        if st.weights is not None:  # the noise of the weighted steps, in the weighted domain
+            e_lo[sel] /= _perc.weight_rms(st.weights) ** 2
     return e_lo, e_blk
 
 
@@ -380,12 +406,15 @@ class Quantized:
     """step; q (F, ch, N) int64 quantization indices; cls (F, ch, nb) band classes; ms (F,) bool;
     e (F, SHORT) step reduction of each short block, half-octaves (0..EMAX); v |X|/step of the
     coded representation; Y the coded representation (made when first asked for, from
-    ``src`` = (X, XM), where a compiled quantizer left it out)."""
+    ``src`` = (X, XM), where a compiled quantizer left it out); perceptual streams
+    (tqa.sv2.perceptual): nl (F, ch, groups) noise classes (-1 = no empty band), pg the frame
+    gain codes."""
 
-    __slots__ = ("step", "q", "cls", "ms", "e", "v", "_Y", "_src")
+    __slots__ = ("step", "q", "cls", "ms", "e", "v", "_Y", "nl", "pg", "_src")
 
-    def __init__(self, step, q, cls, ms, e, v, Y, src=None) -> None:
+    def __init__(self, step, q, cls, ms, e, v, Y, nl=None, pg=None, src=None) -> None:
         self.step, self.q, self.cls, self.ms, self.e, self.v, self._Y, self._src = step, q, cls, ms, e, v, Y, src
+        self.nl, self.pg = nl, pg
 
     @property
     def Y(self) -> np.ndarray:
@@ -447,7 +476,7 @@ def quantize(A: Analysis, step: float, st: Settings, divide: bool | None = None)
         return _quantize_compiled(jit, A, step, st, divide, ms)
     Y = A.X if not ms.any() else np.where(ms[:, None, None], A.XM, A.X)
     e = preecho_shift(A, step) if st.preecho else np.zeros((Y.shape[0], transform.SHORT), np.int64)
-    if e.any() if divide is None else divide:
+    if st.tune == "perceptual" or (e.any() if divide is None else divide):  # perceptual: always
         v = np.abs(Y) / step_map(step, e, Y.shape[2])
     else:
         v = np.abs(Y) * (1.0 / step)
@@ -461,7 +490,8 @@ def quantize(A: Analysis, step: float, st: Settings, divide: bool | None = None)
     with np.errstate(divide="ignore"):
         c = np.clip(np.rint(np.log2(np.maximum(ms2, 1e-60))) + K0, 1, C - 1).astype(np.int64)
     cls = np.where(nz, c, 0)
-    return Quantized(step, q, cls, ms, e, v, Y)
+    nl = _perc.noise_levels(vb, nz, st.nf_group, st.nf_gain) if st.tune == "perceptual" else None
+    return Quantized(step, q, cls, ms, e, v, Y, nl, A.pg)
 
 
 def _quantize_compiled(jit, A: Analysis, step: float, st: Settings, divide: bool | None, ms: np.ndarray) -> Quantized:
@@ -471,7 +501,7 @@ def _quantize_compiled(jit, A: Analysis, step: float, st: Settings, divide: bool
     XM = X if A.XM is None else np.ascontiguousarray(A.XM)
     F, ch, N = X.shape
     e = preecho_shift(A, step) if st.preecho else np.zeros((F, transform.SHORT), np.int64)
-    div = bool(e.any() if divide is None else divide)
+    div = bool(st.tune == "perceptual" or (e.any() if divide is None else divide))  # perceptual: always
     q = np.empty((F, ch, N), np.int64)
     v = np.empty((F, ch, N))
     esq = np.empty((F, ch, N // BAND))
@@ -483,7 +513,8 @@ def _quantize_compiled(jit, A: Analysis, step: float, st: Settings, divide: bool
     with np.errstate(divide="ignore"):
         c = np.clip(np.rint(np.log2(np.maximum(ms2, 1e-60))) + K0, 1, C - 1).astype(np.int64)
     cls = np.where(nz, c, 0)
-    return Quantized(step, q, cls, ms, e, v, None, (A.X, A.XM))
+    nl = _perc.noise_levels(v.reshape(F, ch, -1, BAND), nz, st.nf_group, st.nf_gain) if st.tune == "perceptual" else None
+    return Quantized(step, q, cls, ms, e, v, None, nl, A.pg, src=(A.X, A.XM))
 
 
 # -- statistics and tables ---------------------------------------------------------------------
@@ -524,11 +555,15 @@ def counts(qz: Quantized, into: dict | None = None, centroids: bool = True) -> d
                          np.ascontiguousarray(qz.cls.reshape(F, -1), np.int64), _SHIFT, C, into["d"], into["c"],
                          into["cn"], into["cd"], bool(centroids))  # fmt: skip
         into["raw"] += float(raw)
+        if qz.nl is not None:  # integers: the sum is exact in either order
+            into["raw"] += _perc.record_bits(qz.nl, qz.pg)
         return into
     dsym, dctx, ccls, a, sym, s, coded = symbols(qz)
     esc = (a >> s) >= ESC
     ev = (a >> s)[esc] - ESC + 1
     raw = float(s.sum() + np.count_nonzero(a) + np.sum(2 * np.floor(np.log2(np.maximum(ev, 1))) + 1))
+    if qz.nl is not None:
+        raw += _perc.record_bits(qz.nl, qz.pg)
     F, ch, N = qz.q.shape
     v = qz.v.reshape(F, -1, BAND)[coded].reshape(-1)
     m = a > 0
@@ -681,9 +716,11 @@ def pack_params(st: Settings, channels: int, n: int, step: float, tab: Tables) -
     used = np.any(tab.ccodes != rans.ABSENT, axis=1)
     used[0] = False
     flags = int(st.rotate) | (int(st.transients) << 1)
-    head = HEAD.pack(MAGIC, VERSION, flags, channels, st.hop, st.sample_rate, n, st.seed, step)
+    perc = st.tune == "perceptual"
+    head = HEAD.pack(MAGIC, _perc.VERSION if perc else VERSION, flags, channels, st.hop, st.sample_rate, n, st.seed, step)
     bitmap = int(np.sum(used.astype(np.int64) << np.arange(C)))
-    body = _pack_bits([(tab.dcodes, 5), (np.array([bitmap]), 32), (tab.ccodes[used], 5), (tab.delta[used], 6)])
+    rec = _perc.pack_record(st.nf_group, st.nf_zero, st.weights or [0] * (st.hop // BAND)) if perc else []
+    body = _pack_bits([(tab.dcodes, 5), (np.array([bitmap]), 32), (tab.ccodes[used], 5), (tab.delta[used], 6)] + rec)
     return head + body
 
 
@@ -697,6 +734,7 @@ class Params:
     rotate: bool
     step: float
     tables: Tables
+    perc: "_perc.Record | None" = None  # tune="perceptual" streams (params version 2)
 
     @property
     def n_frames(self) -> int:
@@ -707,7 +745,7 @@ def parse_params(params: bytes) -> Params:
     if len(params) < HEAD.size:
         raise ValueError("sv2 params too short")
     magic, ver, flags, ch, hop, sr, n, seed, step = HEAD.unpack_from(params)
-    if magic != MAGIC or ver != VERSION:
+    if magic != MAGIC or ver not in (VERSION, _perc.VERSION):
         raise ValueError("not sv2 params (magic/version)")
     if hop not in (256, 512, 1024, 2048) or not 1 <= ch <= 255:
         raise ValueError("bad sv2 params")
@@ -732,7 +770,8 @@ def parse_params(params: bytes) -> Params:
     ccodes[used] = take(nu * 16, 5).reshape(nu, 16)
     delta = np.zeros((C, 3), np.int64)
     delta[used] = take(nu * 3, 6).reshape(nu, 3)
-    return Params(ch, hop, sr, n, seed, bool(flags & 1), step, Tables(dcodes, ccodes, delta))
+    perc = _perc.parse_record(take, hop) if ver == _perc.VERSION else None
+    return Params(ch, hop, sr, n, seed, bool(flags & 1), step, Tables(dcodes, ccodes, delta), perc)
 
 
 # -- frames -----------------------------------------------------------------------------------
@@ -741,7 +780,7 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray, zm
     F, ch, N = qz.q.shape
     nb = N // BAND
     freq, cum, _ = tab.arrays()
-    enc = _compiled_enc()
+    enc = _compiled_enc() if qz.nl is None else None  # perceptual records: _assemble writes them
     if enc is not None:
         zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
         qq = qz.q if qz.q.dtype == np.int16 and qz.q.flags.c_contiguous else np.ascontiguousarray(qz.q, np.int64)
@@ -808,6 +847,7 @@ def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap):
     lsb_b = lsb_arr.tobytes()
     tail_b = tail.tobytes()
     zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
+    nrec = _perc.records(qz.nl) if qz.nl is not None else None
     for f in range(F):
         hdr = int(short[f]) | (int(r[f] == N // 16 and not short[f]) << 1) \
             | (int(r[f + 1] == N // 16 and not short[f]) << 2) | (int(qz.ms[f]) << 3) | (int(zany[f]) << 4)  # fmt: skip
@@ -818,6 +858,11 @@ def _assemble(qz, words, coded, ccls, a, s, ne, ncoef, short, r, F, N, zmap):
             ext = bytes(ek.astype(np.uint8).tolist())
         if zany[f]:
             ext += _runs_bytes(zmap[f])
+        if nrec is not None and nrec[f]:
+            hdr |= _perc.HDR_BIT
+            ext += nrec[f]
+        if qz.pg is not None:
+            ext += _perc.gain_bytes(qz.pg[f])
         out.append(b"".join((bytes([hdr]), ext, _varint(w.size), w.astype("<u2").tobytes(),
                              lsb_b[lsb_fo[f] : lsb_fo[f + 1]], tail_b[tail_o[f] : tail_o[f + 1]])))  # fmt: skip
     return out
@@ -884,9 +929,12 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     ee = np.zeros((F, transform.SHORT), np.int64)
     zmap = np.zeros((F, ch, N), bool)
     wl, raws = [], []
+    nrecs = [None] * F  # perceptual: noise record bodies
+    pgain = np.zeros((F, 1 + N // BAND // _perc.LG), np.int64)  # perceptual: frame gain codes
+    hmax = 63 if p.perc is not None else 31
     for i, b in enumerate(payloads):
         try:
-            if not b or b[0] > 31:
+            if not b or b[0] > hmax:
                 raise ValueError("bad frame header")
             pos = 1
             if b[0] & 1:
@@ -898,6 +946,13 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
                 pos = 1 + transform.SHORT
             if b[0] & 16:
                 pos = _read_runs(b, pos, zmap[i])
+            if b[0] & _perc.HDR_BIT:
+                nl_, pos = _read_varint(b, pos)
+                if pos + nl_ > len(b):
+                    raise ValueError("truncated")
+                nrecs[i], pos = b[pos : pos + nl_], pos + nl_
+            if p.perc is not None:  # the frame gain code and the local weights
+                pos = _perc.read_gains(b, pos, pgain[i])
             nw, pos = _read_varint(b, pos)
             if pos + 2 * nw > len(b) or nw < 2:
                 raise ValueError("truncated")
@@ -983,11 +1038,24 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     X = np.zeros((F, ch * nb, BAND))
     X[coded] = np.where(neg, -val, val).reshape(-1, BAND)
     X = X.reshape(F, ch, N)
+    if p.perc is not None:  # tune="perceptual": noise filling and band weights (tqa.sv2.perceptual)
+        X = _perceptual_post(X, cls, nrecs, pgain, p, ee, index)
     if p.rotate:
         X = _rotate(X, p.seed, inverse=True)
     ms = (hdr & 8 > 0) & (ch == 2)
     X = apply_ms(X, ms)
     return X.transpose(1, 0, 2), short, rl, rr, zmap
+
+
+def _perceptual_post(X, cls, nrecs, pgain, p: Params, ee, index) -> np.ndarray:
+    try:
+        X = _perc.post(X, cls, nrecs, pgain, p.perc, step_map(p.step, ee, p.hop) if ee.any() else p.step, p.seed, index)
+    except ValueError as exc:
+        raise FrameError(int(index[getattr(exc, "frame_pos", 0)]), str(exc)) from None
+    if X.size and not np.abs(X).max() <= COEF_LIMIT:
+        raise FrameError(int(index[int(np.argmax(~(np.abs(X) <= COEF_LIMIT).reshape(X.shape[0], -1).all(1)))]),
+                         "coefficient beyond the encoder's range")  # fmt: skip
+    return X
 
 
 def _read_expgolomb(bits: np.ndarray, toff: np.ndarray, ef: np.ndarray, start: np.ndarray, index) -> np.ndarray:

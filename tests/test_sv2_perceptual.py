@@ -1,0 +1,268 @@
+"""sv2's perceptual tune (tqa.sv2.perceptual): params version 2 and its refusal by version-1
+readers, tune="sqnr" unchanged, bit-exact decoding on the numba and NumPy paths, frame
+independence, noise-fill levels, malformed records, and the profile / CLI option."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tqa
+from tqa import sv2
+from tqa.sv2 import codec
+from tqa.sv2 import perceptual as perc
+
+SR = 44100
+
+
+def _music(n: int = SR, channels: int = 2, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SR
+    chans = []
+    for c in range(channels):
+        x = 0.2 * np.sin(2 * np.pi * (220 * (c + 1)) * t + 3 * np.sin(2 * np.pi * 5 * t))
+        x += 0.05 * np.sin(2 * np.pi * 1760 * t) + 0.003 * rng.normal(size=n)
+        hit = int(0.6 * n) + 37 * c
+        x[hit:] += 0.3 * rng.normal(size=n - hit) * np.exp(-np.arange(n - hit) / 2000)
+        chans.append(x)
+    return np.rint(np.stack(chans, axis=1) * 2**23)
+
+
+def _enc(x, **kw):
+    kw.setdefault("rate", 2.5)
+    return sv2.encode(x, sample_rate=SR, tune="perceptual", **kw)
+
+
+def test_sqnr_tune_is_todays_stream():
+    x = _music(SR // 3, 2, seed=1)
+    a = sv2.encode(x, rate=3.0, sample_rate=SR)
+    assert sv2.encode(x, rate=3.0, sample_rate=SR, tune="sqnr") == a
+    assert a[0][4] == codec.VERSION == 1
+    assert all(b[0] < 32 for b in a[1])
+    assert sv2.info(a[0])["tune"] == "sqnr"
+
+
+def test_perceptual_stream_is_version_2_and_round_trips():
+    x = _music(SR // 2, 2, seed=2)
+    params, frames = _enc(x)
+    assert params[4] == perc.VERSION == 2
+    info = sv2.info(params)
+    assert info["tune"] == "perceptual" and len(info["weight_db"]) == info["hop"] // 16
+    assert any(b[0] & perc.HDR_BIT for b in frames)  # noise records are sent
+    y = sv2.decode(params, frames)
+    assert y.shape == x.shape and np.all(y == np.rint(y))
+    assert 10 * np.log10(np.sum(x**2) / np.sum((x - y) ** 2)) > 15
+    bits = (len(params) + sum(map(len, frames))) * 8 / x.size
+    assert 0.95 * 2.5 <= bits <= 1.01 * 2.5
+
+
+def test_version_1_readers_refuse_perceptual_streams(monkeypatch):
+    x = _music(SR // 4, 1, seed=3)
+    params, frames = _enc(x)
+    # a version-1 reader (the check as it was): refuses the params
+    monkeypatch.setattr(perc, "VERSION", 99)
+    with pytest.raises(ValueError, match="magic/version"):
+        codec.parse_params(params)
+    monkeypatch.undo()
+    # a noise-record frame under version-1 params: refused, not misdecoded
+    p1 = bytearray(sv2.encode(x, rate=2.5, sample_rate=SR)[0])
+    p = codec.parse_params(bytes(p1))
+    i = next(i for i, b in enumerate(frames) if b[0] & perc.HDR_BIT)
+    with pytest.raises(sv2.FrameError, match="bad frame header"):
+        codec.unpack_frames(p, [frames[i]], np.array([i]))
+    # unknown params versions are refused
+    bad = bytearray(params)
+    bad[4] = 3
+    with pytest.raises(ValueError, match="magic/version"):
+        codec.parse_params(bytes(bad))
+
+
+def test_container_header_flags_refused_by_old_readers_and_checked():
+    from tqa.profiles.spectral2 import SPECTRAL2, Spectral2Settings
+
+    s = Spectral2Settings(rate=3.0, hop=1024, tune="perceptual")
+    fields = SPECTRAL2.pack_fields(s)
+    assert fields[1] & 16 and SPECTRAL2.parse_fields(fields).tune == "perceptual"
+    assert fields[1] > 15  # readers before the tune refuse flags above 15
+    bad = bytearray(fields)
+    bad[1] |= 32
+    with pytest.raises(tqa.format.FormatError):
+        SPECTRAL2.parse_fields(bytes(bad))
+    with pytest.raises(ValueError, match="tune"):
+        Spectral2Settings(rate=3.0, tune="loud")
+
+
+def test_tqa_encode_tune_perceptual_round_trips_and_header_agrees():
+    x = (_music(SR // 2, 2, seed=4) / 256).astype(np.int16)
+    data = tqa.encode(x, SR, profile="spectral2", rate=3.0, tune="perceptual")
+    y, sr = tqa.decode(data, dtype="int16", always_2d=True)
+    assert sr == SR and y.shape == x.shape
+    assert tqa.Decoder(data).header.settings.tune == "perceptual"
+    plain = tqa.encode(x, SR, profile="spectral2", rate=3.0)
+    assert tqa.Decoder(plain).header.settings.tune == "sqnr"
+    assert tqa.encode(x, SR, profile="spectral2", rate=3.0, tune="sqnr") == plain
+
+
+def test_compiled_and_numpy_paths_agree(monkeypatch):
+    from tqa.sv2 import _jit
+
+    if not _jit.AVAILABLE:
+        pytest.skip("numba not installed")
+    x = _music(SR // 3, 2, seed=5)
+    x[3000:3100] += 2**22
+    a = _enc(x, rate=3.0)
+    ya = sv2.decode(*a)
+    monkeypatch.setattr(_jit, "AVAILABLE", False)
+    assert _enc(x, rate=3.0) == a
+    np.testing.assert_array_equal(sv2.decode(*a), ya)
+
+
+def test_decode_with_jit_disabled_in_a_fresh_process(tmp_path):
+    """TQA_SV2_JIT=0 (a process without the numba path) decodes the same samples."""
+    x = _music(SR // 4, 2, seed=6)
+    params, frames = _enc(x, rate=2.0)
+    y = sv2.decode(params, frames)
+    (tmp_path / "p.bin").write_bytes(params)
+    np.save(tmp_path / "lens.npy", np.array([len(b) for b in frames]))
+    (tmp_path / "f.bin").write_bytes(b"".join(frames))
+    code = (
+        "import sys, numpy as np; from tqa import sv2; d = sys.argv[1]\n"
+        "p = open(d + '/p.bin', 'rb').read(); raw = open(d + '/f.bin', 'rb').read()\n"
+        "ls = np.load(d + '/lens.npy'); offs = np.concatenate(([0], np.cumsum(ls)))\n"
+        "fr = [raw[a:b] for a, b in zip(offs[:-1], offs[1:])]\n"
+        "np.save(d + '/y.npy', sv2.decode(p, fr))\n"
+    )
+    env = dict(os.environ, TQA_SV2_JIT="0")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), y)
+
+
+def test_frames_decode_alone_the_same_noise():
+    """The noise fill depends on the absolute frame index only: random access gives the
+    samples of the whole decode."""
+    x = _music(SR, 2, seed=7)
+    params, frames = _enc(x, rate=2.0)
+    y = sv2.decode(params, frames)
+    for start, stop in ((0, 3000), (15000, 21000), (x.shape[0] - 5000, x.shape[0])):
+        got = sv2.read(params, lambda i: frames[i], start, stop)
+        np.testing.assert_array_equal(got, y[start:stop])
+
+
+def test_noise_fill_level_statistics():
+    """White noise whose bands all quantize to zero below a loud low band: the decoder fills the
+    empty bands at their energy (within 1 dB per region) with balanced signs; without the
+    fill (nf_gain=0) they decode as holes."""
+    rng = np.random.default_rng(8)
+    n = 2 * SR
+    t = np.arange(n) / SR
+    x = np.sin(2 * np.pi * 300 * t)[:, None] * 0.5 * 2**23 + rng.normal(size=(n, 1)) * 2e-4 * 2**23
+    x = np.rint(x)
+    params, frames = _enc(x, rate=0.6, hop=1024, transients=False, mask=0.0, lmask=0.0, tmask=0.0, nf_zero=0)
+    y = sv2.decode(params, frames)
+    from scipy.signal import welch
+
+    f, Px = welch(x[:, 0], SR, nperseg=2048)
+    _, Py = welch(y[:, 0], SR, nperseg=2048)
+    _, Pe = welch(y[:, 0] - x[:, 0], SR, nperseg=2048)
+    for lo, hi in ((3000, 6000), (6000, 12000), (12000, 20000)):
+        m = (f >= lo) & (f < hi)
+        ratio = 10 * np.log10(Py[m].mean() / Px[m].mean())
+        assert abs(ratio) < 1.0, (lo, hi, ratio)
+        # filled with independent noise: the error is about twice the signal there (+3 dB)
+        assert 1.0 < 10 * np.log10(Pe[m].mean() / Px[m].mean()) < 4.5
+    y0 = sv2.decode(*sv2.encode(x, rate=0.6, sample_rate=SR, tune="perceptual", hop=1024, transients=False,
+                                mask=0.0, lmask=0.0, tmask=0.0, nf_zero=0, nf_gain=0.0))  # fmt: skip
+    _, P0 = welch(y0[:, 0], SR, nperseg=2048)
+    m = (f >= 6000) & (f < 12000)
+    assert P0[m].mean() < 0.1 * Px[m].mean()  # holes without the fill
+    assert params[4] == 2
+
+
+def test_post_step_fills_exact_levels():
+    """The decoder's post-step: empty bands at exactly 2**((n - 9)/2) steps, signs from the
+    hash (balanced, frame-dependent), weights applied; a record of the wrong length is refused."""
+    F, ch, N = 3, 2, 256
+    nb = N // 16
+    rec = perc.Record(group=4, zero=0, wq=np.zeros(nb, np.int64))
+    cls = np.zeros((F, ch * nb), np.int64)
+    cls[:, 0] = 10  # band 0 of channel 0 coded
+    X = np.zeros((F, ch, N))
+    X[:, 0, :16] = 3.0
+    G = nb // 4
+    counts = [ch * G] * F  # every group holds an empty band
+    levels = np.arange(ch * G) % 8
+    body = np.packbits(((levels[:, None] >> np.arange(2, -1, -1)) & 1).astype(np.uint8).reshape(-1)).tobytes()
+    out = perc.post(X, cls, [body] * F, np.zeros((F, 1 + nb // perc.LG), np.int64), rec, 2.0, 0, np.arange(5, 5 + F))
+    assert np.all(out[:, 0, :16] == 3.0)
+    lv = np.where(levels > 0, 2.0 ** ((levels - 9) / 2.0), 0.0).reshape(ch, G)
+    want = np.repeat(lv, 64, axis=1)
+    want[0, :16] = 3.0
+    np.testing.assert_array_equal(np.abs(out), np.broadcast_to(np.where(want == 3.0, 3.0, want * 2.0), out.shape))
+    s = perc.signs(0, np.arange(200), 2, 1024)
+    assert abs(s.mean()) < 0.01 and not np.array_equal(s[0], s[1])
+    assert np.array_equal(s[7], perc.signs(0, np.array([7]), 2, 1024)[0])
+    assert not np.array_equal(perc.signs(1, np.array([7]), 2, 1024), s[7:8])
+    with pytest.raises(ValueError, match="noise record"):
+        perc.post(X, cls, [body[:-1]] + [None] * (F - 1), np.zeros((F, 1 + nb // perc.LG), np.int64), rec, 2.0, 0, np.arange(F))
+    assert counts[0] == len(levels)
+
+
+def test_malformed_perceptual_frames_raise_frame_error():
+    x = _music(SR // 3, 2, seed=9)
+    params, frames = _enc(x)
+    i = next(i for i, b in enumerate(frames) if b[0] & perc.HDR_BIT and not b[0] & 17)
+    b = bytearray(frames[i])
+    b[1] += 1  # the noise record's length disagrees with the empty bands
+    bad = list(frames)
+    bad[i] = bytes(b)
+    with pytest.raises(sv2.FrameError) as e:
+        sv2.decode(params, bad)
+    assert e.value.frame == i
+    b = bytearray(frames[i])
+    b[0] &= ~perc.HDR_BIT  # the record read as the gain byte and the rest
+    bad[i] = bytes(b)
+    with pytest.raises(sv2.FrameError):
+        sv2.decode(params, bad)
+
+
+def test_cli_tune_option(tmp_path):
+    import soundfile as sf
+
+    x = (_music(SR // 2, 2, seed=10) / 256).astype(np.int16)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, x, SR, subtype="PCM_16")
+    out = tmp_path / "a.tqa"
+    from tqa import cli
+
+    def main(*args):
+        with pytest.raises(SystemExit) as e:
+            cli.main(list(args))
+        return e.value.code
+
+    assert main("encode", str(wav), "-o", str(out), "--profile", "spectral2", "--rate", "3", "--tune", "perceptual", "-q") == 0
+    assert tqa.Decoder(out.read_bytes()).header.settings.tune == "perceptual"
+    assert main("encode", str(wav), "-o", str(tmp_path / "b.tqa"), "--profile", "time", "--tune", "perceptual", "-q") != 0
+    assert not (tmp_path / "b.tqa").exists()
+
+
+def test_streaming_encoder_gives_the_bytes_of_the_whole_stream_encoder():
+    x = _music(SR // 2, 2, seed=11)
+    want = _enc(x, rate=3.0)
+    with sv2.Encoder(2, sample_rate=SR, rate=3.0, tune="perceptual") as enc:
+        for lo in range(0, x.shape[0], 7001):
+            enc.push(x[lo : lo + 7001])
+        params, frames = enc.finish()
+        assert (params, list(frames)) == (want[0], list(want[1]))
+
+
+def test_quality_mode_is_refused_with_the_perceptual_tune():
+    from tqa.profiles.spectral2 import Spectral2Settings
+
+    with pytest.raises(ValueError, match="rate="):
+        sv2.encode(_music(4096, 1), sample_rate=SR, quality=40.0, tune="perceptual")
+    with pytest.raises(ValueError, match="rate="):
+        Spectral2Settings(quality=40.0, tune="perceptual")
