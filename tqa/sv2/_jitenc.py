@@ -191,12 +191,14 @@ def _bitlen(x):  # pragma: no cover - compiled
 def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - compiled
     """codec.counts in place: class-delta counts d (2, 2C-1), coefficient symbols cc (C, 16),
     centroid counts cn and sums cd (3C,) (added coefficient by coefficient, frame-major, as
-    np.bincount / np.add.at do; only if cent); returns the raw bits (an integer)."""
+    np.bincount / np.add.at do; only if cent); returns the raw bits (an integer).  Branch-free
+    per coefficient: a band's three centroid sums are held in slots 1..3 of a small array (slot 0
+    takes the zeros' values and is dropped), each key's additions in their order."""
     F, ch, N = q.shape
     nb = N // BAND
     raw = 0
-    cur = -1  # the centroid sum being added to, held in a register while its key repeats
-    acc = 0.0
+    sacc = np.zeros(4)  # slot 0: |q| = 0 (discarded), 1..3: the centroid keys of |q| = 1, 2, 3+
+    nacc = np.zeros(4, np.int64)
     for f in range(F):
         prev = 0
         for t in range(ch * nb):
@@ -213,25 +215,37 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - comp
             qq = q[f, chn]
             vv = v[f, chn]
             raw += BAND * s
-            for k in range(lo, lo + BAND):
-                a = abs(qq[k])
-                msb = a >> s
-                cc[c, min(msb, ESC)] += 1
-                if a > 0:
-                    raw += 1
-                    if cent:
-                        key = c * 3 + min(a, 3) - 1
-                        cn[key] += 1
-                        if key != cur:
-                            if cur >= 0:
-                                cd[cur] = acc
-                            cur = key
-                            acc = cd[key]
-                        acc += a - vv[k]
-                if msb >= ESC:
-                    raw += 2 * _bitlen(msb - ESC + 1) - 1
-    if cur >= 0:
-        cd[cur] = acc
+            for j in range(4):
+                nacc[j] = 0
+            if cent:
+                sacc[0] = 0.0
+                sacc[1] = cd[c * 3]
+                sacc[2] = cd[c * 3 + 1]
+                sacc[3] = cd[c * 3 + 2]
+                for k in range(lo, lo + BAND):
+                    a = abs(qq[k])
+                    msb = a >> s
+                    cc[c, min(msb, ESC)] += 1
+                    j = min(a, 3)
+                    nacc[j] += 1
+                    sacc[j] += a - vv[k]
+                    if msb >= ESC:
+                        raw += 2 * _bitlen(msb - ESC + 1) - 1
+                cd[c * 3] = sacc[1]
+                cd[c * 3 + 1] = sacc[2]
+                cd[c * 3 + 2] = sacc[3]
+                cn[c * 3] += nacc[1]
+                cn[c * 3 + 1] += nacc[2]
+                cn[c * 3 + 2] += nacc[3]
+            else:
+                for k in range(lo, lo + BAND):
+                    a = abs(qq[k])
+                    msb = a >> s
+                    cc[c, min(msb, ESC)] += 1
+                    nacc[min(a, 1)] += 1
+                    if msb >= ESC:
+                        raw += 2 * _bitlen(msb - ESC + 1) - 1
+            raw += BAND - nacc[0]
     return raw
 
 
