@@ -169,6 +169,11 @@ def test_packing_matches_numpy(kernels):
             assert a == b
             if np.abs(q).max() < 2**15:
                 assert codec.pack_frames(codec.Quantized(1.0, q.astype(np.int16), cls, ms, e, None, None), tab, short, r, zm) == a
+            q16 = np.clip(q, -30000, 30000)  # int16 indices with escapes: the packer's int16 version
+            use(None)
+            a16 = codec.pack_frames(codec.Quantized(1.0, q16, cls, ms, e, None, None), tab, short, r, zm)
+            use(mod)
+            assert codec.pack_frames(codec.Quantized(1.0, q16.astype(np.int16), cls, ms, e, None, None), tab, short, r, zm) == a16
 
 
 def test_zero_map_matches_numpy(kernels):
