@@ -169,6 +169,11 @@ def test_packing_matches_numpy(kernels):
             assert a == b
             if np.abs(q).max() < 2**15:
                 assert codec.pack_frames(codec.Quantized(1.0, q.astype(np.int16), cls, ms, e, None, None), tab, short, r, zm) == a
+            q16 = np.clip(q, -30000, 30000)  # int16 indices with escapes: the packer's int16 version
+            use(None)
+            a16 = codec.pack_frames(codec.Quantized(1.0, q16, cls, ms, e, None, None), tab, short, r, zm)
+            use(mod)
+            assert codec.pack_frames(codec.Quantized(1.0, q16.astype(np.int16), cls, ms, e, None, None), tab, short, r, zm) == a16
 
 
 def test_zero_map_matches_numpy(kernels):
@@ -187,6 +192,42 @@ def test_zero_map_matches_numpy(kernels):
         b = codec.zero_map(x, n)
         np.testing.assert_array_equal(a, b)
         assert a.any()
+
+
+def test_spool_conversion_matches_numpy(kernels):
+    """The spool's int32 samples and its integer check: the compiled pass against astype + array_equal."""
+    mod, use = kernels
+    rng = np.random.default_rng(11)
+    g = np.rint(rng.normal(0, 1e6, (2, 3000)))
+    g[0, :4] = [-(2.0**31), 2.0**31 - 1, -0.0, 0.0]
+    for bad in (0.5, 2.0**31, -(2.0**31) - 1, np.nan, np.inf, -np.inf, 1e300, -2.5):
+        for k in range(2):
+            x = g.copy()
+            x[k, 1234] = bad
+            with np.errstate(invalid="ignore"):
+                ref = x.T.astype(np.int32, order="C")
+            ok_ref = np.array_equal(ref, x.T)
+            assert not ok_ref
+            q = np.empty((3000, 2), np.int32)
+            assert not mod.to_int32(x, q)
+            for m in (None, mod):
+                use(m)
+                with sv2.Encoder(2, rate=3.0) as enc, pytest.raises(ValueError, match="integers"):
+                    enc.push(x.T)
+    q = np.empty((3000, 2), np.int32)
+    assert mod.to_int32(g, q)
+    np.testing.assert_array_equal(q, g.T.astype(np.int32))
+    for x in (g.T, np.ascontiguousarray(g.T), g[:1].T):  # the CLI's transposed view, C order, mono
+        spooled = []
+        for m in (None, mod):
+            use(m)
+            enc = sv2.Encoder(x.shape[1], rate=3.0)
+            enc.push(x)
+            enc._src.seal()
+            spooled.append(enc._src.read(0, enc.n))
+            enc.close()
+        np.testing.assert_array_equal(spooled[0], spooled[1])
+        np.testing.assert_array_equal(spooled[0], x)
 
 
 def _signal(ch: int, n: int, seed: int) -> np.ndarray:

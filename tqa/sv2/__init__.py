@@ -205,8 +205,14 @@ class _Spool(_Source):
         g = np.asarray(grid, np.float64)
         if g.shape[0] == 0:
             return
-        q = g.astype(np.int32, order="C")
-        if not np.array_equal(q, g):
+        enc = codec._compiled_enc()
+        if enc is not None:  # one pass: the conversion and its check
+            q = np.empty(g.shape, np.int32)
+            ok = enc.to_int32(g.T, q)
+        else:
+            q = g.astype(np.int32, order="C")
+            ok = np.array_equal(q, g)
+        if not ok:
             raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
         self._f.write(memoryview(q).cast("B"))
         self.n += g.shape[0]

@@ -40,6 +40,7 @@ SIGNATURES = {
     "pack": f"Tuple((u1[::1], {I8_1}, {I8_1}))({I8_3}, {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
     "pack16": f"Tuple((u1[::1], {I8_1}, {I8_1}))(i2[:, :, ::1], {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
     "zero_map": f"b1({F8_2}, i8, i8, {B1_3})",
+    "to_int32": "b1(f8[:, :], i4[:, ::1])",
 }
 
 ALIASES = {"pack16": "pack"}  # the same function for another type (the JIT dispatches by type)

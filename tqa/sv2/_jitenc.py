@@ -191,12 +191,14 @@ def _bitlen(x):  # pragma: no cover - compiled
 def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - compiled
     """codec.counts in place: class-delta counts d (2, 2C-1), coefficient symbols cc (C, 16),
     centroid counts cn and sums cd (3C,) (added coefficient by coefficient, frame-major, as
-    np.bincount / np.add.at do; only if cent); returns the raw bits (an integer)."""
+    np.bincount / np.add.at do; only if cent); returns the raw bits (an integer).  Branch-free
+    per coefficient: a band's three centroid sums are held in slots 1..3 of a small array (slot 0
+    takes the zeros' values and is dropped), each key's additions in their order."""
     F, ch, N = q.shape
     nb = N // BAND
     raw = 0
-    cur = -1  # the centroid sum being added to, held in a register while its key repeats
-    acc = 0.0
+    sacc = np.zeros(4)  # slot 0: |q| = 0 (discarded), 1..3: the centroid keys of |q| = 1, 2, 3+
+    nacc = np.zeros(4, np.int64)
     for f in range(F):
         prev = 0
         for t in range(ch * nb):
@@ -213,25 +215,37 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - comp
             qq = q[f, chn]
             vv = v[f, chn]
             raw += BAND * s
-            for k in range(lo, lo + BAND):
-                a = abs(qq[k])
-                msb = a >> s
-                cc[c, min(msb, ESC)] += 1
-                if a > 0:
-                    raw += 1
-                    if cent:
-                        key = c * 3 + min(a, 3) - 1
-                        cn[key] += 1
-                        if key != cur:
-                            if cur >= 0:
-                                cd[cur] = acc
-                            cur = key
-                            acc = cd[key]
-                        acc += a - vv[k]
-                if msb >= ESC:
-                    raw += 2 * _bitlen(msb - ESC + 1) - 1
-    if cur >= 0:
-        cd[cur] = acc
+            for j in range(4):
+                nacc[j] = 0
+            if cent:
+                sacc[0] = 0.0
+                sacc[1] = cd[c * 3]
+                sacc[2] = cd[c * 3 + 1]
+                sacc[3] = cd[c * 3 + 2]
+                for k in range(lo, lo + BAND):
+                    a = abs(qq[k])
+                    msb = a >> s
+                    cc[c, min(msb, ESC)] += 1
+                    j = min(a, 3)
+                    nacc[j] += 1
+                    sacc[j] += a - vv[k]
+                    if msb >= ESC:
+                        raw += 2 * _bitlen(msb - ESC + 1) - 1
+                cd[c * 3] = sacc[1]
+                cd[c * 3 + 1] = sacc[2]
+                cd[c * 3 + 2] = sacc[3]
+                cn[c * 3] += nacc[1]
+                cn[c * 3 + 1] += nacc[2]
+                cn[c * 3 + 2] += nacc[3]
+            else:
+                for k in range(lo, lo + BAND):
+                    a = abs(qq[k])
+                    msb = a >> s
+                    cc[c, min(msb, ESC)] += 1
+                    nacc[min(a, 1)] += 1
+                    if msb >= ESC:
+                        raw += 2 * _bitlen(msb - ESC + 1) - 1
+            raw += BAND - nacc[0]
     return raw
 
 
@@ -245,10 +259,10 @@ def _rans_step(x, k, i, tsym, ttab, freq, cum, rcp, wbuf, w0):  # pragma: no cov
     wbuf[w0 + k] = x & 0xFFFF
     k += em
     x >>= em << 4
-    dq = np.int64(x * rcp[tb, sy])  # x // fr, corrected by one below (exact for x < 2**32)
+    dq = (x * rcp[tb, sy]) >> 32  # x // fr or one more (rcp = ceil(2**32 / fr), x < 2**32)
     rm = x - dq * fr
-    c = np.int64(rm >= fr)
-    return ((dq + c) << 12) + rm - c * fr + cum[tb, sy], k
+    c = np.int64(rm < 0)
+    return ((dq - c) << 12) + rm + c * fr + cum[tb, sy], k
 
 
 @_jit
@@ -305,21 +319,28 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
     nb = N // BAND
     nbc = ch * nb
     T, S = freq.shape
-    rcp = np.empty((T, S))  # x // f as floor(x * (1/f)), corrected by one (exact for x < 2**32)
+    rcp = np.zeros((T, S), np.int64)  # x // f as (x * ceil(2**32 / f)) >> 32, less one where that is over
     for t in range(T):
         for k in range(S):
-            rcp[t, k] = 1.0 / freq[t, k] if freq[t, k] > 0 else 0.0
+            if freq[t, k] > 0:
+                rcp[t, k] = ((1 << 32) + freq[t, k] - 1) // freq[t, k]
     per = nbc + ch * N
     tsym = np.empty(F * per, np.uint8)
     ttab = np.empty(F * per, np.uint8)
-    ta = np.empty(F * ch * N, np.int64)  # |q| of the coded coefficients, in order
-    tn = np.empty(F * ch * N, np.uint8)  # their signs
+    smax = 0
+    for c in range(shift.size):
+        smax = max(smax, shift[c])
+    rawper = 2 * nbc * smax + (ch * N + 7) // 8 + 8
+    rb = np.zeros(F * rawper, np.uint8)  # per frame: its LSB planes, then its sign bits (escapes: later)
+    ab = np.empty(BAND, np.int64)  # |q| of a band
+    nlsb_ = np.zeros(F, np.int64)
+    nsign_ = np.zeros(F, np.int64)
     n = np.zeros(F, np.int64)
     soff = np.zeros(F, np.int64)
     woff = np.zeros(F, np.int64)
     nw = np.zeros(F, np.int64)
     xs = np.zeros(F, np.int64)
-    na_ = np.zeros(F, np.int64)
+    hesc = np.zeros(F, np.bool_)  # whether the frame has escape codes
     need = 0
     for f in range(F):  # symbols in decoder order; sizes of the raw parts
         base = f * per
@@ -333,28 +354,33 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
             ttab[base + nn] = 1 if prev != 0 else 0
             nn += 1
             prev = c
-        na = f * ch * N
-        a0 = na
+        nlsb = 0
+        for t in range(nbc):
+            c = cls[f, t]
+            if c != 0:
+                nlsb += 2 * shift[c]
+        rs = f * rawper
+        lp = rs  # the next LSB plane byte
+        sp = rs + nlsb  # the next sign byte
         nsign = 0
         nesc = 0
-        nlsb = 0
+        acc = 0
+        nacc = 0
         for t in range(nbc):
             c = cls[f, t]
             if c == 0:
                 continue
             s = shift[c]
-            nlsb += 2 * s
             qq = q[f, t // nb]
             lo = (t % nb) * BAND
-            for k in range(lo, lo + BAND):
-                x = np.int64(qq[k])
+            for k in range(BAND):
+                x = np.int64(qq[lo + k])
                 a = -x if x < 0 else x
-                ta[na] = a
-                tn[na] = 1 if x < 0 else 0
-                na += 1
+                ab[k] = a
+                nz = np.int64(a != 0)  # branch-free: a sign bit per nonzero coefficient
+                acc = (acc << nz) | (np.int64(x < 0) & nz)
+                nacc += nz
                 msb = a >> s
-                if a > 0:
-                    nsign += 1
                 if msb >= ESC:
                     tsym[base + nn] = ESC
                     nesc += 2 * _bitlen(msb - ESC + 1) - 1
@@ -362,8 +388,39 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
                     tsym[base + nn] = msb
                 ttab[base + nn] = 1 + c
                 nn += 1
+            if nacc >= 32:
+                nacc -= 32
+                w = acc >> nacc
+                rb[sp] = (w >> 24) & 0xFF
+                rb[sp + 1] = (w >> 16) & 0xFF
+                rb[sp + 2] = (w >> 8) & 0xFF
+                rb[sp + 3] = w & 0xFF
+                sp += 4
+                nsign += 32
+                acc &= (1 << nacc) - 1
+            # LSB planes: s planes of 16 bits, MSB plane first
+            for j in range(s):
+                sj = s - 1 - j
+                b0 = 0
+                b1 = 0
+                for k in range(8):
+                    b0 |= ((ab[k] >> sj) & 1) << (7 - k)
+                    b1 |= ((ab[8 + k] >> sj) & 1) << (7 - k)
+                rb[lp] = b0
+                rb[lp + 1] = b1
+                lp += 2
+        while nacc >= 8:
+            nacc -= 8
+            rb[sp] = (acc >> nacc) & 0xFF
+            sp += 1
+            nsign += 8
+        if nacc:
+            rb[sp] = (acc << (8 - nacc)) & 0xFF
+            nsign += nacc
         n[f] = nn
-        na_[f] = na - a0
+        nlsb_[f] = nlsb
+        nsign_[f] = nsign
+        hesc[f] = nesc > 0
         need += 1 + 8 + 10 + 2 * (nn + 2) + nlsb + (nsign + nesc + 7) // 8
     wbuf = np.empty(F * per + 2 * F, np.uint16)
     _rans_lanes(tsym, ttab, soff, n, freq, cum, rcp, wbuf, woff, nw, xs)
@@ -405,59 +462,27 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
             out[p] = wd & 0xFF
             out[p + 1] = wd >> 8
             p += 2
-        # LSB planes: per coded band with shift s, s planes of 16 bits, MSB plane first
-        a0 = f * ch * N
-        i0 = a0
-        nesc = 0
-        for t in range(nbc):
+        rs = f * rawper
+        nr = nlsb_[f] + (nsign_[f] + 7) // 8
+        for i in range(nr):  # the LSB planes and sign bits as made above
+            out[p + i] = rb[rs + i]
+        p += nlsb_[f]
+        bp = nsign_[f]
+        for t in range(nbc if hesc[f] else 0):
             c = cls[f, t]
             if c == 0:
                 continue
             s = shift[c]
-            for j in range(s):
-                sj = s - 1 - j
-                b0 = 0
-                b1 = 0
-                for k in range(8):
-                    b0 |= ((ta[i0 + k] >> sj) & 1) << (7 - k)
-                    b1 |= ((ta[i0 + 8 + k] >> sj) & 1) << (7 - k)
-                out[p] = b0
-                out[p + 1] = b1
-                p += 2
-            i0 += BAND
-        # sign bits of the nonzero coefficients, then the escape codes, MSB first
-        bp = 0
-        acc = 0
-        nacc = 0
-        for i in range(a0, a0 + na_[f]):  # branch-free: a bit per nonzero coefficient
-            nz = np.int64(ta[i] != 0)
-            acc = (acc << nz) | (tn[i] & nz)
-            nacc += nz
-            if nacc == 32:
-                o = p + (bp >> 3)
-                out[o] = (acc >> 24) & 0xFF
-                out[o + 1] = (acc >> 16) & 0xFF
-                out[o + 2] = (acc >> 8) & 0xFF
-                out[o + 3] = acc & 0xFF
-                bp += 32
-                acc = 0
-                nacc = 0
-        while nacc >= 8:
-            nacc -= 8
-            out[p + (bp >> 3)] = (acc >> nacc) & 0xFF
-            bp += 8
-        if nacc:
-            out[p + (bp >> 3)] = (acc << (8 - nacc)) & 0xFF
-            bp += nacc
-        i0 = a0
-        for t in range(nbc):
-            c = cls[f, t]
-            if c == 0:
-                continue
-            s = shift[c]
-            if (ta[i0:i0 + BAND].max() >> s) >= ESC:
-                for k in range(i0, i0 + BAND):
-                    msb = ta[k] >> s
+            qq = q[f, t // nb]
+            lo = (t % nb) * BAND
+            top = 0
+            for k in range(lo, lo + BAND):
+                x = np.int64(qq[k])
+                top = max(top, -x if x < 0 else x)
+            if (top >> s) >= ESC:
+                for k in range(lo, lo + BAND):
+                    x = np.int64(qq[k])
+                    msb = (-x if x < 0 else x) >> s
                     if msb >= ESC:
                         ev = msb - ESC + 1
                         L = _bitlen(ev)
@@ -466,7 +491,6 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
                             if (ev >> i) & 1:
                                 out[p + (bp >> 3)] |= 1 << (7 - (bp & 7))
                             bp += 1
-            i0 += BAND
         p += (bp + 7) >> 3
         offs[f + 1] = p
     return out[:p], offs, cut
@@ -499,3 +523,23 @@ def zero_map(x, n, zrun, z):  # pragma: no cover - compiled
                     zz[k] = keep
                 i = j
     return anyz
+
+
+@_jit
+def to_int32(gt, q):  # pragma: no cover - compiled
+    """q (k, ch) = the grid samples gt (ch, k) (any layout) as int32, interleaved; returns whether
+    every one is an integer in [-2**31, 2**31) (what ``g.astype(int32)`` equal to g means)."""
+    ch, k = gt.shape
+    ok = True
+    for c in range(ch):
+        row = gt[c]
+        for i in range(k):
+            v = row[i]
+            if v >= -2147483648.0 and v <= 2147483647.0:
+                n = np.int32(v)
+                q[i, c] = n
+                ok &= np.float64(n) == v
+            else:  # out of range or NaN
+                q[i, c] = 0
+                ok = False
+    return ok

@@ -151,7 +151,11 @@ def subblock_energy(x: np.ndarray, m: int) -> np.ndarray:
 
 def energy_slice(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
     """:func:`subblock_energy` of one slice (a multiple of m samples) after the sample ``prev`` (1, ch)."""
-    hp = np.diff(blk, axis=0, prepend=prev).reshape(-1, m, blk.shape[1])
+    hp = np.empty((blk.shape[0], blk.shape[1]))  # np.diff(blk, axis=0, prepend=prev): the same subtractions
+    if blk.shape[0]:  # straight from blk's own layout, without the joined copy
+        np.subtract(blk[:1], prev, out=hp[:1])
+        np.subtract(blk[1:], blk[:-1], out=hp[1:])
+    hp = hp.reshape(-1, m, blk.shape[1])
     return np.einsum("ijk,ijk->i", hp, hp) / m
 
 
