@@ -1,8 +1,8 @@
 """The sv2 decoder's compiled path (tqa.sv2._jit.unpack_frames, tqa.sv2.transform.synthesize;
-JIT, and the same built ahead of time by tqa.sv2._aot where built) against its NumPy reference (codec._unpack_frames_numpy, transform.inverse): the same values,
-bit for bit, on streams with short blocks, escapes, silence runs, M/S, rotation and many
-channels, decoded whole, by ranges with lost frames, and through the container; the same
-frames named on damage."""
+JIT, and the same built ahead of time by tqa.sv2._aot where built) against its NumPy reference
+(codec._unpack_frames_numpy, transform.inverse): the same values, bit for bit, on streams with
+short blocks, escapes, silence runs, M/S, rotation and many channels, decoded whole, by ranges
+with lost frames, and through the container; the same frames named on damage."""
 
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def test_numba_is_loaded_for_long_streams_only(tmp_path):
     path = tmp_path / "a.tqa"
     path.write_bytes(data)
     code = ("import sys, tqa; from tqa.sv2 import codec; y, _ = tqa.decode(sys.argv[1]); "
-            "print('numba' in sys.modules, y.shape[0], str(getattr(codec._DEC[0], '__name__', None))[:12])")  # fmt: skip
+            "print('numba' in sys.modules, y.shape[0], str(getattr(codec._DEC[0], '__name__', None))[:12])")
     env = {k: v for k, v in os.environ.items() if k not in ("TQA_SV2_JIT", "TQA_SV2_AOT")}
     cases = [({"TQA_SV2_AOT": "0"}, "False None"), ({"TQA_SV2_AOT": "0", "TQA_SV2_JIT": "1"}, "True None")]
     aot = _aot.load(build="no")
