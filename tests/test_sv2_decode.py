@@ -1,8 +1,8 @@
-"""The sv2 decoder's compiled path (tqa.sv2._jit.unpack_frames, tqa.sv2.transform.synthesize)
-against its NumPy reference (codec._unpack_frames_numpy, transform.inverse): the same values,
-bit for bit, on streams with short blocks, escapes, silence runs, M/S, rotation and many
-channels, decoded whole, by ranges with lost frames, and through the container; the same
-frames named on damage."""
+"""The sv2 decoder's compiled path (tqa.sv2._jit.unpack_frames, tqa.sv2.transform.synthesize;
+JIT, and the same built ahead of time by tqa.sv2._aot where built) against its NumPy reference
+(codec._unpack_frames_numpy, transform.inverse): the same values, bit for bit, on streams with
+short blocks, escapes, silence runs, M/S, rotation and many channels, decoded whole, by ranges
+with lost frames, and through the container; the same frames named on damage."""
 
 from __future__ import annotations
 
@@ -11,10 +11,23 @@ import pytest
 
 import tqa
 from tqa import sv2
-from tqa.sv2 import _jit, codec, transform
+from tqa.sv2 import _aot, _jit, codec, transform
 
 SR = 44100
 pytestmark = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
+
+
+def _decoders():
+    aot = _aot.load(build="no") if _jit.AVAILABLE else None
+    skip = pytest.mark.skipif(aot is None or not hasattr(aot, "unpack_frames"), reason="ahead-of-time loops not built")
+    return [pytest.param(_jit, id="jit"), pytest.param(aot, id="aot", marks=skip)]
+
+
+@pytest.fixture(params=_decoders())
+def compiled(request, monkeypatch):
+    """The decoder's compiled loops for this test: the JIT ones or those built ahead of time."""
+    monkeypatch.setattr(codec, "_DEC", [request.param])
+    return request.param
 
 
 def _signal(n: int, ch: int, seed: int) -> np.ndarray:
@@ -71,22 +84,23 @@ def test_the_streams_exercise_every_feature(stream):
     assert np.abs(X).max() / p.step > 14  # escapes
 
 
-def test_unpack_frames_equals_the_numpy_reference(stream):
+def test_unpack_frames_equals_the_numpy_reference(compiled, stream):
     params, frames, _ = stream
     p = codec.parse_params(params)
     idx = np.arange(len(frames))
     ref = codec._unpack_frames_numpy(p, frames, idx)
+    assert codec._compiled_decode(p) is compiled
     got = codec.unpack_frames(p, frames, idx)
     for a, b in zip(got, ref):
         assert a.shape == b.shape and a.tobytes() == np.ascontiguousarray(b, a.dtype).tobytes()
 
 
-def test_whole_decode_equals_on_both_paths(stream, monkeypatch):
+def test_whole_decode_equals_on_both_paths(compiled, stream, monkeypatch):
     a, b = _both(lambda: sv2.decode(*stream[:2]), monkeypatch)
     assert a.tobytes() == b.tobytes()
 
 
-def test_ranges_with_lost_frames_equal_on_both_paths(stream, monkeypatch):
+def test_ranges_with_lost_frames_equal_on_both_paths(compiled, stream, monkeypatch):
     params, frames, _ = stream
     rng = np.random.default_rng(len(frames))
     for _ in range(6):
@@ -97,7 +111,7 @@ def test_ranges_with_lost_frames_equal_on_both_paths(stream, monkeypatch):
         assert sa == sb and ya.tobytes() == np.ascontiguousarray(yb).tobytes()
 
 
-def test_container_decode_equals_on_both_paths(monkeypatch):
+def test_container_decode_equals_on_both_paths(compiled, monkeypatch):
     x = _signal(int(1.3 * SR), 2, 7) / 2**23
     data = tqa.encode(x, SR, profile="spectral2", rate=3.0, hop=512)
     a, b = _both(lambda: tqa.decode(data, dtype="float64")[0], monkeypatch)
@@ -106,7 +120,7 @@ def test_container_decode_equals_on_both_paths(monkeypatch):
     assert ra.tobytes() == rb.tobytes() and np.array_equal(ra, tqa.decode(data, dtype="int16")[0][3000:23000])
 
 
-def test_synthesize_equals_inverse_on_random_frames():
+def test_synthesize_equals_inverse_on_random_frames(compiled):
     rng = np.random.default_rng(3)
     for n in (256, 2048):
         for _ in range(4):
@@ -117,7 +131,7 @@ def test_synthesize_equals_inverse_on_random_frames():
             coef = rng.normal(size=(int(rng.integers(1, 4)), F, n)) * 10.0 ** rng.uniform(0, 6)
             coef[:, :, n // 2 :] *= rng.random() < 0.5  # exact zeros (signs of zero)
             ref = np.rint(transform.inverse(coef, short, r))
-            got = transform.synthesize(coef.copy(), short, r, _jit)
+            got = transform.synthesize(coef.copy(), short, r, compiled)
             assert got is not None and got.tobytes() == ref.tobytes()
 
 
@@ -128,7 +142,7 @@ def test_overlaps_no_encoder_writes_fall_back_to_the_reference():
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_damaged_frames_named_alike_on_both_paths(stream, monkeypatch, seed):
+def test_damaged_frames_named_alike_on_both_paths(compiled, stream, monkeypatch, seed):
     params, frames, _ = stream
     rng = np.random.default_rng(seed)
     for trial in range(25):
@@ -165,7 +179,9 @@ def test_decode_chunk_frames_bounds():
 
 
 def test_numba_is_loaded_for_long_streams_only(tmp_path):
-    """A one-shot process decoding a short stream does not pay numba's start-up (~0.7 s of CPU)."""
+    """A one-shot process decoding a short stream does not pay numba's start-up (~0.7 s of CPU):
+    without the ahead-of-time loops (TQA_SV2_AOT=0) it decodes through NumPy unless TQA_SV2_JIT=1;
+    with them (where built) through those, whatever the stream, and never imports numba."""
     import os
     import subprocess
     import sys
@@ -173,9 +189,15 @@ def test_numba_is_loaded_for_long_streams_only(tmp_path):
     data = tqa.encode(_signal(SR // 2, 2, 1) / 2**23, SR, profile="spectral2", rate=3.0)
     path = tmp_path / "a.tqa"
     path.write_bytes(data)
-    code = "import sys, tqa; y, _ = tqa.decode(sys.argv[1]); print('numba' in sys.modules, y.shape[0])"
-    env = {k: v for k, v in os.environ.items() if k != "TQA_SV2_JIT"}
-    for flag, loaded in ((None, "False"), ("1", "True")):
-        e = env if flag is None else {**env, "TQA_SV2_JIT": flag}
-        out = subprocess.run([sys.executable, "-c", code, str(path)], env=e, capture_output=True, text=True, check=True)
-        assert out.stdout.split() == [loaded, str(SR // 2)]
+    code = ("import sys, tqa; from tqa.sv2 import codec; y, _ = tqa.decode(sys.argv[1]); "
+            "print('numba' in sys.modules, y.shape[0], str(getattr(codec._DEC[0], '__name__', None))[:12])")
+    env = {k: v for k, v in os.environ.items() if k not in ("TQA_SV2_JIT", "TQA_SV2_AOT")}
+    cases = [({"TQA_SV2_AOT": "0"}, "False None"), ({"TQA_SV2_AOT": "0", "TQA_SV2_JIT": "1"}, "True None")]
+    aot = _aot.load(build="no")
+    if aot is not None and hasattr(aot, "unpack_frames"):
+        cases += [({}, "False _tqa_sv2enc_"), ({"TQA_SV2_JIT": "1"}, "False _tqa_sv2enc_")]
+    for extra, want in cases:
+        out = subprocess.run([sys.executable, "-c", code, str(path)], env={**env, **extra}, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        loaded, n, name = out.stdout.split()
+        assert (loaded, n, name) == (want.split()[0], str(SR // 2), want.split()[1]), extra

@@ -1,4 +1,5 @@
-"""The sv2 encoder's compiled loops (:mod:`tqa.sv2._jitenc`) ahead of time: the same numba code
+"""The sv2 encoder's compiled loops (:mod:`tqa.sv2._jitenc`) and the decoder's
+(:mod:`tqa.sv2._jit`'s unpack_frames, synthesize) ahead of time: the same numba code
 compiled once (numba.pycc) into an extension module in a cache folder, so that later processes
 load machine code without importing numba (~0.4 s) or initializing its JIT (~0.5 s): what a
 one-shot ``tqa encode`` pays otherwise.
@@ -6,7 +7,7 @@ one-shot ``tqa encode`` pays otherwise.
 :func:`load` returns the module, or None (no numba, not built yet, a build failed, or
 ``TQA_SV2_AOT=0``): the caller then uses the JIT versions.  The first process that finds it
 missing starts its build in a detached child (~12 s of CPU once; ``python -m tqa.sv2._aot``
-builds it in the foreground).  The module's name carries a hash of :mod:`tqa.sv2._jitenc`'s source and of
+builds it in the foreground).  The module's name carries a hash of those two modules' sources and of
 the numba, NumPy and Python versions: a change to any of them builds a new one.  The values are
 those of the JIT functions (the same LLVM code without fastmath); tests compare both with NumPy.
 
@@ -42,6 +43,13 @@ SIGNATURES = {
     "zero_map": f"b1({F8_2}, i8, i8, {B1_3})",
     "to_int32": "b1(f8[:, :], i4[:, ::1])",
 }
+# the decoder's loops (tqa.sv2._jit; its callers in tqa.sv2.codec / transform pass exactly these)
+DECODE_SIGNATURES = {
+    "unpack_frames": f"void(u1[::1], {I8_1}, i8, i8, i8, i8, i8, i8, {I8_2}, {I8_2}, u1[:, ::1], {I8_2}, {I8_1}, {F8_1}, "
+                     f"f8, f8, f8, {F8_3}, {I8_1}, {I8_2}, {B1_3}, {I8_1})",
+    "synthesize": f"void({F8_3}, {I8_1}, {I8_2}, {F8_2}, i8, {F8_3}, {F8_1})",
+}
+SIGNATURES.update(DECODE_SIGNATURES)
 
 ALIASES = {"pack16": "pack"}  # the same function for another type (the JIT dispatches by type)
 
@@ -62,7 +70,8 @@ def module_name() -> str | None:
     nb = _version("numba")
     if not nb:
         return None
-    src = pathlib.Path(__file__).with_name("_jitenc.py").read_bytes() + pathlib.Path(__file__).read_bytes()
+    here = pathlib.Path(__file__)
+    src = b"".join(here.with_name(f).read_bytes() for f in ("_jitenc.py", "_jit.py")) + here.read_bytes()
     h = hashlib.sha256(src + f"|{nb}|{_version('numpy')}|{sys.version}|{sysconfig.get_platform()}|{_cpu()}".encode())
     return "_tqa_sv2enc_" + h.hexdigest()[:16]
 
@@ -178,7 +187,7 @@ def build(name: str, path: pathlib.Path) -> None:
     warnings.simplefilter("ignore")  # pycc's deprecation notice
     from numba.pycc import CC
 
-    from . import _jitenc
+    from . import _jit, _jitenc
 
     cc = CC(name)
     cc.target_cpu = "host"  # built where it runs (the CPU is part of the name)
@@ -187,7 +196,8 @@ def build(name: str, path: pathlib.Path) -> None:
         cc.output_dir = tmp
         cc.verbose = False
         for fn, sig in SIGNATURES.items():
-            cc.export(fn, sig)(getattr(_jitenc, ALIASES.get(fn, fn)).py_func)
+            src = _jit if fn in DECODE_SIGNATURES else _jitenc
+            cc.export(fn, sig)(getattr(src, ALIASES.get(fn, fn)).py_func)
         cc.compile()
         built = [p for p in pathlib.Path(tmp).iterdir() if p.name.startswith(name) and p.suffix in (".so", ".pyd")]
         if len(built) != 1:

@@ -916,14 +916,30 @@ class FrameError(ValueError):
 AUTO_VALUES = 1 << 21  # samples x channels of a stream from which the decoder loads numba (~24 s of stereo 44.1 kHz)
 
 
+_DEC: list = []  # [module or None]: the decoder's loops built ahead of time, once looked for
+
+
 def _compiled_decode(p: Params):
-    """The compiled decoder (:func:`_compiled`) where it pays, else None (the NumPy reference,
-    the same values): numba costs a fresh process ~0.7 s of CPU (its import, the scipy.linalg
-    it imports, its first call) and then decodes ~10x faster (~0.03 against ~0.3 us a value),
-    so it is used once loaded in this process (a long-lived one), for streams of AUTO_VALUES
-    samples x channels or more, or always with TQA_SV2_JIT=1 (never with TQA_SV2_JIT=0)."""
-    if sys.modules.get(__package__ + "._jit") is None and os.environ.get("TQA_SV2_JIT") != "1" \
-            and p.n_samples * p.channels < AUTO_VALUES:  # fmt: skip
+    """The compiled decoder where it pays, else None (the NumPy reference, the same values):
+    the loops built ahead of time (:mod:`tqa.sv2._aot`: loaded in ~10 ms without importing
+    numba) for any stream, else the JIT ones (:func:`_compiled`), which cost a fresh process ~0.7
+    s of CPU (numba's import, the scipy.linalg it imports, its first call) and then decode ~10x
+    faster (~0.03 against ~0.3 us a value): used once loaded in this process (a long-lived one),
+    for streams of AUTO_VALUES samples x channels or more, or always with TQA_SV2_JIT=1.  Never
+    with TQA_SV2_JIT=0 (or tqa.sv2._jit.AVAILABLE false); TQA_SV2_AOT=0: the JIT rule only."""
+    j = sys.modules.get(__package__ + "._jit")
+    if j is not None and not j.AVAILABLE:
+        return None
+    if os.environ.get("TQA_SV2_JIT", "1") == "0" or not _have_numba():
+        return None
+    if not _DEC:
+        from . import _aot
+
+        mod = _aot.load()
+        _DEC.append(mod if mod is not None and hasattr(mod, "unpack_frames") else None)
+    if _DEC[0] is not None:
+        return _DEC[0]
+    if j is None and os.environ.get("TQA_SV2_JIT") != "1" and p.n_samples * p.channels < AUTO_VALUES:
         return None
     return _compiled()
 
@@ -968,7 +984,8 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     ee = np.zeros((F, transform.SHORT), np.int64)
     zmap = np.zeros((F, ch, N), bool)
     err = np.zeros(F, np.int64)
-    jit.unpack_frames(buf, offs, ch, N, C, BAND, ESC, EMAX, freq, cumx, lutc, p.tables.delta.astype(np.int64), _SHIFT, _HALF,
+    delta = np.ascontiguousarray(p.tables.delta, np.int64)  # the ahead-of-time loops take exactly these types
+    jit.unpack_frames(buf, offs, ch, N, C, BAND, ESC, EMAX, freq, cumx, lutc, delta, _SHIFT, _HALF,
                       float(p.step), COEF_LIMIT, 0.0 if p.rotate else float(np.sqrt(0.5)), X, hdr, ee, zmap, err)  # fmt: skip
     if err.any():  # the reference checks each phase on all frames before the next: the first frame of the first phase
         bad = np.flatnonzero(err)

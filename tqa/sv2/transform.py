@@ -52,17 +52,18 @@ def _fold(seg: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def _dct4_inplace(a: np.ndarray) -> np.ndarray:
     """:func:`tqa.mdct._dct4` of a C-contiguous float64 array, written over it (returned): the
-    same transform (scipy.fft's pocketfft, orthonormal DCT-IV on the last axis), no copy."""
-    from scipy.fft import dct
+    same transform (scipy's pocketfft, orthonormal DCT-IV on the last axis, through
+    tqa.sv2.codec._dct4: no scipy.fft import), no copy."""
+    from . import codec  # (codec imports this module)
 
-    out = dct(a, type=4, norm="ortho", axis=-1, overwrite_x=True)
-    if out is not a:  # not expected for such arrays; keep the contract whatever scipy does
+    out = codec._dct4(a)
+    if out is not a:  # codec._dct4's fallback (no pocketfft extension found): keep the contract
         a[...] = out
     return a
 
 
 def _unfold(coef: np.ndarray, w: np.ndarray) -> np.ndarray:
-    u = mdct._dct4(coef)
+    u = _dct4_inplace(np.array(coef, np.float64, order="C"))  # a copy: mdct._dct4's values
     m = coef.shape[-1]
     h = m // 2
     u1, u2 = u[..., :h], u[..., h:]
@@ -187,6 +188,8 @@ def synthesize(coef: np.ndarray, short: np.ndarray, r: np.ndarray, jit) -> np.nd
     (tqa.sv2._jit.synthesize): the same values bit for bit.  ``coef`` (channels, F, n),
     C-contiguous, is overwritten (its DCT-IV).  None where an overlap is not one an encoder
     writes (0, n/16 or n/2; n/16 or 0 around short frames): :func:`inverse` handles those."""
+    if coef.dtype != np.float64 or not coef.flags.c_contiguous:  # the types the compiled loops take
+        coef = np.ascontiguousarray(coef, np.float64)
     ch, f, n = coef.shape
     m = n // SHORT
     code = np.select([r == 0, r == n // 16, r == n // 2], [0, 1, 2], -1)
