@@ -210,7 +210,8 @@ class _Spool(_Source):
             q = np.empty(g.shape, np.int32)
             ok = enc.to_int32(g.T, q)
         else:
-            q = g.astype(np.int32, order="C")
+            with np.errstate(invalid="ignore"):  # NaN / out of range: refused just below
+                q = g.astype(np.int32, order="C")
             ok = np.array_equal(q, g)
         if not ok:
             raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
