@@ -215,15 +215,18 @@ def table(args, env, loads, tqa, T) -> None:
         cmds["wavpack -b3"] = (["wavpack", "-b3", "-y", "-q", wav, "-o", str(T / "a.wv")], None, "flac -5")
         cmds["wvunpack"] = (["wvunpack", "-y", "-q", str(T / "a.wv"), "-o", str(T / "wd.wav")], None, "flac -d")
     for prof in args.profiles.split(","):
-        extra = ["--profile", "spectral"] if prof == "spectral" else []
+        extra = ["--profile", prof]  # each profile at its own defaults (spectral2: rate 3)
         tq = str(T / f"a_{prof}.tqa")
-        cmds[f"tqa encode {prof}"] = ([*tqa, "encode", wav, tq, "--quiet", "-f", *extra], env, "flac -5")
-        cmds[f"tqa decode {prof}"] = ([*tqa, "decode", tq, str(T / "td.wav"), "--quiet", "-f"], env, "flac -d")
+        peer = "wavpack -b3" if prof != "time" and not args.no_peers else "flac -5"  # the lossy peer of the spectral ones
+        cmds[f"tqa encode {prof}"] = ([*tqa, "encode", wav, tq, "--quiet", "-f", *extra], env, peer)
+        cmds[f"tqa decode {prof}"] = ([*tqa, "decode", tq, str(T / "td.wav"), "--quiet", "-f"], env,
+                                      "wvunpack" if peer == "wavpack -b3" else "flac -d")  # fmt: skip
         for kv in args.variant:
             k, _, v = kv.partition("=")
             venv = {**env, k: v}
-            cmds[f"tqa encode {prof} [{kv}]"] = (cmds[f"tqa encode {prof}"][0], venv, "flac -5")
-            cmds[f"tqa decode {prof} [{kv}]"] = (cmds[f"tqa decode {prof}"][0], venv, "flac -d")
+            for op in ("encode", "decode"):
+                argv, _, ref = cmds[f"tqa {op} {prof}"]
+                cmds[f"tqa {op} {prof} [{kv}]"] = (argv, venv, ref)
     # outputs the decoders read
     for name in cmds:
         if "decode" not in name and "-d" not in name and "wvunpack" not in name and "[" not in name:
