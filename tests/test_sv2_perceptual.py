@@ -16,20 +16,9 @@ from tqa import sv2
 from tqa.sv2 import codec
 from tqa.sv2 import perceptual as perc
 
+from test_sv2 import _music  # the same test signal (tests/ is on the path, as for fmtspec)
+
 SR = 44100
-
-
-def _music(n: int = SR, channels: int = 2, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / SR
-    chans = []
-    for c in range(channels):
-        x = 0.2 * np.sin(2 * np.pi * (220 * (c + 1)) * t + 3 * np.sin(2 * np.pi * 5 * t))
-        x += 0.05 * np.sin(2 * np.pi * 1760 * t) + 0.003 * rng.normal(size=n)
-        hit = int(0.6 * n) + 37 * c
-        x[hit:] += 0.3 * rng.normal(size=n - hit) * np.exp(-np.arange(n - hit) / 2000)
-        chans.append(x)
-    return np.rint(np.stack(chans, axis=1) * 2**23)
 
 
 def _enc(x, **kw):

@@ -185,6 +185,8 @@ def noise_levels(vb: np.ndarray, nz: np.ndarray, group: int, gain: float) -> np.
 
 def records(nl: np.ndarray) -> list[bytes]:
     """Per frame, the noise record bytes (varint length included; b"" for none)."""
+    from .codec import _varint  # the frames' varint (codec imports this module: not at the top)
+
     out = []
     for f in range(nl.shape[0]):
         v = nl[f].reshape(-1)
@@ -206,16 +208,6 @@ def record_bits(nl: np.ndarray, pg: np.ndarray | None = None) -> float:
     live = (flat > 0).any(1)
     gain = 0 if pg is None else F * 8 * (1 + -(-(pg.shape[1] - 1) // 2))
     return float(np.sum(np.where(live, 8 * np.ceil(3 * cnt / 8) + 8, 0))) + gain
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 # -- decoder ------------------------------------------------------------------------------------
