@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import mdct
+from ..profiles.settings import HOPS, TUNES
 from ..rotation import signs as _signs
 from . import perceptual as _perc
 from . import rans, transform
@@ -71,13 +72,13 @@ class Settings:
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.quality is None):
             raise ValueError("give exactly one of rate= (bits per sample) or quality= (dB)")
-        if self.tune not in ("sqnr", "perceptual"):
-            raise ValueError(f"tune must be 'sqnr' or 'perceptual', got {self.tune!r}")
+        if self.tune not in TUNES:
+            raise ValueError(f"tune must be one of {', '.join(TUNES)}, got {self.tune!r}")
         if self.tune == "perceptual" and self.quality is not None:
             raise ValueError("tune='perceptual' takes rate= (quality= is an SQNR target: tune='sqnr')")
         if self.nf_group not in (1, 2, 4, 8) or not 0 <= self.nf_zero <= 63:
             raise ValueError("nf_group must be 1, 2, 4 or 8 and nf_zero 0..63")
-        if self.hop not in (256, 512, 1024, 2048, "auto"):
+        if self.hop not in (*HOPS, "auto"):
             raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
         if self.stereo not in ("auto", "lr", "ms"):
             raise ValueError("stereo must be auto, lr or ms")
