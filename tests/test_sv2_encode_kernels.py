@@ -322,3 +322,15 @@ def test_a_failed_build_is_recorded_and_not_retried_on_its_own(tmp_path, monkeyp
     monkeypatch.setattr(_aot, "build", lambda n, p: p.write_bytes(b""))  # a retry that succeeds clears it
     _aot._locked_build(name, path)
     assert not path.with_suffix(".failed").exists()
+
+
+def test_the_foreground_build_makes_the_cache_folder(tmp_path, monkeypatch):
+    """``python -m tqa.sv2._aot`` on a new machine: the cache folder does not exist yet (it once
+    failed there with FileNotFoundError on the lock file)."""
+    monkeypatch.setenv("TQA_CACHE_DIR", str(tmp_path / "new" / "tqa"))
+    name = _aot.module_name()
+    path = _aot._path(name)
+    built = []
+    monkeypatch.setattr(_aot, "build", lambda n, p: built.append(p) or p.write_bytes(b""))
+    _aot._locked_build(name, path)
+    assert built == [path] and path.exists() and not path.with_suffix(".lock").exists()

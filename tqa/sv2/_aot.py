@@ -161,6 +161,7 @@ def _failed(path: pathlib.Path) -> bool:
 
 def _locked_build(name: str, path: pathlib.Path) -> None:
     lock = path.with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)  # `python -m tqa.sv2._aot` on a new machine: no cache yet
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
