@@ -373,7 +373,11 @@ class _Stream:
         self.fine = F * per_frame <= FINE_BYTES
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
         self._kept: _Kept | None = None
-        self.ref: np.ndarray | None = None  # frame_floor: each frame's step refinement (tqa.sv2.floor), quarter octaves
+        self.floor_step: np.ndarray | None = None  # frame_floor: each frame's largest step (tqa.sv2.floor), inf = none
+
+    def ref(self, step: float) -> np.ndarray | None:
+        """frame_floor: each frame's step refinement at this global step (quarter octaves), or None."""
+        return None if self.floor_step is None else _floor.refinements(step, self.floor_step)
 
     def _analyze(self, idx: np.ndarray) -> codec.Analysis:
         N = self.N
@@ -405,15 +409,16 @@ class _Stream:
         """Whether quantizing frames idx at once divides by per-block steps (see codec.quantize)."""
         if self.e_lo is None:
             return False
-        e_lo = self.e_lo[idx] if self.ref is None else self.e_lo[idx] / _floor.FACTOR[self.ref[idx]][:, None] ** 2
+        ref = self.ref(step)
+        e_lo = self.e_lo[idx] if ref is None else self.e_lo[idx] / _floor.FACTOR[ref[idx]][:, None] ** 2
         return bool(codec.shift_of(e_lo, self.guard[idx], self.short[idx], step).any())
 
     def quantized(self, idx: np.ndarray, step: float, i: int | None = None):
         """(frames, quantized) of frames idx piece by piece, with the values of quantizing them at once."""
-        div = self.divide(idx, step)
+        div, ref = self.divide(idx, step), self.ref(step)
         for f, A in self.pieces(idx, i):
-            if self.ref is not None and self.ref[f].any():  # frame_floor: these frames at finer steps
-                A = _floor.scale_analysis(A, self.ref[f])
+            if ref is not None and ref[f].any():  # frame_floor: these frames at finer steps
+                A = _floor.scale_analysis(A, ref[f])
             yield f, codec.quantize(A, step, self.st, div)
 
     def counts(self, step: float, every: int = 1, keep: bool = False, with_y: bool = False) -> dict:
@@ -448,12 +453,12 @@ class _Stream:
     def code(self, step: float, tab: codec.Tables):
         """The payloads at this step (a list, or a frame spool for a spooled source)."""
         frames = self.src.new_frames()
-        N = self.N
+        N, ref = self.N, self.ref(step)
         for _, idx, qz in self.replay(step):
             a, b = int(idx[0]), int(idx[-1]) + 1
             zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
             pl = codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm)
-            frames.extend(pl if self.ref is None else _floor.mark(pl, self.ref[a:b]))
+            frames.extend(pl if ref is None else _floor.mark(pl, ref[a:b]))
         return frames
 
     def replay(self, step: float, need_y: bool = False):

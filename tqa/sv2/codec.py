@@ -742,6 +742,7 @@ class Params:
     tables: Tables
     perc: "_perc.Record | None" = None  # tune="perceptual" streams (params version 2)
     floor: bool = False  # frame_floor streams (params version 3): frames may carry a refinement byte
+    limit: float = COEF_LIMIT  # largest |coefficient| decoded (tqa.sv2.floor checks its frames' after their scaling)
 
     @property
     def n_frames(self) -> int:
@@ -995,7 +996,7 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     err = np.zeros(F, np.int64)
     delta = np.ascontiguousarray(p.tables.delta, np.int64)  # the ahead-of-time loops take exactly these types
     jit.unpack_frames(buf, offs, ch, N, C, BAND, ESC, EMAX, freq, cumx, lutc, delta, _SHIFT, _HALF,
-                      float(p.step), COEF_LIMIT, 0.0 if p.rotate else float(np.sqrt(0.5)), X, hdr, ee, zmap, err)  # fmt: skip
+                      float(p.step), float(p.limit), 0.0 if p.rotate else float(np.sqrt(0.5)), X, hdr, ee, zmap, err)  # fmt: skip
     if err.any():  # the reference checks each phase on all frames before the next: the first frame of the first phase
         bad = np.flatnonzero(err)
         f = int(bad[np.argmin(err[bad] // 10)])
@@ -1113,8 +1114,8 @@ def _unpack_frames_numpy(p: Params, payloads: list[bytes], index: np.ndarray):
     else:
         stepv = p.step
     val = mag * stepv
-    if val.size and not val.max() <= COEF_LIMIT:
-        raise FrameError(int(index[fidx[np.flatnonzero(~(val <= COEF_LIMIT))[0]]]), "coefficient beyond the encoder's range")
+    if val.size and not val.max() <= p.limit:
+        raise FrameError(int(index[fidx[np.flatnonzero(~(val <= p.limit))[0]]]), "coefficient beyond the encoder's range")
     X = np.zeros((F, ch * nb, BAND))
     X[coded] = np.where(neg, -val, val).reshape(-1, BAND)
     X = X.reshape(F, ch, N)

@@ -36,7 +36,15 @@ _Q = (1.0, 0.8408964152537145, 0.7071067811865476, 0.5946035575013605)
 FACTOR = np.array([math.ldexp(_Q[r % 4], -(r // 4)) for r in range(RMAX + 1)])
 DB_PER_STEP = 20 * math.log10(2) / 4  # 1.505 dB a refinement
 MARGIN = 0.25  # dB aimed above the floor when refining (the tables move a little between rounds)
-ROUNDS = 12  # refine-and-check rounds at most (typically 2-3); then the floor is checked once more
+ROUNDS = 16  # refine-and-check rounds at most (typically 2-5); then the floor is checked once more
+
+
+def refinements(step: float, floor_step: np.ndarray) -> np.ndarray:
+    """Each frame's refinement (F,) at the global step: the fewest quarter octaves that bring it
+    to its largest step floor_step (inf: none), 0..RMAX."""
+    with np.errstate(divide="ignore"):
+        r = np.ceil(4 * np.log2(step / floor_step) - 1e-6)
+    return np.clip(r, 0, RMAX).astype(np.int64)
 
 
 def quiet_level(floor: float) -> float:
@@ -66,16 +74,23 @@ def strip(payloads: list[bytes], index: np.ndarray) -> tuple[list[bytes], np.nda
 
 
 def unpack(p, payloads: list[bytes], index: np.ndarray, unpack_frames):
-    """:func:`tqa.sv2.codec.unpack_frames` of a version-3 stream: strip, decode, scale."""
+    """:func:`tqa.sv2.codec.unpack_frames` of a version-3 stream: strip, decode (the magnitude
+    limit raised by the largest refinement's factor), scale, then check the limit."""
+    from .codec import COEF_LIMIT, FrameError
+
     plain, ref = strip(payloads, index)
     q = p.__dict__.get("_plain")
     if q is None:  # the same stream read as version 1 (its decode tables made once)
         import dataclasses
 
-        q = p.__dict__["_plain"] = dataclasses.replace(p, floor=False)
+        q = p.__dict__["_plain"] = dataclasses.replace(p, floor=False, limit=COEF_LIMIT / FACTOR[RMAX])
     X, short, rl, rr, zmap = unpack_frames(q, plain, index)
     if ref.any():
         X *= FACTOR[ref][None, :, None]
+    if X.size:
+        bad = ~(np.abs(X) <= COEF_LIMIT).all(axis=(0, 2))
+        if bad.any():
+            raise FrameError(int(index[int(np.argmax(bad))]), "coefficient beyond the encoder's range")
     return X, short, rl, rr, zmap
 
 
@@ -145,38 +160,48 @@ def min_sqnr(sig: np.ndarray, err: np.ndarray, nh: np.ndarray, floor: float) -> 
 
 
 def apply(S, params: bytes, frames):
-    """Refine the frames of a coded stream (params, frames at its step) until every hop meets
-    S.st.frame_floor: each round decodes what was written, raises the refinement of each
-    missing hop's frame by the quarter octaves it lacks (plus MARGIN; its neighbours' too where
-    its own refinement did not help: their overlap leaks into it) and codes the stream again
-    at the same step with new tables.  Returns (params, frames, stats)."""
-    from .codec import pack_params, parse_params, tables_of_counts
+    """Refine the frames of a coded stream (params, frames) until every hop meets
+    S.st.frame_floor: each round decodes what was written, lowers the largest step
+    (S.floor_step) of each missing hop's frame by the quarter octaves it lacks (plus MARGIN; its
+    neighbours' too where its own refinement did not help: their overlap leaks into it) and
+    codes the stream again with new tables.  The global step stays, unless a frame would need
+    more than RMAX below it (then it is lowered so that none does).  Returns (params, frames, stats)."""
+    from .codec import clamp_step, pack_params, parse_params, tables_of_counts
 
     st = S.st
     step = parse_params(params).step
     nh = hop_samples(S)
-    if S.ref is None:
-        S.ref = np.zeros(S.F, np.int64)
-    prev = np.zeros(S.F, bool)
+    if S.floor_step is None:
+        S.floor_step = np.full(S.F, np.inf)
+    prev = np.zeros(S.F, bool)  # hops short in the last round
     for rnd in range(ROUNDS + 1):
         sig, err = hop_energies(S, params, frames)
         miss = shortfall(sig, err, nh, st.frame_floor)
         if not miss.any():
             break
-        if rnd == ROUNDS or np.all(S.ref[miss > 0] >= RMAX):
+        if rnd == ROUNDS:
             raise RuntimeError(f"sv2: frame_floor {st.frame_floor} dB not met after {ROUNDS} rounds "
                                f"(hop {int(np.argmax(miss))} short by {miss.max():.2f} dB)")  # fmt: skip
-        inc = np.where(miss > 0, np.ceil((miss + MARGIN) / DB_PER_STEP), 0).astype(np.int64)
-        again = (miss > 0) & prev  # refined before and still short: the neighbours' noise
-        nb = np.zeros(S.F, np.int64)
-        nb[:-1] = np.maximum(nb[:-1], np.where(again[1:], inc[1:], 0))
-        nb[1:] = np.maximum(nb[1:], np.where(again[:-1], inc[:-1], 0))
-        S.ref = np.minimum(S.ref + np.maximum(inc, nb), RMAX)
+        inc = np.where(miss > 0, np.ceil((miss + MARGIN) / DB_PER_STEP), 0)
+        # short again after a round: part of its noise is its neighbours' (their overlap leaks
+        # into this hop): refine the louder neighbour too (after ROUNDS/2 rounds: both)
+        again = (miss > 0) & prev
+        loud = sig.sum(axis=1)
+        late = rnd >= ROUNDS // 2
+        left = again & (late | np.r_[False, loud[:-1] > loud[1:]])  # hop h-1 louder than hop h
+        right = again & (late | np.r_[loud[1:] > loud[:-1], False])  # hop h+1 louder than hop h
+        k = inc.copy()  # each missing hop's own frame, and the neighbours that leak into it
+        k[:-1] = np.maximum(k[:-1], np.where(left[1:], inc[1:], 0))
+        k[1:] = np.maximum(k[1:], np.where(right[:-1], inc[:-1], 0))
+        eff = step * FACTOR[refinements(step, S.floor_step)]  # each frame's step now
+        S.floor_step = np.where(k > 0, np.minimum(S.floor_step, eff * 2.0 ** (-k / 4)), S.floor_step)
+        step = clamp_step(min(step, float(S.floor_step.min()) * 2.0 ** (RMAX / 4)))
         prev = miss > 0
         frames.close()
         tab = tables_of_counts(S.counts(step, keep=True))
         params, frames = pack_params(st, S.ch, S.n, step, tab), S.code(step, tab)
-    stats = {"refined_frames": int(np.count_nonzero(S.ref)), "min_sqnr": min_sqnr(sig, err, nh, st.frame_floor),
+    ref = refinements(step, S.floor_step)
+    stats = {"refined_frames": int(np.count_nonzero(ref)), "min_sqnr": min_sqnr(sig, err, nh, st.frame_floor),
              "rounds": rnd}  # fmt: skip
     return params, frames, stats
 
@@ -202,11 +227,16 @@ def encode(S, out, rate_encode=None):
     params, frames, stats = apply(S, *out)
     if rate_encode is not None:
         target = S.st.rate * max(S.n, 1) * S.ch
-        for _ in range(RATE_TRIES):
-            if _bits(S, params, frames) <= 1.005 * target:
+        size = _bits(S, params, frames)
+        for _ in range(RATE_TRIES):  # keep the smallest stream (each meets the floor)
+            if size <= 1.005 * target:
+                break
+            p2, f2, s2 = apply(S, *rate_encode(S, target))
+            b2 = _bits(S, p2, f2)
+            if b2 >= size:  # coarser elsewhere cost more at the floor (leakage): the floor wins
+                f2.close()
                 break
             frames.close()
-            params, frames, stats = apply(S, *rate_encode(S, target))
-        size = _bits(S, params, frames)
+            params, frames, stats, size = p2, f2, s2, b2
         stats.update(bits_per_sample=size / (max(S.n, 1) * S.ch), rate_exceeded=bool(size > 1.01 * target))
     return params, frames, stats
