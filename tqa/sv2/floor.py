@@ -184,15 +184,19 @@ def apply(S, params: bytes, frames):
                                f"(hop {int(np.argmax(miss))} short by {miss.max():.2f} dB)")  # fmt: skip
         inc = np.where(miss > 0, np.ceil((miss + MARGIN) / DB_PER_STEP), 0)
         # short again after a round: part of its noise is its neighbours' (their overlap leaks
-        # into this hop): refine the louder neighbour too (after ROUNDS/2 rounds: both)
+        # into this hop): refine a neighbour whose own hop's noise is above what this hop allows
+        # (less 3 dB: about half of it leaks); after ROUNDS/2 rounds both neighbours, by inc
         again = (miss > 0) & prev
-        loud = sig.sum(axis=1)
-        late = rnd >= ROUNDS // 2
-        left = again & (late | np.r_[False, loud[:-1] > loud[1:]])  # hop h-1 louder than hop h
-        right = again & (late | np.r_[loud[1:] > loud[:-1], False])  # hop h+1 louder than hop h
+        eh = err.sum(axis=1)
+        allowed = sig.sum(axis=1) * 10 ** (-st.frame_floor / 10)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lk = lambda n: np.where(again & (n > allowed), np.ceil((10 * np.log10(n / allowed) - 3 + MARGIN) / DB_PER_STEP), 0)  # noqa: E731
+            from_left, from_right = lk(np.r_[0.0, eh[:-1]]), lk(np.r_[eh[1:], 0.0])  # frames h-1, h+1 for hop h
+        if rnd >= ROUNDS // 2:
+            from_left, from_right = np.maximum(from_left, np.where(again, inc, 0)), np.maximum(from_right, np.where(again, inc, 0))
         k = inc.copy()  # each missing hop's own frame, and the neighbours that leak into it
-        k[:-1] = np.maximum(k[:-1], np.where(left[1:], inc[1:], 0))
-        k[1:] = np.maximum(k[1:], np.where(right[:-1], inc[:-1], 0))
+        k[:-1] = np.maximum(k[:-1], from_left[1:])
+        k[1:] = np.maximum(k[1:], from_right[:-1])
         eff = step * FACTOR[refinements(step, S.floor_step)]  # each frame's step now
         S.floor_step = np.where(k > 0, np.minimum(S.floor_step, eff * 2.0 ** (-k / 4)), S.floor_step)
         step = clamp_step(min(step, float(S.floor_step.min()) * 2.0 ** (RMAX / 4)))
