@@ -279,3 +279,11 @@ def test_cli_frame_floor(tmp_path):
         r = tqa_(*args)
         assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
         assert not (tmp_path / "c.tqa").exists()
+
+
+def test_the_floor_pass_reads_long_streams_chunk_by_chunk(coded, monkeypatch):
+    """hop_energies decodes DECODE_CHUNK frames at a time with their neighbours: any chunk
+    size gives the same energies, so the same stream."""
+    g, _, floor = coded["loud_quiet"]
+    monkeypatch.setattr(sv2, "DECODE_CHUNK", 7)
+    assert _enc(g, quality=45, frame_floor=FLOOR) == floor
