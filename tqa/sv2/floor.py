@@ -36,6 +36,7 @@ _Q = (1.0, 0.8408964152537145, 0.7071067811865476, 0.5946035575013605)
 FACTOR = np.array([math.ldexp(_Q[r % 4], -(r // 4)) for r in range(RMAX + 1)])
 DB_PER_STEP = 20 * math.log10(2) / 4  # 1.505 dB a refinement
 MARGIN = 0.25  # dB aimed above the floor when refining (the tables move a little between rounds)
+RELAX = 2  # overshoot give-back passes (see apply)
 ROUNDS = 16  # refine-and-check rounds at most (typically 2-5); then the floor is checked once more
 
 
@@ -159,7 +160,7 @@ def min_sqnr(sig: np.ndarray, err: np.ndarray, nh: np.ndarray, floor: float) -> 
     return float(snr[loud].min()) if loud.any() else float("inf")
 
 
-def apply(S, params: bytes, frames):
+def _converge(S, params: bytes, frames):
     """Refine the frames of a coded stream (params, frames) until every hop meets
     S.st.frame_floor: each round decodes what was written, lowers the largest step
     (S.floor_step) of each missing hop's frame by the quarter octaves it lacks (plus MARGIN; its
@@ -207,6 +208,37 @@ def apply(S, params: bytes, frames):
     ref = refinements(step, S.floor_step)
     stats = {"refined_frames": int(np.count_nonzero(ref)), "min_sqnr": min_sqnr(sig, err, nh, st.frame_floor),
              "rounds": rnd}  # fmt: skip
+    return params, frames, stats, sig, err
+
+
+def apply(S, params: bytes, frames):
+    """Refine the frames of a coded stream until every hop meets the floor (:func:`_converge`),
+    then give back what the refinements overshot: a refined frame whose own hop and both
+    neighbours' clear the floor by more than a quarter octave (plus MARGIN) gets its step back
+    by as many quarter octaves, and the floor is made again (RELAX times at most; each hop
+    still meets the floor at the end).  Returns (params, frames, stats)."""
+    from .codec import pack_params, parse_params, tables_of_counts
+
+    params, frames, stats, sig, err = _converge(S, params, frames)
+    nh = hop_samples(S)
+    for _ in range(RELAX):
+        step = parse_params(params).step
+        ref = refinements(step, S.floor_step)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            snr = np.where(err > 0, 10 * np.log10(sig / err), np.inf)
+        loud = sig >= quiet_level(S.st.frame_floor) ** 2 * nh[:, None]
+        slack = np.where(loud, snr - S.st.frame_floor, np.inf).min(axis=1)
+        near = np.minimum(slack, np.minimum(np.r_[np.inf, slack[:-1]], np.r_[slack[1:], np.inf]))
+        with np.errstate(invalid="ignore"):
+            up = np.minimum(np.floor((near - MARGIN) / DB_PER_STEP), ref)
+        up = np.where(ref > 0, np.maximum(up, 0), 0).astype(np.int64)
+        if not up.any():
+            break
+        S.floor_step = np.where(up > 0, step * FACTOR[ref - up], S.floor_step)
+        S.floor_step[(up > 0) & (up == ref)] = np.inf
+        frames.close()
+        tab = tables_of_counts(S.counts(step, keep=True))
+        params, frames, stats, sig, err = _converge(S, pack_params(S.st, S.ch, S.n, step, tab), S.code(step, tab))
     return params, frames, stats
 
 
