@@ -39,6 +39,11 @@ gain codes after the silence map; the decoder fills empty bands (and zeros insid
 with seeded ±noise at the transmitted levels and multiplies by the weights, one NumPy post-step
 (tqa.sv2.perceptual.post) after the entropy decoder.  tune="sqnr" streams are unchanged.
 
+frame_floor= dB (tqa.sv2.floor; params version 3, which version-1/2 readers refuse): after the step
+search the encoder decodes what it wrote and refines, frame by frame, the step of every frame
+whose hop (of any channel) is above the quiet level and misses the floor on the decoded output
+(header bit 5 + a byte r: the frame's coefficients × 2**(-r/4) after decoding), until none does.
+
 API:
   params, frames = encode(grid, sample_rate=..., rate=... | quality=..., **settings)
   enc = Encoder(channels, **settings); enc.push(grid) ...; params, frames = enc.finish()   # streaming,
