@@ -287,3 +287,23 @@ def test_the_floor_pass_reads_long_streams_chunk_by_chunk(coded, monkeypatch):
     g, _, floor = coded["loud_quiet"]
     monkeypatch.setattr(sv2, "DECODE_CHUNK", 7)
     assert _enc(g, quality=45, frame_floor=FLOOR) == floor
+
+
+def test_a_give_back_that_does_not_settle_keeps_the_stream_before_it(coded, monkeypatch):
+    g, _, _ = coded["speech"]
+    calls = []
+    real = fl._converge
+
+    def flaky(S, params, frames):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("did not settle")
+        return real(S, params, frames)
+
+    monkeypatch.setattr(fl, "_converge", flaky)
+    with sv2.Encoder(2, sample_rate=SR, quality=45, frame_floor=FLOOR) as enc:  # payloads spooled to a file
+        enc.push(g)
+        params, frames = enc.finish()
+        assert len(calls) == 2  # the give-back was tried, and dropped
+        hop = codec.parse_params(params).hop
+        assert np.nanmin(_hop_sqnr(g, sv2.decode(params, list(frames)), hop)) >= FLOOR

@@ -166,7 +166,8 @@ def _converge(S, params: bytes, frames):
     (S.floor_step) of each missing hop's frame by the quarter octaves it lacks (plus MARGIN; its
     neighbours' too where its own refinement did not help: their overlap leaks into it) and
     codes the stream again with new tables.  The global step stays, unless a frame would need
-    more than RMAX below it (then it is lowered so that none does).  Returns (params, frames, stats)."""
+    more than RMAX below it (then it is lowered so that none does).  Returns (params, frames,
+    stats, and the last round's signal and error energies per hop and channel)."""
     from .codec import clamp_step, pack_params, parse_params, tables_of_counts
 
     st = S.st
@@ -234,11 +235,17 @@ def apply(S, params: bytes, frames):
         up = np.where(ref > 0, np.maximum(up, 0), 0).astype(np.int64)
         if not up.any():
             break
+        kept = S.floor_step.copy()
         S.floor_step = np.where(up > 0, step * FACTOR[ref - up], S.floor_step)
         S.floor_step[(up > 0) & (up == ref)] = np.inf
-        frames.close()
         tab = tables_of_counts(S.counts(step, keep=True))
-        params, frames, stats, sig, err = _converge(S, pack_params(S.st, S.ch, S.n, step, tab), S.code(step, tab))
+        try:
+            new = _converge(S, pack_params(S.st, S.ch, S.n, step, tab), S.code(step, tab))
+        except RuntimeError:  # the give-back did not settle: keep the stream before it
+            S.floor_step = kept
+            break
+        frames.close()
+        params, frames, stats, sig, err = new
     return params, frames, stats
 
 
