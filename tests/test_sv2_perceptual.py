@@ -65,7 +65,7 @@ def test_version_1_readers_refuse_perceptual_streams(monkeypatch):
         codec.unpack_frames(p, [frames[i]], np.array([i]))
     # unknown params versions are refused
     bad = bytearray(params)
-    bad[4] = 3
+    bad[4] = 4  # (3: frame_floor streams, tqa.sv2.floor)
     with pytest.raises(ValueError, match="magic/version"):
         codec.parse_params(bytes(bad))
 

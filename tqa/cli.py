@@ -78,7 +78,7 @@ def _settings_class(profile: str):
     return _settings.SETTINGS[profile]
 
 
-SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "frame_samples", "seed", "rate", "quality", "hop", "tune")
+SETTING_OPTIONS = ("bits", "residual", "block_size", "qjl_rows", "frame_samples", "seed", "rate", "quality", "hop", "tune", "frame_floor")
 
 
 def _field_defaults(profile: str) -> dict:
@@ -216,6 +216,10 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                    help=f"spectral: MDCT hop (default: {s.get('hop')})")  # fmt: skip
     g.add_argument("--tune", choices=("sqnr", "perceptual"),
                    help="spectral2: sqnr (MSE-optimal) or perceptual (noise filling, masking-weighted steps; for listening) (default: sqnr)")
+    g.add_argument("--frame-floor", "--frame_floor", dest="frame_floor", type=_float("frame floor"), metavar="DB",
+                   help="spectral2: every hop of every channel above the quiet level (10**(DB/20)/sqrt(12) 16-bit LSBs "
+                        "RMS) meets this SQNR on the decoded output; with --rate the floor wins where both cannot hold "
+                        "(default: off)")  # fmt: skip
     g.add_argument("--seed", type=_int("seed", 0, 2**64 - 1), metavar="N", help="rotation seed, 0..2**64-1 (default: 0)")
     _add_engine(g)
 
@@ -636,6 +640,9 @@ def cmd_encode(a: argparse.Namespace) -> int:
                 inf = api.info(f)
             if dst == "-":
                 _to_stdout(real)
+            if inf.get("frame_floor") is not None and inf.get("rate") and inf["bits_per_sample"] > 1.01 * inf["rate"]:
+                out.warn(f"{label}: --frame-floor {inf['frame_floor']:g} took {inf['bits_per_sample']:.3f} bits/sample, "
+                         f"above --rate {inf['rate']:g} (the floor wins)")  # fmt: skip
             if r.dropped_tags:
                 out.warn(f"{label}: tag(s) {', '.join(r.dropped_tags)} left out: the .tqa header holds about 4 kB of tags")
             in_bytes = r.in_bytes

@@ -91,16 +91,19 @@ The allocation is not stored: it follows from the scale codes and the frame's si
 (:mod:`tqa.spectral`).
 
 Profile 2, spectral2 fields: ``u8 log2(hop) 8..11, u8 flags (bit 0 band rotation, 1 transients,
-2 pre-echo guard, 3 silence maps, 4 tune=perceptual; others zero), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
-(0 bits/sample, 1 SQNR dB), u32 value in thousandths, u64 seed``.  Its profile data (the last
-type-3 record) are the stream's parameters: ``4s b"TQS2", u8 version (1; 2 iff flags bit 4), u8 flags, u8 channels,
+2 pre-echo guard, 3 silence maps, 4 tune=perceptual, 5 frame floor (not with bit 4); others zero), u8 stereo (0 auto,
+1 L/R, 2 M/S), u8 rate mode (0 bits/sample, 1 SQNR dB), u32 value: bits 0-16 the rate or quality in thousandths, bits
+17-31 the frame floor in quarter dB (4..480, iff flags bit 5; else 0), u64 seed``.  Its profile data (the last
+type-3 record) are the stream's parameters: ``4s b"TQS2", u8 version (1; 2 iff flags bit 4; 3 iff flags bit 5), u8 flags, u8 channels,
 u16 hop, u32 sample rate, u64 n, u64 seed, f64 quantizer step`` then the bit-packed entropy
 tables (:func:`tqa.sv2.codec.parse_params`), in version 2 followed by the perceptual record
 (noise group, in-band zero fill, per-band weight codes: :mod:`tqa.sv2.perceptual`); channels, hop and n equal the header's, and the
 step lies in :data:`tqa.sv2.codec.STEP_RANGE` (2**-64 .. 2**40).  There are ``max(1,
 ceil(n/hop))`` frames of variable size, always followed by the index.  Payload: a header byte
 (bit 0 short frame, bit 1/2 left/right overlap short, bit 3 M/S, bit 4 silence map, bit 5 noise
-record (version 2 only); others zero), 8 step refinements 0..40 if bit 0, the silence map if
+record (version 2 only) or frame refinement (version 3 only); others zero), in version 3 if bit 5 a refinement byte
+r 1..80 (the frame's decoded coefficients, after M/S and the band rotation, times 2**(-r/4):
+:mod:`tqa.sv2.floor`), 8 step refinements 0..40 if bit 0, the silence map if
 bit 4, in version 2 the noise record if bit 5 and the frame's gain codes (u8 <= 63, then 4-bit
 codes per group of 4 bands), then the entropy-coded data (:mod:`tqa.sv2`).  A short frame's overlaps are short, and the overlap at a boundary is short in
 both neighbours or in neither; no reconstructed coefficient exceeds

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 __all__ = [
     "DEFAULT", "SETTINGS", "names", "make", "settings", "BlockSettings", "TimeSettings", "SpectralSettings", "Spectral2Settings",
     "RATE_RANGE", "QUALITY_RANGE", "MIN_BLOCK", "MAX_BLOCK", "MAX_BITS", "RESIDUALS", "HOPS", "STEREO",
-    "check_block_size", "check_seed", "check_rate_quality",
+    "check_block_size", "check_seed", "check_rate_quality", "check_frame_floor", "FRAME_FLOOR_RANGE",
 ]  # fmt: skip
 
 DEFAULT = "time"  # the profile of an encode that names none
@@ -38,6 +38,7 @@ SPECTRAL_DEFAULT_RATE = 3.2  # bits per sample when neither rate nor quality is 
 SPECTRAL2_DEFAULT_RATE = 3.0
 STEREO = ("auto", "lr", "ms")
 TUNES = ("sqnr", "perceptual")  # spectral2: MSE-optimal, or for listening (tqa.sv2.perceptual)
+FRAME_FLOOR_RANGE = (1.0, 120.0)  # spectral2 frame_floor, dB, kept to quarter dB (the header stores it so)
 
 
 def _np():
@@ -100,6 +101,16 @@ def check_rate_quality(settings, default_rate: float) -> None:
         if not _is_number(v) or not lo <= float(v) <= hi:
             raise ValueError(f"{name} must be {lo:g} to {hi:g} {unit}, got {v!r}")
         object.__setattr__(settings, name, round(float(v) * 1000) / 1000)
+
+
+def check_frame_floor(v, tune: str = "sqnr") -> float:
+    """spectral2's ``frame_floor`` (dB), rounded to the quarter dB the header stores."""
+    lo, hi = FRAME_FLOOR_RANGE
+    if not _is_number(v) or not lo <= float(v) <= hi:
+        raise ValueError(f"frame_floor must be {lo:g} to {hi:g} dB (or None: off), got {v!r}")
+    if tune != "sqnr":
+        raise ValueError("frame_floor is an SQNR guarantee: it takes tune='sqnr', not tune='perceptual'")
+    return round(float(v) * 4) / 4
 
 
 # -- profile 0, time ----------------------------------------------------------------------
@@ -253,6 +264,7 @@ class Spectral2Settings:
     silence: bool = True
     stereo: str = "auto"
     tune: str = "sqnr"  # "sqnr" (MSE-optimal) or "perceptual" (band weights, noise filling: tqa.sv2.perceptual)
+    frame_floor: float | None = None  # dB: every hop above the quiet level meets it on the decoded output (tqa.sv2.floor)
 
     def __post_init__(self) -> None:
         if self.hop != "auto" and (isinstance(self.hop, bool) or self.hop not in HOPS):
@@ -269,6 +281,8 @@ class Spectral2Settings:
             if not _is_bool(getattr(self, name)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
             object.__setattr__(self, name, bool(getattr(self, name)))
+        if self.frame_floor is not None:
+            object.__setattr__(self, "frame_floor", check_frame_floor(self.frame_floor, self.tune))
 
 
 # -- the table ----------------------------------------------------------------------------

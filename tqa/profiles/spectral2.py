@@ -9,9 +9,18 @@ entropy coding it measured -0.6 dB mean, so it is off by default.
 ``tune="perceptual"`` (flags bit 4; params version 2, :mod:`tqa.sv2.perceptual`): masking-weighted
 steps and noise filling, for listening; ``tune="sqnr"`` (the default) is MSE-optimal.
 
+``frame_floor=`` dB (flags bit 5, the value field's bits 17-31 in quarter dB; params version 3,
+:mod:`tqa.sv2.floor`): every hop of every channel whose source RMS is above 10**(floor/20)/√12
+16-bit LSBs meets SQNR >= frame_floor on the decoded output; frames that would miss it carry a
+finer step (a refinement byte).  With ``rate=`` the rate search includes the refinements; where
+the floor cannot be met within the rate, the floor wins and the stream is larger (the encoder
+warns; ``tqa info`` shows the floor and the bits/sample).  Readers before it refuse the stream
+(header flags > 31).
+
 Settings (header fields, 16 bytes): ``u8 hop (log2, 8..11), u8 flags (bit 0 rotate, 1
-transients, 2 pre-echo guard, 3 silence maps, 4 tune perceptual), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
-(0 ``rate`` bits/sample, 1 ``quality`` dB), u32 value in thousandths, u64 seed``.  The stream's
+transients, 2 pre-echo guard, 3 silence maps, 4 tune perceptual, 5 frame floor), u8 stereo (0 auto, 1 L/R, 2 M/S), u8 rate mode
+(0 ``rate`` bits/sample, 1 ``quality`` dB), u32 value in thousandths (bits 0-16; with flags bit 5,
+bits 17-31 the frame floor in quarter dB), u64 seed``.  The stream's
 parameters (step, entropy tables, ~500 bytes) are the header's profile data; frames vary in
 size (a VBR index follows them).  Frame f owns samples [f·hop, (f+1)·hop) and decoding them
 needs frames f-1..f+1.
@@ -45,6 +54,7 @@ from .settings import SPECTRAL2_DEFAULT_RATE as DEFAULT_RATE  # noqa: F401
 MAX_CHANNELS = 255  # the codec's parameters hold a u8 channel count
 _FIELDS = struct.Struct("<BBBBIQ")
 _META = 4 + 3  # the metadata magic and the profile-data record's header
+_FLOOR_SHIFT = 17  # the u32 value field: bits 0-16 rate/quality in thousandths (<= 120000), 17-31 frame_floor in quarter dB
 
 
 class _Encoder(FrameEncoder):
@@ -58,7 +68,7 @@ class _Encoder(FrameEncoder):
         kw = dict(rate=s.rate) if s.quality is None else dict(quality=s.quality)
         self._enc = sv2.Encoder(channels, sample_rate=sample_rate, hop=s.hop, seed=s.seed, rotate=s.rotate,
                                 transients=s.transients, preecho=s.preecho, silence=s.silence, stereo=s.stereo,
-                                tune=s.tune, frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
+                                tune=s.tune, frame_floor=s.frame_floor, frame_overhead=FRAME_OVERHEAD, **kw)  # fmt: skip
         self._params = b""
         self.settings = None
 
@@ -97,6 +107,8 @@ class _Decoder(FrameDecoder):
             raise FormatError("spectral2 parameters disagree with the header (channels, hop or length)")
         if (p.perc is not None) != (header.settings.tune == "perceptual"):
             raise FormatError("spectral2 parameters disagree with the header (tune)")
+        if p.floor != (header.settings.frame_floor is not None):
+            raise FormatError("spectral2 parameters disagree with the header (frame floor)")
         self.channels = header.channels
 
     def decode(self, first: int, payloads: list) -> np.ndarray:
@@ -115,22 +127,30 @@ class Spectral2Profile(Profile):
     def describe(self, s: Spectral2Settings) -> dict:
         return {"hop": s.hop, "seed": s.seed, "mode": "quality" if s.quality is not None else "rate", "rate": s.rate,
                 "quality": s.quality, "rotate": s.rotate, "transients": s.transients, "stereo": s.stereo,
-                "tune": s.tune}  # fmt: skip
+                "tune": s.tune, "frame_floor": s.frame_floor}  # fmt: skip
 
     def pack_fields(self, s: Spectral2Settings) -> bytes:
         hop = 0 if s.hop == "auto" else s.hop.bit_length() - 1
         flags = s.rotate | s.transients << 1 | s.preecho << 2 | s.silence << 3 | (s.tune == "perceptual") << 4
+        flags |= (s.frame_floor is not None) << 5
         mode, value = (1, s.quality) if s.quality is not None else (0, s.rate)
-        return _FIELDS.pack(hop, flags, STEREO.index(s.stereo), mode, int(round(value * 1000)), s.seed)
+        value = int(round(value * 1000)) | (0 if s.frame_floor is None else int(round(s.frame_floor * 4)) << _FLOOR_SHIFT)
+        return _FIELDS.pack(hop, flags, STEREO.index(s.stereo), mode, value, s.seed)
 
     def parse_fields(self, data: bytes) -> Spectral2Settings:
         log_hop, flags, stereo, mode, value, seed = _FIELDS.unpack(data)
-        if not 8 <= log_hop <= 11 or flags > 31 or stereo >= len(STEREO) or mode > 1:
+        if not 8 <= log_hop <= 11 or flags > 63 or stereo >= len(STEREO) or mode > 1 or flags & 48 == 48:
             raise FormatError("invalid spectral2 header fields")
-        v = value / 1000.0
-        return Spectral2Settings(None if mode else v, v if mode else None, 1 << log_hop, seed, bool(flags & 1),
-                                 bool(flags & 2), bool(flags & 4), bool(flags & 8), STEREO[stereo],
-                                 TUNES[flags >> 4])  # fmt: skip
+        floor = value >> _FLOOR_SHIFT
+        if bool(flags & 32) != bool(floor):
+            raise FormatError("invalid spectral2 header fields (frame floor)")
+        v = (value & ((1 << _FLOOR_SHIFT) - 1)) / 1000.0
+        try:
+            return Spectral2Settings(None if mode else v, v if mode else None, 1 << log_hop, seed, bool(flags & 1),
+                                     bool(flags & 2), bool(flags & 4), bool(flags & 8), STEREO[stereo],
+                                     TUNES[(flags >> 4) & 1], floor / 4 if floor else None)  # fmt: skip
+        except ValueError as exc:
+            raise FormatError(f"invalid spectral2 header fields ({exc})") from None
 
     def _hop(self, s: Spectral2Settings) -> int:
         return 1024 if s.hop == "auto" else s.hop

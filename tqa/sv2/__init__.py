@@ -39,6 +39,11 @@ gain codes after the silence map; the decoder fills empty bands (and zeros insid
 with seeded ±noise at the transmitted levels and multiplies by the weights, one NumPy post-step
 (tqa.sv2.perceptual.post) after the entropy decoder.  tune="sqnr" streams are unchanged.
 
+frame_floor= dB (tqa.sv2.floor; params version 3, which version-1/2 readers refuse): after the step
+search the encoder decodes what it wrote and refines, frame by frame, the step of every frame
+whose hop (of any channel) is above the quiet level and misses the floor on the decoded output
+(header bit 5 + a byte r: the frame's coefficients × 2**(-r/4) after decoding), until none does.
+
 API:
   params, frames = encode(grid, sample_rate=..., rate=... | quality=..., **settings)
   enc = Encoder(channels, **settings); enc.push(grid) ...; params, frames = enc.finish()   # streaming,
@@ -61,6 +66,7 @@ import tempfile
 import numpy as np
 
 from . import codec, transform
+from . import floor as _floor
 from . import perceptual as _perc
 from .codec import FrameError, Settings, parse_params
 
@@ -372,6 +378,11 @@ class _Stream:
         self.fine = F * per_frame <= FINE_BYTES
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
         self._kept: _Kept | None = None
+        self.floor_step: np.ndarray | None = None  # frame_floor: each frame's largest step (tqa.sv2.floor), inf = none
+
+    def ref(self, step: float) -> np.ndarray | None:
+        """frame_floor: each frame's step refinement at this global step (quarter octaves), or None."""
+        return None if self.floor_step is None else _floor.refinements(step, self.floor_step)
 
     def _analyze(self, idx: np.ndarray) -> codec.Analysis:
         N = self.N
@@ -401,12 +412,18 @@ class _Stream:
 
     def divide(self, idx: np.ndarray, step: float) -> bool:
         """Whether quantizing frames idx at once divides by per-block steps (see codec.quantize)."""
-        return self.e_lo is not None and bool(codec.shift_of(self.e_lo[idx], self.guard[idx], self.short[idx], step).any())
+        if self.e_lo is None:
+            return False
+        ref = self.ref(step)
+        e_lo = self.e_lo[idx] if ref is None else self.e_lo[idx] / _floor.FACTOR[ref[idx]][:, None] ** 2
+        return bool(codec.shift_of(e_lo, self.guard[idx], self.short[idx], step).any())
 
     def quantized(self, idx: np.ndarray, step: float, i: int | None = None):
         """(frames, quantized) of frames idx piece by piece, with the values of quantizing them at once."""
-        div = self.divide(idx, step)
+        div, ref = self.divide(idx, step), self.ref(step)
         for f, A in self.pieces(idx, i):
+            if ref is not None and ref[f].any():  # frame_floor: these frames at finer steps
+                A = _floor.scale_analysis(A, ref[f])
             yield f, codec.quantize(A, step, self.st, div)
 
     def counts(self, step: float, every: int = 1, keep: bool = False, with_y: bool = False) -> dict:
@@ -441,11 +458,12 @@ class _Stream:
     def code(self, step: float, tab: codec.Tables):
         """The payloads at this step (a list, or a frame spool for a spooled source)."""
         frames = self.src.new_frames()
-        N = self.N
+        N, ref = self.N, self.ref(step)
         for _, idx, qz in self.replay(step):
             a, b = int(idx[0]), int(idx[-1]) + 1
             zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
-            frames.extend(codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm))
+            pl = codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm)
+            frames.extend(pl if ref is None else _floor.mark(pl, ref[a:b]))
         return frames
 
     def replay(self, step: float, need_y: bool = False):
@@ -701,8 +719,12 @@ def _encode(src: _Source, st: Settings):
         _perceptual_weights(S)
     try:
         if S.st.rate is not None:
-            return _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
-        return _quality_encode(S)
+            out = _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
+        else:
+            out = _quality_encode(S)
+        if st.frame_floor is None:
+            return out + ({},)
+        return _floor.encode(S, out, _rate_encode if S.st.rate is not None else None)
     finally:
         S.forget()
 
@@ -718,7 +740,7 @@ def encode(grid, **settings) -> tuple[bytes, list[bytes]]:
     x = np.asarray(grid, np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    params, frames = _encode(_ArraySource(x, st), st)
+    params, frames, _ = _encode(_ArraySource(x, st), st)
     return params, list(frames)
 
 
@@ -740,6 +762,7 @@ class Encoder:
         self._src = _Spool(int(channels), self.st, tmpdir)
         self._frames = None
         self.closed = False
+        self.floor_stats: dict = {}  # frame_floor: refined_frames, min_sqnr (dB), rounds, rate_exceeded (after finish)
 
     @property
     def n(self) -> int:
@@ -764,7 +787,7 @@ class Encoder:
             raise ValueError("sv2.Encoder: finish twice or after close")
         st = dataclasses.replace(self.st, **late) if late else self.st
         self._src.seal()
-        params, self._frames = _encode(self._src, st)
+        params, self._frames, self.floor_stats = _encode(self._src, st)
         self._src.close()  # the samples are no longer needed; the payloads are
         return params, self._frames
 
@@ -786,7 +809,8 @@ class Encoder:
 def info(params: bytes) -> dict:
     p = parse_params(params)
     return {"channels": p.channels, "hop": p.hop, "sample_rate": p.sample_rate, "n_samples": p.n_samples,
-            "n_frames": p.n_frames, "step": p.step, "rotate": p.rotate, **_perc.describe(p.perc)}  # fmt: skip
+            "n_frames": p.n_frames, "step": p.step, "rotate": p.rotate, "frame_floor": p.floor,
+            **_perc.describe(p.perc)}  # fmt: skip
 
 
 def decode_frames(params: bytes | codec.Params, payloads: list, first: int = 0) -> tuple[np.ndarray, int]:

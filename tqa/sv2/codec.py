@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import mdct
-from ..profiles.settings import HOPS, TUNES
+from ..profiles.settings import HOPS, TUNES, check_frame_floor
 from ..rotation import signs as _signs
+from . import floor as _floor
 from . import perceptual as _perc
 from . import rans, transform
 
@@ -68,6 +69,7 @@ class Settings:
     tmask: float = 0.5  # perceptual: noise power per frame ∝ (frame energy)**tmask
     lmask: float = 0.3  # perceptual: noise power per frame and group of bands ∝ (its energy)**lmask (long frames)
     weights: tuple | None = None  # perceptual: band weight codes (set by the encoder from the stream)
+    frame_floor: float | None = None  # dB every loud hop meets on the decoded output (tqa.sv2.floor; params version 3)
 
     def __post_init__(self) -> None:
         if (self.rate is None) == (self.quality is None):
@@ -82,6 +84,8 @@ class Settings:
             raise ValueError(f"hop must be 256, 512, 1024 or 2048, got {self.hop!r}")
         if self.stereo not in ("auto", "lr", "ms"):
             raise ValueError("stereo must be auto, lr or ms")
+        if self.frame_floor is not None:
+            object.__setattr__(self, "frame_floor", check_frame_floor(self.frame_floor, self.tune))
 
 
 def _compiled():
@@ -718,7 +722,8 @@ def pack_params(st: Settings, channels: int, n: int, step: float, tab: Tables) -
     used[0] = False
     flags = int(st.rotate) | (int(st.transients) << 1)
     perc = st.tune == "perceptual"
-    head = HEAD.pack(MAGIC, _perc.VERSION if perc else VERSION, flags, channels, st.hop, st.sample_rate, n, st.seed, step)
+    ver = _perc.VERSION if perc else _floor.VERSION if st.frame_floor is not None else VERSION
+    head = HEAD.pack(MAGIC, ver, flags, channels, st.hop, st.sample_rate, n, st.seed, step)
     bitmap = int(np.sum(used.astype(np.int64) << np.arange(C)))
     rec = _perc.pack_record(st.nf_group, st.nf_zero, st.weights or [0] * (st.hop // BAND)) if perc else []
     body = _pack_bits([(tab.dcodes, 5), (np.array([bitmap]), 32), (tab.ccodes[used], 5), (tab.delta[used], 6)] + rec)
@@ -736,6 +741,8 @@ class Params:
     step: float
     tables: Tables
     perc: "_perc.Record | None" = None  # tune="perceptual" streams (params version 2)
+    floor: bool = False  # frame_floor streams (params version 3): frames may carry a refinement byte
+    limit: float = COEF_LIMIT  # largest |coefficient| decoded (tqa.sv2.floor checks its frames' after their scaling)
 
     @property
     def n_frames(self) -> int:
@@ -746,7 +753,7 @@ def parse_params(params: bytes) -> Params:
     if len(params) < HEAD.size:
         raise ValueError("sv2 params too short")
     magic, ver, flags, ch, hop, sr, n, seed, step = HEAD.unpack_from(params)
-    if magic != MAGIC or ver not in (VERSION, _perc.VERSION):
+    if magic != MAGIC or ver not in (VERSION, _perc.VERSION, _floor.VERSION):
         raise ValueError("not sv2 params (magic/version)")
     if hop not in (256, 512, 1024, 2048) or not 1 <= ch <= 255:
         raise ValueError("bad sv2 params")
@@ -772,7 +779,7 @@ def parse_params(params: bytes) -> Params:
     delta = np.zeros((C, 3), np.int64)
     delta[used] = take(nu * 3, 6).reshape(nu, 3)
     perc = _perc.parse_record(take, hop) if ver == _perc.VERSION else None
-    return Params(ch, hop, sr, n, seed, bool(flags & 1), step, Tables(dcodes, ccodes, delta), perc)
+    return Params(ch, hop, sr, n, seed, bool(flags & 1), step, Tables(dcodes, ccodes, delta), perc, ver == _floor.VERSION)
 
 
 # -- frames -----------------------------------------------------------------------------------
@@ -970,6 +977,8 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     the payloads where numba is installed and pays (:func:`_compiled_decode`,
     :func:`tqa.sv2._jit.unpack_frames`), else the NumPy reference (:func:`_unpack_frames_numpy`);
     the two give the same values, bit for bit (tested)."""
+    if p.floor:  # version 3: the refinement bytes stripped, the frames scaled after (tqa.sv2.floor)
+        return _floor.unpack(p, payloads, index, unpack_frames)
     jit = _compiled_decode(p)
     if jit is None or p.perc is not None:  # tune="perceptual": its records and noise fill, in the reference only
         return _unpack_frames_numpy(p, payloads, index)
@@ -987,7 +996,7 @@ def unpack_frames(p: Params, payloads: list[bytes], index: np.ndarray):
     err = np.zeros(F, np.int64)
     delta = np.ascontiguousarray(p.tables.delta, np.int64)  # the ahead-of-time loops take exactly these types
     jit.unpack_frames(buf, offs, ch, N, C, BAND, ESC, EMAX, freq, cumx, lutc, delta, _SHIFT, _HALF,
-                      float(p.step), COEF_LIMIT, 0.0 if p.rotate else float(np.sqrt(0.5)), X, hdr, ee, zmap, err)  # fmt: skip
+                      float(p.step), float(p.limit), 0.0 if p.rotate else float(np.sqrt(0.5)), X, hdr, ee, zmap, err)  # fmt: skip
     if err.any():  # the reference checks each phase on all frames before the next: the first frame of the first phase
         bad = np.flatnonzero(err)
         f = int(bad[np.argmin(err[bad] // 10)])
@@ -1105,8 +1114,8 @@ def _unpack_frames_numpy(p: Params, payloads: list[bytes], index: np.ndarray):
     else:
         stepv = p.step
     val = mag * stepv
-    if val.size and not val.max() <= COEF_LIMIT:
-        raise FrameError(int(index[fidx[np.flatnonzero(~(val <= COEF_LIMIT))[0]]]), "coefficient beyond the encoder's range")
+    if val.size and not val.max() <= p.limit:
+        raise FrameError(int(index[fidx[np.flatnonzero(~(val <= p.limit))[0]]]), "coefficient beyond the encoder's range")
     X = np.zeros((F, ch * nb, BAND))
     X[coded] = np.where(neg, -val, val).reshape(-1, BAND)
     X = X.reshape(F, ch, N)
