@@ -13,7 +13,9 @@ W[f, k] = w[band(k)] · 2**(g[f]/4) · 2**(u[f, group(k)]/4), all >= 1:
 * w[b] = 2**(wq[b]/4), wq[b] in 0..31 per stream (params): noise power ∝ the stream's
   long-term band energy**``mask`` (``mask=0``, the default, sends all zeros: measured best);
 * g[f] in 0..63 per frame: noise power ∝ the frame's mean square**``tmask`` (temporal masking;
-  code 0 at 1 LSB of 16-bit RMS and below);
+  code 0 at 1 LSB of 16-bit RMS and below) times its spectral flatness**``tonal``, the flatness
+  capped at -20 dB (a tonal frame masks less than a noise-like one of the same energy, as in the
+  MPEG psychoacoustic models' tonality index; an encoder choice: the decoder reads g);
 * u[f, j] in 0..15 per frame and group of LG = 4 bands: noise power ∝ (the group's mean square
   relative to the loudest group of the frame)**``lmask``, the loudest group at 15 (a spreading-
   free masking curve per frame).
