@@ -64,10 +64,11 @@ class Settings:
     tune: str = "sqnr"  # "sqnr" (MSE-optimal, the default) or "perceptual"
     mask: float = 0.0  # perceptual: noise power per band ∝ (long-term band energy)**mask
     nf_group: int = 4  # perceptual: bands per noise-fill level
-    nf_zero: int = 10  # perceptual: zeros inside coded bands decode as ±nf_zero/64 steps (0 = off)
+    nf_zero: int = 0  # perceptual: zeros inside coded bands decode as ±nf_zero/64 steps (0 = off)
     nf_gain: float = 1.0  # perceptual: energy of the noise fill relative to the empty bands'
-    tmask: float = 0.5  # perceptual: noise power per frame ∝ (frame energy)**tmask
+    tmask: float = 0.6  # perceptual: noise power per frame ∝ (frame energy)**tmask
     lmask: float = 0.3  # perceptual: noise power per frame and group of bands ∝ (its energy)**lmask (long frames)
+    tonal: float = 0.4  # perceptual: noise power per frame also ∝ (its spectral flatness, capped at -20 dB)**tonal
     weights: tuple | None = None  # perceptual: band weight codes (set by the encoder from the stream)
     frame_floor: float | None = None  # dB every loud hop meets on the decoded output (tqa.sv2.floor; params version 3)
 
@@ -250,7 +251,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
     F, ch, N = X.shape
     pg = None
     if st.weights is not None:  # perceptual: quantize in the weighted domain (tqa.sv2.perceptual)
-        pg = _perc.frame_gains(X, short, st.tmask, st.lmask)
+        pg = _perc.frame_gains(X, short, st.tmask, st.lmask, st.tonal)
         X /= _perc.coef_weights(st.weights, N) * _perc.gain_of(pg)
     XM = None
     if seg is None:  # the pre-echo guard's levels need the segments of the short frames only

@@ -13,7 +13,9 @@ W[f, k] = w[band(k)] · 2**(g[f]/4) · 2**(u[f, group(k)]/4), all >= 1:
 * w[b] = 2**(wq[b]/4), wq[b] in 0..31 per stream (params): noise power ∝ the stream's
   long-term band energy**``mask`` (``mask=0``, the default, sends all zeros: measured best);
 * g[f] in 0..63 per frame: noise power ∝ the frame's mean square**``tmask`` (temporal masking;
-  code 0 at 1 LSB of 16-bit RMS and below);
+  code 0 at 1 LSB of 16-bit RMS and below) times its spectral flatness**``tonal``, the flatness
+  capped at -20 dB (a tonal frame masks less than a noise-like one of the same energy, as in the
+  MPEG psychoacoustic models' tonality index; an encoder choice: the decoder reads g);
 * u[f, j] in 0..15 per frame and group of LG = 4 bands: noise power ∝ (the group's mean square
   relative to the loudest group of the frame)**``lmask``, the loudest group at 15 (a spreading-
   free masking curve per frame).
@@ -63,6 +65,8 @@ LG = 4  # bands per local weight group
 LMAX = 15  # local weight codes 0..15, weight 2**(u/4)
 GMAX = 63  # frame gain codes 0..63, gain 2**(g/4)
 GREF = 256.0**2  # frame mean square (grid units: 1 LSB of 16-bit audio RMS) at gain code 0
+TFLOOR = GREF * 1e-2  # the flatness's floor on a coefficient's power (0.1 LSB RMS)
+TONAL_CAP = -20.0 / (10 * math.log10(2))  # flatness above -20 dB (log2 units) counts as -20 dB (noise-like frames alike)
 
 
 @dataclass(frozen=True)
@@ -117,16 +121,28 @@ def coef_weights(wq, N: int) -> np.ndarray:
     return np.repeat(weight_of(wq), BAND)[:N]
 
 
-def frame_gains(X: np.ndarray, short: np.ndarray, tmask: float, lmask: float) -> np.ndarray:
+def flatness(X: np.ndarray) -> np.ndarray:
+    """(F,) log2 of each frame's spectral flatness (<= 0): the geometric over the arithmetic mean
+    of its coefficients' powers X² (F, ch, N), each floored at TFLOOR (a quiet coefficient
+    counts as that loud, so silence and band limits do not read as tonal without end)."""
+    P = X * X + TFLOOR
+    return np.mean(np.log2(P), axis=(1, 2)) - np.log2(np.mean(P, axis=(1, 2)))
+
+
+def frame_gains(X: np.ndarray, short: np.ndarray, tmask: float, lmask: float, tonal: float = 0.0) -> np.ndarray:
     """Frame gain codes (F, 1 + groups) from the frames' own coefficients X (F, ch, N) (before
-    any weighting): column 0 the frame's (its noise power goes as its mean square**tmask),
-    then one per group of LG bands (noise power ∝ (group mean square / frame mean square)**lmask,
-    relative, 0..LMAX); short frames: the frame gain, local codes 0."""
+    any weighting): column 0 the frame's (its noise power goes as its mean square**tmask times
+    its spectral :func:`flatness`**tonal, the flatness capped at TONAL_CAP: tonal frames get a
+    finer step), then one per group of LG bands (noise power ∝ (group mean square / frame mean
+    square)**lmask, relative, 0..LMAX); short frames: the frame gain, local codes 0."""
     F, ch, N = X.shape
     E = np.einsum("fcn,fcn->f", X, X) / (ch * N)
     Eg = np.einsum("fcgk,fcgk->fg", X.reshape(F, ch, -1, LG * BAND), X.reshape(F, ch, -1, LG * BAND)) / (ch * LG * BAND)
     with np.errstate(divide="ignore"):
-        g = np.clip(np.rint(2.0 * tmask * np.log2(np.maximum(E, 1e-300) / GREF)), 0, GMAX)
+        lg2 = 2.0 * tmask * np.log2(np.maximum(E, 1e-300) / GREF)
+        if tonal > 0:
+            lg2 = lg2 + 2.0 * tonal * np.minimum(flatness(X), TONAL_CAP)
+        g = np.clip(np.rint(lg2), 0, GMAX)
         lg = np.log2(np.maximum(Eg, 1e-300) / np.maximum(E, 1e-300)[:, None])
         u = np.clip(np.rint(2.0 * lmask * (lg - lg.max(axis=1, keepdims=True))) + LMAX, 0, LMAX)
     out = np.concatenate((g[:, None], u), axis=1)
