@@ -682,16 +682,31 @@ class Tables:
     ccodes: np.ndarray  # (C, 16) codes of the coefficient tables (row 0 unused)
     delta: np.ndarray  # (C, 3) centroid offsets in 1/128
 
-    def arrays(self):
-        """freq, cum, lut of all tables: 0, 1 = class deltas; 1 + c = coefficients of class c."""
+    def freqs(self) -> np.ndarray:
+        """Frequencies of all tables (C + 1, DS): 0, 1 = class deltas; 1 + c = coefficients of class c."""
         codes = np.full((C + 1, DS), rans.ABSENT, np.int64)
         codes[:2] = self.dcodes
         codes[2:, :16] = self.ccodes[1:]
         # unused tables must still be valid: give them a dummy single symbol
         empty = np.all(codes == rans.ABSENT, axis=1)
         codes[empty, 0] = 0
-        f = rans.freqs_from_codes(codes)
+        return rans.freqs_from_codes(codes)
+
+    def arrays(self):
+        """freq, cum, lut of all tables (:meth:`freqs`)."""
+        f = self.freqs()
         return f, rans.cum_of(f), rans.lut_of(f)
+
+
+def coded_bits(k: dict, tab: Tables) -> float:
+    """Bits of the counted symbols at the code lengths of tab's frequencies (what rANS spends,
+    within ~0.05%: measured on 1-s chunks) plus the raw bits; :func:`bits_of_counts` is the
+    ideal (per-stream entropy), ~0.1% under."""
+    f = tab.freqs()
+    with np.errstate(divide="ignore"):
+        cost = rans.PROB_BITS - np.log2(f)
+    d, c = k["d"], k["c"][1:]
+    return float(np.sum(d * np.where(d > 0, cost[:2, : d.shape[1]], 0)) + np.sum(c * np.where(c > 0, cost[2:, :16], 0))) + k["raw"]
 
 
 def make_tables(qz: Quantized) -> Tables:
