@@ -289,6 +289,19 @@ def channel_exponents(xf: np.ndarray) -> np.ndarray:
     return np.maximum(e_rms, e_peak - 4).astype(np.int16)  # silent channels: 2**1
 
 
+def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """np.ldexp(x, e) of (n, c) x by per-channel int32 exponents e (c,): column by column for few
+    channels (a broadcast over a short last axis runs NumPy's loop per row), int32 because
+    NumPy's ldexp loop takes them (int64 exponents: 3-6x slower; 1-s chunks: stereo 1.3 -> 0.4 ms)."""
+    if out is None:
+        out = np.empty_like(x)
+    if x.shape[1] <= 8:
+        for j in range(x.shape[1]):
+            np.ldexp(x[:, j], int(e[j]), out=out[:, j])
+        return out
+    return np.ldexp(x, e, out=out)
+
+
 def _as_chunk(buf) -> np.ndarray:
     if isinstance(buf, np.ndarray):
         return buf
@@ -335,7 +348,7 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
             exps = channel_exponents(xf)
-            xs = np.ldexp(xf, -exps.astype(np.int32), out=own)  # int32: NumPy's ldexp loop (int64 exponents: 3-6x slower)
+            xs = _ldexp_channels(xf, -exps.astype(np.int32), own)
         else:
             peak = float(np.max(np.abs(xf)))
             e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
@@ -451,7 +464,7 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         exps = h["channel_exponents"]
-        y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps.astype(np.int32), out=g), dt)  # int32: see encode_chunk
+        y = _from_float(np.ldexp(g, h["scale_exponent"], out=g) if exps is None else _ldexp_channels(g, exps.astype(np.int32), g), dt)
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)
