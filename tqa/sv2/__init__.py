@@ -749,19 +749,26 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
 
 
 def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
-    """Squared error of the frames of A at this step, with its own centroids: from |Y|/step
-    (qz.v) and the indices, band by band (what codec.reconstruct makes, without the
-    coefficient-sized class map: a quarter of its time)."""
+    """Squared error of the frames of A at this step, with its own centroids (what
+    codec.reconstruct gives), from |Y|/step (qz.v) and the indices: at one step,
+    sum (v - |q| + off)^2 = sum (v - |q|)^2 + sum over class and bucket of off^2 n - 2 off sum(|q| - v),
+    whose last sums are the centroid statistics the counts hold (~1/5 of the time of
+    reconstructing); the frames with per-block steps (pre-echo guard) are taken out of that sum
+    and added back weighted by their steps."""
     qz = codec.quantize(A, step, st)
-    off = codec.tables_of_counts(codec.counts(qz)).delta.ravel() / 128.0
-    F, ch, N = qz.q.shape
-    a = np.abs(qz.q).reshape(F, ch, -1, codec.BAND)
-    mag = np.where(a > 0, a - off[qz.cls[..., None] * 3 + np.minimum(a, 3) - 1], 0.0)
-    err = (qz.v.reshape(a.shape) - mag).reshape(F, ch, N)
-    if qz.e.any():
-        err *= codec.step_map(step, qz.e, N)
-        return float(np.einsum("fcn,fcn->", err, err))
-    return float(np.einsum("fcn,fcn->", err, err)) * step * step
+    k = codec.counts(qz)
+    off = codec.tables_of_counts(k).delta.ravel() / 128.0
+    r = qz.v - np.abs(qz.q)
+    d = float(np.einsum("fcn,fcn->", r, r)) + float(np.sum(off * off * k["cn"] - 2 * off * k["cd"]))
+    R = np.flatnonzero(qz.e.any(axis=1))
+    if R.size == 0:
+        return d * step * step
+    F, ch, N = qz.q[R].shape
+    a = np.abs(qz.q[R]).reshape(F, ch, -1, codec.BAND)
+    mag = np.where(a > 0, a - off[qz.cls[R][..., None] * 3 + np.minimum(a, 3) - 1], 0.0)
+    err = (qz.v[R].reshape(a.shape) - mag).reshape(F, ch, N)
+    werr = err * codec.step_map(step, qz.e[R], N)
+    return (d - float(np.einsum("fcn,fcn->", err, err))) * step * step + float(np.einsum("fcn,fcn->", werr, werr))
 
 
 @dataclasses.dataclass
