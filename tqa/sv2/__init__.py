@@ -8,9 +8,10 @@ Pipeline (encoder):
   -> optional seeded Hadamard rotation inside each band of 16 (tqa.rotation.signs, label 4; off by
      default: with entropy coding it costs ~0.6 dB, measured)
   -> ONE quantizer step for the whole stream (constant slope: reverse water-filling through
-     entropy coding), found on a subset of frames by secant/bisection and corrected on the whole
-     stream for ``rate=`` (bits/sample, everything included) or by bisection for ``quality=``
-     (SQNR in dB of the whole stream)
+     entropy coding), found on a subset of frames by secant/bisection (from a rate model of the
+     band energies, calibrated by each search for the next) and corrected on the whole stream
+     for ``rate=`` (bits/sample, everything included: the size predicted from the counts before
+     coding) or by bisection for ``quality=`` (SQNR in dB of the whole stream)
   -> pre-echo guard: short blocks from 10 ms before an attack to the one after it use a finer step
      (2**(-e/2), e per block in the frame) so that their noise stays below the quietest part of
      their window (never below 4 16-bit LSBs RMS); digital silence (32-sample segments of exact
