@@ -810,7 +810,8 @@ def _pick_hop(src: _Source, st: Settings) -> tuple["_Stream", _Found]:
         A = S.analysis(idx)
         sst = S.st
         budget = st.rate * idx2.size * 2048 * ch - 8 * idx.size * _frame_fixed_bytes(sst)
-        g, _, cal = _secant(lambda ls: _sub_bits(A, sst, ls), budget, A, sst, cal)  # the second starts from the first's calibration
+        # the second hop's search starts from the first's calibration
+        g, _, cal = _secant(lambda ls: _sub_bits(A, sst, ls), budget, A, sst, cal)
         d = _subset_distortion(A, sst, 2.0**g)
         if score is None or d < score:
             best, score = (S, _Found(idx, A, cal)), d

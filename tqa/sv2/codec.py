@@ -706,7 +706,8 @@ def coded_bits(k: dict, tab: Tables) -> float:
     with np.errstate(divide="ignore"):
         cost = rans.PROB_BITS - np.log2(f)
     d, c = k["d"], k["c"][1:]
-    return float(np.sum(d * np.where(d > 0, cost[:2, : d.shape[1]], 0)) + np.sum(c * np.where(c > 0, cost[2:, :16], 0))) + k["raw"]
+    sym = np.sum(d * np.where(d > 0, cost[:2, : d.shape[1]], 0)) + np.sum(c * np.where(c > 0, cost[2:, :16], 0))
+    return float(sym) + k["raw"]
 
 
 def make_tables(qz: Quantized) -> Tables:
