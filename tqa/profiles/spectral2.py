@@ -41,6 +41,7 @@ NumPy rANS lanes: 10.1 / 38.8 CPU seconds).  Decoding is random access in bounde
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 
 import numpy as np
@@ -94,12 +95,19 @@ class _Encoder(FrameEncoder):
         return self._params
 
 
+@functools.lru_cache(maxsize=16)
+def _parsed(profile_data: bytes) -> "sv2.codec.Params":
+    """The parsed params of a stream, with the tables the decoder makes from them (kept on the
+    Params): a chunk store reads the same chunks again (random crops), each its own stream."""
+    return sv2.codec.parse_params(profile_data)
+
+
 class _Decoder(FrameDecoder):
     def __init__(self, header) -> None:
         if not header.profile_data:
             raise FormatError("spectral2 stream without its parameters (the header's profile data)")
         try:
-            self.params = sv2.codec.parse_params(header.profile_data)
+            self.params = _parsed(bytes(header.profile_data))
         except ValueError as exc:
             raise FormatError(f"invalid spectral2 parameters: {exc}") from None
         p = self.params
