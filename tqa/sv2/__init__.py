@@ -190,13 +190,18 @@ class _ArraySource(_Source):
 
 
 class _Spool(_Source):
-    """Grid samples spooled to an anonymous temporary file (int32, interleaved) as they arrive,
-    read back by range: the encoder's memory does not grow with the stream.  The file has no
-    name (it vanishes with the process, whatever happens) and is closed by :meth:`close`."""
+    """Grid samples spooled to an anonymous temporary file (interleaved) as they arrive, read
+    back by range: the encoder's memory does not grow with the stream.  A 16-bit source's grid
+    (multiples of 256 below 2**23) is spooled as int16 quotients, 2 bytes a sample; anything else
+    as int32 (the file is widened to int32 when such a sample first comes).  The file has no name
+    (it vanishes with the process, whatever happens) and is closed by :meth:`close`."""
+
+    WIDEN_ROWS = 1 << 18  # samples per channel converted at a time when the spool is widened
 
     def __init__(self, channels: int, st: Settings, tmpdir: str | None = None) -> None:
         self.ch, self.n, self.st, self.tmpdir = channels, 0, st, tmpdir
         self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self.short: bool | None = None  # int16 quotients (True), int32 (False); None before any sample
         plan = _energy_plan(st, 1)
         self._e = None if plan is None else _Energy(plan[0], channels)
 
@@ -205,20 +210,33 @@ class _Spool(_Source):
         g = np.asarray(grid, np.float64)
         if g.shape[0] == 0:
             return
-        enc = codec._compiled_enc()
-        if enc is not None:  # one pass: the conversion and its check
-            q = np.empty(g.shape, np.int32)
-            ok = enc.to_int32(g.T, q)
+        q = _as_int16(g) if self.short is not False else None
+        if q is None:
+            if self.short:
+                self._widen()
+            self.short = False
+            q = _as_int32(g)
         else:
-            with np.errstate(invalid="ignore"):  # NaN / out of range: refused just below
-                q = g.astype(np.int32, order="C")
-            ok = np.array_equal(q, g)
-        if not ok:
-            raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
+            self.short = True
         self._f.write(memoryview(q).cast("B"))
         self.n += g.shape[0]
         if self._e is not None:
             self._e.push(g)
+
+    def _widen(self) -> None:
+        """Rewrite the int16 spool as int32 grid values (a sample that is not a 16-bit one came)."""
+        self._f.flush()
+        wide = tempfile.TemporaryFile(dir=self.tmpdir)
+        try:
+            for lo in range(0, self.n, self.WIDEN_ROWS):
+                k = min(self.WIDEN_ROWS, self.n - lo)
+                v = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * k).view("<i2")
+                wide.write(memoryview(v.astype(np.int32) * np.int32(256)).cast("B"))
+        except BaseException:
+            wide.close()
+            raise
+        self._f.close()
+        self._f, self.short = wide, False
 
     def seal(self) -> None:
         """No more samples: flush the spool, finish the energies."""
@@ -229,13 +247,45 @@ class _Spool(_Source):
             self._e = None
 
     def _rows(self, lo: int, hi: int, out: np.ndarray) -> None:
-        out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
+        if self.short:
+            v = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * (hi - lo)).view("<i2").reshape(hi - lo, self.ch)
+            np.multiply(v, 256.0, out=out)
+        else:
+            out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
 
     def new_frames(self):
         return _FileFrames(self.tmpdir)
 
     def close(self) -> None:
         self._f.close()
+
+
+def _as_int16(g: np.ndarray) -> np.ndarray | None:
+    """Grid samples (k, ch) / 256 as C-ordered int16, or None where one is not a multiple of 256
+    with its quotient in [-2**15, 2**15) (compiled: one pass, stopping at the first that is not)."""
+    enc = codec._compiled_enc()
+    q = np.empty(g.shape, np.int16)
+    if enc is not None:
+        return q if enc.to_int16(g.T, q) else None
+    t = g * (1.0 / 256.0)
+    with np.errstate(invalid="ignore"):  # NaN / out of range: unequal just below
+        q[...] = t.astype(np.int16)
+    return q if np.array_equal(q, t) else None
+
+
+def _as_int32(g: np.ndarray) -> np.ndarray:
+    """Grid samples (k, ch) as C-ordered int32; ValueError where one is not an integer below 2**31."""
+    enc = codec._compiled_enc()
+    if enc is not None:  # one pass: the conversion and its check
+        q = np.empty(g.shape, np.int32)
+        ok = enc.to_int32(g.T, q)
+    else:
+        with np.errstate(invalid="ignore"):  # NaN / out of range: refused just below
+            q = g.astype(np.int32, order="C")
+        ok = np.array_equal(q, g)
+    if not ok:
+        raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
+    return q
 
 
 def _pread(f, offset: int, size: int) -> np.ndarray:

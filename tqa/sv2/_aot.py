@@ -42,6 +42,7 @@ SIGNATURES = {
     "pack16": f"Tuple((u1[::1], {I8_1}, {I8_1}))(i2[:, :, ::1], {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
     "zero_map": f"b1({F8_2}, i8, i8, {B1_3})",
     "to_int32": "b1(f8[:, :], i4[:, ::1])",
+    "to_int16": "b1(f8[:, :], i2[:, ::1])",
 }
 # the decoder's loops (tqa.sv2._jit; its callers in tqa.sv2.codec / transform pass exactly these)
 DECODE_SIGNATURES = {

@@ -543,3 +543,23 @@ def to_int32(gt, q):  # pragma: no cover - compiled
                 q[i, c] = 0
                 ok = False
     return ok
+
+
+@_jit
+def to_int16(gt, q):  # pragma: no cover - compiled
+    """q (k, ch) = the grid samples gt (ch, k) (any layout) divided by 256, as int16, interleaved;
+    returns whether every one is a multiple of 256 whose quotient lies in [-2**15, 2**15) (a
+    16-bit source's grid: what ``(g / 256).astype(int16)`` equal to g / 256 means).  Stops at
+    the first that is not (q is then incomplete)."""
+    ch, k = gt.shape
+    for c in range(ch):
+        row = gt[c]
+        for i in range(k):
+            t = row[i] * 0.00390625  # / 256, exact
+            if not (t >= -32768.0 and t <= 32767.0):  # out of range or NaN
+                return False
+            n = np.int16(t)
+            if np.float64(n) != t:
+                return False
+            q[i, c] = n
+    return True
