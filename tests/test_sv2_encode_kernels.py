@@ -319,6 +319,38 @@ def test_whole_streams_match_numpy(kernels, ch, kw, monkeypatch):
         assert (p, list(fr)) == a
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_energy_slice_matches_numpy(kernels, order):
+    """The attack detector's sub-block energies (compiled, einsum's summation order over each
+    sub-block's (sample, channel) run) against codec.energy_slice_numpy, to the last bit: any
+    layout (the CLI hands in a transposed view), channel counts, sub-block sizes (odd runs: the
+    two-lane tail), loud and quiet stretches."""
+    mod, use = kernels
+    rng = np.random.default_rng(21)
+    for ch, m, n in ((1, 32, 32 * 9), (2, 128, 128 * 7), (3, 64, 64 * 5), (5, 3, 3 * 11), (1, 3, 12), (2, 64, 0)):
+        x = np.rint(rng.standard_normal((n, ch)) * np.exp(rng.uniform(0, 22, (n, 1))))
+        x = np.asfortranarray(x) if order == "F" else x
+        prev = np.rint(rng.standard_normal((1, ch)) * 1e6)
+        out = np.empty(n // m)
+        mod.energy_slice(x, prev, m, out)
+        ref = codec.energy_slice_numpy(x, prev, m)
+        assert out.tobytes() == ref.tobytes(), (ch, m)
+        for k in (None, mod):
+            use(k)
+            assert codec.energy_slice(x, prev, m).tobytes() == ref.tobytes()
+    assert codec._energy_order_ok(mod)
+
+
+def test_the_energy_order_check_can_fail():
+    class Wrong:
+        @staticmethod
+        def energy_slice(blk, prev, m, out):
+            out[...] = np.sum(np.diff(blk, axis=0, prepend=prev).reshape(-1, m * blk.shape[1]) ** 2, axis=1) / m  # pairwise
+
+    assert codec._energy_order_ok(_jitenc)
+    assert not codec._energy_order_ok(Wrong)
+
+
 def test_the_einsum_order_check_can_fail():
     class Wrong:
         @staticmethod

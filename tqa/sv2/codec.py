@@ -151,7 +151,43 @@ def subblock_energy(x: np.ndarray, m: int) -> np.ndarray:
 
 
 def energy_slice(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
-    """:func:`subblock_energy` of one slice (a multiple of m samples) after the sample ``prev`` (1, ch)."""
+    """:func:`subblock_energy` of one slice (a multiple of m samples) after the sample ``prev`` (1, ch):
+    compiled where the encoder's loops are and sum in einsum's order here (checked once), else
+    :func:`energy_slice_numpy` (the same values; ~4x its speed, measured)."""
+    k = _compiled_energy()
+    if k is None or blk.dtype != np.float64 or prev.dtype != np.float64:
+        return energy_slice_numpy(blk, prev, m)
+    out = np.empty(blk.shape[0] // m)
+    k.energy_slice(blk, prev, m, out)
+    return out
+
+
+_ENERGY_OK: dict = {}  # compiled loops -> whether their energy_slice is NumPy's here (checked once)
+
+
+def _compiled_energy():
+    k = _compiled_enc()
+    if k is not None and k not in _ENERGY_OK:
+        _ENERGY_OK[k] = _energy_order_ok(k)
+    return k if k is not None and _ENERGY_OK[k] else None
+
+
+def _energy_order_ok(k) -> bool:
+    """Whether the compiled sub-block energies are :func:`energy_slice_numpy`'s to the last bit here
+    (einsum's summation order over the (sample, channel) run, as :func:`_einsum_order_ok`)."""
+    rng = np.random.default_rng(54321)
+    for ch, m in ((1, 32), (2, 128), (3, 64)):
+        x = np.rint(rng.standard_normal((3 * m, ch)) * np.exp(rng.uniform(0, 20, (3 * m, 1))))
+        prev = np.rint(rng.standard_normal((1, ch)) * 1e6)
+        out = np.empty(3)
+        k.energy_slice(x, prev, m, out)
+        if not np.array_equal(out, energy_slice_numpy(x, prev, m)):
+            return False
+    return True
+
+
+def energy_slice_numpy(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
+    """:func:`energy_slice`'s NumPy reference."""
     hp = np.empty((blk.shape[0], blk.shape[1]))  # np.diff(blk, axis=0, prepend=prev): the same subtractions
     if blk.shape[0]:  # straight from blk's own layout, without the joined copy
         np.subtract(blk[:1], prev, out=hp[:1])
