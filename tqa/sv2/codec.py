@@ -424,7 +424,8 @@ def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np
         m = N // S
         sel = np.flatnonzero(short)
         g = m // 8  # 16 segments of each short block's 2m window
-        p2 = np.sum(seg[:, sel] ** 2, axis=0) / ch  # (k, 2N) mean square over channels
+        x = seg if sel.size == F else seg[:, sel]  # all short (the callers' usual case): no gathered copy
+        p2 = np.sum(x**2, axis=0) / ch  # (k, 2N) mean square over channels
         starts = np.array([transform.short_block_offset(N, b) for b in range(S)])
         pos = starts[:, None] + np.arange(16)[None, :] * g  # (S, 16)
         qe = p2[:, pos.reshape(-1)[:, None] + np.arange(g)[None, :]].mean(-1).reshape(sel.size, S, 16)
