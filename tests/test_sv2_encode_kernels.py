@@ -420,3 +420,36 @@ def test_the_foreground_build_makes_the_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(_aot, "build", lambda n, p: built.append(p) or p.write_bytes(b""))
     _aot._locked_build(name, path)
     assert built == [path] and path.exists() and not path.with_suffix(".lock").exists()
+
+
+def test_numba_version_read_without_importlib_metadata(tmp_path, monkeypatch):
+    """The module's name takes numba's version from its generated _version.py (importlib.metadata's
+    import costs a one-shot process 30-80 ms): the metadata's version; where that file is not the
+    generated one (a source checkout), the metadata's look-up."""
+    from importlib import metadata
+    import importlib.util
+
+    assert _aot._numba_version() == metadata.version("numba")
+    fake = tmp_path / "numba"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "_version.py").write_text("def get_versions():\n    return {'version': '9.9'}\n")
+    spec = importlib.util.spec_from_file_location("numba", fake / "__init__.py")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec if name == "numba" else None)
+    monkeypatch.setattr(_aot, "_version", lambda dist: "from-metadata")
+    assert _aot._numba_version() == "from-metadata"
+    (fake / "_version.py").write_text('version_json = """\n{\n "version": "9.9.1"\n}\n"""\n')
+    assert _aot._numba_version() == "9.9.1"
+
+
+def test_a_one_shot_decode_does_not_import_importlib_metadata(tmp_path):
+    """Start-up: with the ahead-of-time loops, a decode never imports importlib.metadata."""
+    if _aot.load(build="no") is None:
+        pytest.skip("ahead-of-time loops not built")
+    import tqa
+
+    path = tmp_path / "a.tqa"
+    path.write_bytes(tqa.encode(np.zeros((4096, 2)), SR, profile="spectral2", rate=3.0))
+    code = "import sys, tqa; tqa.decode(sys.argv[1]); print('importlib.metadata' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
