@@ -442,14 +442,21 @@ def test_numba_version_read_without_importlib_metadata(tmp_path, monkeypatch):
     assert _aot._numba_version() == "9.9.1"
 
 
-def test_a_one_shot_decode_does_not_import_importlib_metadata(tmp_path):
-    """Start-up: with the ahead-of-time loops, a decode never imports importlib.metadata."""
+def test_one_shot_processes_skip_the_costly_imports(tmp_path):
+    """Start-up: with the ahead-of-time loops, an encode and a decode import neither
+    importlib.metadata (the module's name), numpy.random (the order checks' inputs) nor
+    scipy.fft (the DCT-IV, short and long frames alike)."""
     if _aot.load(build="no") is None:
         pytest.skip("ahead-of-time loops not built")
     import tqa
 
     path = tmp_path / "a.tqa"
-    path.write_bytes(tqa.encode(np.zeros((4096, 2)), SR, profile="spectral2", rate=3.0))
-    code = "import sys, tqa; tqa.decode(sys.argv[1]); print('importlib.metadata' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False"]
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.01, (3 * SR, 2))
+    x[SR : SR + 300] += rng.normal(0, 0.5, (300, 2))  # an attack: short frames among long ones
+    path.write_bytes(tqa.encode(x, SR, profile="spectral2", rate=3.0))
+    mods = "('importlib.metadata', 'numpy.random', 'scipy.fft')"
+    for run in ("tqa.decode(sys.argv[1])", "tqa.encode(np.zeros((9000, 2)), 44100, profile='spectral2', rate=3.0)"):
+        code = f"import sys, numpy as np, tqa; {run}; print([m for m in {mods} if m in sys.modules])"
+        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", run
