@@ -380,3 +380,48 @@ def test_preecho_levels_are_the_gathered_formulas():
             e_blk[sel] = qe.mean(-1)
             got = codec.preecho_levels(seg, short, st)
             assert got[0].tobytes() == e_lo.tobytes() and got[1].tobytes() == e_blk.tobytes()
+
+
+def test_int16_pushes_are_the_pushes_of_their_grid(tmp_path, monkeypatch):
+    """sv2.Encoder.push_int16 (tqa.stream's shortcut for 16-bit input: spooled as it comes)
+    gives the bytes of pushing the grid 256·x, also mixed with grid pushes (int16 spool, then
+    widened to int32 by a sample that is not a 16-bit one), in pieces that split the energy
+    detector's slices; the container's bytes too."""
+    import tqa
+
+    rng = np.random.default_rng(9)
+    x = np.rint(_music(2 * SR, 2, seed=4) / 256).astype(np.int16)
+    x[SR // 3 : SR // 3 + 400] = rng.integers(-30000, 30000, (400, 2))  # an attack
+    g = 256.0 * x
+    whole = sv2.encode(g, rate=3.0, sample_rate=SR)
+    for sizes, odd in (([x.shape[0]], None), ([1, 999, 30000, 4097], None), ([20000], 50000)):
+        with sv2.Encoder(2, tmpdir=str(tmp_path), rate=3.0, sample_rate=SR) as enc:
+            lo = 0
+            y = g.copy()
+            if odd is not None:
+                y[odd, 0] += 1.0  # not a 16-bit sample: from there on, the grid path
+            for k in sizes + [x.shape[0]]:
+                hi = min(lo + k, x.shape[0])
+                if odd is not None and hi > odd:
+                    enc.push(y[lo:hi])
+                else:
+                    enc.push_int16(x[lo:hi])
+                lo = hi
+            assert enc._src.short is (odd is None)
+            params, frames = enc.finish()
+            assert (params, list(frames)) == (whole if odd is None else sv2.encode(y, rate=3.0, sample_rate=SR))
+    energies = []
+    for push in ("push_int16", "push"):  # the attack detector's energies, bit for bit
+        with sv2.Encoder(2, rate=3.0, sample_rate=SR) as enc:
+            for lo in range(0, x.shape[0], 7777):
+                getattr(enc, push)(x[lo : lo + 7777] if push == "push_int16" else g[lo : lo + 7777])
+            enc._src.seal()
+            energies.append(enc._src.energy[1].tobytes())
+    assert energies[0] == energies[1]
+    with pytest.raises(TypeError, match="int16"):
+        sv2.Encoder(2, rate=3.0).push_int16(g)
+    from tqa.profiles import spectral2
+
+    a = tqa.encode(x, SR, profile="spectral2", rate=3.0)  # tqa.stream: int16 input spooled as it comes
+    monkeypatch.delattr(spectral2._Encoder, "push_int16")
+    assert tqa.encode(x, SR, profile="spectral2", rate=3.0) == a  # through the grid

@@ -127,9 +127,12 @@ class Encoder:
         if self._n + x.shape[0] > 2**48:
             raise ValueError("stream longer than 2**48 samples per channel")
         step = max(1, WORKING_SET // (8 * x.shape[1]))
+        # a coder that takes 16-bit samples as they are (spectral2's spool): no grid made (the same bytes)
+        push16 = getattr(self._coder, "push_int16", None) if x.dtype == np.int16 else None
         with threads.limit(self.threads):
             for lo in range(0, x.shape[0], step):
-                self._put(self._coder.push(_grid_of(self._engine, x[lo : lo + step])))
+                part = x[lo : lo + step]
+                self._put(push16(part) if push16 is not None else self._coder.push(_grid_of(self._engine, part)))
         self._n += x.shape[0]
 
     def close(self) -> StreamHeader:

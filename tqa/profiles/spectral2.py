@@ -66,6 +66,11 @@ class _Encoder(FrameEncoder):
         self._enc.push(grid.T)
         return []
 
+    def push_int16(self, x: np.ndarray) -> list[bytes]:
+        """16-bit samples (n, channels) as they are (tqa.stream's shortcut: no grid conversion)."""
+        self._enc.push_int16(x)
+        return []
+
     def finish(self, n_samples: int):
         frames_1024 = max(1, -(-n_samples // 1024))
         overhead = HEADER_SIZE + _META + 8 * (frames_1024 + 1) + 12  # header, VBR index (counted in rate=)

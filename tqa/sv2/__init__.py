@@ -98,21 +98,23 @@ class _Energy:
         self.samples = 0  # samples whose energies are out
 
     def push(self, x: np.ndarray, last: bool = False) -> None:
+        """Append (k, ch) grid samples: float64, or int16 16-bit samples (grid 256·x, made a
+        slice at a time)."""
         if self._held + x.shape[0] < self.slice and not last:
             if x.shape[0]:
-                self._parts.append(x.copy())
+                self._parts.append(_grid(x, copy=True))
                 self._held += x.shape[0]
             return
         if self._parts:
-            x = np.concatenate(self._parts + [x])
+            x = np.concatenate(self._parts + [_grid(x)])
             self._parts, self._held = [], 0
         end = x.shape[0] if last else x.shape[0] // self.slice * self.slice
         for lo in range(0, end, self.slice):
-            blk = x[lo : lo + self.slice]
+            blk = _grid(x[lo : lo + self.slice])
             self._out.append(codec.energy_slice(blk, blk[:1] if self._prev is None else self._prev, self.m))
             self._prev = blk[-1:].copy()
         if end < x.shape[0]:
-            self._parts, self._held = [x[end:].copy()], x.shape[0] - end
+            self._parts, self._held = [_grid(x[end:], copy=True)], x.shape[0] - end
         self.samples += end
 
     def finish(self, length: int, channels: int) -> np.ndarray:
@@ -121,6 +123,13 @@ class _Energy:
         out = np.concatenate(self._out) if self._out else np.zeros(0)
         self._out = []
         return out
+
+
+def _grid(x: np.ndarray, copy: bool = False) -> np.ndarray:
+    """Grid samples as float64: int16 16-bit samples times 256 (exact), float64 ones as they are."""
+    if x.dtype == np.int16:
+        return np.multiply(x, 256.0)
+    return x.copy() if copy else x
 
 
 def _energy_plan(st: Settings, n: int) -> tuple[int, int] | None:
@@ -222,6 +231,20 @@ class _Spool(_Source):
         self.n += g.shape[0]
         if self._e is not None:
             self._e.push(g)
+
+    def push_int16(self, x: np.ndarray) -> None:
+        """Append (k, ch) 16-bit samples (int16): the grid values 256·x, spooled as they are (no
+        conversion to the grid and back: 2 passes over the samples fewer than :meth:`push`)."""
+        if x.shape[0] == 0:
+            return
+        if self.short is False:  # the spool is int32 already
+            self.push(np.multiply(x, 256.0))
+            return
+        self.short = True
+        self._f.write(memoryview(np.ascontiguousarray(x, np.int16)).cast("B"))
+        self.n += x.shape[0]
+        if self._e is not None:
+            self._e.push(x)
 
     def _widen(self) -> None:
         """Rewrite the int16 spool as int32 grid values (a sample that is not a 16-bit one came)."""
@@ -806,6 +829,20 @@ class Encoder:
         if g.ndim != 2 or g.shape[1] != self._src.ch:
             raise ValueError(f"sv2.Encoder: expected (k, {self._src.ch}) samples, got shape {g.shape}")
         self._src.push(g)
+
+    def push_int16(self, samples) -> None:
+        """Append (k, channels) 16-bit samples as int16 ((k,) for mono): what :meth:`push` of
+        the grid values ``256.0 * samples`` does (the same bytes), spooled as they come."""
+        if self.closed or self._frames is not None:
+            raise ValueError("sv2.Encoder: push after finish or close")
+        x = np.asarray(samples)
+        if x.dtype != np.int16:
+            raise TypeError(f"sv2.Encoder.push_int16: expected int16 samples, got {x.dtype}")
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self._src.ch:
+            raise ValueError(f"sv2.Encoder: expected (k, {self._src.ch}) samples, got shape {x.shape}")
+        self._src.push_int16(x)
 
     def finish(self, **late) -> tuple[bytes, "_FileFrames"]:
         """Code the stream: (params, frames), frames an iterable of payloads (read back from the
