@@ -425,3 +425,30 @@ def test_int16_pushes_are_the_pushes_of_their_grid(tmp_path, monkeypatch):
     a = tqa.encode(x, SR, profile="spectral2", rate=3.0)  # tqa.stream: int16 input spooled as it comes
     monkeypatch.delattr(spectral2._Encoder, "push_int16")
     assert tqa.encode(x, SR, profile="spectral2", rate=3.0) == a  # through the grid
+
+
+def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
+    """_Source.read (zero outside the stream) and .segments (runs of consecutive frames read at
+    once) of an array and of a spool (int16 and int32) against transform.segments of the padded
+    hops, for scattered, consecutive and edge frames."""
+    from tqa.sv2 import codec, transform
+
+    rng = np.random.default_rng(10)
+    N, F = 256, 9
+    st = codec.Settings(rate=3.0)
+    for wide in (False, True):
+        x = 256.0 * rng.integers(-30000, 30000, (F * N - 77, 2)).astype(np.float64) + (3.0 if wide else 0.0)
+        hops = transform.padded_hops(np.concatenate((x, np.zeros((77, 2)))), N)
+        spool = sv2._Spool(2, st, str(tmp_path))
+        spool.push(x[:1000])
+        spool.push(x[1000:])
+        spool.seal()
+        assert spool.short is (not wide)
+        for src in (sv2._ArraySource(x, st), spool):
+            for idx in ([0], [F - 1], [0, 1, 2], [1, 3, 4, 8], list(range(F))):
+                idx = np.array(idx)
+                assert src.segments(idx, N).tobytes() == transform.segments(hops, idx).tobytes()
+            r = src.read(-300, x.shape[0] + 300)
+            assert r[:300].tobytes() == np.zeros((300, 2)).tobytes() and not r[-300:].any()
+            assert np.array_equal(r[300:-300], x) and not src.read(x.shape[0] + 5, x.shape[0] + 9).any()
+        spool.close()
