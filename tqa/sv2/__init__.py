@@ -803,7 +803,8 @@ class Encoder:
     """Streaming encoder in bounded memory: :meth:`push` grid samples in pieces of any size, then
     :meth:`finish` codes them; the bytes are those of :func:`encode` on the whole array.
 
-    The samples are spooled to an anonymous temporary file (4 bytes a sample, in ``tmpdir``,
+    The samples are spooled to an anonymous temporary file (2 bytes a sample of a 16-bit grid,
+    else 4; in ``tmpdir``,
     default: :func:`tempfile.gettempdir`) and read back chunk by chunk on each pass of the step
     search; the payloads are spooled to another until the size is right.  Memory: a few chunks of
     analyses (PIECE_BYTES each), a chunk's squared errors (quality=, CHUNK_BYTES), the search's
