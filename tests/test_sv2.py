@@ -3,6 +3,7 @@ lost and damaged frames, transients (no pre-echo above the signal), quality targ
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 
@@ -452,3 +453,22 @@ def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
             assert r[:300].tobytes() == np.zeros((300, 2)).tobytes() and not r[-300:].any()
             assert np.array_equal(r[300:-300], x) and not src.read(x.shape[0] + 5, x.shape[0] + 9).any()
         spool.close()
+
+
+def test_table_arrays_are_made_once_per_codes():
+    """Tables.arrays (asked for per piece of frames by the packer) is made once for its codes and
+    again when they change: the values of making them afresh."""
+    from tqa.sv2 import codec
+
+    rng = np.random.default_rng(12)
+    x = np.rint(rng.normal(0, 1e5, (20000, 2)))
+    st = codec.Settings(rate=3.0)
+    src = sv2._ArraySource(x, st)
+    S = sv2._Stream(src, dataclasses.replace(st, hop=1024))
+    tab = codec.tables_of_counts(S.counts(2.0**10))
+    a = tab.arrays()
+    assert tab.arrays() is a and all(np.array_equal(u, v) for u, v in zip(a, tab._arrays()))
+    tab.ccodes = tab.ccodes.copy()
+    tab.ccodes[1, :3] = (1, 2, 2)
+    b = tab.arrays()
+    assert b is not a and all(np.array_equal(u, v) for u, v in zip(b, tab._arrays()))

@@ -730,7 +730,16 @@ class Tables:
     delta: np.ndarray  # (C, 3) centroid offsets in 1/128
 
     def arrays(self):
-        """freq, cum, lut of all tables: 0, 1 = class deltas; 1 + c = coefficients of class c."""
+        """freq, cum, lut of all tables: 0, 1 = class deltas; 1 + c = coefficients of class c
+        (made once for these codes: the packer asks for them per piece of frames, ~100 times in
+        5 minutes of stereo)."""
+        key = (self.dcodes.tobytes(), self.ccodes.tobytes())
+        got = self.__dict__.get("_made")
+        if got is None or got[0] != key:
+            got = self.__dict__["_made"] = (key, self._arrays())
+        return got[1]
+
+    def _arrays(self):
         codes = np.full((C + 1, DS), rans.ABSENT, np.int64)
         codes[:2] = self.dcodes
         codes[2:, :16] = self.ccodes[1:]
