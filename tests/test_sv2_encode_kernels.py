@@ -192,6 +192,26 @@ def test_zero_map_matches_numpy(kernels):
         b = codec.zero_map(x, n)
         np.testing.assert_array_equal(a, b)
         assert a.any()
+        x16 = np.clip(np.rint(x / 64), -(2**15), 2**15 - 1).astype(np.int16)  # an int16 spool's samples
+        g16 = 256.0 * x16
+        for m in (None, mod):
+            use(m)
+            assert codec.zero_map(x16, n).tobytes() == codec.zero_map(g16, n).tobytes()
+
+
+def test_spool_zero_rows_are_the_zeros_of_its_samples(tmp_path):
+    """The silence maps read an int16 spool's samples as they are: zero where read() is, inside
+    and outside the stream."""
+    rng = np.random.default_rng(14)
+    x = 256.0 * rng.integers(-3, 3, (5000, 2)).astype(np.float64)
+    for g in (x, x + 1.0 * (np.arange(5000) % 7 == 0)[:, None]):  # int16, then int32 spool
+        with sv2.Encoder(2, tmpdir=str(tmp_path), rate=3.0) as enc:
+            enc.push(g)
+            enc._src.seal()
+            for a, b in ((-100, 300), (0, 5000), (4900, 5300), (5100, 5200)):
+                z, r = enc._src.zero_rows(a, b), enc._src.read(a, b)
+                assert z.shape == r.shape and np.array_equal(z == 0, r == 0)
+                assert z.dtype == (np.int16 if enc._src.short else np.float64)
 
 
 def test_spool_conversion_matches_numpy(kernels):

@@ -180,6 +180,10 @@ class _Source:
             out[:, i0:i1, N:] = h[:, 1:]
         return out
 
+    def zero_rows(self, a: int, b: int) -> np.ndarray:
+        """Samples a..b for the silence maps (only their zeros matter): :meth:`read`'s."""
+        return self.read(a, b)
+
     def new_frames(self):
         return _Frames()
 
@@ -279,6 +283,16 @@ class _Spool(_Source):
             np.multiply(v, 256.0, out=out)
         else:
             out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
+
+    def zero_rows(self, a: int, b: int) -> np.ndarray:
+        """:meth:`read`'s zeros: an int16 spool's samples as they are (no float64 grid made)."""
+        if not self.short:
+            return self.read(a, b)
+        out = np.zeros((b - a, self.ch), np.int16)
+        lo, hi = max(a, 0), min(b, self.n)
+        if hi > lo:
+            out[lo - a : hi - a] = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * (hi - lo)).view("<i2").reshape(hi - lo, self.ch)
+        return out
 
     def new_frames(self):
         return _FileFrames(self.tmpdir)
@@ -521,7 +535,7 @@ class _Stream:
         N = self.N
         for _, idx, qz in self.replay(step):
             a, b = int(idx[0]), int(idx[-1]) + 1
-            zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
+            zm = codec.zero_map(self.src.zero_rows(a * N, b * N), N) if self.st.silence else None
             frames.extend(codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm))
         return frames
 

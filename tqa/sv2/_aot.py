@@ -42,6 +42,7 @@ SIGNATURES = {
     "pack": f"Tuple((u1[::1], {I8_1}, {I8_1}))({I8_3}, {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
     "pack16": f"Tuple((u1[::1], {I8_1}, {I8_1}))(i2[:, :, ::1], {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
     "zero_map": f"b1({F8_2}, i8, i8, {B1_3})",
+    "zero_map16": f"b1(i2[:, ::1], i8, i8, {B1_3})",
     "to_int32": "b1(f8[:, :], i4[:, ::1])",
     "to_int16": "b1(f8[:, :], i2[:, ::1])",
     "energy_slice": f"void(f8[:, :], f8[:, :], i8, {F8_1})",
@@ -54,7 +55,7 @@ DECODE_SIGNATURES = {
 }
 SIGNATURES.update(DECODE_SIGNATURES)
 
-ALIASES = {"pack16": "pack"}  # the same function for another type (the JIT dispatches by type)
+ALIASES = {"pack16": "pack", "zero_map16": "zero_map"}  # the same function for another type (the JIT dispatches by type)
 
 _loaded: list = []
 

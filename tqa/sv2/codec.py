@@ -1250,12 +1250,16 @@ def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
 
 
 def zero_map(x: np.ndarray, n: int) -> np.ndarray:
-    """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros."""
+    """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros; x
+    (F·n, ch) grid samples, or the int16 16-bit samples of a spool (the same zeros)."""
     f = x.shape[0] // n
     enc = _compiled_enc()
     if enc is not None:
         z = np.empty((f, x.shape[1], n), bool)
-        enc.zero_map(np.ascontiguousarray(x, np.float64), n, ZRUN, z)
+        if x.dtype == np.int16:
+            (enc.zero_map16 if hasattr(enc, "zero_map16") else enc.zero_map)(np.ascontiguousarray(x), n, ZRUN, z)
+        else:
+            enc.zero_map(np.ascontiguousarray(x, np.float64), n, ZRUN, z)
         return z
     z = np.ascontiguousarray((x.reshape(f, n, -1) == 0).transpose(0, 2, 1))  # (F, ch, n)
     if not z.any():
