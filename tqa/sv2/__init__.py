@@ -105,21 +105,23 @@ class _Energy:
         self.samples = 0  # samples whose energies are out
 
     def push(self, x: np.ndarray, last: bool = False) -> None:
+        """Append (k, ch) grid samples: float64, or int16 16-bit samples (grid 256·x, made a
+        slice at a time)."""
         if self._held + x.shape[0] < self.slice and not last:
             if x.shape[0]:
-                self._parts.append(x.copy())
+                self._parts.append(_grid(x, copy=True))
                 self._held += x.shape[0]
             return
         if self._parts:
-            x = np.concatenate(self._parts + [x])
+            x = np.concatenate(self._parts + [_grid(x)])
             self._parts, self._held = [], 0
         end = x.shape[0] if last else x.shape[0] // self.slice * self.slice
         for lo in range(0, end, self.slice):
-            blk = x[lo : lo + self.slice]
+            blk = _grid(x[lo : lo + self.slice])
             self._out.append(codec.energy_slice(blk, blk[:1] if self._prev is None else self._prev, self.m))
             self._prev = blk[-1:].copy()
         if end < x.shape[0]:
-            self._parts, self._held = [x[end:].copy()], x.shape[0] - end
+            self._parts, self._held = [_grid(x[end:], copy=True)], x.shape[0] - end
         self.samples += end
 
     def finish(self, length: int, channels: int) -> np.ndarray:
@@ -128,6 +130,13 @@ class _Energy:
         out = np.concatenate(self._out) if self._out else np.zeros(0)
         self._out = []
         return out
+
+
+def _grid(x: np.ndarray, copy: bool = False) -> np.ndarray:
+    """Grid samples as float64: int16 16-bit samples times 256 (exact), float64 ones as they are."""
+    if x.dtype == np.int16:
+        return np.multiply(x, 256.0)
+    return x.copy() if copy else x
 
 
 def _energy_plan(st: Settings, n: int) -> tuple[int, int] | None:
@@ -155,10 +164,14 @@ class _Source:
 
     def read(self, a: int, b: int) -> np.ndarray:
         """Samples a..b (b - a, ch) float64, zero outside the stream."""
-        out = np.zeros((b - a, self.ch))
+        out = np.empty((b - a, self.ch))
         lo, hi = max(a, 0), min(b, self.n)
         if hi > lo:
             self._rows(lo, hi, out[lo - a : hi - a])
+            out[: lo - a] = 0.0  # zeroed outside the stream only (not every read: ~5000 a 5-minute encode)
+            out[hi - a :] = 0.0
+        else:
+            out[...] = 0.0
         return out
 
     def segments(self, idx: np.ndarray, N: int) -> np.ndarray:
@@ -169,10 +182,14 @@ class _Source:
         cuts = np.concatenate(([0], np.flatnonzero(np.diff(idx) != 1) + 1, [idx.size]))
         for i0, i1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
             f0, k = int(idx[i0]), i1 - i0
-            h = self.read(f0 * N - N // 2, (f0 + k) * N + N // 2).T.reshape(self.ch, k + 1, N)
-            out[:, i0:i1, :N] = h[:, :-1]
+            h = self.read(f0 * N - N // 2, (f0 + k) * N + N // 2).reshape(k + 1, N, self.ch).transpose(2, 0, 1)
+            out[:, i0:i1, :N] = h[:, :-1]  # straight from the samples read (no transposed copy first)
             out[:, i0:i1, N:] = h[:, 1:]
         return out
+
+    def zero_rows(self, a: int, b: int) -> np.ndarray:
+        """Samples a..b for the silence maps (only their zeros matter): :meth:`read`'s."""
+        return self.read(a, b)
 
     def new_frames(self):
         return _Frames()
@@ -197,13 +214,18 @@ class _ArraySource(_Source):
 
 
 class _Spool(_Source):
-    """Grid samples spooled to an anonymous temporary file (int32, interleaved) as they arrive,
-    read back by range: the encoder's memory does not grow with the stream.  The file has no
-    name (it vanishes with the process, whatever happens) and is closed by :meth:`close`."""
+    """Grid samples spooled to an anonymous temporary file (interleaved) as they arrive, read
+    back by range: the encoder's memory does not grow with the stream.  A 16-bit source's grid
+    (multiples of 256 below 2**23) is spooled as int16 quotients, 2 bytes a sample; anything else
+    as int32 (the file is widened to int32 when such a sample first comes).  The file has no name
+    (it vanishes with the process, whatever happens) and is closed by :meth:`close`."""
+
+    WIDEN_ROWS = 1 << 18  # samples per channel converted at a time when the spool is widened
 
     def __init__(self, channels: int, st: Settings, tmpdir: str | None = None) -> None:
         self.ch, self.n, self.st, self.tmpdir = channels, 0, st, tmpdir
         self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self.short: bool | None = None  # int16 quotients (True), int32 (False); None before any sample
         plan = _energy_plan(st, 1)
         self._e = None if plan is None else _Energy(plan[0], channels)
 
@@ -212,20 +234,47 @@ class _Spool(_Source):
         g = np.asarray(grid, np.float64)
         if g.shape[0] == 0:
             return
-        enc = codec._compiled_enc()
-        if enc is not None:  # one pass: the conversion and its check
-            q = np.empty(g.shape, np.int32)
-            ok = enc.to_int32(g.T, q)
+        q = _as_int16(g) if self.short is not False else None
+        if q is None:
+            if self.short:
+                self._widen()
+            self.short = False
+            q = _as_int32(g)
         else:
-            with np.errstate(invalid="ignore"):  # NaN / out of range: refused just below
-                q = g.astype(np.int32, order="C")
-            ok = np.array_equal(q, g)
-        if not ok:
-            raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
+            self.short = True
         self._f.write(memoryview(q).cast("B"))
         self.n += g.shape[0]
         if self._e is not None:
             self._e.push(g)
+
+    def push_int16(self, x: np.ndarray) -> None:
+        """Append (k, ch) 16-bit samples (int16): the grid values 256·x, spooled as they are (no
+        conversion to the grid and back: 2 passes over the samples fewer than :meth:`push`)."""
+        if x.shape[0] == 0:
+            return
+        if self.short is False:  # the spool is int32 already
+            self.push(np.multiply(x, 256.0))
+            return
+        self.short = True
+        self._f.write(memoryview(np.ascontiguousarray(x, np.int16)).cast("B"))
+        self.n += x.shape[0]
+        if self._e is not None:
+            self._e.push(x)
+
+    def _widen(self) -> None:
+        """Rewrite the int16 spool as int32 grid values (a sample that is not a 16-bit one came)."""
+        self._f.flush()
+        wide = tempfile.TemporaryFile(dir=self.tmpdir)
+        try:
+            for lo in range(0, self.n, self.WIDEN_ROWS):
+                k = min(self.WIDEN_ROWS, self.n - lo)
+                v = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * k).view("<i2")
+                wide.write(memoryview(v.astype(np.int32) * np.int32(256)).cast("B"))
+        except BaseException:
+            wide.close()
+            raise
+        self._f.close()
+        self._f, self.short = wide, False
 
     def seal(self) -> None:
         """No more samples: flush the spool, finish the energies."""
@@ -236,13 +285,55 @@ class _Spool(_Source):
             self._e = None
 
     def _rows(self, lo: int, hi: int, out: np.ndarray) -> None:
-        out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
+        if self.short:
+            v = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * (hi - lo)).view("<i2").reshape(hi - lo, self.ch)
+            np.multiply(v, 256.0, out=out)
+        else:
+            out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
+
+    def zero_rows(self, a: int, b: int) -> np.ndarray:
+        """:meth:`read`'s zeros: an int16 spool's samples as they are (no float64 grid made)."""
+        if not self.short:
+            return self.read(a, b)
+        out = np.zeros((b - a, self.ch), np.int16)
+        lo, hi = max(a, 0), min(b, self.n)
+        if hi > lo:
+            out[lo - a : hi - a] = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * (hi - lo)).view("<i2").reshape(hi - lo, self.ch)
+        return out
 
     def new_frames(self):
         return _FileFrames(self.tmpdir)
 
     def close(self) -> None:
         self._f.close()
+
+
+def _as_int16(g: np.ndarray) -> np.ndarray | None:
+    """Grid samples (k, ch) / 256 as C-ordered int16, or None where one is not a multiple of 256
+    with its quotient in [-2**15, 2**15) (compiled: one pass, stopping at the first that is not)."""
+    enc = codec._compiled_enc()
+    q = np.empty(g.shape, np.int16)
+    if enc is not None:
+        return q if enc.to_int16(g.T, q) else None
+    t = g * (1.0 / 256.0)
+    with np.errstate(invalid="ignore"):  # NaN / out of range: unequal just below
+        q[...] = t.astype(np.int16)
+    return q if np.array_equal(q, t) else None
+
+
+def _as_int32(g: np.ndarray) -> np.ndarray:
+    """Grid samples (k, ch) as C-ordered int32; ValueError where one is not an integer below 2**31."""
+    enc = codec._compiled_enc()
+    if enc is not None:  # one pass: the conversion and its check
+        q = np.empty(g.shape, np.int32)
+        ok = enc.to_int32(g.T, q)
+    else:
+        with np.errstate(invalid="ignore"):  # NaN / out of range: refused just below
+            q = g.astype(np.int32, order="C")
+        ok = np.array_equal(q, g)
+    if not ok:
+        raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
+    return q
 
 
 def _pread(f, offset: int, size: int) -> np.ndarray:
@@ -481,7 +572,7 @@ class _Stream:
         N, ref = self.N, self.ref(step)
         for _, idx, qz in self.replay(step):
             a, b = int(idx[0]), int(idx[-1]) + 1
-            zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
+            zm = codec.zero_map(self.src.zero_rows(a * N, b * N), N) if self.st.silence else None
             pl = codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm)
             frames.extend(pl if ref is None else _floor.mark(pl, ref[a:b]))
         return frames
@@ -892,7 +983,8 @@ class Encoder:
     """Streaming encoder in bounded memory: :meth:`push` grid samples in pieces of any size, then
     :meth:`finish` codes them; the bytes are those of :func:`encode` on the whole array.
 
-    The samples are spooled to an anonymous temporary file (4 bytes a sample, in ``tmpdir``,
+    The samples are spooled to an anonymous temporary file (2 bytes a sample of a 16-bit grid,
+    else 4; in ``tmpdir``,
     default: :func:`tempfile.gettempdir`) and read back chunk by chunk on each pass of the step
     search; the payloads are spooled to another until the size is right.  Memory: a few chunks of
     analyses (PIECE_BYTES each), a chunk's squared errors (quality=, CHUNK_BYTES), the search's
@@ -923,6 +1015,20 @@ class Encoder:
         if g.ndim != 2 or g.shape[1] != self._src.ch:
             raise ValueError(f"sv2.Encoder: expected (k, {self._src.ch}) samples, got shape {g.shape}")
         self._src.push(g)
+
+    def push_int16(self, samples) -> None:
+        """Append (k, channels) 16-bit samples as int16 ((k,) for mono): what :meth:`push` of
+        the grid values ``256.0 * samples`` does (the same bytes), spooled as they come."""
+        if self.closed or self._frames is not None:
+            raise ValueError("sv2.Encoder: push after finish or close")
+        x = np.asarray(samples)
+        if x.dtype != np.int16:
+            raise TypeError(f"sv2.Encoder.push_int16: expected int16 samples, got {x.dtype}")
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self._src.ch:
+            raise ValueError(f"sv2.Encoder: expected (k, {self._src.ch}) samples, got shape {x.shape}")
+        self._src.push_int16(x)
 
     def finish(self, **late) -> tuple[bytes, "_FileFrames"]:
         """Code the stream: (params, frames), frames an iterable of payloads (read back from the

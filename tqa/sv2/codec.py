@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import struct
 import sys
@@ -129,12 +130,22 @@ def _have_numba() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+def _probe(shape: tuple, seed: int) -> np.ndarray:
+    """Deterministic values in [0, 1) for the checks below (a 64-bit LCG's top bits: no
+    numpy.random import at start-up, ~10-20 ms of a one-shot process)."""
+    with np.errstate(over="ignore"):  # modulo 2**64, as meant
+        i = np.arange(1, math.prod(shape) + 1, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = i * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+        z ^= z >> np.uint64(29)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+    return ((z >> np.uint64(11)).astype(np.float64) * 2.0**-53).reshape(shape)
+
+
 def _einsum_order_ok(k) -> bool:
     """Whether the compiled band energies are NumPy's einsum to the last bit here (they are
     wherever NumPy's baseline einsum loop is the two-lane one, as on x86-64: see
     :mod:`tqa.sv2._jitenc`; elsewhere the NumPy encoder runs)."""
-    rng = np.random.default_rng(12345)
-    x = rng.standard_normal((3, 2, 256)) * np.exp(rng.uniform(-30, 30, (3, 2, 1)))
+    x = (_probe((3, 2, 256), 1) - 0.5) * np.exp(60 * _probe((3, 2, 1), 2) - 30)
     ref = np.einsum("fcbk,fcbk->fcb", x.reshape(3, 2, -1, BAND), x.reshape(3, 2, -1, BAND))
     out = np.empty((6, 256 // BAND))
     k.band_energies(x.reshape(6, 256), out)
@@ -156,7 +167,42 @@ def subblock_energy(x: np.ndarray, m: int) -> np.ndarray:
 
 
 def energy_slice(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
-    """:func:`subblock_energy` of one slice (a multiple of m samples) after the sample ``prev`` (1, ch)."""
+    """:func:`subblock_energy` of one slice (a multiple of m samples) after the sample ``prev`` (1, ch):
+    compiled where the encoder's loops are and sum in einsum's order here (checked once), else
+    :func:`energy_slice_numpy` (the same values; ~4x its speed, measured)."""
+    k = _compiled_energy()
+    if k is None or blk.dtype != np.float64 or prev.dtype != np.float64:
+        return energy_slice_numpy(blk, prev, m)
+    out = np.empty(blk.shape[0] // m)
+    k.energy_slice(blk, prev, m, out)
+    return out
+
+
+_ENERGY_OK: dict = {}  # compiled loops -> whether their energy_slice is NumPy's here (checked once)
+
+
+def _compiled_energy():
+    k = _compiled_enc()
+    if k is not None and k not in _ENERGY_OK:
+        _ENERGY_OK[k] = _energy_order_ok(k)
+    return k if k is not None and _ENERGY_OK[k] else None
+
+
+def _energy_order_ok(k) -> bool:
+    """Whether the compiled sub-block energies are :func:`energy_slice_numpy`'s to the last bit here
+    (einsum's summation order over the (sample, channel) run, as :func:`_einsum_order_ok`)."""
+    for ch, m in ((1, 32), (2, 128), (3, 64)):
+        x = np.rint((_probe((3 * m, ch), m) - 0.5) * np.exp(20 * _probe((3 * m, 1), m + 1)))
+        prev = np.rint((_probe((1, ch), m + 2) - 0.5) * 1e6)
+        out = np.empty(3)
+        k.energy_slice(x, prev, m, out)
+        if not np.array_equal(out, energy_slice_numpy(x, prev, m)):
+            return False
+    return True
+
+
+def energy_slice_numpy(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
+    """:func:`energy_slice`'s NumPy reference."""
     hp = np.empty((blk.shape[0], blk.shape[1]))  # np.diff(blk, axis=0, prepend=prev): the same subtractions
     if blk.shape[0]:  # straight from blk's own layout, without the joined copy
         np.subtract(blk[:1], prev, out=hp[:1])
@@ -393,7 +439,8 @@ def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np
         m = N // S
         sel = np.flatnonzero(short)
         g = m // 8  # 16 segments of each short block's 2m window
-        p2 = np.sum(seg[:, sel] ** 2, axis=0) / ch  # (k, 2N) mean square over channels
+        x = seg if sel.size == F else seg[:, sel]  # all short (the callers' usual case): no gathered copy
+        p2 = np.sum(x**2, axis=0) / ch  # (k, 2N) mean square over channels
         starts = np.array([transform.short_block_offset(N, b) for b in range(S)])
         pos = starts[:, None] + np.arange(16)[None, :] * g  # (S, 16)
         qe = p2[:, pos.reshape(-1)[:, None] + np.arange(g)[None, :]].mean(-1).reshape(sel.size, S, 16)
@@ -698,9 +745,14 @@ class Tables:
         return rans.freqs_from_codes(codes)
 
     def arrays(self):
-        """freq, cum, lut of all tables (:meth:`freqs`)."""
-        f = self.freqs()
-        return f, rans.cum_of(f), rans.lut_of(f)
+        """freq, cum, lut of all tables (:meth:`freqs`), made once for these codes: the packer
+        asks for them per piece of frames, ~100 times in 5 minutes of stereo."""
+        key = (self.dcodes.tobytes(), self.ccodes.tobytes())
+        got = self.__dict__.get("_made")
+        if got is None or got[0] != key:
+            f = self.freqs()
+            got = self.__dict__["_made"] = (key, (f, rans.cum_of(f), rans.lut_of(f)))
+        return got[1]
 
 
 def coded_bits(k: dict, tab: Tables) -> float:
@@ -1238,12 +1290,16 @@ def coeff_sqnr(X: np.ndarray, Xh: np.ndarray) -> float:
 
 
 def zero_map(x: np.ndarray, n: int) -> np.ndarray:
-    """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros."""
+    """(F, ch, n) bool: samples of each frame's own hop inside runs of >= ZRUN exact zeros; x
+    (F·n, ch) grid samples, or the int16 16-bit samples of a spool (the same zeros)."""
     f = x.shape[0] // n
     enc = _compiled_enc()
     if enc is not None:
         z = np.empty((f, x.shape[1], n), bool)
-        enc.zero_map(np.ascontiguousarray(x, np.float64), n, ZRUN, z)
+        if x.dtype == np.int16:
+            (enc.zero_map16 if hasattr(enc, "zero_map16") else enc.zero_map)(np.ascontiguousarray(x), n, ZRUN, z)
+        else:
+            enc.zero_map(np.ascontiguousarray(x, np.float64), n, ZRUN, z)
         return z
     z = np.ascontiguousarray((x.reshape(f, n, -1) == 0).transpose(0, 2, 1))  # (F, ch, n)
     if not z.any():
