@@ -514,6 +514,24 @@ def test_scale_channel_keeps_spiky_channels_within_the_grid():
     assert sqnr_db(x[:, 1], y[:, 1]) > 36
 
 
+@pytest.mark.parametrize("dtype", ["int16", "uint16", "int32", "uint8", "int64", "uint64"])
+def test_scale_channel_peaks_of_integers_are_those_of_their_floats(dtype):
+    """Many integer channels: the peaks from the integers' max and min (the encoder's shortcut)
+    are the float64 copy's max |x|, extremes included, and give the same exponents and bytes."""
+    from tqa import arraycodec as ac
+
+    info = np.iinfo(dtype)
+    x = np.random.default_rng(23).integers(info.min, info.max, (300, 12), dtype=dtype, endpoint=True)
+    x[:, 0], x[:, 1], x[:, 2] = info.max, info.min, info.min + (info.max - info.min) // 2
+    x[:, 3] = x[:, 3] // 64  # a quiet channel: its RMS sets its exponent
+    off = float(2 ** (8 * np.dtype(dtype).itemsize - 1)) if np.dtype(dtype).kind == "u" else 0.0
+    xf = x.astype(np.float64) - off
+    assert np.array_equal(ac._int_peaks(x, off), np.max(np.abs(xf), axis=0))
+    assert np.array_equal(ac.channel_exponents(xf, ac._int_peaks(x, off)), ac.channel_exponents(xf))
+    codec = TQA(scale="channel", profile="spectral2", rate=3.2)
+    assert chunk_info(codec.encode(x))["channel_exponents"].tolist() == ac.channel_exponents(xf).tolist()
+
+
 def test_more_channels_than_a_stream_holds():
     """Over 4096 channels per chunk: several streams of up to 4096 channels in one chunk."""
     x = (np.random.default_rng(17).normal(0, 1, (600, 5000)) * np.linspace(0.01, 1, 5000)).astype("f4")

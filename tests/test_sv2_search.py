@@ -158,3 +158,30 @@ def test_compiled_tables_are_the_full_tables_thinned():
     p = codec.Params(2, 1024, SR, 5000, 0, False, 1.0, codec.Tables(dcodes, ccodes, np.zeros((codec.C, 3), np.int64)))
     _, _, lut = p.tables.arrays()
     assert np.array_equal(codec._compiled_tables(p)[2], lut[:, ::16].astype(np.uint8))
+
+
+def _hop_choice(x: np.ndarray, monkeypatch) -> tuple[int, int]:
+    """(hop chosen for a 3.2-bit stream of x, distortion passes the choice measured)."""
+    calls = []
+    dist = sv2._subset_distortion
+
+    def d(*a, **k):
+        calls.append(1)
+        return dist(*a, **k)
+
+    monkeypatch.setattr(sv2, "_subset_distortion", d)
+    st = codec.Settings(rate=3.2, sample_rate=SR)
+    S, found = sv2._pick_hop(sv2._ArraySource(x, st), st)
+    assert found.A.X.shape[0] == found.idx.size
+    return S.st.hop, len(calls)
+
+
+def test_hop_choice_without_attacks_takes_2048_unsearched(monkeypatch):
+    """No attack in the stream: hop 2048 with no search on hop 1024 (what the search chose on
+    every attack-free 1-s chunk of music and of the recording); with attacks both are measured."""
+    x = _music(SR, 2, seed=3)
+    calm = x.copy()
+    calm[int(0.6 * SR) :] = x[: SR - int(0.6 * SR)]  # the tones on, no hit
+    assert not sv2._Stream(sv2._ArraySource(calm, codec.Settings(rate=3.2)), codec.Settings(rate=3.2, hop=2048)).short.any()
+    assert _hop_choice(calm, monkeypatch) == (2048, 0)
+    assert _hop_choice(x, monkeypatch)[1] == 2

@@ -275,11 +275,14 @@ def _at_least(x: np.ndarray, kw: dict, r: float) -> bytes:
             r = min(kw["rate"], math.ceil((r + max(0.05, r * 0.1)) * 1000) / 1000)
 
 
-def channel_exponents(xf: np.ndarray) -> np.ndarray:
+def channel_exponents(xf: np.ndarray, peak: np.ndarray | None = None) -> np.ndarray:
     """``scale="channel"``: per channel, the power of two that puts its RMS in [0.5, 1), raised
-    where needed to keep its peak below the grid's float headroom (16): e = max(e_rms, e_peak - 4)."""
+    where needed to keep its peak below the grid's float headroom (16): e = max(e_rms, e_peak - 4).
+    ``peak``: max |xf| per channel where the caller has it (:func:`_int_peaks`)."""
     n, c = xf.shape
-    if c <= 8:  # NumPy's axis-0 reductions step through a short last axis slowly: column by column (15x faster at 2)
+    if peak is not None:
+        pass
+    elif c <= 8:  # NumPy's axis-0 reductions step through a short last axis slowly: column by column (15x faster at 2)
         peak = np.array([max(float(xf[:, j].max()), -float(xf[:, j].min())) for j in range(c)]) if n else np.zeros(c)
     else:
         peak = np.max(np.abs(xf), axis=0)
@@ -287,6 +290,13 @@ def channel_exponents(xf: np.ndarray) -> np.ndarray:
     e_peak = np.frexp(np.where(peak > 0, peak, 1.0))[1]
     e_rms = np.frexp(np.where(rms > 0, rms, 1.0))[1]
     return np.maximum(e_rms, e_peak - 4).astype(np.int16)  # silent channels: 2**1
+
+
+def _int_peaks(x: np.ndarray, offset: float) -> np.ndarray:
+    """max |x - offset| per channel of (n, c) integers x, as float64: what channel_exponents
+    computes from their float64 copy, from the integers' max and min (exact: rounding to float64
+    keeps their order).  384 channels, 1 s: 3 ms, the float64 copy's abs and max 30 ms."""
+    return np.maximum(x.max(axis=0).astype(np.float64) - offset, offset - x.min(axis=0).astype(np.float64))
 
 
 def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -347,7 +357,9 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         own = None if np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
-            exps = channel_exponents(xf)
+            ints = dt.kind in "iu" and c > 8 and x.flags.c_contiguous  # few channels: channel_exponents' own loop
+            off = float(2 ** (8 * dt.itemsize - 1)) if dt.kind == "u" else 0.0
+            exps = channel_exponents(xf, _int_peaks(x.reshape(n, c), off) if ints and n else None)
             xs = _ldexp_channels(xf, -exps.astype(np.int32), own)
         else:
             peak = float(np.max(np.abs(xf)))
