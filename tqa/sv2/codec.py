@@ -750,9 +750,12 @@ class Tables:
         key = (self.dcodes.tobytes(), self.ccodes.tobytes())
         got = self.__dict__.get("_made")
         if got is None or got[0] != key:
-            f = self.freqs()
-            got = self.__dict__["_made"] = (key, (f, rans.cum_of(f), rans.lut_of(f)))
+            got = self.__dict__["_made"] = (key, self._arrays())
         return got[1]
+
+    def _arrays(self):
+        f = self.freqs()
+        return f, rans.cum_of(f), rans.lut_of(f)
 
 
 def coded_bits(k: dict, tab: Tables) -> float:
