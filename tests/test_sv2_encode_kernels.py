@@ -347,7 +347,8 @@ def test_energy_slice_matches_numpy(kernels, order):
     two-lane tail), loud and quiet stretches."""
     mod, use = kernels
     rng = np.random.default_rng(21)
-    for ch, m, n in ((1, 32, 32 * 9), (2, 128, 128 * 7), (3, 64, 64 * 5), (5, 3, 3 * 11), (1, 3, 12), (2, 64, 0)):
+    for ch, m, n in ((1, 32, 32 * 9), (2, 128, 128 * 7), (3, 64, 64 * 5), (5, 3, 3 * 11), (1, 3, 12), (2, 64, 0),
+                     (2, 4, 4 * 5), (2, 12, 12 * 3), (2, 6, 6 * 4)):  # stereo: the unbuffered loop (m % 4 == 0), else the buffered one
         x = np.rint(rng.standard_normal((n, ch)) * np.exp(rng.uniform(0, 22, (n, 1))))
         x = np.asfortranarray(x) if order == "F" else x
         prev = np.rint(rng.standard_normal((1, ch)) * 1e6)

@@ -103,6 +103,18 @@ def fold_block(x, short, rlc, rrc, WL, WS, sidx, out_long, out_short):  # pragma
         b0 = f * N
         if not short[f]:
             w = WL[rlc[f], rrc[f]]
+            if ch == 2:  # both channels in one sweep: x's rows are (left, right) pairs (~1.25x, measured)
+                o0 = out_long[f, 0]
+                o1 = out_long[f, 1]
+                for j in range(h):
+                    i1 = N + h - 1 - j
+                    i2 = N + h + j
+                    i3 = N - 1 - j
+                    o0[j] = -(x[b0 + i1, 0] * w[i1]) - x[b0 + i2, 0] * w[i2]
+                    o1[j] = -(x[b0 + i1, 1] * w[i1]) - x[b0 + i2, 1] * w[i2]
+                    o0[h + j] = x[b0 + j, 0] * w[j] - x[b0 + i3, 0] * w[i3]
+                    o1[h + j] = x[b0 + j, 1] * w[j] - x[b0 + i3, 1] * w[i3]
+                continue
             for c in range(ch):
                 o = out_long[f, c]
                 for j in range(h):
@@ -250,23 +262,24 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - comp
 
 
 @_jit
-def _rans_step(x, k, i, tsym, ttab, freq, cum, rcp, wbuf, w0):  # pragma: no cover - compiled
-    """One rANS encoder step (symbol i), branch-free: a word is always stored, kept if emitted."""
-    tb = ttab[i]
-    sy = tsym[i]
-    fr = freq[tb, sy]
-    em = np.int64(x >= (fr << 20))
+def _rans_step(x, k, i, tsym, tab, wbuf, w0):  # pragma: no cover - compiled
+    """One rANS encoder step (symbol i: table row tsym[i] of tab, which holds per (table, symbol)
+    its renormalization bound freq << 20, freq, ceil(2**32 / freq) and cum side by side: one
+    index, one cache line), branch-free: a word is always stored, kept if emitted."""
+    j = np.int64(tsym[i]) * 4
+    fr = tab[j + 1]
+    em = np.int64(x >= tab[j])
     wbuf[w0 + k] = x & 0xFFFF
     k += em
     x >>= em << 4
-    dq = (x * rcp[tb, sy]) >> 32  # x // fr or one more (rcp = ceil(2**32 / fr), x < 2**32)
+    dq = (x * tab[j + 2]) >> 32  # x // fr or one more (x < 2**32)
     rm = x - dq * fr
     c = np.int64(rm < 0)
-    return ((dq - c) << 12) + rm + c * fr + cum[tb, sy], k
+    return ((dq - c) << 12) + rm + (fr & -c) + tab[j + 3], k
 
 
 @_jit
-def _rans_lanes(tsym, ttab, soff, n, freq, cum, rcp, wbuf, woff, nw, xs):  # pragma: no cover - compiled
+def _rans_lanes(tsym, tab, soff, n, wbuf, woff, nw, xs):  # pragma: no cover - compiled
     """rANS-code every lane (frame), each from its last symbol to its first, four lanes at a
     time (independent dependency chains that the CPU overlaps); words into wbuf[woff[f]:],
     count nw[f], final state xs[f]."""
@@ -282,31 +295,46 @@ def _rans_lanes(tsym, ttab, soff, n, freq, cum, rcp, wbuf, woff, nw, xs):  # pra
             i1 -= 1
             i2 -= 1
             i3 -= 1
-            x0, k0 = _rans_step(x0, k0, i0, tsym, ttab, freq, cum, rcp, wbuf, woff[f0])
-            x1, k1 = _rans_step(x1, k1, i1, tsym, ttab, freq, cum, rcp, wbuf, woff[f1])
-            x2, k2 = _rans_step(x2, k2, i2, tsym, ttab, freq, cum, rcp, wbuf, woff[f2])
-            x3, k3 = _rans_step(x3, k3, i3, tsym, ttab, freq, cum, rcp, wbuf, woff[f3])
+            x0, k0 = _rans_step(x0, k0, i0, tsym, tab, wbuf, woff[f0])
+            x1, k1 = _rans_step(x1, k1, i1, tsym, tab, wbuf, woff[f1])
+            x2, k2 = _rans_step(x2, k2, i2, tsym, tab, wbuf, woff[f2])
+            x3, k3 = _rans_step(x3, k3, i3, tsym, tab, wbuf, woff[f3])
         while i0 > soff[f0]:
             i0 -= 1
-            x0, k0 = _rans_step(x0, k0, i0, tsym, ttab, freq, cum, rcp, wbuf, woff[f0])
+            x0, k0 = _rans_step(x0, k0, i0, tsym, tab, wbuf, woff[f0])
         while i1 > soff[f1]:
             i1 -= 1
-            x1, k1 = _rans_step(x1, k1, i1, tsym, ttab, freq, cum, rcp, wbuf, woff[f1])
+            x1, k1 = _rans_step(x1, k1, i1, tsym, tab, wbuf, woff[f1])
         while i2 > soff[f2]:
             i2 -= 1
-            x2, k2 = _rans_step(x2, k2, i2, tsym, ttab, freq, cum, rcp, wbuf, woff[f2])
+            x2, k2 = _rans_step(x2, k2, i2, tsym, tab, wbuf, woff[f2])
         while i3 > soff[f3]:
             i3 -= 1
-            x3, k3 = _rans_step(x3, k3, i3, tsym, ttab, freq, cum, rcp, wbuf, woff[f3])
+            x3, k3 = _rans_step(x3, k3, i3, tsym, tab, wbuf, woff[f3])
         xs[f0], xs[f1], xs[f2], xs[f3] = x0, x1, x2, x3
         nw[f0], nw[f1], nw[f2], nw[f3] = k0, k1, k2, k3
     for f in range(F - F % 4, F):
         x = np.int64(1 << 16)
         k = 0
         for i in range(soff[f] + n[f] - 1, soff[f] - 1, -1):
-            x, k = _rans_step(x, k, i, tsym, ttab, freq, cum, rcp, wbuf, woff[f])
+            x, k = _rans_step(x, k, i, tsym, tab, wbuf, woff[f])
         xs[f] = x
         nw[f] = k
+
+
+@_jit
+def _planes8(ab, o, s):  # pragma: no cover - compiled
+    """The bits of plane s of ab[o:o+8] (non-negative), ab[o] as the top bit: the eight bytes of
+    those values that hold the plane in one word, the plane's bits masked (bit 8k) and gathered into
+    the top byte by one multiply (0x8040201008040201: bit 8k lands at 63 - k, no two partial
+    products share a position, so nothing carries)."""
+    sh = s & 7
+    hb = (s >> 3) << 3
+    w = np.uint64(0)
+    for k in range(8):
+        w |= np.uint64((ab[o + k] >> hb) & 0xFF) << np.uint64(8 * k)
+    w = (w >> np.uint64(sh)) & np.uint64(0x0101010101010101)
+    return np.int64((w * np.uint64(0x8040201008040201)) >> np.uint64(56))
 
 
 @_jit
@@ -319,14 +347,18 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
     nb = N // BAND
     nbc = ch * nb
     T, S = freq.shape
-    rcp = np.zeros((T, S), np.int64)  # x // f as (x * ceil(2**32 / f)) >> 32, less one where that is over
+    tab = np.zeros(T * S * 4, np.int64)  # per (table, symbol): freq << 20, freq, ceil(2**32 / freq), cum
     for t in range(T):
         for k in range(S):
-            if freq[t, k] > 0:
-                rcp[t, k] = ((1 << 32) + freq[t, k] - 1) // freq[t, k]
+            j = (t * S + k) * 4
+            fr = np.int64(freq[t, k])
+            tab[j] = fr << 20
+            tab[j + 1] = fr
+            if fr > 0:  # x // f as (x * ceil(2**32 / f)) >> 32, less one where that is over
+                tab[j + 2] = ((1 << 32) + fr - 1) // fr
+            tab[j + 3] = cum[t, k]
     per = nbc + ch * N
-    tsym = np.empty(F * per, np.uint8)
-    ttab = np.empty(F * per, np.uint8)
+    tsym = np.empty(F * per, np.uint16)  # per symbol: table row (table t, symbol k) = t * S + k
     smax = 0
     for c in range(shift.size):
         smax = max(smax, shift[c])
@@ -350,8 +382,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
         prev = 0
         for t in range(nbc):
             c = cls[f, t]
-            tsym[base + nn] = c - prev + C - 1
-            ttab[base + nn] = 1 if prev != 0 else 0
+            tsym[base + nn] = (S if prev != 0 else 0) + c - prev + C - 1
             nn += 1
             prev = c
         nlsb = 0
@@ -382,11 +413,10 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
                 nacc += nz
                 msb = a >> s
                 if msb >= ESC:
-                    tsym[base + nn] = ESC
+                    tsym[base + nn] = (1 + c) * S + ESC
                     nesc += 2 * _bitlen(msb - ESC + 1) - 1
                 else:
-                    tsym[base + nn] = msb
-                ttab[base + nn] = 1 + c
+                    tsym[base + nn] = (1 + c) * S + msb
                 nn += 1
             if nacc >= 32:
                 nacc -= 32
@@ -400,14 +430,8 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
                 acc &= (1 << nacc) - 1
             # LSB planes: s planes of 16 bits, MSB plane first
             for j in range(s):
-                sj = s - 1 - j
-                b0 = 0
-                b1 = 0
-                for k in range(8):
-                    b0 |= ((ab[k] >> sj) & 1) << (7 - k)
-                    b1 |= ((ab[8 + k] >> sj) & 1) << (7 - k)
-                rb[lp] = b0
-                rb[lp + 1] = b1
+                rb[lp] = _planes8(ab, 0, s - 1 - j)
+                rb[lp + 1] = _planes8(ab, 8, s - 1 - j)
                 lp += 2
         while nacc >= 8:
             nacc -= 8
@@ -423,7 +447,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
         hesc[f] = nesc > 0
         need += 1 + 8 + 10 + 2 * (nn + 2) + nlsb + (nsign + nesc + 7) // 8
     wbuf = np.empty(F * per + 2 * F, np.uint16)
-    _rans_lanes(tsym, ttab, soff, n, freq, cum, rcp, wbuf, woff, nw, xs)
+    _rans_lanes(tsym, tab, soff, n, wbuf, woff, nw, xs)
     out = np.zeros(need, np.uint8)
     offs = np.zeros(F + 1, np.int64)
     cut = np.zeros(F, np.int64)
@@ -596,6 +620,9 @@ def energy_slice(blk, prev, m, out):  # pragma: no cover - compiled
     layout) of the squared first differences (the first after ``prev`` (1, ch)), all channels,
     in einsum's order over the (sample, channel) run, divided by m."""
     n, ch = blk.shape
+    if ch == 2 and m % 4 == 0:
+        _energy_slice2(blk, prev, m, out)
+        return
     L = m * ch
     buf = np.empty(L)
     for s in range(n // m):
@@ -605,3 +632,46 @@ def energy_slice(blk, prev, m, out):  # pragma: no cover - compiled
                 buf[p] = blk[j, c] - (blk[j - 1, c] if j > 0 else prev[0, c])
                 p += 1
         out[s] = _sq_sum(buf, L) / m
+
+
+@_jit
+def _energy_slice2(blk, prev, m, out):  # pragma: no cover - compiled
+    """:func:`energy_slice` of stereo blk, m a multiple of 4, without the differences' buffer: over
+    the (sample, channel) run einsum's even lane is channel 0 and its odd lane channel 1, and a
+    step of eight elements is four samples, added last sample first (:func:`_sq_sum`).  Reads
+    each sample once (the previous one carried over): ~3x the buffered loop's speed on a
+    strided slice, measured."""
+    n = blk.shape[0]
+    p0 = prev[0, 0]
+    p1 = prev[0, 1]
+    for s in range(n // m):
+        a0 = 0.0
+        a1 = 0.0
+        for j in range(s * m, (s + 1) * m, 4):
+            x0 = blk[j, 0]
+            x1 = blk[j + 1, 0]
+            x2 = blk[j + 2, 0]
+            x3 = blk[j + 3, 0]
+            y0 = blk[j, 1]
+            y1 = blk[j + 1, 1]
+            y2 = blk[j + 2, 1]
+            y3 = blk[j + 3, 1]
+            d3 = x3 - x2
+            e3 = y3 - y2
+            d2 = x2 - x1
+            e2 = y2 - y1
+            d1 = x1 - x0
+            e1 = y1 - y0
+            d0 = x0 - p0
+            e0 = y0 - p1
+            t0 = d3 * d3 + a0
+            t1 = e3 * e3 + a1
+            t0 = d2 * d2 + t0
+            t1 = e2 * e2 + t1
+            t0 = d1 * d1 + t0
+            t1 = e1 * e1 + t1
+            a0 = d0 * d0 + t0
+            a1 = e0 * e0 + t1
+            p0 = x3
+            p1 = y3
+        out[s] = (a0 + a1) / m
