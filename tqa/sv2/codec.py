@@ -25,6 +25,8 @@ C = 32  # band classes: 0 = empty band, 1..31 = 3 dB steps of the band RMS in st
 K0 = 6  # class c <-> RMS/step ~ 2**((c - K0)/2)
 ESC = 15  # coefficient symbol alphabet 0..14, 15 = escape (value - 15 follows, Exp-Golomb)
 DS = 2 * C - 1  # class-delta alphabet
+# the compiled packer names a symbol's table row (table t, symbol k) as t * DS + k in a uint16
+assert (C + 1) * DS < 1 << 16, "the packer's uint16 table rows"
 SV2_LABEL = 4  # rotation sign label
 ZRUN = 64  # digital silence: runs of at least 64 exact zeros in a frame's own hop are sent (16 at most per channel)
 ZMAX = 16
