@@ -18,7 +18,8 @@ W[f, k] = w[band(k)] · 2**(g[f]/4) · 2**(u[f, group(k)]/4), all >= 1:
   MPEG psychoacoustic models' tonality index; an encoder choice: the decoder reads g);
 * u[f, j] in 0..15 per frame and group of LG = 4 bands: noise power ∝ (the group's mean square
   relative to the loudest group of the frame)**``lmask``, the loudest group at 15 (a spreading-
-  free masking curve per frame).
+  free masking curve per frame); **``lnoise`` instead in frames whose coarse spectrum is flat
+  (:func:`group_flatness` >= ``lflat``: broadband percussion, measured better on hits/loops).
 
 Short frames (attacks) use u = 0 (the frame gain g only: measured better on percussion and
 speech than both or neither).  The encoder divides the coefficients by W before
