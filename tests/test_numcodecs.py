@@ -525,3 +525,21 @@ def test_more_channels_than_a_stream_holds():
 
 if __name__ == "__main__":  # pragma: no cover
     make_fixtures()
+
+
+def test_channel_scaling_shortcuts_equal_plain_numpy():
+    """channel_exponents (columns, einsum) and _ldexp_channels (columns, int32) give the values of
+    the plain NumPy expressions, few channels and many, a negative peak and a silent channel too."""
+    from tqa.arraycodec import _ldexp_channels, channel_exponents
+
+    rng = np.random.default_rng(21)
+    for c in (1, 2, 8, 9, 40):
+        x = rng.normal(0, 1, (3001, c)) * np.exp2(rng.integers(-20, 20, c))
+        x[5, 0] = -50 * np.abs(x[:, 0]).max()  # the peak of channel 0 is negative
+        if c > 1:
+            x[:, -1] = 0.0
+        peak, rms = np.max(np.abs(x), axis=0), np.sqrt(np.mean(np.square(x), axis=0))
+        want = np.maximum(np.frexp(np.where(rms > 0, rms, 1.0))[1], np.frexp(np.where(peak > 0, peak, 1.0))[1] - 4)
+        e = channel_exponents(x)
+        assert np.array_equal(e, want)
+        assert np.array_equal(_ldexp_channels(x, -e.astype(np.int32), None), np.ldexp(x, -e.astype(np.int64)))

@@ -135,6 +135,25 @@ def test_synthesize_equals_inverse_on_random_frames(compiled):
             assert got is not None and got.tobytes() == ref.tobytes()
 
 
+def test_synthesize_never_takes_scipy_fft_path(compiled, monkeypatch):
+    """Frames long and short in one call: every DCT-IV goes straight to pocketfft (a one-shot
+    decode that reached tqa.mdct._dct4 imported scipy.fft, ~0.2 s of CPU), same values."""
+    if codec._pocketfft() is None:
+        pytest.skip("scipy's pocketfft extension not found")
+    rng = np.random.default_rng(4)
+    short = np.array([False, True, False, False, True, True, False])
+    r = transform.overlaps(short, 1024)
+    coef = rng.normal(size=(2, short.size, 1024)) * 1e4
+    ref = np.rint(transform.inverse(coef, short, r))
+
+    def refuse(x):
+        raise AssertionError(f"scipy.fft's DCT for an array of shape {x.shape}")
+
+    monkeypatch.setattr(transform.mdct, "_dct4", refuse)
+    got = transform.synthesize(coef.copy(), short, r, compiled)
+    assert got is not None and got.tobytes() == ref.tobytes()
+
+
 def test_overlaps_no_encoder_writes_fall_back_to_the_reference():
     short = np.array([False, True, False])
     r = np.array([0, 1024, 1024, 0])  # n/2 around a short frame

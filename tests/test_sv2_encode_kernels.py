@@ -192,6 +192,26 @@ def test_zero_map_matches_numpy(kernels):
         b = codec.zero_map(x, n)
         np.testing.assert_array_equal(a, b)
         assert a.any()
+        x16 = np.clip(np.rint(x / 64), -(2**15), 2**15 - 1).astype(np.int16)  # an int16 spool's samples
+        g16 = 256.0 * x16
+        for m in (None, mod):
+            use(m)
+            assert codec.zero_map(x16, n).tobytes() == codec.zero_map(g16, n).tobytes()
+
+
+def test_spool_zero_rows_are_the_zeros_of_its_samples(tmp_path):
+    """The silence maps read an int16 spool's samples as they are: zero where read() is, inside
+    and outside the stream."""
+    rng = np.random.default_rng(14)
+    x = 256.0 * rng.integers(-3, 3, (5000, 2)).astype(np.float64)
+    for g in (x, x + 1.0 * (np.arange(5000) % 7 == 0)[:, None]):  # int16, then int32 spool
+        with sv2.Encoder(2, tmpdir=str(tmp_path), rate=3.0) as enc:
+            enc.push(g)
+            enc._src.seal()
+            for a, b in ((-100, 300), (0, 5000), (4900, 5300), (5100, 5200)):
+                z, r = enc._src.zero_rows(a, b), enc._src.read(a, b)
+                assert z.shape == r.shape and np.array_equal(z == 0, r == 0)
+                assert z.dtype == (np.int16 if enc._src.short else np.float64)
 
 
 def test_spool_conversion_matches_numpy(kernels):
@@ -230,6 +250,60 @@ def test_spool_conversion_matches_numpy(kernels):
         np.testing.assert_array_equal(spooled[0], x)
 
 
+def test_spool_int16_conversion_matches_numpy(kernels):
+    """A 16-bit source's grid spooled as int16 quotients: the compiled pass (stopping at the first
+    sample that is not one) against the NumPy reference, on good grids and on each kind of bad one."""
+    mod, use = kernels
+    rng = np.random.default_rng(12)
+    g = 256.0 * rng.integers(-(2**15), 2**15, (2, 3000)).astype(np.float64)
+    g[0, :4] = [-(2.0**23), 256.0 * (2**15 - 1), -0.0, 0.0]
+    for m in (None, mod):
+        use(m)
+        for x in (g.T, np.ascontiguousarray(g.T), g[:1].T):  # the CLI's transposed view, C order, mono
+            q = sv2._as_int16(x)
+            assert q is not None and q.dtype == np.int16 and q.flags.c_contiguous
+            np.testing.assert_array_equal(q, x / 256)
+        for bad in (1.0, 128.0, 255.0, 2.0**23, -(2.0**23) - 256, 0.5, np.nan, np.inf, -np.inf, 1e300):
+            for k in range(2):
+                x = g.copy()
+                x[k, 2345] = bad
+                assert sv2._as_int16(x.T) is None, (m, bad)
+
+
+def test_spool_is_int16_for_16_bit_grids_and_widens_to_int32(kernels, tmp_path):
+    """16-bit grids spool at 2 bytes a sample; a later sample that is not one widens the file to
+    int32; the samples read back (and so the bytes coded) are the same either way."""
+    mod, use = kernels
+    rng = np.random.default_rng(13)
+    x = 256.0 * np.rint(rng.normal(0, 3000, (20000, 2)))
+    y = x.copy()
+    y[15000:, 1] += 1.0  # from here on, not a 16-bit grid
+    for m in (None, mod):
+        use(m)
+        for sig, wide in ((x, False), (y, True)):
+            enc = sv2.Encoder(2, tmpdir=str(tmp_path), rate=3.0)
+            enc._src.WIDEN_ROWS = 999  # widened in several pieces
+            for lo in range(0, sig.shape[0], 4000):
+                enc.push(sig[lo : lo + 4000])
+            enc._src.seal()
+            assert enc._src.short is (not wide)
+            assert os.fstat(enc._src._f.fileno()).st_size == sig.size * (4 if wide else 2)
+            back = enc._src.read(-5, sig.shape[0] + 5)
+            np.testing.assert_array_equal(back[5:-5], sig)
+            assert not back[:5].any() and not back[-5:].any()
+            enc.close()
+    use(mod)
+    assert sv2.encode(y, rate=3.0) == _streamed_bytes(y, 3000)
+
+
+def _streamed_bytes(x: np.ndarray, k: int):
+    with sv2.Encoder(x.shape[1], rate=3.0) as enc:
+        for lo in range(0, x.shape[0], k):
+            enc.push(x[lo : lo + k])
+        params, frames = enc.finish()
+        return params, list(frames)
+
+
 def _signal(ch: int, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(n) / SR
@@ -263,6 +337,38 @@ def test_whole_streams_match_numpy(kernels, ch, kw, monkeypatch):
         enc.push(x[5000:])
         p, fr = enc.finish()
         assert (p, list(fr)) == a
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_energy_slice_matches_numpy(kernels, order):
+    """The attack detector's sub-block energies (compiled, einsum's summation order over each
+    sub-block's (sample, channel) run) against codec.energy_slice_numpy, to the last bit: any
+    layout (the CLI hands in a transposed view), channel counts, sub-block sizes (odd runs: the
+    two-lane tail), loud and quiet stretches."""
+    mod, use = kernels
+    rng = np.random.default_rng(21)
+    for ch, m, n in ((1, 32, 32 * 9), (2, 128, 128 * 7), (3, 64, 64 * 5), (5, 3, 3 * 11), (1, 3, 12), (2, 64, 0)):
+        x = np.rint(rng.standard_normal((n, ch)) * np.exp(rng.uniform(0, 22, (n, 1))))
+        x = np.asfortranarray(x) if order == "F" else x
+        prev = np.rint(rng.standard_normal((1, ch)) * 1e6)
+        out = np.empty(n // m)
+        mod.energy_slice(x, prev, m, out)
+        ref = codec.energy_slice_numpy(x, prev, m)
+        assert out.tobytes() == ref.tobytes(), (ch, m)
+        for k in (None, mod):
+            use(k)
+            assert codec.energy_slice(x, prev, m).tobytes() == ref.tobytes()
+    assert codec._energy_order_ok(mod)
+
+
+def test_the_energy_order_check_can_fail():
+    class Wrong:
+        @staticmethod
+        def energy_slice(blk, prev, m, out):
+            out[...] = np.sum(np.diff(blk, axis=0, prepend=prev).reshape(-1, m * blk.shape[1]) ** 2, axis=1) / m  # pairwise
+
+    assert codec._energy_order_ok(_jitenc)
+    assert not codec._energy_order_ok(Wrong)
 
 
 def test_the_einsum_order_check_can_fail():
@@ -334,3 +440,43 @@ def test_the_foreground_build_makes_the_cache_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(_aot, "build", lambda n, p: built.append(p) or p.write_bytes(b""))
     _aot._locked_build(name, path)
     assert built == [path] and path.exists() and not path.with_suffix(".lock").exists()
+
+
+def test_numba_version_read_without_importlib_metadata(tmp_path, monkeypatch):
+    """The module's name takes numba's version from its generated _version.py (importlib.metadata's
+    import costs a one-shot process 30-80 ms): the metadata's version; where that file is not the
+    generated one (a source checkout), the metadata's look-up."""
+    from importlib import metadata
+    import importlib.util
+
+    assert _aot._numba_version() == metadata.version("numba")
+    fake = tmp_path / "numba"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "_version.py").write_text("def get_versions():\n    return {'version': '9.9'}\n")
+    spec = importlib.util.spec_from_file_location("numba", fake / "__init__.py")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec if name == "numba" else None)
+    monkeypatch.setattr(_aot, "_version", lambda dist: "from-metadata")
+    assert _aot._numba_version() == "from-metadata"
+    (fake / "_version.py").write_text('version_json = """\n{\n "version": "9.9.1"\n}\n"""\n')
+    assert _aot._numba_version() == "9.9.1"
+
+
+def test_one_shot_processes_skip_the_costly_imports(tmp_path):
+    """Start-up: with the ahead-of-time loops, an encode and a decode import neither
+    importlib.metadata (the module's name), numpy.random (the order checks' inputs) nor
+    scipy.fft (the DCT-IV, short and long frames alike)."""
+    if _aot.load(build="no") is None:
+        pytest.skip("ahead-of-time loops not built")
+    import tqa
+
+    path = tmp_path / "a.tqa"
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 0.01, (3 * SR, 2))
+    x[SR : SR + 300] += rng.normal(0, 0.5, (300, 2))  # an attack: short frames among long ones
+    path.write_bytes(tqa.encode(x, SR, profile="spectral2", rate=3.0))
+    mods = "('importlib.metadata', 'numpy.random', 'scipy.fft')"
+    for run in ("tqa.decode(sys.argv[1])", "tqa.encode(np.zeros((9000, 2)), 44100, profile='spectral2', rate=3.0)"):
+        code = f"import sys, numpy as np, tqa; {run}; print([m for m in {mods} if m in sys.modules])"
+        out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", run

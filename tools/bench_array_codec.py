@@ -11,6 +11,7 @@ troughs come back shallower: low-rate shrinkage toward zero).
     python tools/bench_array_codec.py                      # music (corpus) + 384-channel recording
     python tools/bench_array_codec.py --seconds 2 --repeat 3 --which ephys
     python tools/bench_array_codec.py --profiles spectral2 --repeat 3   # spectral2 rows only
+    python tools/bench_array_codec.py --profiles spectral2 --only "rate=3.2, scale=channel"
 
 Spectral2 rows (``profile="spectral2"``: rate= is bits per sample of the whole chunk) come at
 the spectral profile's rates (2.5, 3.2, 4.5), plus ``scale="channel"`` at 3.2; WavPack is
@@ -180,6 +181,7 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=None, help="seconds of data (music 30, ephys 2)")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--profiles", default="time,spectral,spectral2", help="comma-separated: the profiles whose rows run")
+    ap.add_argument("--only", default=None, help="only the rows whose label holds this text, e.g. 'rate=3.2, scale=channel'")
     a = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -190,6 +192,8 @@ def main(argv=None):
                 dict(profile="spectral2", rate=3.2), dict(profile="spectral2", rate=4.5), dict(profile="spectral2", quality=30),
                 dict(profile="spectral2", rate=3.2, scale="channel")]  # fmt: skip
     settings = [kw for kw in settings if kw.get("profile", "time") in want]
+    if a.only:
+        settings = [kw for kw in settings if a.only in ", ".join(f"{k}={v}" for k, v in kw.items())]
     from tqa.sv2 import _jit
 
     print(f"sv2 kernels: {'numba' if _jit.AVAILABLE else 'NumPy lanes'}")

@@ -2,7 +2,7 @@
 
     python tools/bench_sv2_decode.py (--wav IN.wav | --corpus DIR [--minutes 5]) [--rate 3]
                                      [--repeat 5] [--load quiet,busy] [--variant NAME=VALUE ...]
-                                     [--clip SECONDS] [--in-process]
+                                     [--clip SECONDS] [--in-process] [--ref NAME=TQA_EXECUTABLE ...]
 
 The input (16-bit WAV; ``--corpus``: a stereo 44.1 kHz file of ``--minutes`` looped from the
 folder's music, as tools/bench_speed.py builds it) is coded once with ``tqa encode --profile
@@ -13,6 +13,9 @@ that every ratio compares runs made under the same machine state (``busy``: a CP
 ``python -c "while True: pass"`` runs during that condition's commands).  Wall and CPU time
 (user + sys, from ``os.wait4``) per child; the table gives medians and the median of the
 per-repeat ratios to ``wvunpack``.  Every tqa output is checked to be the same file.
+
+``--ref NAME=EXE``: also ``EXE decode`` of the same stream per repeat (e.g. another checkout's
+``tqa``: the "before" of a change, measured in the same loop); its output must be the same file.
 
 ``--clip SECONDS``: also a clip of that length cut from the input, decoded the same way (the
 fixed cost of a process: imports, numba's first call).
@@ -68,6 +71,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--load", default="quiet")
     ap.add_argument("--variant", action="append", default=[], help="NAME=VALUE for an extra tqa decode per repeat")
+    ap.add_argument("--ref", action="append", default=[], help="NAME=path/to/tqa: another tqa decoding the same stream")
     ap.add_argument("--in-process", action="store_true")
     ap.add_argument("--clip", type=float, default=0.0, help="also decode a clip of this many seconds")
     args = ap.parse_args()
@@ -93,6 +97,10 @@ def main() -> int:
             k, _, v = kv.partition("=")
             cmds[f"tqa decode [{kv}]"] = ([*tqa, "decode", tq, str(T / f"t{i}.wav"), "--quiet", "-f"],
                                          {**os.environ, k: v}, str(T / f"t{i}.wav"), "wvunpack")  # fmt: skip
+        for i, r in enumerate(args.ref):
+            name, _, exe = r.partition("=")
+            cmds[f"ref {name}"] = ([exe, "decode", tq, str(T / f"r{i}.wav"), "--quiet", "-f"], None, str(T / f"r{i}.wav"),
+                                   "wvunpack")  # fmt: skip
         if args.clip:
             import soundfile as sf
 

@@ -278,11 +278,28 @@ def _at_least(x: np.ndarray, kw: dict, r: float) -> bytes:
 def channel_exponents(xf: np.ndarray) -> np.ndarray:
     """``scale="channel"``: per channel, the power of two that puts its RMS in [0.5, 1), raised
     where needed to keep its peak below the grid's float headroom (16): e = max(e_rms, e_peak - 4)."""
-    peak = np.max(np.abs(xf), axis=0)
-    rms = np.sqrt(np.mean(np.square(xf), axis=0))
+    n, c = xf.shape
+    if c <= 8:  # NumPy's axis-0 reductions step through a short last axis slowly: column by column (15x faster at 2)
+        peak = np.array([max(float(xf[:, j].max()), -float(xf[:, j].min())) for j in range(c)]) if n else np.zeros(c)
+    else:
+        peak = np.max(np.abs(xf), axis=0)
+    rms = np.sqrt(np.einsum("nc,nc->c", xf, xf) / max(n, 1))  # 3-6x np.mean(np.square(xf), axis=0)
     e_peak = np.frexp(np.where(peak > 0, peak, 1.0))[1]
     e_rms = np.frexp(np.where(rms > 0, rms, 1.0))[1]
     return np.maximum(e_rms, e_peak - 4).astype(np.int16)  # silent channels: 2**1
+
+
+def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """np.ldexp(x, e) of (n, c) x by per-channel int32 exponents e (c,): column by column for few
+    channels (a broadcast over a short last axis runs NumPy's loop per row), int32 because
+    NumPy's ldexp loop takes them (int64 exponents: 3-6x slower; 1-s chunks: stereo 1.3 -> 0.4 ms)."""
+    if out is None:
+        out = np.empty_like(x)
+    if x.shape[1] <= 8:
+        for j in range(x.shape[1]):
+            np.ldexp(x[:, j], int(e[j]), out=out[:, j])
+        return out
+    return np.ldexp(x, e, out=out)
 
 
 def _as_chunk(buf) -> np.ndarray:
@@ -331,7 +348,7 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
             exps = channel_exponents(xf)
-            xs = np.ldexp(xf, -exps.astype(np.int64), out=own)
+            xs = _ldexp_channels(xf, -exps.astype(np.int32), own)
         else:
             peak = float(np.max(np.abs(xf)))
             e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
@@ -447,7 +464,8 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         exps = h["channel_exponents"]
-        y = _from_float(np.ldexp(g, h["scale_exponent"] if exps is None else exps, out=g), dt)
+        g = np.ldexp(g, h["scale_exponent"], out=g) if exps is None else _ldexp_channels(g, exps.astype(np.int32), g)
+        y = _from_float(g, dt)
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import difflib
 import importlib
 import json as _json
 import math
@@ -59,6 +58,13 @@ sf = _Lazy("soundfile")
 api, audio, metrics, signals, _format = (_Lazy(f"tqa.{m}") for m in ("api", "audio", "metrics", "signals", "format"))
 
 PROFILES = tuple(_settings.names())
+
+
+def _close(word: str, known: list, cutoff: float = 0.6) -> list:
+    """difflib's nearest match (imported on a typo only: ~5 ms of every command's start-up)."""
+    import difflib
+
+    return difflib.get_close_matches(word, known, n=1, cutoff=cutoff)
 
 
 class CLIError(Exception):
@@ -147,7 +153,7 @@ class _Parser(argparse.ArgumentParser):
             word = extra[0]
             if word.startswith("-"):
                 known = [o for act in self._actions for o in act.option_strings]
-                near = difflib.get_close_matches(word.split("=")[0], known, n=1)
+                near = _close(word.split("=")[0], known)
                 hint = f"; did you mean {near[0]}?" if near else ""
                 raise CLIError(f"unknown option {word}{hint} (see '{self.prog} --help')")
             raise CLIError(f"unexpected argument {word!r} (see '{self.prog} --help')")
@@ -1234,7 +1240,7 @@ def run(argv: list[str], prog: str = "tqa") -> int:
     """Parse ``argv`` and run the command: the exit status (0, 1, 2 or 130); never raises."""
     try:
         if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
-            near = difflib.get_close_matches(argv[0], list(COMMANDS), n=1, cutoff=0.5)
+            near = _close(argv[0], list(COMMANDS), cutoff=0.5)
             hint = f"; did you mean '{near[0]}'?" if near else f"; commands: {', '.join(COMMANDS)}"
             raise CLIError(f"unknown command '{argv[0]}'{hint}")
         parser = parser_for(prog)

@@ -28,6 +28,8 @@ class FrameEncoder(abc.ABC):
         writes them in batches).  The settings and profile data are final when it returns."""
 
     settings = None  # the settings to record in the header, when the coder refines them (e.g. hop="auto")
+    # Optional ``push_int16(x)``: 16-bit samples (n, channels) int16, taken as the grid 256·x
+    # (what push of that grid would return); tqa.stream calls it for int16 input where a coder has it.
 
     def profile_data(self) -> bytes:
         """Bytes the decoder needs beyond the header fields (stored in the header's metadata).

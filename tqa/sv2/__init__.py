@@ -8,9 +8,10 @@ Pipeline (encoder):
   -> optional seeded Hadamard rotation inside each band of 16 (tqa.rotation.signs, label 4; off by
      default: with entropy coding it costs ~0.6 dB, measured)
   -> ONE quantizer step for the whole stream (constant slope: reverse water-filling through
-     entropy coding), found on a subset of frames by secant/bisection and corrected on the whole
-     stream for ``rate=`` (bits/sample, everything included) or by bisection for ``quality=``
-     (SQNR in dB of the whole stream)
+     entropy coding), found on a subset of frames by secant/bisection (from a rate model of the
+     band energies, calibrated by each search for the next) and corrected on the whole stream
+     for ``rate=`` (bits/sample, everything included: the size predicted from the counts before
+     coding) or by bisection for ``quality=`` (SQNR in dB of the whole stream)
   -> pre-echo guard: short blocks from 10 ms before an attack to the one after it use a finer step
      (2**(-e/2), e per block in the frame) so that their noise stays below the quietest part of
      their window (never below 4 16-bit LSBs RMS); digital silence (32-sample segments of exact
@@ -104,21 +105,23 @@ class _Energy:
         self.samples = 0  # samples whose energies are out
 
     def push(self, x: np.ndarray, last: bool = False) -> None:
+        """Append (k, ch) grid samples: float64, or int16 16-bit samples (grid 256·x, made a
+        slice at a time)."""
         if self._held + x.shape[0] < self.slice and not last:
             if x.shape[0]:
-                self._parts.append(x.copy())
+                self._parts.append(_grid(x, copy=True))
                 self._held += x.shape[0]
             return
         if self._parts:
-            x = np.concatenate(self._parts + [x])
+            x = np.concatenate(self._parts + [_grid(x)])
             self._parts, self._held = [], 0
         end = x.shape[0] if last else x.shape[0] // self.slice * self.slice
         for lo in range(0, end, self.slice):
-            blk = x[lo : lo + self.slice]
+            blk = _grid(x[lo : lo + self.slice])
             self._out.append(codec.energy_slice(blk, blk[:1] if self._prev is None else self._prev, self.m))
             self._prev = blk[-1:].copy()
         if end < x.shape[0]:
-            self._parts, self._held = [x[end:].copy()], x.shape[0] - end
+            self._parts, self._held = [_grid(x[end:], copy=True)], x.shape[0] - end
         self.samples += end
 
     def finish(self, length: int, channels: int) -> np.ndarray:
@@ -127,6 +130,13 @@ class _Energy:
         out = np.concatenate(self._out) if self._out else np.zeros(0)
         self._out = []
         return out
+
+
+def _grid(x: np.ndarray, copy: bool = False) -> np.ndarray:
+    """Grid samples as float64: int16 16-bit samples times 256 (exact), float64 ones as they are."""
+    if x.dtype == np.int16:
+        return np.multiply(x, 256.0)
+    return x.copy() if copy else x
 
 
 def _energy_plan(st: Settings, n: int) -> tuple[int, int] | None:
@@ -154,10 +164,14 @@ class _Source:
 
     def read(self, a: int, b: int) -> np.ndarray:
         """Samples a..b (b - a, ch) float64, zero outside the stream."""
-        out = np.zeros((b - a, self.ch))
+        out = np.empty((b - a, self.ch))
         lo, hi = max(a, 0), min(b, self.n)
         if hi > lo:
             self._rows(lo, hi, out[lo - a : hi - a])
+            out[: lo - a] = 0.0  # zeroed outside the stream only (not every read: ~5000 a 5-minute encode)
+            out[hi - a :] = 0.0
+        else:
+            out[...] = 0.0
         return out
 
     def segments(self, idx: np.ndarray, N: int) -> np.ndarray:
@@ -168,10 +182,14 @@ class _Source:
         cuts = np.concatenate(([0], np.flatnonzero(np.diff(idx) != 1) + 1, [idx.size]))
         for i0, i1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
             f0, k = int(idx[i0]), i1 - i0
-            h = self.read(f0 * N - N // 2, (f0 + k) * N + N // 2).T.reshape(self.ch, k + 1, N)
-            out[:, i0:i1, :N] = h[:, :-1]
+            h = self.read(f0 * N - N // 2, (f0 + k) * N + N // 2).reshape(k + 1, N, self.ch).transpose(2, 0, 1)
+            out[:, i0:i1, :N] = h[:, :-1]  # straight from the samples read (no transposed copy first)
             out[:, i0:i1, N:] = h[:, 1:]
         return out
+
+    def zero_rows(self, a: int, b: int) -> np.ndarray:
+        """Samples a..b for the silence maps (only their zeros matter): :meth:`read`'s."""
+        return self.read(a, b)
 
     def new_frames(self):
         return _Frames()
@@ -196,13 +214,18 @@ class _ArraySource(_Source):
 
 
 class _Spool(_Source):
-    """Grid samples spooled to an anonymous temporary file (int32, interleaved) as they arrive,
-    read back by range: the encoder's memory does not grow with the stream.  The file has no
-    name (it vanishes with the process, whatever happens) and is closed by :meth:`close`."""
+    """Grid samples spooled to an anonymous temporary file (interleaved) as they arrive, read
+    back by range: the encoder's memory does not grow with the stream.  A 16-bit source's grid
+    (multiples of 256 below 2**23) is spooled as int16 quotients, 2 bytes a sample; anything else
+    as int32 (the file is widened to int32 when such a sample first comes).  The file has no name
+    (it vanishes with the process, whatever happens) and is closed by :meth:`close`."""
+
+    WIDEN_ROWS = 1 << 18  # samples per channel converted at a time when the spool is widened
 
     def __init__(self, channels: int, st: Settings, tmpdir: str | None = None) -> None:
         self.ch, self.n, self.st, self.tmpdir = channels, 0, st, tmpdir
         self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self.short: bool | None = None  # int16 quotients (True), int32 (False); None before any sample
         plan = _energy_plan(st, 1)
         self._e = None if plan is None else _Energy(plan[0], channels)
 
@@ -211,20 +234,47 @@ class _Spool(_Source):
         g = np.asarray(grid, np.float64)
         if g.shape[0] == 0:
             return
-        enc = codec._compiled_enc()
-        if enc is not None:  # one pass: the conversion and its check
-            q = np.empty(g.shape, np.int32)
-            ok = enc.to_int32(g.T, q)
+        q = _as_int16(g) if self.short is not False else None
+        if q is None:
+            if self.short:
+                self._widen()
+            self.short = False
+            q = _as_int32(g)
         else:
-            with np.errstate(invalid="ignore"):  # NaN / out of range: refused just below
-                q = g.astype(np.int32, order="C")
-            ok = np.array_equal(q, g)
-        if not ok:
-            raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
+            self.short = True
         self._f.write(memoryview(q).cast("B"))
         self.n += g.shape[0]
         if self._e is not None:
             self._e.push(g)
+
+    def push_int16(self, x: np.ndarray) -> None:
+        """Append (k, ch) 16-bit samples (int16): the grid values 256·x, spooled as they are (no
+        conversion to the grid and back: 2 passes over the samples fewer than :meth:`push`)."""
+        if x.shape[0] == 0:
+            return
+        if self.short is False:  # the spool is int32 already
+            self.push(np.multiply(x, 256.0))
+            return
+        self.short = True
+        self._f.write(memoryview(np.ascontiguousarray(x, np.int16)).cast("B"))
+        self.n += x.shape[0]
+        if self._e is not None:
+            self._e.push(x)
+
+    def _widen(self) -> None:
+        """Rewrite the int16 spool as int32 grid values (a sample that is not a 16-bit one came)."""
+        self._f.flush()
+        wide = tempfile.TemporaryFile(dir=self.tmpdir)
+        try:
+            for lo in range(0, self.n, self.WIDEN_ROWS):
+                k = min(self.WIDEN_ROWS, self.n - lo)
+                v = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * k).view("<i2")
+                wide.write(memoryview(v.astype(np.int32) * np.int32(256)).cast("B"))
+        except BaseException:
+            wide.close()
+            raise
+        self._f.close()
+        self._f, self.short = wide, False
 
     def seal(self) -> None:
         """No more samples: flush the spool, finish the energies."""
@@ -235,13 +285,55 @@ class _Spool(_Source):
             self._e = None
 
     def _rows(self, lo: int, hi: int, out: np.ndarray) -> None:
-        out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
+        if self.short:
+            v = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * (hi - lo)).view("<i2").reshape(hi - lo, self.ch)
+            np.multiply(v, 256.0, out=out)
+        else:
+            out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
+
+    def zero_rows(self, a: int, b: int) -> np.ndarray:
+        """:meth:`read`'s zeros: an int16 spool's samples as they are (no float64 grid made)."""
+        if not self.short:
+            return self.read(a, b)
+        out = np.zeros((b - a, self.ch), np.int16)
+        lo, hi = max(a, 0), min(b, self.n)
+        if hi > lo:
+            out[lo - a : hi - a] = _pread(self._f, 2 * self.ch * lo, 2 * self.ch * (hi - lo)).view("<i2").reshape(hi - lo, self.ch)
+        return out
 
     def new_frames(self):
         return _FileFrames(self.tmpdir)
 
     def close(self) -> None:
         self._f.close()
+
+
+def _as_int16(g: np.ndarray) -> np.ndarray | None:
+    """Grid samples (k, ch) / 256 as C-ordered int16, or None where one is not a multiple of 256
+    with its quotient in [-2**15, 2**15) (compiled: one pass, stopping at the first that is not)."""
+    enc = codec._compiled_enc()
+    q = np.empty(g.shape, np.int16)
+    if enc is not None:
+        return q if enc.to_int16(g.T, q) else None
+    t = g * (1.0 / 256.0)
+    with np.errstate(invalid="ignore"):  # NaN / out of range: unequal just below
+        q[...] = t.astype(np.int16)
+    return q if np.array_equal(q, t) else None
+
+
+def _as_int32(g: np.ndarray) -> np.ndarray:
+    """Grid samples (k, ch) as C-ordered int32; ValueError where one is not an integer below 2**31."""
+    enc = codec._compiled_enc()
+    if enc is not None:  # one pass: the conversion and its check
+        q = np.empty(g.shape, np.int32)
+        ok = enc.to_int32(g.T, q)
+    else:
+        with np.errstate(invalid="ignore"):  # NaN / out of range: refused just below
+            q = g.astype(np.int32, order="C")
+        ok = np.array_equal(q, g)
+    if not ok:
+        raise ValueError("sv2: streamed grid samples must be integers of magnitude below 2**31")
+    return q
 
 
 def _pread(f, offset: int, size: int) -> np.ndarray:
@@ -301,11 +393,14 @@ class _FileFrames:
 class _Kept:
     """The quantization of one whole pass (indices, classes, stereo and pre-echo choices), piece
     by piece in an anonymous temporary file (indices as int16 where they fit): the coding pass
-    at the same step reads it back instead of analysing and quantizing again."""
+    at the same step reads it back instead of analysing and quantizing again.  ``memory``: the
+    same arrays kept in a list (a small stream, whose analyses are kept anyway: a 1-s chunk
+    spares ~1.5 ms of file writes and reads)."""
 
-    def __init__(self, step: float, tmpdir: str | None, with_y: bool = False) -> None:
+    def __init__(self, step: float, tmpdir: str | None, with_y: bool = False, memory: bool = False) -> None:
         self.step, self.with_y = step, with_y  # with_y: the coded coefficients too (float64)
-        self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self._f = None if memory else tempfile.TemporaryFile(dir=tmpdir)
+        self._mem: list[tuple] = []
         self._rec: list[tuple] = []
         self._off = 0
 
@@ -314,16 +409,19 @@ class _Kept:
         lo, hi = (int(q.min()), int(q.max())) if q.size else (0, 0)
         qd = np.int16 if -(2**15) <= lo and hi < 2**15 else np.int32 if -(2**31) <= lo and hi < 2**31 else np.int64
         parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
-        if self.with_y:
-            parts += (np.ascontiguousarray(qz.Y),)
+        parts += (np.ascontiguousarray(qz.Y) if self.with_y else None,)
         if qz.nl is not None:  # perceptual: the noise classes and frame gains
             parts += (qz.nl.astype(np.int8), qz.pg.astype(np.uint8))  # pg (F, 1 + groups)
+        self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape, None if qz.nl is None else qz.nl.shape))
+        if self._f is None:
+            self._mem.append(parts)
+            return
+        parts = tuple(a for a in parts if a is not None)
         size = 0
         for a in parts:  # the bytes of each array as they are (no joined copy)
             a = np.ascontiguousarray(a)
             self._f.write(memoryview(a).cast("B") if a.size else b"")
             size += a.nbytes
-        self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape, None if qz.nl is None else qz.nl.shape))
         self._off += size
 
     def get(self, j: int) -> codec.Quantized:
@@ -331,11 +429,14 @@ class _Kept:
         sizes = (int(np.prod(qs)) * np.dtype(qd).itemsize, int(np.prod(cs)), qs[0], int(np.prod(es)))
         sizes += (8 * int(np.prod(qs)),) if self.with_y else (0,)
         sizes += (int(np.prod(ns)), qs[0] * (1 + qs[2] // codec.BAND // _perc.LG)) if ns is not None else (0, 0)
-        if j == 0:
-            self._f.flush()
-        buf = _pread(self._f, off, sum(sizes))
-        cuts = np.cumsum((0,) + sizes)
-        part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
+        if self._f is None:
+            part = lambda k, dt: self._mem[j][k]  # noqa: E731  (stored as these dtypes)
+        else:
+            if j == 0:
+                self._f.flush()
+            buf = _pread(self._f, off, sum(sizes))
+            cuts = np.cumsum((0,) + sizes)
+            part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
         q = part(0, qd).reshape(qs)  # int16 as it is for the compiled packer, else int64
         q = q if qd == np.int16 and codec._compiled_enc() is not None else q.astype(np.int64)
         return codec.Quantized(self.step, q, part(1, np.int8).reshape(cs).astype(np.int64),
@@ -345,7 +446,9 @@ class _Kept:
                                part(6, np.uint8).reshape(qs[0], -1).astype(np.int64) if ns is not None else None)  # fmt: skip
 
     def close(self) -> None:
-        self._f.close()
+        self._mem = []
+        if self._f is not None:
+            self._f.close()
 
 
 class _Stream:
@@ -410,6 +513,14 @@ class _Stream:
             return self._cache[i]
         return it
 
+    def seed(self, A: codec.Analysis) -> None:
+        """Keep the analysis of all frames (made by the step search) for the passes, as
+        :meth:`pieces` would make them (a small stream's cache)."""
+        if self._cache is not None:
+            for i, blk in enumerate(self.chunks):
+                self._cache[i] = [(blk[sl], A.subset(slice(int(blk[sl][0]), int(blk[sl][-1]) + 1)))
+                                  for sl in _slices(blk.size, self.sub)]  # fmt: skip
+
     def divide(self, idx: np.ndarray, step: float) -> bool:
         """Whether quantizing frames idx at once divides by per-block steps (see codec.quantize)."""
         if self.e_lo is None:
@@ -436,7 +547,7 @@ class _Stream:
             idx = np.arange(every // 2, self.F, every)
             blocks = ((None, idx[lo : lo + self.chunk]) for lo in range(0, idx.size, self.chunk))
         self.forget()
-        kept = _Kept(step, self.src.tmpdir, with_y) if keep and every == 1 else None
+        kept = _Kept(step, self.src.tmpdir, with_y, self._cache is not None) if keep and every == 1 else None
         for i, blk in blocks:
             kc = None
             for _, qz in self.quantized(blk, step, i):
@@ -461,7 +572,7 @@ class _Stream:
         N, ref = self.N, self.ref(step)
         for _, idx, qz in self.replay(step):
             a, b = int(idx[0]), int(idx[-1]) + 1
-            zm = codec.zero_map(self.src.read(a * N, b * N), N) if self.st.silence else None
+            zm = codec.zero_map(self.src.zero_rows(a * N, b * N), N) if self.st.silence else None
             pl = codec.pack_frames(qz, tab, self.short[a:b], self.r[a : b + 1], zm)
             frames.extend(pl if ref is None else _floor.mark(pl, ref[a:b]))
         return frames
@@ -514,28 +625,81 @@ def _search(f, target: float, lo: float, hi: float, tol: float = 0.002) -> float
     return hi
 
 
-def _subset(S: _Stream) -> tuple[codec.Analysis, float]:
+def _subset_idx(S: _Stream) -> np.ndarray:
+    """The frames of the step search's subset: every k-th (all of a short stream)."""
     k = max(1, S.F // _frames_in(SUBSET_BYTES, S.ch, S.N, SUBSET_FRAMES))
-    idx = np.arange(k // 2, S.F, k) if k > 1 else np.arange(S.F)
+    return np.arange(k // 2, S.F, k) if k > 1 else np.arange(S.F)
+
+
+def _subset(S: _Stream) -> tuple[codec.Analysis, float]:
+    idx = _subset_idx(S)
     return S.analysis(idx), S.F / idx.size
 
 
-def _sub_bits(A: codec.Analysis, st: Settings, ls: float) -> float:
+def _sub_counts(A: codec.Analysis, st: Settings, ls: float) -> dict:
     k = None
     div = bool(st.preecho) and bool(codec.preecho_shift(A, 2.0**ls).any())
     for sl in _slices(A.X.shape[0], _piece_frames(A.X.shape[1], A.X.shape[2])):  # in pieces: the counts of the whole
         k = codec.counts(codec.quantize(A.subset(sl), 2.0**ls, st, div), k, centroids=False)
-    return codec.bits_of_counts(k) + 64 * int(A.short.sum())
+    return k
 
 
-def _secant(f, target: float, A: codec.Analysis, st: Settings) -> tuple[float, float]:
-    """log2 step where f (bits, decreasing in log2 step) meets target, and the slope there:
-    secant steps inside a bracket that bisection keeps (f is monotone, nearly linear)."""
+def _sub_bits(A: codec.Analysis, st: Settings, ls: float, seen: dict | None = None) -> float:
+    """Estimated payload bits of the frames of A at log2 step ls (their entropy); ``seen``: the
+    bits at the code lengths of their own tables (:func:`codec.coded_bits`, what the coded
+    size follows) instead, and their counts kept under ls."""
+    k = _sub_counts(A, st, ls)
+    if seen is None:
+        return codec.bits_of_counts(k) + 64 * int(A.short.sum())
+    seen[ls] = k
+    return codec.coded_bits(k, codec.tables_of_counts(k)) + 64 * int(A.short.sum())
+
+
+# The rate model's offset c (log2 steps) of bits ~ sum over bands of BAND * max(0, log2(band RMS /
+# step) + c): measured 2.2-2.7 on 1-s chunks of music and of the 384-channel recording at 2.5-4.5
+# bits/sample.  Only the search's first guess: the secant then meets the counted bits.
+MODEL_C = 2.5
+
+
+class _RateModel:
+    """bits(g) ~ BAND * sum_b max(0, L_b - g + c), L_b = log2 of band b's RMS (the cheaper stereo
+    form's), g = log2 step: piecewise linear, solved exactly on the sorted levels.  A first guess
+    of the step search (and of its slope) from the band energies alone; c (and the slope's ratio
+    to the model's) is calibrated by each search, so the next one on the same signal (the other
+    hop, the whole stream) starts within a few tenths of a percent of its target."""
+
+    def __init__(self, A: codec.Analysis) -> None:
+        EB = A.EB if A.EBM is None else np.minimum(A.EB, A.EBM)
+        e = EB[EB > 0]
+        self.L = np.sort(0.5 * np.log2(e / codec.BAND))[::-1]
+        self.cs = np.cumsum(self.L)
+        self.H = codec.BAND * (self.cs - np.arange(1, self.L.size + 1) * self.L)  # bits at g - c = L_m, increasing
+
+    def solve(self, target: float) -> tuple[float, float] | None:
+        """(g - c, d bits / d g) where the model's bits are target; None for a silent subset."""
+        if self.L.size == 0 or not target > 0:
+            return None
+        m = int(np.searchsorted(self.H, target, side="right"))  # bands coded at the solution
+        return (float(self.cs[m - 1]) - target / codec.BAND) / m, -codec.BAND * m
+
+
+def _secant(f, target: float, A: codec.Analysis, st: Settings, cal: tuple[float, float] = (MODEL_C, 1.0),
+            scale: float = 1.0) -> tuple[float, float, tuple[float, float]]:  # fmt: skip
+    """log2 step where f (bits, decreasing in log2 step) meets target, the slope there, and the
+    rate model's calibration (c, slope ratio) it found: secant steps inside a bracket that
+    bisection keeps (f is monotone, nearly linear), from the model's guess (:class:`_RateModel`
+    of A, whose frames f counts ``scale`` times, calibrated by ``cal``)."""
     rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
     lo, hi = math.log2(rms) - 40, math.log2(rms) + 12  # f(lo) > target >= f(hi)
-    g = math.log2(rms) - max(0.5, st.rate or 3.0)
-    fg = f(g)
-    slope = -0.5 * A.X.size * (fg / max(A.X.size, 1) + 1)
+    model = _RateModel(A).solve(target / scale)
+    if model is None:
+        g = math.log2(rms) - max(0.5, st.rate or 3.0)
+        fg = f(g)
+        slope = -0.5 * A.X.size * (fg / max(A.X.size, 1) + 1)
+    else:  # 2-4 evaluations (from log2(rms) - rate: 4-8)
+        g = min(max(model[0] + cal[0], lo + 1), hi - 1)
+        fg = f(g)
+        slope = model[1] * cal[1] * scale
     for _ in range(30):
         if fg > target:
             lo = g
@@ -552,24 +716,65 @@ def _secant(f, target: float, A: codec.Analysis, st: Settings) -> tuple[float, f
         g, fg = nxt, fn
     if slope >= 0:
         slope = (f(g + 0.05) - f(g - 0.05)) / 0.1
-    return g, slope
+    if model is None or slope >= 0:
+        return g, slope, cal
+    return g, slope, (g - model[0], min(max(slope / (model[1] * scale), 0.25), 4.0))
 
 
-def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
+def _log2_step(g: float) -> float:
+    """log2 of the step nearest 2**g that an encoder may send (a search's far step: no overflow)."""
+    return math.log2(codec.clamp_step(2.0 ** min(max(g, -1000.0), 1000.0)))
+
+
+def _predicted_bits(S: _Stream, k: dict, g: float, scale: float = 1.0) -> float:
+    """The stream's size in bits at log2 step g from the counts k of its frames (or of a subset,
+    counted ``scale`` times): the symbols at their tables' code lengths, the raw bits, the short
+    frames' step refinements, params, container, and per frame what a frame spends besides its
+    symbols: its header byte, rANS state, padding and word count (a varint of 1-2 bytes across
+    frames of 100-300 words), fitted to the frames of the corpus: 5.9 bytes for mono frames of
+    ~70 words, 5.6 at ~130, 6.2 at ~280, 6.4-7.0 for stereo ones of ~400 (within ~0.1%)."""
+    st = S.st
+    tab = codec.tables_of_counts(k)
+    sym = codec.coded_bits(k, tab)
+    words = scale * (sym - k["raw"]) / 16 / S.F  # the mean frame's rANS words
+    frame = st.frame_overhead + 5.8 + min(1.0, max(0.0, (words - 100) / 200)) + (words >= 16384)
+    params = codec.pack_params(st, S.ch, S.n, codec.clamp_step(2.0**g), tab)
+    return scale * sym + 64 * int(S.short.sum()) + 8 * (len(params) + st.stream_overhead + S.F * frame)
+
+
+def _rate_encode(S: _Stream, target: float, prior: "_Found | None" = None) -> tuple[bytes, list[bytes]]:
+    """The stream at ``target`` bits (all included): the step from the subset's secant (from the
+    hop choice's search on S: its analysis where the subset is the same, its calibration), one
+    secant step on a larger estimate for long streams, then coded until the size is right."""
     st = S.st
     fixed = 8 * (S.F * _frame_fixed_bytes(st) + PARAMS_GUESS + st.stream_overhead)
-    budget = 0.998 * target - fixed
-    A, scale = _subset(S)
-    g, slope = _secant(lambda ls: scale * _sub_bits(A, st, ls), budget, A, st)
+    budget = 0.999 * target - fixed  # coded_bits: within ~0.05% of the coded size
+    idx = _subset_idx(S)
+    same = prior is not None and np.array_equal(prior.idx, idx)
+    A, scale = prior.A if same else S.analysis(idx), S.F / idx.size
+    if prior is not None:
+        prior.A = None  # freed with A below
+    if same and scale == 1:
+        S.seed(A)
+    seen: dict = {}
+    g, slope, _ = _secant(lambda ls: scale * _sub_bits(A, st, ls, seen), budget, A, st,
+                          prior.cal if prior is not None else (MODEL_C, 1.0), scale)  # fmt: skip
     del A
-    if slope < -1.0 and scale > 1:  # one secant step on an estimate from every 4th chunk (or all)
-        every = 4 if S.F >= 4 * SUBSET_FRAMES else 1
-        part = np.arange(every // 2, S.F, every).size / S.F if every > 1 else 1.0
-        kp = S.counts(2.0**g, every)
-        b = codec.bits_of_counts(kp) / part + 64 * int(S.short.sum())
-        g += (budget - b) / slope
-    g = math.log2(codec.clamp_step(2.0**g))
+    goal = 0.999 * target
+    if slope < -1.0 and g in seen:  # the side info's own size at this step, not the guesses
+        g += (goal - _predicted_bits(S, seen[g], g, scale)) / slope
+    del seen
+    if slope < -1.0 and S.F >= 4 * SUBSET_FRAMES:  # one secant step on an estimate from every 4th frame
+        kp = S.counts(2.0**g, 4)
+        g += (goal - _predicted_bits(S, kp, g, S.F / np.arange(2, S.F, 4).size)) / slope
+    g = _log2_step(g)
     k = S.counts(2.0**g, keep=True)
+    for _ in range(2):  # the size these counts predict (within ~0.1%) out of [0.997, 1]: move the step first
+        pred = _predicted_bits(S, k, g) if slope < -1.0 else target
+        if 0.997 * target <= pred <= target:
+            break
+        g = _log2_step(g + min(2.0, max(-2.0, (pred - goal) / -slope)))
+        k = S.counts(2.0**g, keep=True)
     best = last = None  # (params, frames): the best within the budget, the latest over it
     for it in range(8):  # exact size; move the step until within the budget (and not far below it)
         tab = codec.tables_of_counts(k)
@@ -593,7 +798,7 @@ def _rate_encode(S: _Stream, target: float) -> tuple[bytes, list[bytes]]:
             if best is not None and it >= 3:
                 break
             g += (size - target) / -slope * 1.05 + 0.0005
-        g = math.log2(codec.clamp_step(2.0**g))
+        g = _log2_step(g)
         k = S.counts(2.0**g, keep=True)
     if best is None:
         return last
@@ -665,15 +870,42 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
 
 
 def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
+    """Squared error of the frames of A at this step, with its own centroids (what
+    codec.reconstruct gives), from |Y|/step (qz.v) and the indices: at one step,
+    sum (v - |q| + off)^2 = sum (v - |q|)^2 + sum over class and bucket of off^2 n - 2 off sum(|q| - v),
+    whose last sums are the centroid statistics the counts hold (~1/5 of the time of
+    reconstructing); the frames with per-block steps (pre-echo guard) are taken out of that sum
+    and added back weighted by their steps."""
     qz = codec.quantize(A, step, st)
-    delta = codec.tables_of_counts(codec.counts(qz)).delta
-    stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
-    return float(np.sum((qz.Y - codec.reconstruct(qz.q, qz.cls, delta, stepv)) ** 2))
+    k = codec.counts(qz)
+    off = codec.tables_of_counts(k).delta.ravel() / 128.0
+    r = qz.v - np.abs(qz.q)
+    d = float(np.einsum("fcn,fcn->", r, r)) + float(np.sum(off * off * k["cn"] - 2 * off * k["cd"]))
+    R = np.flatnonzero(qz.e.any(axis=1))
+    if R.size == 0:
+        return d * step * step
+    F, ch, N = qz.q[R].shape
+    a = np.abs(qz.q[R]).reshape(F, ch, -1, codec.BAND)
+    mag = np.where(a > 0, a - off[qz.cls[R][..., None] * 3 + np.minimum(a, 3) - 1], 0.0)
+    err = (qz.v[R].reshape(a.shape) - mag).reshape(F, ch, N)
+    werr = err * codec.step_map(step, qz.e[R], N)
+    return (d - float(np.einsum("fcn,fcn->", err, err))) * step * step + float(np.einsum("fcn,fcn->", werr, werr))
 
 
-def _pick_hop(src: _Source, st: Settings) -> "_Stream":
+@dataclasses.dataclass
+class _Found:
+    """What the hop choice's search found on a stream: its frames idx, their analysis A, and the
+    rate model's calibration (c, slope ratio) at the rate."""
+
+    idx: np.ndarray
+    A: codec.Analysis
+    cal: tuple[float, float]
+
+
+def _pick_hop(src: _Source, st: Settings) -> tuple["_Stream", _Found]:
     """hop 1024 or 2048, whichever has the lower distortion at the rate on the same samples (a
-    subset of 2048-sample stretches; both transforms see the same stretches)."""
+    subset of 2048-sample stretches; both transforms see the same stretches); and what the
+    search found on it (for :func:`_rate_encode`)."""
     ch = src.ch
     S2 = _Stream(src, dataclasses.replace(st, hop=2048))
     k = max(1, S2.F // _frames_in(SUBSET_BYTES, ch, 2048, 96))
@@ -681,16 +913,18 @@ def _pick_hop(src: _Source, st: Settings) -> "_Stream":
     S1 = _Stream(src, dataclasses.replace(st, hop=1024))
     idx1 = np.sort(np.concatenate((2 * idx2, 2 * idx2 + 1)))
     idx1 = idx1[idx1 < S1.F]
-    best, score = S1, None
-    for hop, S, idx in ((1024, S1, idx1), (2048, S2, idx2)):
+    best, score, cal = None, None, (MODEL_C, 1.0)
+    for S, idx in ((S1, idx1), (S2, idx2)):
         _perceptual_weights(S)
         A = S.analysis(idx)
         sst = S.st
         budget = st.rate * idx2.size * 2048 * ch - 8 * idx.size * _frame_fixed_bytes(sst)
-        g, _ = _secant(lambda ls: _sub_bits(A, sst, ls), budget, A, sst)
+        # the second hop's search starts from the first's calibration
+        g, _, cal = _secant(lambda ls: _sub_bits(A, sst, ls), budget, A, sst, cal)
         d = _subset_distortion(A, sst, 2.0**g)
         if score is None or d < score:
-            best, score = S, d
+            best, score = (S, _Found(idx, A, cal)), d
+        del A
     return best
 
 
@@ -712,14 +946,15 @@ def _perceptual_weights(S: "_Stream") -> None:
 
 
 def _encode(src: _Source, st: Settings):
+    found = None
     if st.hop == "auto" and st.rate is not None:
-        S = _pick_hop(src, st)
+        S, found = _pick_hop(src, st)
     else:
         S = _Stream(src, dataclasses.replace(st, hop=1024) if st.hop == "auto" else st)
         _perceptual_weights(S)
     try:
         if S.st.rate is not None:
-            out = _rate_encode(S, st.rate * max(S.n, 1) * S.ch)
+            out = _rate_encode(S, st.rate * max(S.n, 1) * S.ch, found)
         else:
             out = _quality_encode(S)
         if st.frame_floor is None:
@@ -748,7 +983,8 @@ class Encoder:
     """Streaming encoder in bounded memory: :meth:`push` grid samples in pieces of any size, then
     :meth:`finish` codes them; the bytes are those of :func:`encode` on the whole array.
 
-    The samples are spooled to an anonymous temporary file (4 bytes a sample, in ``tmpdir``,
+    The samples are spooled to an anonymous temporary file (2 bytes a sample of a 16-bit grid,
+    else 4; in ``tmpdir``,
     default: :func:`tempfile.gettempdir`) and read back chunk by chunk on each pass of the step
     search; the payloads are spooled to another until the size is right.  Memory: a few chunks of
     analyses (PIECE_BYTES each), a chunk's squared errors (quality=, CHUNK_BYTES), the search's
@@ -779,6 +1015,20 @@ class Encoder:
         if g.ndim != 2 or g.shape[1] != self._src.ch:
             raise ValueError(f"sv2.Encoder: expected (k, {self._src.ch}) samples, got shape {g.shape}")
         self._src.push(g)
+
+    def push_int16(self, samples) -> None:
+        """Append (k, channels) 16-bit samples as int16 ((k,) for mono): what :meth:`push` of
+        the grid values ``256.0 * samples`` does (the same bytes), spooled as they come."""
+        if self.closed or self._frames is not None:
+            raise ValueError("sv2.Encoder: push after finish or close")
+        x = np.asarray(samples)
+        if x.dtype != np.int16:
+            raise TypeError(f"sv2.Encoder.push_int16: expected int16 samples, got {x.dtype}")
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[1] != self._src.ch:
+            raise ValueError(f"sv2.Encoder: expected (k, {self._src.ch}) samples, got shape {x.shape}")
+        self._src.push_int16(x)
 
     def finish(self, **late) -> tuple[bytes, "_FileFrames"]:
         """Code the stream: (params, frames), frames an iterable of payloads (read back from the

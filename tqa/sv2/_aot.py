@@ -21,6 +21,7 @@ import importlib.machinery
 import importlib.util
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import sysconfig
@@ -41,7 +42,10 @@ SIGNATURES = {
     "pack": f"Tuple((u1[::1], {I8_1}, {I8_1}))({I8_3}, {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
     "pack16": f"Tuple((u1[::1], {I8_1}, {I8_1}))(i2[:, :, ::1], {I8_2}, {B1_1}, {I8_2}, {B1_1}, {I8_1}, {B1_1}, {I8_1}, i8, {I8_2}, {I8_2})",
     "zero_map": f"b1({F8_2}, i8, i8, {B1_3})",
+    "zero_map16": f"b1(i2[:, ::1], i8, i8, {B1_3})",
     "to_int32": "b1(f8[:, :], i4[:, ::1])",
+    "to_int16": "b1(f8[:, :], i2[:, ::1])",
+    "energy_slice": f"void(f8[:, :], f8[:, :], i8, {F8_1})",
 }
 # the decoder's loops (tqa.sv2._jit; its callers in tqa.sv2.codec / transform pass exactly these)
 DECODE_SIGNATURES = {
@@ -51,7 +55,7 @@ DECODE_SIGNATURES = {
 }
 SIGNATURES.update(DECODE_SIGNATURES)
 
-ALIASES = {"pack16": "pack"}  # the same function for another type (the JIT dispatches by type)
+ALIASES = {"pack16": "pack", "zero_map16": "zero_map"}  # the same function for another type (the JIT dispatches by type)
 
 _loaded: list = []
 
@@ -65,14 +69,33 @@ def _version(dist: str) -> str:
         return ""
 
 
+def _numba_version() -> str:
+    """numba's version ("" where it is not installed), read from the _version.py its releases
+    carry (not imported: importlib.metadata's import and look-ups cost a one-shot process
+    30-80 ms, measured), else from the package metadata."""
+    spec = importlib.util.find_spec("numba")
+    if spec is None:
+        return ""
+    try:
+        text = (pathlib.Path(spec.origin).parent / "_version.py").read_text()
+        m = re.search(r'"version":\s*"([^"]+)"', text)
+        if "version_json" in text and m:
+            return m.group(1)
+    except (OSError, TypeError, UnicodeDecodeError):
+        pass
+    return _version("numba")
+
+
 def module_name() -> str | None:
     """The module's name for this source and these versions (None: numba not installed)."""
-    nb = _version("numba")
+    import numpy
+
+    nb = _numba_version()
     if not nb:
         return None
     here = pathlib.Path(__file__)
     src = b"".join(here.with_name(f).read_bytes() for f in ("_jitenc.py", "_jit.py")) + here.read_bytes()
-    h = hashlib.sha256(src + f"|{nb}|{_version('numpy')}|{sys.version}|{sysconfig.get_platform()}|{_cpu()}".encode())
+    h = hashlib.sha256(src + f"|{nb}|{numpy.__version__}|{sys.version}|{sysconfig.get_platform()}|{_cpu()}".encode())
     return "_tqa_sv2enc_" + h.hexdigest()[:16]
 
 

@@ -543,3 +543,65 @@ def to_int32(gt, q):  # pragma: no cover - compiled
                 q[i, c] = 0
                 ok = False
     return ok
+
+
+@_jit
+def to_int16(gt, q):  # pragma: no cover - compiled
+    """q (k, ch) = the grid samples gt (ch, k) (any layout) divided by 256, as int16, interleaved;
+    returns whether every one is a multiple of 256 whose quotient lies in [-2**15, 2**15) (a
+    16-bit source's grid: what ``(g / 256).astype(int16)`` equal to g / 256 means).  Stops at
+    the first that is not (q is then incomplete)."""
+    ch, k = gt.shape
+    for c in range(ch):
+        row = gt[c]
+        for i in range(k):
+            t = row[i] * 0.00390625  # / 256, exact
+            if not (t >= -32768.0 and t <= 32767.0):  # out of range or NaN
+                return False
+            n = np.int16(t)
+            if np.float64(n) != t:
+                return False
+            q[i, c] = n
+    return True
+
+
+@_jit
+def _sq_sum(v, L):  # pragma: no cover - compiled
+    """Sum of squares of v[:L] in NumPy einsum's order over a contiguous run (:func:`_band_sq`'s
+    two lanes and four products a step, then pairs zero-filled, then the two lanes)."""
+    a0 = 0.0
+    a1 = 0.0
+    i = 0
+    while i + 8 <= L:
+        t0 = v[i + 6] * v[i + 6] + a0
+        t1 = v[i + 7] * v[i + 7] + a1
+        t0 = v[i + 4] * v[i + 4] + t0
+        t1 = v[i + 5] * v[i + 5] + t1
+        t0 = v[i + 2] * v[i + 2] + t0
+        t1 = v[i + 3] * v[i + 3] + t1
+        a0 = v[i] * v[i] + t0
+        a1 = v[i + 1] * v[i + 1] + t1
+        i += 8
+    while i < L:
+        a0 = v[i] * v[i] + a0
+        if i + 1 < L:
+            a1 = v[i + 1] * v[i + 1] + a1
+        i += 2
+    return a0 + a1
+
+
+@_jit
+def energy_slice(blk, prev, m, out):  # pragma: no cover - compiled
+    """codec.energy_slice_numpy: out[s] = the sum over sub-block s (m samples of blk (n, ch), any
+    layout) of the squared first differences (the first after ``prev`` (1, ch)), all channels,
+    in einsum's order over the (sample, channel) run, divided by m."""
+    n, ch = blk.shape
+    L = m * ch
+    buf = np.empty(L)
+    for s in range(n // m):
+        p = 0
+        for j in range(s * m, (s + 1) * m):
+            for c in range(ch):
+                buf[p] = blk[j, c] - (blk[j - 1, c] if j > 0 else prev[0, c])
+                p += 1
+        out[s] = _sq_sum(buf, L) / m
