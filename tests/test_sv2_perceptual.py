@@ -289,6 +289,53 @@ def test_tonal_setting_is_deterministic_and_round_trips():
         assert y.shape == x.shape and 10 * np.log10(np.sum(x**2) / np.sum((x - y) ** 2)) > 15
 
 
+def test_group_flatness_counts_the_band_above_a_low_nyquist_as_silent():
+    """tqa.sv2.perceptual.group_flatness: equal groups read 0 dB at 44.1 and 48 kHz, one loud
+    group far below; at 22.05 kHz the same equal groups span only half of 0..22.05 kHz and
+    read peaked (below the lflat default)."""
+    Eg = np.array([[4.0e10] * 16, [4.0e10] + [1.0e4] * 15])
+    fl = perc.group_flatness(Eg, 44100) * 10 * np.log10(2)
+    assert abs(fl[0]) < 1e-9 and fl[1] < -20
+    assert np.allclose(perc.group_flatness(Eg, 48000), perc.group_flatness(Eg, 44100))
+    lo = perc.group_flatness(Eg[:1], 22050)[0] * 10 * np.log10(2)
+    assert lo < codec.Settings(rate=2.0).lflat < -3
+
+
+def test_frames_of_a_flat_coarse_spectrum_use_lnoise():
+    """frame_gains' ``lnoise``: a frame whose groups are within a few dB of each other (coarse
+    flatness above lflat) gets its group codes from lnoise, a tilted one from lmask; short
+    frames none; lnoise=None: lmask everywhere."""
+    rng = np.random.default_rng(14)
+    N = 1024
+    gl = np.repeat(np.exp2(rng.uniform(-2, 2, N // 64)), 64)  # groups ±6 dB: flat coarsely
+    tilt = np.repeat(np.exp2(-np.arange(N // 64) * 0.8), 64)  # 2.4 dB per group down
+    X = np.stack([rng.normal(size=N) * e * 2**20 for e in (gl, tilt, gl)])[:, None, :]
+    Eg = np.mean(X.reshape(3, -1, 64) ** 2, axis=2)
+    fl = perc.group_flatness(Eg, SR) * 10 * np.log10(2)
+    assert fl[0] > -16 > fl[1]
+    short = np.array([False, False, True])
+    g = perc.frame_gains(X, short, 0.6, 0.3, 0.4, lnoise=0.1, lflat=-16.0, sample_rate=SR)
+    hi = perc.frame_gains(X, short, 0.6, 0.3, 0.4)
+    lo = perc.frame_gains(X, short, 0.6, 0.1, 0.4)
+    assert not np.array_equal(hi[0], lo[0]) and not np.array_equal(hi[1], lo[1])
+    assert np.array_equal(g[0], lo[0]) and np.array_equal(g[1], hi[1])
+    assert np.array_equal(g[:, 0], hi[:, 0]) and not g[2, 1:].any()  # frame gains untouched
+    # at 22.05 kHz the first frame's groups span half the band: lmask
+    g22 = perc.frame_gains(X, short, 0.6, 0.3, 0.4, lnoise=0.1, lflat=-16.0, sample_rate=22050)
+    assert np.array_equal(g22[0], hi[0])
+
+
+def test_lnoise_setting_changes_the_frames_and_round_trips():
+    rng = np.random.default_rng(15)
+    x = np.rint(rng.normal(size=(SR // 2, 2)) * 2**18)  # white noise: coarsely flat frames
+    a = _enc(x, rate=2.5)
+    b = _enc(x, rate=2.5, lnoise=None)
+    assert b != a
+    for params, frames in (a, b):
+        y = sv2.decode(params, frames)
+        assert y.shape == x.shape and 10 * np.log10(np.sum(x**2) / np.sum((x - y) ** 2)) > 5
+
+
 def test_error_before_an_attack_stays_below_the_signal():
     """A quiet tone, then a loud noise burst: in the 10 ms before the attack the coding error
     (pre-echo) stays below the quiet signal there."""

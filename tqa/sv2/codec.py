@@ -72,6 +72,8 @@ class Settings:
     tmask: float = 0.6  # perceptual: noise power per frame ∝ (frame energy)**tmask
     lmask: float = 0.3  # perceptual: noise power per frame and group of bands ∝ (its energy)**lmask (long frames)
     tonal: float = 0.4  # perceptual: noise power per frame also ∝ (its spectral flatness, capped at -20 dB)**tonal
+    lnoise: float | None = 0.1  # perceptual: lmask in frames of a flat coarse spectrum (None: lmask in all)
+    lflat: float = -16.0  # perceptual: group flatness (dB, over 0..22.05 kHz) from which a frame uses lnoise
     weights: tuple | None = None  # perceptual: band weight codes (set by the encoder from the stream)
     frame_floor: float | None = None  # dB every loud hop meets on the decoded output (tqa.sv2.floor; params version 3)
 
@@ -299,7 +301,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
     F, ch, N = X.shape
     pg = None
     if st.weights is not None:  # perceptual: quantize in the weighted domain (tqa.sv2.perceptual)
-        pg = _perc.frame_gains(X, short, st.tmask, st.lmask, st.tonal)
+        pg = _perc.frame_gains(X, short, st.tmask, st.lmask, st.tonal, st.lnoise, st.lflat, st.sample_rate)
         X /= _perc.coef_weights(st.weights, N) * _perc.gain_of(pg)
     XM = None
     if seg is None:  # the pre-echo guard's levels need the segments of the short frames only

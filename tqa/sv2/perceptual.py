@@ -18,7 +18,8 @@ W[f, k] = w[band(k)] · 2**(g[f]/4) · 2**(u[f, group(k)]/4), all >= 1:
   MPEG psychoacoustic models' tonality index; an encoder choice: the decoder reads g);
 * u[f, j] in 0..15 per frame and group of LG = 4 bands: noise power ∝ (the group's mean square
   relative to the loudest group of the frame)**``lmask``, the loudest group at 15 (a spreading-
-  free masking curve per frame).
+  free masking curve per frame); **``lnoise`` instead in frames whose coarse spectrum is flat
+  (:func:`group_flatness` >= ``lflat``: broadband percussion, measured better on hits/loops).
 
 Short frames (attacks) use u = 0 (the frame gain g only: measured better on percussion and
 speech than both or neither).  The encoder divides the coefficients by W before
@@ -66,6 +67,7 @@ LMAX = 15  # local weight codes 0..15, weight 2**(u/4)
 GMAX = 63  # frame gain codes 0..63, gain 2**(g/4)
 GREF = 256.0**2  # frame mean square (grid units: 1 LSB of 16-bit audio RMS) at gain code 0
 TFLOOR = GREF * 1e-2  # the flatness's floor on a coefficient's power (0.1 LSB RMS)
+FULL_BAND = 22050.0  # Hz: the band group_flatness spans (44.1 kHz streams' Nyquist)
 TONAL_CAP = -20.0 / (10 * math.log10(2))  # flatness above -20 dB (log2 units) counts as -20 dB (noise-like frames alike)
 
 
@@ -129,12 +131,26 @@ def flatness(X: np.ndarray) -> np.ndarray:
     return np.mean(np.log2(P), axis=(1, 2)) - np.log2(np.mean(P, axis=(1, 2)))
 
 
-def frame_gains(X: np.ndarray, short: np.ndarray, tmask: float, lmask: float, tonal: float = 0.0) -> np.ndarray:
+def group_flatness(Eg: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(F,) log2 of the flatness of each frame's coarse spectrum: its groups' mean squares Eg
+    (F, groups), each floored at TFLOOR, over 0..FULL_BAND Hz (a stream sampled below 2·FULL_BAND
+    counts the missing groups as silent: its band-limited frames read as peaked, not flat)."""
+    P = Eg + TFLOOR
+    pad = int(round(P.shape[1] * (2 * FULL_BAND / sample_rate - 1))) if sample_rate < 2 * FULL_BAND else 0
+    if pad:
+        P = np.concatenate((P, np.full((P.shape[0], pad), TFLOOR)), axis=1)
+    return np.mean(np.log2(P), axis=1) - np.log2(np.mean(P, axis=1))
+
+
+def frame_gains(X: np.ndarray, short: np.ndarray, tmask: float, lmask: float, tonal: float = 0.0,
+                lnoise: float | None = None, lflat: float = 0.0, sample_rate: int = 44100) -> np.ndarray:
     """Frame gain codes (F, 1 + groups) from the frames' own coefficients X (F, ch, N) (before
     any weighting): column 0 the frame's (its noise power goes as its mean square**tmask times
     its spectral :func:`flatness`**tonal, the flatness capped at TONAL_CAP: tonal frames get a
     finer step), then one per group of LG bands (noise power ∝ (group mean square / frame mean
-    square)**lmask, relative, 0..LMAX); short frames: the frame gain, local codes 0."""
+    square)**lmask, relative, 0..LMAX; ``lnoise`` instead of lmask in frames whose
+    :func:`group_flatness` is at least ``lflat`` dB, None: lmask everywhere); short frames: the
+    frame gain, local codes 0."""
     F, ch, N = X.shape
     E = np.einsum("fcn,fcn->f", X, X) / (ch * N)
     Eg = np.einsum("fcgk,fcgk->fg", X.reshape(F, ch, -1, LG * BAND), X.reshape(F, ch, -1, LG * BAND)) / (ch * LG * BAND)
@@ -144,7 +160,10 @@ def frame_gains(X: np.ndarray, short: np.ndarray, tmask: float, lmask: float, to
             lg2 = lg2 + 2.0 * tonal * np.minimum(flatness(X), TONAL_CAP)
         g = np.clip(np.rint(lg2), 0, GMAX)
         lg = np.log2(np.maximum(Eg, 1e-300) / np.maximum(E, 1e-300)[:, None])
-        u = np.clip(np.rint(2.0 * lmask * (lg - lg.max(axis=1, keepdims=True))) + LMAX, 0, LMAX)
+        lm = np.full(F, float(lmask))
+        if lnoise is not None:
+            lm[group_flatness(Eg, sample_rate) >= lflat / (10 * math.log10(2))] = lnoise
+        u = np.clip(np.rint(2.0 * lm[:, None] * (lg - lg.max(axis=1, keepdims=True))) + LMAX, 0, LMAX)
     out = np.concatenate((g[:, None], u), axis=1)
     out[:, 0] = np.where(tmask <= 0, 0, out[:, 0])
     out[:, 1:] = np.where(lmask <= 0, 0, out[:, 1:])
