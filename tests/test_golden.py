@@ -75,3 +75,12 @@ def test_hard_block_case_uses_every_mode():
         modes |= set(((rec[:, 0].astype(int) | rec[:, 1].astype(int) << 8) >> 12 & 3).tolist())
         body = body[size:]
     assert 1 in modes and modes & {2, 3}  # primary and at least one hard-block mode
+
+
+def test_floor_case_carries_refinement_bytes():
+    """The frame_floor vector must really hold refined frames (header bit 5 + a refinement byte)."""
+    from tqa.sv2 import floor
+
+    r = tqa.Decoder((DATA / "spectral2_floor_stereo.tqa").read_bytes()).reader
+    refined = [b[1] for b in r.payloads(0, r.n_frames) if b[0] & floor.HDR_BIT]
+    assert refined and all(1 <= v <= floor.RMAX for v in refined)

@@ -56,6 +56,7 @@ def cases() -> dict[str, tuple[np.ndarray, int, dict]]:
         "spectral2_quality_mono_rotated": (mono, 22050, {"profile": "spectral2", "quality": 40.0, "hop": 512,
                                                           "rotate": True, "seed": 5}),
         "spectral2_perceptual_stereo": (st, 44100, {"profile": "spectral2", "rate": 2.5, "tune": "perceptual", "seed": 3}),
+        "spectral2_floor_stereo": (st, 44100, {"profile": "spectral2", "quality": 30.0, "frame_floor": 45.0}),
     }
 
 
