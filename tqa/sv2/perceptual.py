@@ -133,8 +133,9 @@ def flatness(X: np.ndarray) -> np.ndarray:
 
 def group_flatness(Eg: np.ndarray, sample_rate: int) -> np.ndarray:
     """(F,) log2 of the flatness of each frame's coarse spectrum: its groups' mean squares Eg
-    (F, groups), each floored at TFLOOR, over 0..FULL_BAND Hz (a stream sampled below 2·FULL_BAND
-    counts the missing groups as silent: its band-limited frames read as peaked, not flat)."""
+    (F, groups), each floored at TFLOOR, over at least 0..FULL_BAND Hz: a stream sampled below
+    2·FULL_BAND counts the missing groups as silent (its band-limited frames read as peaked, not
+    flat); one sampled above it keeps all its groups (measured on 44.1 and 22.05 kHz files only)."""
     P = Eg + TFLOOR
     pad = int(round(P.shape[1] * (2 * FULL_BAND / sample_rate - 1))) if sample_rate < 2 * FULL_BAND else 0
     if pad:
