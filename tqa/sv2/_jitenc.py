@@ -32,20 +32,8 @@ ESC = 15
 
 @_jit
 def _band_sq(v, base):  # pragma: no cover - compiled
-    """Sum of squares of v[base:base+16] in NumPy einsum's order (two lanes, four products a step)."""
-    a0 = 0.0
-    a1 = 0.0
-    for blk in range(0, 16, 8):
-        i = base + blk
-        t0 = v[i + 6] * v[i + 6] + a0
-        t1 = v[i + 7] * v[i + 7] + a1
-        t0 = v[i + 4] * v[i + 4] + t0
-        t1 = v[i + 5] * v[i + 5] + t1
-        t0 = v[i + 2] * v[i + 2] + t0
-        t1 = v[i + 3] * v[i + 3] + t1
-        a0 = v[i] * v[i] + t0
-        a1 = v[i + 1] * v[i + 1] + t1
-    return a0 + a1
+    """Sum of squares of v[base:base+16] in NumPy einsum's order (:func:`_sq_sum`)."""
+    return _sq_sum(v, base, BAND)
 
 
 @_jit
@@ -590,13 +578,14 @@ def to_int16(gt, q):  # pragma: no cover - compiled
 
 
 @_jit
-def _sq_sum(v, L):  # pragma: no cover - compiled
-    """Sum of squares of v[:L] in NumPy einsum's order over a contiguous run (:func:`_band_sq`'s
-    two lanes and four products a step, then pairs zero-filled, then the two lanes)."""
+def _sq_sum(v, base, L):  # pragma: no cover - compiled
+    """Sum of squares of v[base:base+L] in NumPy einsum's order over a contiguous run (two lanes
+    and four products a step, then pairs zero-filled, then the two lanes)."""
     a0 = 0.0
     a1 = 0.0
-    i = 0
-    while i + 8 <= L:
+    i = base
+    end = base + L
+    while i + 8 <= end:
         t0 = v[i + 6] * v[i + 6] + a0
         t1 = v[i + 7] * v[i + 7] + a1
         t0 = v[i + 4] * v[i + 4] + t0
@@ -606,9 +595,9 @@ def _sq_sum(v, L):  # pragma: no cover - compiled
         a0 = v[i] * v[i] + t0
         a1 = v[i + 1] * v[i + 1] + t1
         i += 8
-    while i < L:
+    while i < end:
         a0 = v[i] * v[i] + a0
-        if i + 1 < L:
+        if i + 1 < end:
             a1 = v[i + 1] * v[i + 1] + a1
         i += 2
     return a0 + a1
@@ -631,7 +620,7 @@ def energy_slice(blk, prev, m, out):  # pragma: no cover - compiled
             for c in range(ch):
                 buf[p] = blk[j, c] - (blk[j - 1, c] if j > 0 else prev[0, c])
                 p += 1
-        out[s] = _sq_sum(buf, L) / m
+        out[s] = _sq_sum(buf, 0, L) / m
 
 
 @_jit
