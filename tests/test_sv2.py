@@ -16,14 +16,14 @@ from tqa.sv2 import transform
 SR = 44100
 
 
-def _music(n: int = SR, channels: int = 2, seed: int = 0) -> np.ndarray:
-    """Tones with vibrato and a decaying noise hit, integers on the 2**23 grid."""
+def _music(n: int = SR, channels: int = 2, seed: int = 0, noise: float = 0.003) -> np.ndarray:
+    """Tones with vibrato, noise and a decaying noise hit (attacks: short frames), integers on the 2**23 grid."""
     rng = np.random.default_rng(seed)
     t = np.arange(n) / SR
     chans = []
     for c in range(channels):
         x = 0.2 * np.sin(2 * np.pi * (220 * (c + 1)) * t + 3 * np.sin(2 * np.pi * 5 * t))
-        x += 0.05 * np.sin(2 * np.pi * 1760 * t) + 0.003 * rng.normal(size=n)
+        x += 0.05 * np.sin(2 * np.pi * 1760 * t) + noise * rng.normal(size=n)
         hit = int(0.6 * n) + 37 * c
         x[hit:] += 0.3 * rng.normal(size=n - hit) * np.exp(-np.arange(n - hit) / 2000)
         chans.append(x)

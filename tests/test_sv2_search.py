@@ -10,21 +10,14 @@ import pytest
 from tqa import sv2
 from tqa.sv2 import codec, rans
 
+from test_sv2 import _music as _sv2_music  # tests/ is on the path, as for fmtspec
+
 SR = 44100
 
 
 def _music(n: int, channels: int = 2, seed: int = 0) -> np.ndarray:
-    """Tones with vibrato, noise and a decaying hit (attacks: short frames), on the 2**23 grid."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / SR
-    chans = []
-    for c in range(channels):
-        x = 0.2 * np.sin(2 * np.pi * (220 * (c + 1)) * t + 3 * np.sin(2 * np.pi * 5 * t))
-        x += 0.05 * np.sin(2 * np.pi * 1760 * t) + 0.01 * rng.normal(size=n)
-        hit = int(0.6 * n) + 37 * c
-        x[hit:] += 0.3 * rng.normal(size=n - hit) * np.exp(-np.arange(n - hit) / 2000)
-        chans.append(x)
-    return np.rint(np.stack(chans, axis=1) * 2**23)
+    """test_sv2's signal with more noise (the figures of these tests were set on it)."""
+    return _sv2_music(n, channels, seed, noise=0.01)
 
 
 class _Passes:
