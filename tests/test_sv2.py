@@ -478,3 +478,18 @@ def test_table_arrays_are_made_once_per_codes():
     tab.ccodes[1, :3] = (1, 2, 2)
     b = tab.arrays()
     assert b is not a and all(np.array_equal(u, v) for u, v in zip(b, fresh()))
+
+
+@pytest.mark.parametrize("memory", [True, False])
+def test_kept_indices_keep_their_magnitude_at_the_int16_edge(memory):
+    """An index of -32768 (a very fine step) must come back with magnitude 32768: as int16,
+    np.abs(-32768) is -32768 and the quality search's error pass would reconstruct it as 0."""
+    from tqa.sv2 import codec
+
+    q = np.array([[[-(2**15), 5, 2**15 - 1, 0]]], np.int64)
+    qz = codec.Quantized(1.0, q, np.ones((1, 1, 1), np.int64), np.zeros(1, bool), np.zeros((1, 8), np.int64), None, None)
+    kept = sv2._Kept(1.0, None, memory=memory)
+    kept.put(qz)
+    back = kept.get(0).q
+    kept.close()
+    assert np.array_equal(back, q) and int(np.abs(back).max()) == 2**15

@@ -392,7 +392,8 @@ class _FileFrames:
 
 class _Kept:
     """The quantization of one whole pass (indices, classes, stereo and pre-echo choices), piece
-    by piece in an anonymous temporary file (indices as int16 where they fit): the coding pass
+    by piece in an anonymous temporary file (indices as int16 where they fit, -32767..32767: |-32768|
+    does not fit int16, and the error pass takes magnitudes): the coding pass
     at the same step reads it back instead of analysing and quantizing again.  ``memory``: the
     same arrays kept in a list (a small stream, whose analyses are kept anyway: a 1-s chunk
     spares ~1.5 ms of file writes and reads)."""
@@ -407,7 +408,7 @@ class _Kept:
     def put(self, qz: codec.Quantized) -> None:
         q = qz.q
         lo, hi = (int(q.min()), int(q.max())) if q.size else (0, 0)
-        qd = np.int16 if -(2**15) <= lo and hi < 2**15 else np.int32 if -(2**31) <= lo and hi < 2**31 else np.int64
+        qd = np.int16 if -(2**15) < lo and hi < 2**15 else np.int32 if -(2**31) <= lo and hi < 2**31 else np.int64
         parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
         parts += (np.ascontiguousarray(qz.Y) if self.with_y else None,)
         if qz.nl is not None:  # perceptual: the noise classes and frame gains
