@@ -909,14 +909,16 @@ def _pick_hop(src: _Source, st: Settings) -> tuple["_Stream", _Found]:
     search found on it (for :func:`_rate_encode`)."""
     ch = src.ch
     S2 = _Stream(src, dataclasses.replace(st, hop=2048))
-    k = max(1, S2.F // _frames_in(SUBSET_BYTES, ch, 2048, 96))
-    idx2 = np.arange(k // 2, S2.F, k)
     if not S2.short.any():
         # No attack anywhere: hop 2048, unsearched.  On 1-s chunks (30 of music, 4 of the 384-channel
         # recording) hop 1024 won only where hop 2048 had 4-6 short frames of 22, never without one;
         # this saves an analysis, a search and two distortion passes (~1/3 of a chunk's encode).
+        # The analysis handed on is of the rate search's own subset (so it is used, not redone).
         _perceptual_weights(S2)
-        return S2, _Found(idx2, S2.analysis(idx2), (MODEL_C, 1.0))
+        idx = _subset_idx(S2)
+        return S2, _Found(idx, S2.analysis(idx), (MODEL_C, 1.0))
+    k = max(1, S2.F // _frames_in(SUBSET_BYTES, ch, 2048, 96))
+    idx2 = np.arange(k // 2, S2.F, k)
     S1 = _Stream(src, dataclasses.replace(st, hop=1024))
     idx1 = np.sort(np.concatenate((2 * idx2, 2 * idx2 + 1)))
     idx1 = idx1[idx1 < S1.F]
