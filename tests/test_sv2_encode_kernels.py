@@ -167,8 +167,6 @@ def test_packing_matches_numpy(kernels):
             use(mod)
             b = codec.pack_frames(qz, tab, short, r, zm)
             assert a == b
-            if np.abs(q).max() < 2**15:
-                assert codec.pack_frames(codec.Quantized(1.0, q.astype(np.int16), cls, ms, e, None, None), tab, short, r, zm) == a
             q16 = np.clip(q, -30000, 30000)  # int16 indices with escapes: the packer's int16 version
             use(None)
             a16 = codec.pack_frames(codec.Quantized(1.0, q16, cls, ms, e, None, None), tab, short, r, zm)

@@ -96,7 +96,10 @@ def test_tqa_encode_tune_perceptual_round_trips_and_header_agrees():
     assert tqa.encode(x, SR, profile="spectral2", rate=3.0, tune="sqnr") == plain
 
 
-def test_compiled_and_numpy_paths_agree(monkeypatch):
+def test_compiled_and_numpy_encoders_agree(monkeypatch):
+    """The encoder with and without the compiled loops writes the same perceptual stream.  (Its
+    frames always decode on the NumPy reference — codec.unpack_frames routes them there — so the
+    decode half only checks that switching the compiled path off changes nothing.)"""
     from tqa.sv2 import _jit
 
     if not _jit.AVAILABLE:
