@@ -182,6 +182,7 @@ def _converge(S, params: bytes, frames):
         if not miss.any():
             break
         if rnd == ROUNDS:
+            frames.close()  # a spooled stream's temporary file goes now, not at garbage collection
             raise RuntimeError(f"sv2: frame_floor {st.frame_floor} dB not met after {ROUNDS} rounds "
                                f"(hop {int(np.argmax(miss))} short by {miss.max():.2f} dB)")  # fmt: skip
         inc = np.where(miss > 0, np.ceil((miss + MARGIN) / DB_PER_STEP), 0)
@@ -243,6 +244,7 @@ def apply(S, params: bytes, frames):
             new = _converge(S, pack_params(S.st, S.ch, S.n, step, tab), S.code(step, tab))
         except RuntimeError:  # the give-back did not settle: keep the stream before it
             S.floor_step = kept
+            S.forget()  # its kept quantization was made with the abandoned steps
             break
         frames.close()
         params, frames, stats, sig, err = new
