@@ -493,3 +493,23 @@ def test_kept_indices_keep_their_magnitude_at_the_int16_edge(memory):
     back = kept.get(0).q
     kept.close()
     assert np.array_equal(back, q) and int(np.abs(back).max()) == 2**15
+
+
+def test_aot_prune_removes_only_stale_other_modules(tmp_path):
+    """After a build, modules of other versions unused for STALE_DAYS go; this one, recent others,
+    lock files (a build in progress) and foreign files stay."""
+    from tqa.sv2 import _aot
+
+    suffix = ".cpython-311-x86_64-linux-gnu.so"
+    keep = tmp_path / ("_tqa_sv2enc_aaaa" + suffix)
+    old, recent = tmp_path / ("_tqa_sv2enc_bbbb" + suffix), tmp_path / ("_tqa_sv2enc_cccc" + suffix)
+    old_failed, old_lock = tmp_path / "_tqa_sv2enc_dddd.failed", tmp_path / "_tqa_sv2enc_eeee.lock"
+    foreign = tmp_path / "other.so"
+    now = 1_000_000_000.0
+    for p in (keep, old, recent, old_failed, old_lock, foreign):
+        p.write_bytes(b"x")
+        age = 1 if p is recent else _aot.STALE_DAYS + 1
+        os.utime(p, (now - age * 86400, now - age * 86400))
+    gone = _aot.prune(keep, now=now)
+    assert sorted(gone) == sorted([old, old_failed])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (keep, recent, old_lock, foreign))

@@ -103,7 +103,9 @@ class Profile(abc.ABC):
         """Samples [lo, hi) that frame ``i`` affects (for damage reports)."""
 
     def decode_chunk_frames(self, settings, channels: int, budget: int) -> int:
-        """Frames per decode call that keep the working set near ``budget`` bytes."""
+        """Frames per decode call for a working set of the order of ``budget`` bytes: this base
+        rule fills it once; a profile whose per-call cost is higher may take a small multiple
+        (spectral2 takes 2× of coefficients, ~3 such arrays live: :func:`tqa.sv2.decode_chunk_frames`)."""
         return max(1, budget // max(1, 8 * channels * self.samples_of_frames(settings, 1)))
 
     # codec -----------------------------------------------------------------------------

@@ -198,11 +198,36 @@ def _locked_build(name: str, path: pathlib.Path) -> None:
         if not path.exists():
             build(name, path)
         failed.unlink(missing_ok=True)
+        prune(path)
     except Exception as exc:  # recorded, so that later processes use the JIT without retrying
         failed.write_text(f"{type(exc).__name__}: {exc}\n")
         raise
     finally:
         lock.unlink(missing_ok=True)
+
+
+# A module unused this long is another version's (an upgrade, an old checkout): each is ~1.5 MB.
+# Not sooner, since several checkouts or venvs may share the folder; loading one refreshes its
+# access time at least daily under Linux's default relatime.
+STALE_DAYS = 30
+
+
+def prune(keep: pathlib.Path, now: float | None = None) -> list[pathlib.Path]:
+    """Remove the other modules of this cache folder (and their ``.failed`` records) not used for
+    STALE_DAYS; returns what went.  Runs after a build, so a process that only loads never scans."""
+    limit = (time.time() if now is None else now) - STALE_DAYS * 86400
+    gone = []
+    for p in keep.parent.glob("_tqa_sv2enc_*"):
+        if p.name.startswith(keep.stem.split(".")[0]) or p.suffix == ".lock":
+            continue
+        try:
+            st = p.stat()
+            if max(st.st_atime, st.st_mtime) < limit:
+                p.unlink()
+                gone.append(p)
+        except OSError:
+            pass  # another process pruned it, or it is not ours to remove
+    return gone
 
 
 def build(name: str, path: pathlib.Path) -> None:
