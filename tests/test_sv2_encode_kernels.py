@@ -479,3 +479,15 @@ def test_one_shot_processes_skip_the_costly_imports(tmp_path):
         code = f"import sys, numpy as np, tqa; {run}; print([m for m in {mods} if m in sys.modules])"
         out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "[]", run
+
+
+def test_perceptual_lanes_come_from_the_encoders_module(kernels):
+    """Perceptual frames are coded by the encoder's own module where it has the lanes (the
+    ahead-of-time one: a one-shot encode imports no numba), else by the JIT's; NumPy without
+    either.  (test_whole_streams_match_numpy checks their bytes.)"""
+    mod, use = kernels
+    use(mod)
+    want = mod.encode_lanes if hasattr(mod, "encode_lanes") else _jit.encode_lanes
+    assert codec._lanes_encoder() is want
+    use(None)
+    assert codec._lanes_encoder() is None
