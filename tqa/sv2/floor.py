@@ -109,14 +109,16 @@ def scale_analysis(A, ref: np.ndarray):
                     A.e_blk * g2[:, :, 0], A.guard, A.pg)  # fmt: skip
 
 
-def hop_energies(S, params: bytes, frames) -> tuple[np.ndarray, np.ndarray]:
-    """(signal, error) energies (F, ch) per hop and channel of the decoded stream against the source."""
+def hop_energies(S, params: bytes, frames, sig: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(signal, error) energies (F, ch) per hop and channel of the decoded stream against the
+    source; ``sig``: the signal's, from an earlier round (the source does not change)."""
     from . import DECODE_CHUNK, decode_frames
     from .codec import parse_params
 
     p = parse_params(params)
     N, F, ch = S.N, S.F, S.ch
-    sig, err = np.zeros((F, ch)), np.zeros((F, ch))
+    known = sig is not None
+    sig, err = (sig if known else np.zeros((F, ch))), np.zeros((F, ch))
     it, buf, base = iter(frames), [], 0  # buf: payloads of frames base, base+1, ...
     for a in range(0, F, DECODE_CHUNK):
         b = min(F, a + DECODE_CHUNK)
@@ -128,11 +130,11 @@ def hop_energies(S, params: bytes, frames) -> tuple[np.ndarray, np.ndarray]:
         s0, s1 = a * N, min(S.n, b * N)
         x = S.src.read(s0, s1)
         d = np.zeros(((b - a) * N, ch))
-        xs = np.zeros(((b - a) * N, ch))
         d[: s1 - s0] = x - y[s0 - lo : s1 - lo]
-        xs[: s1 - s0] = x
-        sig[a:b] = np.einsum("fkc,fkc->fc", xs.reshape(b - a, N, ch), xs.reshape(b - a, N, ch))
         err[a:b] = np.einsum("fkc,fkc->fc", d.reshape(b - a, N, ch), d.reshape(b - a, N, ch))
+        if not known:
+            d[: s1 - s0] = x
+            sig[a:b] = np.einsum("fkc,fkc->fc", d.reshape(b - a, N, ch), d.reshape(b - a, N, ch))
     return sig, err
 
 
@@ -176,8 +178,12 @@ def _converge(S, params: bytes, frames):
     if S.floor_step is None:
         S.floor_step = np.full(S.F, np.inf)
     prev = np.zeros(S.F, bool)  # hops short in the last round
+    sig = getattr(S, "floor_sig", None)  # the source's hop energies, the same every round
+    if sig is not None and sig.shape != (S.F, S.ch):
+        sig = None
     for rnd in range(ROUNDS + 1):
-        sig, err = hop_energies(S, params, frames)
+        sig, err = hop_energies(S, params, frames, sig)
+        S.floor_sig = sig
         miss = shortfall(sig, err, nh, st.frame_floor)
         if not miss.any():
             break
