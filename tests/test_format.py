@@ -262,3 +262,11 @@ def test_bitpack_is_msb_first_bit_for_bit(bits):
     np.testing.assert_array_equal(bitpack.pack(codes.astype(np.int16), bits), want)
     np.testing.assert_array_equal(bitpack.unpack(want, bits, 64), codes)
     assert bitpack.unpack(want, bits, 64).dtype == np.uint8
+    # into a column range of records (what backends.tiled does), its neighbours untouched, and
+    # into a column-major array
+    rec = np.full((5, 3 + want.shape[1] + 2), 0xA5, np.uint8)
+    assert bitpack.pack(codes, bits, out=rec[:, 3:-2]).base is not None
+    np.testing.assert_array_equal(rec[:, 3:-2], want)
+    assert (rec[:, :3] == 0xA5).all() and (rec[:, -2:] == 0xA5).all()
+    col = np.full((want.shape[1], 5), 0xFF, np.uint8).T
+    np.testing.assert_array_equal(bitpack.pack(codes, bits, out=col), want)

@@ -22,18 +22,33 @@ def pack(codes: np.ndarray, bits: int, out: np.ndarray | None = None) -> np.ndar
     fewest that fill whole bytes: 4 for 6 bits), each placed in a 16-bit window over the (at
     most two) bytes it spans and OR-ed into them: byte-wide work, no word-wide temporaries.
     """
-    if out is not None:
-        out[...] = pack(codes, bits)
-        return out
     rows, n = codes.shape
-    if bits == 8:
-        return codes.astype(np.uint8)
-    if bits == 1:
-        return np.packbits(codes.astype(np.uint8), axis=1)
+    if bits in (1, 8):
+        packed = codes.astype(np.uint8) if bits == 8 else np.packbits(codes.astype(np.uint8), axis=1)
+        if out is None:
+            return packed
+        out[...] = packed
+        return out
     g, nbytes, _ = _group(bits)
     c = codes.reshape(rows, n // g, g)
-    out = np.zeros((rows, n // g, nbytes), np.uint8)
-    w = np.empty((rows, n // g), np.uint16)
+    if out is None:
+        into = np.zeros((rows, n // g, nbytes), np.uint8)
+    else:
+        into = out.view()
+        try:
+            into.shape = (rows, n // g, nbytes)  # splits the byte axis of a column range: a view, no copy
+        except AttributeError:  # a layout that only a copy could split
+            out[...] = pack(codes, bits)
+            return out
+        into[...] = 0
+    _pack_groups(c, bits, into)
+    return into.reshape(rows, n // g * nbytes) if out is None else out
+
+
+def _pack_groups(c: np.ndarray, bits: int, out: np.ndarray) -> None:
+    """OR each group's codes (rows, n/g, g) into its bytes (rows, n/g, nbytes) of ``out`` (zeroed)."""
+    rows, groups, _ = c.shape
+    w = np.empty((rows, groups), np.uint16)
     mask = np.uint16((1 << bits) - 1)
     for i, (k, shift, spans) in enumerate(_layout(bits)):
         np.bitwise_and(c[:, :, i], mask, out=w, dtype=np.uint16, casting="unsafe")  # the code's low ``bits`` bits
@@ -41,7 +56,6 @@ def pack(codes: np.ndarray, bits: int, out: np.ndarray | None = None) -> np.ndar
         out[:, :, k] |= (w >> np.uint16(8)).astype(np.uint8)
         if spans:
             out[:, :, k + 1] |= w.astype(np.uint8)  # the low half (astype keeps the low byte)
-    return out.reshape(rows, n // g * nbytes)
 
 
 def _layout(bits: int) -> list[tuple[int, int, bool]]:
