@@ -80,7 +80,9 @@ def test_shipped_lloyd_max_tables_equal_a_fresh_solve(bits):
         fresh = solve(bits, refined)
         assert fresh.centroids.tobytes() == shipped.centroids.tobytes()
         assert fresh.boundaries.tobytes() == shipped.boundaries.tobytes()
-        assert fresh.mse == shipped.mse
+        # the MSE is reported, never coded: its last bits follow NumPy's exp, whose SIMD path differs
+        # by an ULP between CPUs (0.010106184489036343 vs ...399 at 4 bits on an EPYC without AVX-512)
+        assert fresh.mse == pytest.approx(shipped.mse, rel=1e-13)
 
 
 def test_shipped_companded_and_gain_tables_equal_a_fresh_solve():
