@@ -186,7 +186,7 @@ def _encode(x: np.ndarray, **kw) -> bytes:
 
     buf = io.BytesIO()
     enc = api.Encoder(buf, SAMPLE_RATE, x.shape[1], source_format="float64", **kw)
-    enc.write(x)
+    enc._write(x)  # x: the chunk scaled by the codec (finite, |x| < 16, the grid's headroom): no float check
     enc.close()
     return buf.getvalue()
 
@@ -305,6 +305,16 @@ def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.
     NumPy's ldexp loop takes them (int64 exponents: 3-6x slower; 1-s chunks: stereo 1.3 -> 0.4 ms)."""
     if out is None:
         out = np.empty_like(x)
+    if e.size and -1000 < int(e.min()) and int(e.max()) < 1000:
+        # 2**e normal: x * 2**e is exact, or rounded once where it falls subnormal, as ldexp rounds it
+        # (the same values, bit for bit); NumPy's multiply loop is ~5x its ldexp loop (384 channels, 1 s:
+        # 100 -> 19 ms)
+        f = np.ldexp(1.0, e)
+        if x.shape[1] <= 8:
+            for j in range(x.shape[1]):
+                np.multiply(x[:, j], f[j], out=out[:, j])
+            return out
+        return np.multiply(x, f, out=out)
     if x.shape[1] <= 8:
         for j in range(x.shape[1]):
             np.ldexp(x[:, j], int(e[j]), out=out[:, j])
