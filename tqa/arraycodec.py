@@ -186,7 +186,7 @@ def _encode(x: np.ndarray, **kw) -> bytes:
 
     buf = io.BytesIO()
     enc = api.Encoder(buf, SAMPLE_RATE, x.shape[1], source_format="float64", **kw)
-    enc.write(x)
+    enc._write(x)  # x: the chunk scaled by the codec (finite, |x| < 16, the grid's headroom): no float check
     enc.close()
     return buf.getvalue()
 
@@ -305,6 +305,16 @@ def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.
     NumPy's ldexp loop takes them (int64 exponents: 3-6x slower; 1-s chunks: stereo 1.3 -> 0.4 ms)."""
     if out is None:
         out = np.empty_like(x)
+    if e.size and -1000 < int(e.min()) and int(e.max()) < 1000:
+        # 2**e normal: x * 2**e is exact, or rounded once where it falls subnormal, as ldexp rounds it
+        # (the same values, bit for bit); NumPy's multiply loop is ~5x its ldexp loop (384 channels, 1 s:
+        # 100 -> 19 ms)
+        f = np.ldexp(1.0, e)
+        if x.shape[1] <= 8:
+            for j in range(x.shape[1]):
+                np.multiply(x[:, j], f[j], out=out[:, j])
+            return out
+        return np.multiply(x, f, out=out)
     if x.shape[1] <= 8:
         for j in range(x.shape[1]):
             np.ldexp(x[:, j], int(e[j]), out=out[:, j])
@@ -455,6 +465,10 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
         if h["nbytes"] == 0:
             raise ValueError("tqa codec: damaged chunk (payload for an empty shape)")
         g = np.empty((m, c), np.float64)
+        exps = h["channel_exponents"]
+        e = np.full(c, h["scale_exponent"], np.int64) if exps is None else exps
+        # the streams' samples times 2**e in one pass (Decoder._read_scaled) where 2**(e - 23) is normal
+        fused = bool(c) and -999 < int(e.min()) and int(e.max()) < 999
         pos, lo = h["payload_offset"], 0
         while lo < c:
             if pos + 4 > len(raw):
@@ -471,12 +485,15 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
                     f"tqa codec: damaged chunk: stream of {dec.header.n_samples} x {dec.header.channels}, "
                     f"header says {n} x {min(want, c - lo)}"
                 )
-            g[:, lo : lo + want] = dec.read(lo_row, m, dtype="float64").reshape(m, want)
+            if fused:
+                dec._read_scaled(lo_row, lo_row + m, np.ldexp(1.0, e[lo : lo + want].astype(np.int32)), g[:, lo : lo + want])
+            else:
+                g[:, lo : lo + want] = dec.read(lo_row, m, dtype="float64").reshape(m, want)
             lo += want
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
-        exps = h["channel_exponents"]
-        g = np.ldexp(g, h["scale_exponent"], out=g) if exps is None else _ldexp_channels(g, exps.astype(np.int32), g)
+        if not fused:
+            g = np.ldexp(g, h["scale_exponent"], out=g) if exps is None else _ldexp_channels(g, exps.astype(np.int32), g)
         y = _from_float(g, dt)
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
