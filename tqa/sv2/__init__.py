@@ -65,6 +65,7 @@ import os
 import tempfile
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from . import codec, transform
 from . import floor as _floor
@@ -183,12 +184,18 @@ class _Source:
         idx = np.asarray(idx, np.int64)
         out = np.empty((self.ch, idx.size, 2 * N))
         cuts = np.concatenate(([0], np.flatnonzero(np.diff(idx) != 1) + 1, [idx.size]))
+        if self._gather(idx, cuts, N, out):
+            return out
         for i0, i1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
             f0, k = int(idx[i0]), i1 - i0
             h = self.read(f0 * N - N // 2, (f0 + k) * N + N // 2).reshape(k + 1, N, self.ch).transpose(2, 0, 1)
             out[:, i0:i1, :N] = h[:, :-1]  # straight from the samples read (no transposed copy first)
             out[:, i0:i1, N:] = h[:, 1:]
         return out
+
+    def _gather(self, idx: np.ndarray, cuts: np.ndarray, N: int, out: np.ndarray) -> bool:
+        """:meth:`segments` into out at once, where the source can (False: run by run)."""
+        return False
 
     def zero_rows(self, a: int, b: int) -> np.ndarray:
         """Samples a..b for the silence maps (only their zeros matter): :meth:`read`'s."""
@@ -294,6 +301,30 @@ class _Spool(_Source):
         else:
             out[...] = _pread(self._f, 4 * self.ch * lo, 4 * self.ch * (hi - lo)).view("<i4").reshape(hi - lo, self.ch)
 
+    def _gather(self, idx: np.ndarray, cuts: np.ndarray, N: int, out: np.ndarray) -> bool:
+        """An int16 spool's runs of frames read into one buffer (a pread each), then every frame's
+        2N samples taken and scaled in one go: the short frames' segments come in ~100 runs a call
+        (fb5.wav: 5136 reads of ~36 us each, most of it per-read numpy work)."""
+        if not self.short or idx.size == 0:
+            return False
+        ch, n = self.ch, self.n
+        f0 = idx[cuts[:-1]]
+        a = f0 * N - N // 2  # each run's samples a..b
+        b = idx[cuts[1:] - 1] * N + N + N // 2
+        at = np.concatenate(([0], np.cumsum(b - a)))  # where each run's samples start in buf
+        buf = bytearray(2 * ch * int(at[-1]))  # zero outside the stream
+        view, fd = memoryview(buf), self._f.fileno()
+        for s0, s1, o in zip(np.maximum(a, 0).tolist(), np.minimum(b, n).tolist(), (at[:-1] + np.maximum(-a, 0)).tolist()):
+            if s1 > s0:
+                _pread_into(fd, view[2 * ch * o : 2 * ch * (o + s1 - s0)], 2 * ch * s0)
+        v = np.frombuffer(buf, "<i2").reshape(-1, ch).T.copy()  # (ch, samples)
+        run = np.repeat(np.arange(cuts.size - 1), np.diff(cuts))
+        first = at[:-1][run] + (idx - f0[run]) * N  # each frame's first sample in buf
+        # whole 2N-sample windows taken along the samples (an index per window, not per sample:
+        # ~6x faster than v[first[:, None] + arange(2N)] measured on 100 frames of N = 2048)
+        np.multiply(sliding_window_view(v, 2 * N, axis=1)[:, first], 256.0, out=out)
+        return True
+
     def zero_rows(self, a: int, b: int) -> np.ndarray:
         """:meth:`read`'s zeros: an int16 spool's samples as they are (no float64 grid made)."""
         if not self.short:
@@ -341,13 +372,17 @@ def _as_int32(g: np.ndarray) -> np.ndarray:
 
 def _pread(f, offset: int, size: int) -> np.ndarray:
     buf = bytearray(size)
-    view, fd, got = memoryview(buf), f.fileno(), 0
+    _pread_into(f.fileno(), memoryview(buf), offset)
+    return np.frombuffer(buf, np.uint8)
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> None:
+    got, size = 0, len(view)
     while got < size:
         k = os.preadv(fd, [view[got:]], offset + got)
         if k <= 0:
             raise OSError("sv2: spool file shorter than written")
         got += k
-    return np.frombuffer(buf, np.uint8)
 
 
 class _Frames(list):

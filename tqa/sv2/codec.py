@@ -430,6 +430,16 @@ def _pocketfft():
     return None
 
 
+def _mean_square(x: np.ndarray) -> np.ndarray:
+    """np.sum(x**2, axis=0) / len(x), the same values (a sum over the first axis adds in order),
+    a channel at a time: no squared copy of all channels."""
+    p2 = np.square(x[0])
+    for c in range(1, x.shape[0]):
+        p2 += np.square(x[c])
+    p2 /= x.shape[0]
+    return p2
+
+
 def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np.ndarray, np.ndarray]:
     """The dynamics inside each short block's window of frames given by their 2N segments
     (ch, F, 2N): (e_lo, e_blk) (F, SHORT) of :class:`Analysis` (zero for long frames); frame by
@@ -444,9 +454,11 @@ def preecho_levels(seg: np.ndarray, short: np.ndarray, st: Settings) -> tuple[np
         sel = np.flatnonzero(short)
         g = m // 8  # 16 segments of each short block's 2m window
         x = seg if sel.size == F else seg[:, sel]  # all short (the callers' usual case): no gathered copy
-        p2 = np.sum(x**2, axis=0) / ch  # (k, 2N) mean square over channels
+        p2 = _mean_square(x)  # (k, 2N) mean square over channels
         starts = np.array([transform.short_block_offset(N, b) for b in range(S)])
         pos = starts[:, None] + np.arange(16)[None, :] * g  # (S, 16)
+        # (the gather's result has the frames innermost in memory; that layout fixes the mean's
+        # summation order, so its bits: a sliding-window gather, C-ordered, differs in the last bit)
         qe = p2[:, pos.reshape(-1)[:, None] + np.arange(g)[None, :]].mean(-1).reshape(sel.size, S, 16)
         # the block's noise in segment j is scaled by the synthesis window there: compare the
         # signal with the window's mean square in each segment
