@@ -265,7 +265,8 @@ def test_bitpack_is_msb_first_bit_for_bit(bits):
     # into a column range of records (what backends.tiled does), its neighbours untouched, and
     # into a column-major array
     rec = np.full((5, 3 + want.shape[1] + 2), 0xA5, np.uint8)
-    assert bitpack.pack(codes, bits, out=rec[:, 3:-2]).base is not None
+    into = rec[:, 3:-2]
+    assert bitpack.pack(codes, bits, out=into) is into
     np.testing.assert_array_equal(rec[:, 3:-2], want)
     assert (rec[:, :3] == 0xA5).all() and (rec[:, -2:] == 0xA5).all()
     col = np.full((want.shape[1], 5), 0xFF, np.uint8).T

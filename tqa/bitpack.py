@@ -34,10 +34,8 @@ def pack(codes: np.ndarray, bits: int, out: np.ndarray | None = None) -> np.ndar
     if out is None:
         into = np.zeros((rows, n // g, nbytes), np.uint8)
     else:
-        into = out.view()
-        try:
-            into.shape = (rows, n // g, nbytes)  # splits the byte axis of a column range: a view, no copy
-        except AttributeError:  # a layout that only a copy could split
+        into = out.reshape(rows, n // g, nbytes)  # splits the byte axis of a column range: a view
+        if not np.may_share_memory(into, out):  # a layout that only a copy could split
             out[...] = pack(codes, bits)
             return out
         into[...] = 0

@@ -521,6 +521,7 @@ class _Stream:
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
         self._kept: _Kept | None = None
         self.floor_step: np.ndarray | None = None  # frame_floor: each frame's largest step (tqa.sv2.floor), inf = none
+        self.floor_sig: np.ndarray | None = None  # frame_floor: the source's energy per hop and channel (F, ch)
 
     def ref(self, step: float) -> np.ndarray | None:
         """frame_floor: each frame's step refinement at this global step (quarter octaves), or None."""

@@ -200,12 +200,12 @@ def _locked_build(name: str, path: pathlib.Path) -> None:
         if not path.exists():
             build(name, path)
         failed.unlink(missing_ok=True)
-        prune(path)
     except Exception as exc:  # recorded, so that later processes use the JIT without retrying
         failed.write_text(f"{type(exc).__name__}: {exc}\n")
         raise
     finally:
         lock.unlink(missing_ok=True)
+    prune(path)  # after the build, outside its failure record
 
 
 # A module unused this long is another version's (an upgrade, an old checkout): each is ~1.5 MB.

@@ -178,12 +178,9 @@ def _converge(S, params: bytes, frames):
     if S.floor_step is None:
         S.floor_step = np.full(S.F, np.inf)
     prev = np.zeros(S.F, bool)  # hops short in the last round
-    sig = getattr(S, "floor_sig", None)  # the source's hop energies, the same every round
-    if sig is not None and sig.shape != (S.F, S.ch):
-        sig = None
     for rnd in range(ROUNDS + 1):
-        sig, err = hop_energies(S, params, frames, sig)
-        S.floor_sig = sig
+        S.floor_sig, err = hop_energies(S, params, frames, S.floor_sig)  # the source's part: once per stream
+        sig = S.floor_sig
         miss = shortfall(sig, err, nh, st.frame_floor)
         if not miss.any():
             break
