@@ -223,7 +223,9 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - comp
                 sacc[2] = cd[c * 3 + 1]
                 sacc[3] = cd[c * 3 + 2]
                 for k in range(lo, lo + BAND):
-                    a = abs(qq[k])
+                    x = qq[k]
+                    sg = x >> 63  # |x| branch-free (numba's abs: ~1.1x slower here, measured)
+                    a = (x ^ sg) - sg
                     msb = a >> s
                     cc[c, min(msb, ESC)] += 1
                     j = min(a, 3)
@@ -239,7 +241,9 @@ def counts(q, v, cls, shift, C, d, cc, cn, cd, cent):  # pragma: no cover - comp
                 cn[c * 3 + 2] += nacc[3]
             else:
                 for k in range(lo, lo + BAND):
-                    a = abs(qq[k])
+                    x = qq[k]
+                    sg = x >> 63  # |x| branch-free (numba's abs: ~1.1x slower here, measured)
+                    a = (x ^ sg) - sg
                     msb = a >> s
                     cc[c, min(msb, ESC)] += 1
                     nacc[min(a, 1)] += 1
