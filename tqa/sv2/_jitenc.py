@@ -37,6 +37,45 @@ def _band_sq(v, base):  # pragma: no cover - compiled
 
 
 @_jit
+def _band_sum2(v0, v1, v2, v3, v4, v5, v6, v7, w0, w1, w2, w3, w4, w5, w6, w7):  # pragma: no cover - compiled
+    """:func:`_sq_sum` of a band (v0..v7, w0..w7) written out (straight-line: see :func:`_band_stats`)."""
+    a0 = v6 * v6 + 0.0
+    a1 = v7 * v7 + 0.0
+    a0 = v4 * v4 + a0
+    a1 = v5 * v5 + a1
+    a0 = v2 * v2 + a0
+    a1 = v3 * v3 + a1
+    a0 = v0 * v0 + a0
+    a1 = v1 * v1 + a1
+    a0 = w6 * w6 + a0
+    a1 = w7 * w7 + a1
+    a0 = w4 * w4 + a0
+    a1 = w5 * w5 + a1
+    a0 = w2 * w2 + a0
+    a1 = w3 * w3 + a1
+    a0 = w0 * w0 + a0
+    a1 = w1 * w1 + a1
+    return a0 + a1
+
+
+@_jit
+def _band_stats(v, esq, mx):  # pragma: no cover - compiled
+    """Per band of 16 of the row v: esq[b] the einsum of the squares (NumPy's order, :func:`_sq_sum`),
+    mx[b] the largest value (a tree of maxima: exact in any order, v having neither NaN nor -0.0).
+    The loop over bands innermost, its body straight-line: the compiler vectorizes across bands
+    (quantize 66 -> 57 ms of an fb5 encode, measured; not faster for ms_energies' band sums, which
+    keep :func:`_band_sq`)."""
+    for b in range(v.size // BAND):
+        o = b * BAND
+        v0, v1, v2, v3, v4, v5, v6, v7 = v[o], v[o + 1], v[o + 2], v[o + 3], v[o + 4], v[o + 5], v[o + 6], v[o + 7]
+        w0, w1, w2, w3, w4, w5, w6, w7 = v[o + 8], v[o + 9], v[o + 10], v[o + 11], v[o + 12], v[o + 13], v[o + 14], v[o + 15]
+        esq[b] = _band_sum2(v0, v1, v2, v3, v4, v5, v6, v7, w0, w1, w2, w3, w4, w5, w6, w7)
+        m0 = max(max(max(v0, v1), max(v2, v3)), max(max(v4, v5), max(v6, v7)))
+        m1 = max(max(max(w0, w1), max(w2, w3)), max(max(w4, w5), max(w6, w7)))
+        mx[b] = max(m0, m1)
+
+
+@_jit
 def band_energies(X, out):  # pragma: no cover - compiled
     """out[..., b] = einsum over band b of X (R, N) rows: (R, N/16)."""
     R, N = X.shape
@@ -150,7 +189,6 @@ def quantize(X, XM, ms, e, half, step, inv, divide, rho, q, v, esq, mx):  # prag
     """codec.quantize's elementwise part: v = |Y|/step (Y = XM where ms, else X; per short block
     step·half[e] where divide), q = sign·floor(v + rho); per band the einsum of v² and max v."""
     F, ch, N = X.shape
-    nb = N // BAND
     sv = np.empty(8)
     for f in range(F):
         Y = XM[f] if ms[f] else X[f]
@@ -169,13 +207,7 @@ def quantize(X, XM, ms, e, half, step, inv, divide, rho, q, v, esq, mx):  # prag
                 vv[i] = a
                 n = np.int64(np.floor(a + rho))
                 qq[i] = -n if y[i] < 0 else n
-            for b in range(nb):
-                esq[f, c, b] = _band_sq(vv, b * BAND)
-                top = vv[b * BAND]
-                for k in range(1, BAND):
-                    if vv[b * BAND + k] > top:
-                        top = vv[b * BAND + k]
-                mx[f, c, b] = top
+            _band_stats(vv, esq[f, c], mx[f, c])
 
 
 @_jit
