@@ -460,7 +460,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
     n = np.zeros(F, np.int64)
     soff = np.zeros(F, np.int64)
     wend = np.zeros(F, np.int64)
-    hesc = np.zeros(F, np.bool_)  # whether the frame has escape codes
+    besc = np.zeros(F * nbc, np.bool_)  # whether the band has escape codes
     need = 0
     for f in range(F):  # symbols in decoder order; sizes of the raw parts
         base = f * per
@@ -506,6 +506,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
                 tsym[base + nn + k] = row + min(msb, ESC)
             nn += BAND
             if top >= ESC:
+                besc[f * nbc + t] = True
                 for k in range(lo, lo + BAND):
                     x = np.int64(qq[k])
                     msb = (-x if x < 0 else x) >> s
@@ -547,7 +548,6 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
         n[f] = nn
         nlsb_[f] = nlsb
         nsign_[f] = nsign
-        hesc[f] = nesc > 0
         need += 1 + 8 + 10 + 2 * (nn + 2) + nlsb + (nsign + nesc + 7) // 8
     wbuf = np.empty(F * (per + 2), np.uint16)
     wstart = np.zeros(F, np.int64)
@@ -594,18 +594,11 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
         out[p : p + nr] = rb[rs : rs + nr]  # the LSB planes and sign bits as made above
         p += nlsb_[f]
         bp = nsign_[f]
-        for t in range(nbc if hesc[f] else 0):
-            c = cls[f, t]
-            if c == 0:
-                continue
-            s = shift[c]
-            qq = q[f, t // nb]
-            lo = (t % nb) * BAND
-            top = 0
-            for k in range(lo, lo + BAND):
-                x = np.int64(qq[k])
-                top = max(top, -x if x < 0 else x)
-            if (top >> s) >= ESC:
+        for t in range(nbc):
+            if besc[f * nbc + t]:
+                s = shift[cls[f, t]]
+                qq = q[f, t // nb]
+                lo = (t % nb) * BAND
                 for k in range(lo, lo + BAND):
                     x = np.int64(qq[k])
                     msb = (-x if x < 0 else x) >> s
