@@ -651,6 +651,27 @@ def zero_map(x, n, zrun, z):  # pragma: no cover - compiled
 
 
 @_jit
+def segments16(v, first, N, out):  # pragma: no cover - compiled
+    """out (ch, F, 2N) = the 2N samples of int16 v (samples, ch) from first[f] on, times 256 (an
+    int16 spool's grid: exact), frame by frame: no transposed copy, window gather and product
+    of NumPy's (54 calls of 128 frames at hop 1024, as an fb5 encode makes: 61 -> 13 ms, measured)."""
+    ch = v.shape[1]
+    for f in range(first.size):
+        b = first[f]
+        if ch == 2:  # both channels in one sweep along the samples (~2x, measured)
+            o0 = out[0, f]
+            o1 = out[1, f]
+            for i in range(2 * N):
+                o0[i] = np.float64(v[b + i, 0]) * 256.0
+                o1[i] = np.float64(v[b + i, 1]) * 256.0
+            continue
+        for c in range(ch):
+            o = out[c, f]
+            for i in range(2 * N):
+                o[i] = np.float64(v[b + i, c]) * 256.0
+
+
+@_jit
 def to_int32(gt, q):  # pragma: no cover - compiled
     """q (k, ch) = the grid samples gt (ch, k) (any layout) as int32, interleaved; returns whether
     every one is an integer in [-2**31, 2**31) (what ``g.astype(int32)`` equal to g means)."""
