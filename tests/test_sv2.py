@@ -462,10 +462,10 @@ def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
     rng = np.random.default_rng(10)
     N, F = 256, 9
     st = codec.Settings(rate=3.0)
-    for wide in (False, True):
-        x = 256.0 * rng.integers(-30000, 30000, (F * N - 77, 2)).astype(np.float64) + (3.0 if wide else 0.0)
-        hops = transform.padded_hops(np.concatenate((x, np.zeros((77, 2)))), N)
-        spool = sv2._Spool(2, st, str(tmp_path))
+    for wide, ch in ((False, 2), (True, 2), (False, 3)):  # 3: the int16 gather's loop for other than stereo
+        x = 256.0 * rng.integers(-30000, 30000, (F * N - 77, ch)).astype(np.float64) + (3.0 if wide else 0.0)
+        hops = transform.padded_hops(np.concatenate((x, np.zeros((77, ch)))), N)
+        spool = sv2._Spool(ch, st, str(tmp_path))
         spool.push(x[:1000])
         spool.push(x[1000:])
         spool.seal()
@@ -475,7 +475,7 @@ def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
                 idx = np.array(idx)
                 assert src.segments(idx, N).tobytes() == transform.segments(hops, idx).tobytes()
             r = src.read(-300, x.shape[0] + 300)
-            assert r[:300].tobytes() == np.zeros((300, 2)).tobytes() and not r[-300:].any()
+            assert r[:300].tobytes() == np.zeros((300, ch)).tobytes() and not r[-300:].any()
             assert np.array_equal(r[300:-300], x) and not src.read(x.shape[0] + 5, x.shape[0] + 9).any()
         spool.close()
 

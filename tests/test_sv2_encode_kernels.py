@@ -160,8 +160,10 @@ def test_packing_matches_numpy(kernels):
         counts = {"d": np.ones((2, codec.DS), np.int64), "c": np.ones((codec.C, 16), np.int64), "raw": 0.0,
                   "cn": np.ones(3 * codec.C, np.int64), "cd": np.zeros(3 * codec.C)}  # fmt: skip
         counts["c"][:, 15] = 5
-        tab = codec.tables_of_counts(counts)
-        for zm in (None, zmap):
+        skewed = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in counts.items()}
+        skewed["c"][:, 0] = skewed["d"][:, codec.C - 1] = 10**6  # symbols of frequency > 2048 of 4096
+        for tab, zm in ((codec.tables_of_counts(counts), None), (codec.tables_of_counts(counts), zmap),
+                        (codec.tables_of_counts(skewed), None)):  # fmt: skip
             use(None)
             a = codec.pack_frames(qz, tab, short, r, zm)
             use(mod)
@@ -172,6 +174,27 @@ def test_packing_matches_numpy(kernels):
             a16 = codec.pack_frames(codec.Quantized(1.0, q16, cls, ms, e, None, None), tab, short, r, zm)
             use(mod)
             assert codec.pack_frames(codec.Quantized(1.0, q16.astype(np.int16), cls, ms, e, None, None), tab, short, r, zm) == a16
+
+
+def test_rans_reciprocals_divide_exactly():
+    """The packer's rANS step takes x // freq as (((x * m) >> 32) + x) >> sh without a correction:
+    exact for every frequency of a 12-bit table at the states that need it most (just below the
+    renormalization bound freq << 20, and remainders freq - 1)."""
+    fr = np.arange(1, 4097, dtype=np.int64)
+    tab = _jitenc._rans_table(fr[None, :], np.zeros((1, fr.size), np.int64)).reshape(-1, 4)
+    assert np.array_equal(tab[:, 0], (fr << 20).astype(np.uint64))
+    m, sh = tab[:, 1], tab[:, 2]
+    assert int(m.max()) < 2**32 and int(sh.max()) <= 12
+    rng = np.random.default_rng(3)
+    for x in ((fr << 20) - 1, (fr << 20) - fr, ((fr << 20) - 1) // fr * fr - 1, np.full(fr.size, 1 << 16),
+              (1 << 16) + fr - 1, rng.integers(1 << 16, fr << 20)):  # fmt: skip
+        xu = x.astype(np.uint64)
+        q = (((xu * m) >> np.uint64(32)) + xu) >> sh
+        np.testing.assert_array_equal(q.astype(np.int64), x // fr)
+    low = m - (m > 0).astype(np.uint64)  # one less (rounded down): short of the multiples of freq
+    xu = ((fr << 20) - fr).astype(np.uint64)
+    q = (((xu * low) >> np.uint64(32)) + xu) >> sh
+    assert not np.array_equal(q.astype(np.int64), (1 << 20) - 1)
 
 
 def test_zero_map_matches_numpy(kernels):

@@ -317,12 +317,16 @@ class _Spool(_Source):
         for s0, s1, o in zip(np.maximum(a, 0).tolist(), np.minimum(b, n).tolist(), (at[:-1] + np.maximum(-a, 0)).tolist()):
             if s1 > s0:
                 _pread_into(fd, view[2 * ch * o : 2 * ch * (o + s1 - s0)], 2 * ch * s0)
-        v = np.frombuffer(buf, "<i2").reshape(-1, ch).T.copy()  # (ch, samples)
+        v = np.frombuffer(buf, "<i2").reshape(-1, ch)
         run = np.repeat(np.arange(cuts.size - 1), np.diff(cuts))
         first = at[:-1][run] + (idx - f0[run]) * N  # each frame's first sample in buf
+        enc = codec._compiled_enc()
+        if enc is not None and v.dtype.isnative:  # the same values in one compiled pass
+            enc.segments16(v, first.astype(np.int64, copy=False), N, out)
+            return True
         # whole 2N-sample windows taken along the samples (an index per window, not per sample:
         # ~6x faster than v[first[:, None] + arange(2N)] measured on 100 frames of N = 2048)
-        np.multiply(sliding_window_view(v, 2 * N, axis=1)[:, first], 256.0, out=out)
+        np.multiply(sliding_window_view(v.T.copy(), 2 * N, axis=1)[:, first], 256.0, out=out)
         return True
 
     def zero_rows(self, a: int, b: int) -> np.ndarray:
