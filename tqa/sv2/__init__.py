@@ -237,6 +237,7 @@ class _Spool(_Source):
 
     WIDEN_ROWS = 1 << 18  # samples per channel converted at a time when the spool is widened
     COPY_BYTES = 4 << 20  # bytes copied at a time from a mirrored file into the spool (fallback)
+    GATHER_GAP = 16 << 10  # bytes between runs of frames read through (see _gather)
 
     def __init__(self, channels: int, st: Settings, tmpdir: str | None = None) -> None:
         self.ch, self.n, self.st, self.tmpdir = channels, 0, st, tmpdir
@@ -382,27 +383,32 @@ class _Spool(_Source):
             raise
 
     def _gather(self, idx: np.ndarray, cuts: np.ndarray, N: int, out: np.ndarray) -> bool:
-        """An int16 spool's runs of frames read into one buffer (a pread each), then every frame's
-        2N samples taken and scaled in one go: the short frames' segments come in ~100 runs a call
-        (fb5.wav: 5136 reads of ~36 us each, most of it per-read numpy work)."""
+        """An int16 spool's runs of frames read into one buffer, then every frame's 2N samples
+        taken and scaled in one go: the short frames' segments come in ~100 runs a call.  Runs
+        at most GATHER_GAP bytes apart are read as one, the gap too (a pread a run cost ~36 us
+        in NumPy work and ~6 us in the call; the every-4th-frame pass of fb5.wav's rate search
+        made 3230 reads of 8 KB, one a frame, now 26)."""
         if not self.short or idx.size == 0:
             return False
         ch, n = self.ch, self.n
         f0 = idx[cuts[:-1]]
         a = f0 * N - N // 2  # each run's samples a..b
         b = idx[cuts[1:] - 1] * N + N + N // 2
-        at = np.concatenate(([0], np.cumsum(b - a)))  # where each run's samples start in buf
+        gap = a[1:] - b[:-1]
+        new = np.concatenate(([True], (gap < 0) | (gap * 2 * ch > self.GATHER_GAP)))  # a run that starts a read
+        ga, gb = a[new], b[np.concatenate((np.flatnonzero(new)[1:] - 1, [b.size - 1]))]  # each read's samples
+        at = np.concatenate(([0], np.cumsum(gb - ga)))  # where each read's samples start in buf
         buf = bytearray(2 * ch * int(at[-1]))  # zero outside the stream
         view = memoryview(buf)
-        for s0, s1, o in zip(np.maximum(a, 0).tolist(), np.minimum(b, n).tolist(), (at[:-1] + np.maximum(-a, 0)).tolist()):
+        for s0, s1, o in zip(np.maximum(ga, 0).tolist(), np.minimum(gb, n).tolist(), (at[:-1] + np.maximum(-ga, 0)).tolist()):
             if s1 > s0:
                 self._read_into(view[2 * ch * o : 2 * ch * (o + s1 - s0)], 2 * ch * s0)
-        v = np.frombuffer(buf, "<i2").reshape(-1, ch).T.copy()  # (ch, samples)
-        run = np.repeat(np.arange(cuts.size - 1), np.diff(cuts))
-        first = at[:-1][run] + (idx - f0[run]) * N  # each frame's first sample in buf
+        v = np.frombuffer(buf, "<i2").reshape(-1, ch)  # (samples, ch), gaps and all: not copied
+        g = (np.cumsum(new) - 1)[np.repeat(np.arange(cuts.size - 1), np.diff(cuts))]  # each frame's read
+        first = at[:-1][g] + idx * N - N // 2 - ga[g]  # each frame's first sample in buf
         # whole 2N-sample windows taken along the samples (an index per window, not per sample:
         # ~6x faster than v[first[:, None] + arange(2N)] measured on 100 frames of N = 2048)
-        np.multiply(sliding_window_view(v, 2 * N, axis=1)[:, first], 256.0, out=out)
+        np.multiply(sliding_window_view(v, 2 * N, axis=0)[first].transpose(1, 0, 2), 256.0, out=out)
         return True
 
     def zero_rows(self, a: int, b: int) -> np.ndarray:
@@ -581,6 +587,9 @@ class _Kept:
             self._f.close()
 
 
+_LATER = object()  # a value made when first asked for
+
+
 class _Stream:
     """The encoder's view of a stream at one hop: frame kinds, overlaps; analyses by chunk."""
 
@@ -600,19 +609,32 @@ class _Stream:
         self.chunk = c = _frames_in(CHUNK_BYTES, ch, N, CHUNK)
         self.chunks = [np.arange(lo, min(lo + c, F)) for lo in range(0, F, c)]
         self.sub = _piece_frames(ch, N)
-        self.e_lo = None  # the pre-echo guard's levels of the short frames, ahead of their analyses
-        if st.preecho and self.short.any():
-            self.e_lo = np.zeros((F, transform.SHORT))
-            sel = np.flatnonzero(self.short)
-            for sl in _slices(sel.size, self.sub):
-                seg = src.segments(sel[sl], N)
-                self.e_lo[sel[sl]] = codec.preecho_levels(seg, np.ones(seg.shape[1], bool), st)[0]
+        self._e_lo = _LATER if st.preecho and self.short.any() else None
+        self._e_lo_st = st  # the settings they are made with (no perceptual weights: those divide them later)
         per_frame = ch * N * 8 * (4 if ch == 2 else 2)  # X, XM, v, Y...
         self.fine = F * per_frame <= FINE_BYTES
         self._cache = {} if F * per_frame <= CACHE_BYTES else None
         self._kept: _Kept | None = None
         self.floor_step: np.ndarray | None = None  # frame_floor: each frame's largest step (tqa.sv2.floor), inf = none
         self.floor_sig: np.ndarray | None = None  # frame_floor: the source's energy per hop and channel (F, ch)
+
+    @property
+    def e_lo(self) -> np.ndarray | None:
+        """The pre-echo guard's levels of the short frames (F, SHORT), ahead of their analyses
+        (None without short frames or guard), made when first asked for: the hop candidate that
+        loses (:func:`_pick_hop`) never asks (fb5.wav: hop 2048's, ~0.04 s of CPU spared)."""
+        if self._e_lo is _LATER:
+            e_lo = np.zeros((self.F, transform.SHORT))
+            sel = np.flatnonzero(self.short)
+            for sl in _slices(sel.size, self.sub):
+                seg = self.src.segments(sel[sl], self.N)
+                e_lo[sel[sl]] = codec.preecho_levels(seg, np.ones(seg.shape[1], bool), self._e_lo_st)[0]
+            self._e_lo = e_lo
+        return self._e_lo
+
+    @e_lo.setter
+    def e_lo(self, v: np.ndarray | None) -> None:
+        self._e_lo = v
 
     def ref(self, step: float) -> np.ndarray | None:
         """frame_floor: each frame's step refinement at this global step (quarter octaves), or None."""
