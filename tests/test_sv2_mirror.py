@@ -150,14 +150,22 @@ def _spooled(x: np.ndarray, pushes) -> tuple:
 
 def test_mirror_falls_back_where_the_pushes_differ(tmp_path):
     """sv2.Encoder.mirror: pushes that stop matching the file (other samples, grid samples) copy the
-    file's rows so far into the spool and go on spooling: the bytes of spooling them all."""
+    file's rows so far into the spool and go on spooling: the bytes of spooling them all.  The
+    first CHECK_ALL rows are compared whole (one sample off in them is seen), later pushes at
+    their ends."""
     x = _samples(2 * SR)
-    y = x.copy()
+    y, z, w = x.copy(), x.copy(), x.copy()
     y[SR + 5 :] //= 2
+    z[-1, 1] += 1  # the last sample of a push beyond the first CHECK_ALL rows
+    w[50000, 0] += 1  # one sample inside the first CHECK_ALL rows
+    assert sv2._Spool.CHECK_ALL < 70000 < x.shape[0] - 2 * sv2._Spool.CHECK_ROWS
     p = _raw(tmp_path, x)
     a = 40000
     for stays, pushes in ((True, [("push_int16", x[:a]), ("push_int16", x[a:])]),
+                          (True, [("push_int16", x[:70000]), ("push_int16", x[70000:])]),
                           (False, [("push_int16", x[:a]), ("push_int16", y[a:])]),
+                          (False, [("push_int16", x[:70000]), ("push_int16", z[70000:])]),
+                          (False, [("push_int16", w[:a]), ("push_int16", w[a:])]),
                           (False, [("push_int16", x[:a]), ("push", 256.0 * x[a:])]),
                           (False, [("push_int16", x[:a]), ("push_int16", x[a + 1 :])])):  # fmt: skip
         with sv2.Encoder(2, rate=3.0, sample_rate=SR) as enc, open(p, "rb") as f:

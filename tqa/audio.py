@@ -352,8 +352,9 @@ def pcm16_data_offset(raw: BinaryIO, channels: int) -> int | None:
 
 def _mirror_wav(enc, p: pathlib.Path, f: sf.SoundFile) -> None:
     """Let the encoder read a 16-bit PCM WAV's samples back from the file itself (spectral2: no
-    spooled copy, 53 MB for 5 minutes of stereo); the samples soundfile reads are compared with
-    the file's bytes as they are written, so a wrong guess only costs the copy."""
+    spooled copy, 53 MB for 5 minutes of stereo): what soundfile reads of it is those bytes as
+    they are; the encoder compares its first 64 Ki sample frames with them (and each later
+    chunk's ends), so a wrong offset only costs the copy."""
     if f.format not in ("WAV", "WAVEX") or f.subtype != "PCM_16":
         return
     try:

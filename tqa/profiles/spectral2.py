@@ -29,7 +29,7 @@ Limits: the encoder sees the whole stream (one global step and per-stream tables
 two to four passes over it: it spools the samples to an anonymous temporary file (int16, 2 bytes
 a sample, for a 16-bit source, else int32; in ``TMPDIR``: 211 MB for 20 minutes of 16-bit 44.1 kHz stereo — on a tmpfs that is
 RAM, though not the process's; a 16-bit PCM WAV that ``tqa encode`` reads is not copied: its data chunk is
-read back instead, compared with what soundfile reads, and the encode fails if the file changes meanwhile,
+read back instead (checked against what soundfile reads), and the encode fails if the file changes meanwhile,
 :meth:`tqa.stream.Encoder.mirror_input`) and reads them back piece by piece on each pass, and spools the
 payloads likewise until their size is right (:class:`tqa.sv2.Encoder`); the bytes are those of
 coding the stream at once.  ``python tools/bench_memory.py --minutes 5,20 --rate 44100
