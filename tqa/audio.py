@@ -420,8 +420,7 @@ def encode_file(
                     key = max(tags, key=lambda k: len(tags[k]))
                     dropped.append(key)
                     tags = {k: v for k, v in tags.items() if k != key}
-            if code == 1:
-                _mirror_wav(enc, p, f)
+            _mirror_wav(enc, p, f)
             frames = 0
             while True:
                 try:

@@ -126,8 +126,8 @@ class Encoder:
         that file instead of copying it.  The caller vouches for that (spectral2 compares the
         first 64 Ki sample frames written with the file whole, later writes at their ends, and
         copies after all where they differ); a change of the file before :meth:`close` is an
-        error.  Before the first write; returns
-        whether the coder took it (the bytes are the same either way)."""
+        error.  Before the first write; returns whether the coder took it (the bytes are the
+        same either way)."""
         if self.closed or self._n:
             raise ValueError("mirror_input before the first write only")
         mirror = getattr(self._coder, "mirror", None)
