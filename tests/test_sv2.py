@@ -430,11 +430,10 @@ def test_int16_pushes_are_the_pushes_of_their_grid(tmp_path, monkeypatch):
     assert tqa.encode(x, SR, profile="spectral2", rate=3.0) == a  # through the grid
 
 
-def test_sources_read_and_segment_as_the_padded_signal(tmp_path, monkeypatch):
+def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
     """_Source.read (zero outside the stream) and .segments (runs of consecutive frames read at
-    once; an int16 spool's runs close together in one read, GATHER_GAP) of an array, of a spool
-    (int16 and int32) and of a spool mirroring a file (int16) against transform.segments of the
-    padded hops, for scattered, consecutive and edge frames."""
+    once) of an array, of a spool (int16 and int32) and of a spool mirroring a file (int16)
+    against transform.segments of the padded hops, for scattered, consecutive and edge frames."""
     from tqa.sv2 import codec, transform
 
     rng = np.random.default_rng(10)
@@ -461,11 +460,9 @@ def test_sources_read_and_segment_as_the_padded_signal(tmp_path, monkeypatch):
             assert mirrored.mirrored and os.fstat(mirrored._f.fileno()).st_size == 0
             sources.append(mirrored)
         for src in sources:
-            for gap in (0, sv2._Spool.GATHER_GAP):  # every run read alone, or runs close together at once
-                monkeypatch.setattr(sv2._Spool, "GATHER_GAP", gap)
-                for idx in ([0], [F - 1], [0, 1, 2], [1, 3, 4, 8], [0, 2, 4, 6, 8], [0, 3, 6], list(range(F))):
-                    idx = np.array(idx)
-                    assert src.segments(idx, N).tobytes() == transform.segments(hops, idx).tobytes()
+            for idx in ([0], [F - 1], [0, 1, 2], [1, 3, 4, 8], [0, 2, 4, 6, 8], [0, 3, 6], list(range(F))):
+                idx = np.array(idx)
+                assert src.segments(idx, N).tobytes() == transform.segments(hops, idx).tobytes()
             r = src.read(-300, x.shape[0] + 300)
             assert r[:300].tobytes() == np.zeros((300, 2)).tobytes() and not r[-300:].any()
             assert np.array_equal(r[300:-300], x) and not src.read(x.shape[0] + 5, x.shape[0] + 9).any()

@@ -237,7 +237,6 @@ class _Spool(_Source):
 
     WIDEN_ROWS = 1 << 18  # samples per channel converted at a time when the spool is widened
     COPY_BYTES = 4 << 20  # bytes copied at a time from a mirrored file into the spool (fallback)
-    GATHER_GAP = 16 << 10  # bytes between runs of frames read through (see _gather)
     CHECK_ALL, CHECK_ROWS = 1 << 16, 1024  # a mirrored file's rows compared with the pushes (see _same_as_file)
 
     def __init__(self, channels: int, st: Settings, tmpdir: str | None = None) -> None:
@@ -394,32 +393,27 @@ class _Spool(_Source):
             raise
 
     def _gather(self, idx: np.ndarray, cuts: np.ndarray, N: int, out: np.ndarray) -> bool:
-        """An int16 spool's runs of frames read into one buffer, then every frame's 2N samples
-        taken and scaled in one go: the short frames' segments come in ~100 runs a call.  Runs
-        at most GATHER_GAP bytes apart are read as one, the gap too (a pread a run cost ~36 us
-        in NumPy work and ~6 us in the call; the every-4th-frame pass of fb5.wav's rate search
-        made 3230 reads of 8 KB, one a frame, now 26)."""
+        """An int16 spool's runs of frames read into one buffer (a pread each), then every frame's
+        2N samples taken and scaled in one go: the short frames' segments come in ~100 runs a call
+        (fb5.wav: 5136 reads of ~36 us each, most of it per-read numpy work)."""
         if not self.short or idx.size == 0:
             return False
         ch, n = self.ch, self.n
         f0 = idx[cuts[:-1]]
         a = f0 * N - N // 2  # each run's samples a..b
         b = idx[cuts[1:] - 1] * N + N + N // 2
-        gap = a[1:] - b[:-1]
-        new = np.concatenate(([True], (gap < 0) | (gap * 2 * ch > self.GATHER_GAP)))  # a run that starts a read
-        ga, gb = a[new], b[np.concatenate((np.flatnonzero(new)[1:] - 1, [b.size - 1]))]  # each read's samples
-        at = np.concatenate(([0], np.cumsum(gb - ga)))  # where each read's samples start in buf
+        at = np.concatenate(([0], np.cumsum(b - a)))  # where each run's samples start in buf
         buf = bytearray(2 * ch * int(at[-1]))  # zero outside the stream
         view = memoryview(buf)
-        for s0, s1, o in zip(np.maximum(ga, 0).tolist(), np.minimum(gb, n).tolist(), (at[:-1] + np.maximum(-ga, 0)).tolist()):
+        for s0, s1, o in zip(np.maximum(a, 0).tolist(), np.minimum(b, n).tolist(), (at[:-1] + np.maximum(-a, 0)).tolist()):
             if s1 > s0:
                 self._read_into(view[2 * ch * o : 2 * ch * (o + s1 - s0)], 2 * ch * s0)
-        v = np.frombuffer(buf, "<i2").reshape(-1, ch)  # (samples, ch), gaps and all: not copied
-        g = (np.cumsum(new) - 1)[np.repeat(np.arange(cuts.size - 1), np.diff(cuts))]  # each frame's read
-        first = at[:-1][g] + idx * N - N // 2 - ga[g]  # each frame's first sample in buf
+        v = np.frombuffer(buf, "<i2").reshape(-1, ch).T.copy()  # (ch, samples)
+        run = np.repeat(np.arange(cuts.size - 1), np.diff(cuts))
+        first = at[:-1][run] + (idx - f0[run]) * N  # each frame's first sample in buf
         # whole 2N-sample windows taken along the samples (an index per window, not per sample:
         # ~6x faster than v[first[:, None] + arange(2N)] measured on 100 frames of N = 2048)
-        np.multiply(sliding_window_view(v, 2 * N, axis=0)[first].transpose(1, 0, 2), 256.0, out=out)
+        np.multiply(sliding_window_view(v, 2 * N, axis=1)[:, first], 256.0, out=out)
         return True
 
     def zero_rows(self, a: int, b: int) -> np.ndarray:
