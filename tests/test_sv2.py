@@ -385,12 +385,13 @@ def test_streaming_encoder_spools_and_cleans_up(tmp_path, monkeypatch):
 
 def test_preecho_levels_are_the_gathered_formulas():
     """codec.preecho_levels (no gathered copy when every frame is short) against its formulas
-    written out with the gather, to the last bit: all-short and mixed runs, 1 to 3 channels."""
+    written out with the gather, to the last bit: all-short and mixed runs, 1 to 3 channels, 1
+    to 130 frames, hops 256 to 2048."""
     from tqa.sv2 import codec, transform
 
     rng = np.random.default_rng(8)
     st = codec.Settings(rate=3.0)
-    for ch, N, F in ((1, 1024, 5), (2, 2048, 4), (3, 512, 6)):
+    for ch, N, F in ((1, 1024, 5), (2, 2048, 4), (3, 512, 6), (2, 256, 1), (2, 1024, 2), (1, 2048, 1), (2, 1024, 130)):
         seg = np.rint(rng.normal(0, 1e5, (ch, F, 2 * N)) * rng.uniform(0, 1, (ch, F, 1)))
         for short in (np.ones(F, bool), rng.random(F) < 0.5):
             S, m = transform.SHORT, N // transform.SHORT
@@ -455,8 +456,8 @@ def test_int16_pushes_are_the_pushes_of_their_grid(tmp_path, monkeypatch):
 
 def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
     """_Source.read (zero outside the stream) and .segments (runs of consecutive frames read at
-    once) of an array and of a spool (int16 and int32) against transform.segments of the padded
-    hops, for scattered, consecutive and edge frames."""
+    once) of an array, of a spool (int16 and int32) and of a spool mirroring a file (int16)
+    against transform.segments of the padded hops, for scattered, consecutive and edge frames."""
     from tqa.sv2 import codec, transform
 
     rng = np.random.default_rng(10)
@@ -470,14 +471,26 @@ def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
         spool.push(x[1000:])
         spool.seal()
         assert spool.short is (not wide)
-        for src in (sv2._ArraySource(x, st), spool):
-            for idx in ([0], [F - 1], [0, 1, 2], [1, 3, 4, 8], list(range(F))):
+        sources = [sv2._ArraySource(x, st), spool]
+        if not wide:
+            raw = tmp_path / "raw.bin"
+            raw.write_bytes(b"abc" + (x / 256).astype("<i2").tobytes())
+            mirrored = sv2._Spool(2, st, str(tmp_path))
+            with open(raw, "rb") as f:
+                assert mirrored.mirror(f.fileno(), 3)
+            mirrored.push_int16((x[:1000] / 256).astype(np.int16))
+            mirrored.push_int16((x[1000:] / 256).astype(np.int16))
+            mirrored.seal()
+            assert mirrored.mirrored and os.fstat(mirrored._f.fileno()).st_size == 0
+            sources.append(mirrored)
+        for src in sources:
+            for idx in ([0], [F - 1], [0, 1, 2], [1, 3, 4, 8], [0, 2, 4, 6, 8], [0, 3, 6], list(range(F))):
                 idx = np.array(idx)
                 assert src.segments(idx, N).tobytes() == transform.segments(hops, idx).tobytes()
             r = src.read(-300, x.shape[0] + 300)
             assert r[:300].tobytes() == np.zeros((300, ch)).tobytes() and not r[-300:].any()
             assert np.array_equal(r[300:-300], x) and not src.read(x.shape[0] + 5, x.shape[0] + 9).any()
-        spool.close()
+            src.close()
 
 
 def test_table_arrays_are_made_once_per_codes():

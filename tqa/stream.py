@@ -119,6 +119,20 @@ class Encoder:
         for b in pieces:
             self._f.write(b)
 
+    def mirror_input(self, fd: int, offset: int) -> bool:
+        """Declare that the int16 samples this encoder will be written are the bytes of the file
+        open (for reading) as ``fd`` from byte ``offset`` on, interleaved little-endian as in a
+        PCM WAV's data chunk: a coder that keeps its input (spectral2) then reads it back from
+        that file instead of copying it.  The caller vouches for that (spectral2 compares the
+        first 64 Ki sample frames written with the file whole, later writes at their ends, and
+        copies after all where they differ); a change of the file before :meth:`close` is an
+        error.  Before the first write; returns whether the coder took it (the bytes are the
+        same either way)."""
+        if self.closed or self._n:
+            raise ValueError("mirror_input before the first write only")
+        mirror = getattr(self._coder, "mirror", None)
+        return bool(mirror(fd, offset)) if mirror is not None else False
+
     def write(self, samples) -> None:
         """Append samples (validated as in :func:`tqa.encode`)."""
         if self.closed:

@@ -10,6 +10,11 @@ from ..engine import Engine
 from .settings import QUALITY_RANGE, RATE_RANGE, check_rate_quality, make  # noqa: F401 (re-exported)
 
 
+class InputChanged(ValueError):
+    """A coder that reads its input back from a mirrored file (FrameEncoder ``mirror``) found
+    the file changed since its samples were written."""
+
+
 class FrameEncoder(abc.ABC):
     """Turns grid samples of all channels into frame payloads, streaming."""
 
@@ -30,6 +35,9 @@ class FrameEncoder(abc.ABC):
     settings = None  # the settings to record in the header, when the coder refines them (e.g. hop="auto")
     # Optional ``push_int16(x)``: 16-bit samples (n, channels) int16, taken as the grid 256·x
     # (what push of that grid would return); tqa.stream calls it for int16 input where a coder has it.
+    # Optional ``mirror(fd, offset) -> bool``: those int16 samples are the bytes of the file open as fd
+    # from byte offset on (tqa.stream.Encoder.mirror_input); a coder that keeps its input may read
+    # them back from there (spectral2's spool).
 
     def profile_data(self) -> bytes:
         """Bytes the decoder needs beyond the header fields (stored in the header's metadata).

@@ -28,7 +28,9 @@ needs frames f-1..f+1.
 Limits: the encoder sees the whole stream (one global step and per-stream tables), so it makes
 two to four passes over it: it spools the samples to an anonymous temporary file (int16, 2 bytes
 a sample, for a 16-bit source, else int32; in ``TMPDIR``: 211 MB for 20 minutes of 16-bit 44.1 kHz stereo — on a tmpfs that is
-RAM, though not the process's) and reads them back piece by piece on each pass, and spools the
+RAM, though not the process's; a 16-bit PCM WAV that ``tqa encode`` reads is not copied: its data chunk is
+read back instead (checked against what soundfile reads), and the encode fails if the file changes meanwhile,
+:meth:`tqa.stream.Encoder.mirror_input`) and reads them back piece by piece on each pass, and spools the
 payloads likewise until their size is right (:class:`tqa.sv2.Encoder`); the bytes are those of
 coding the stream at once.  ``python tools/bench_memory.py --minutes 5,20 --rate 44100
 --profile spectral2 --no-decode`` measured peak RSS 246 / 254 MiB for 5 / 20 minutes of stereo
@@ -81,6 +83,10 @@ class _Encoder(FrameEncoder):
         """16-bit samples (n, channels) as they are (tqa.stream's shortcut: no grid conversion)."""
         self._enc.push_int16(x)
         return []
+
+    def mirror(self, fd: int, offset: int) -> bool:
+        """The int16 samples to come are the file fd's from byte offset on (sv2.Encoder.mirror)."""
+        return self._enc.mirror(fd, offset)
 
     def finish(self, n_samples: int):
         frames_1024 = max(1, -(-n_samples // 1024))
