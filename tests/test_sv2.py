@@ -475,7 +475,7 @@ def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
         if not wide:
             raw = tmp_path / "raw.bin"
             raw.write_bytes(b"abc" + (x / 256).astype("<i2").tobytes())
-            mirrored = sv2._Spool(2, st, str(tmp_path))
+            mirrored = sv2._Spool(ch, st, str(tmp_path))
             with open(raw, "rb") as f:
                 assert mirrored.mirror(f.fileno(), 3)
             mirrored.push_int16((x[:1000] / 256).astype(np.int16))
