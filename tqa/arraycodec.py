@@ -186,7 +186,7 @@ def _encode(x: np.ndarray, **kw) -> bytes:
 
     buf = io.BytesIO()
     enc = api.Encoder(buf, SAMPLE_RATE, x.shape[1], source_format="float64", **kw)
-    enc._write(x)  # x: the chunk scaled by the codec (finite, |x| < 16, the grid's headroom): no float check
+    enc._write_whole(x)  # x: the chunk scaled by the codec (finite, |x| < 16, the grid's headroom): no float check
     enc.close()
     return buf.getvalue()
 

@@ -142,6 +142,17 @@ class Encoder:
                 self._put(push16(part) if push16 is not None else self._coder.push(_grid_of(self._engine, part)))
         self._n += x.shape[0]
 
+    def _write_whole(self, x: np.ndarray) -> None:
+        """:meth:`_write` of the whole stream's samples at once (an array codec's chunk, in memory
+        anyway): a coder that can read them from memory gets their grid whole (spectral2: no spool)."""
+        hold = getattr(self._coder, "hold", None)
+        if hold is None or self._n or x.shape[1] != self.header.channels or x.shape[0] > 2**48:
+            self._write(x)
+            return
+        with threads.limit(self.threads):
+            self._put(hold(self._engine.to_grid(x, out=np.empty(x.shape))))
+        self._n = x.shape[0]
+
     def close(self) -> StreamHeader:
         """Flush the last frames, write the VBR index, patch the length into the header."""
         if self.closed:

@@ -82,6 +82,11 @@ class _Encoder(FrameEncoder):
         self._enc.push_int16(x)
         return []
 
+    def hold(self, grid: np.ndarray) -> list[bytes]:
+        """The whole stream's grid (n, channels), in memory (tqa.stream's array shortcut: no spool)."""
+        self._enc.hold(grid)
+        return []
+
     def finish(self, n_samples: int):
         frames_1024 = max(1, -(-n_samples // 1024))
         overhead = HEADER_SIZE + _META + 8 * (frames_1024 + 1) + 12  # header, VBR index (counted in rate=)
