@@ -561,3 +561,21 @@ def test_channel_scaling_shortcuts_equal_plain_numpy():
         e = channel_exponents(x)
         assert np.array_equal(e, want)
         assert np.array_equal(_ldexp_channels(x, -e.astype(np.int32), None), np.ldexp(x, -e.astype(np.int64)))
+
+
+def test_scaled_transpose_equals_the_plain_broadcast():
+    """tqa.stream._scaled_transposed (the decoder's rows scaled and transposed through a small
+    buffer) writes the values of the one-call broadcast, -0.0 made +0.0, whatever the length."""
+    from tqa.stream import TRANSPOSE_COLUMNS, _scaled_transposed
+
+    rng = np.random.default_rng(22)
+    for m in (1, TRANSPOSE_COLUMNS, 3 * TRANSPOSE_COLUMNS + 5):
+        g = np.rint(rng.normal(0, 1e6, (40, m)))
+        g[3, 0] = -0.0
+        f = np.ldexp(1.0, rng.integers(-40, -10, 40))
+        out = np.full((m, 50), np.nan)
+        _scaled_transposed(g, f, out[:, 5:45])
+        want = g.T * f + 0.0
+        got = out[:, 5:45]
+        assert np.array_equal(got, want) and not np.signbit(got[got == 0]).any()
+        assert np.isnan(out[:, :5]).all() and np.isnan(out[:, 45:]).all()

@@ -378,9 +378,12 @@ class Decoder:
                 if f.ndim and f.size <= 8:  # column by column: a broadcast over a short last axis loops per row
                     for j in range(f.size):
                         np.multiply(g[:, j], f[j], out=o[:, j])
+                    o += 0.0  # -0.0 -> +0.0, as from_grid
+                elif f.ndim and g.strides[0] < g.strides[1]:
+                    _scaled_transposed(g.T, f, o)
                 else:
                     np.multiply(g, f, out=o)
-                o += 0.0  # -0.0 -> +0.0, as from_grid
+                    o += 0.0
                 pos += m
 
     def close(self) -> None:
@@ -400,6 +403,24 @@ class Decoder:
             ) + (" ..." if len(self.lost) > 10 else "")
             warnings.warn(f"{len(self.lost)} damaged range(s) replaced by silence or dropped: {spans}",
                           DamagedFramesWarning, stacklevel=stacklevel)  # fmt: skip
+
+
+TRANSPOSE_COLUMNS = 64  # samples per channel scaled and transposed at a time by _scaled_transposed
+
+
+def _scaled_transposed(g: np.ndarray, f: np.ndarray, out: np.ndarray) -> None:
+    """out[...] = (g * f[:, None]).T + 0.0 of (channels, m) grid rows g (a decoder's layout) into
+    (m, channels) out: scaled in g's own order into a small buffer, then transposed from it.
+    NumPy's one-call broadcast into the transposed out strides across g's rows (192 channels
+    of 32768 samples: 64 -> 25 ms)."""
+    t = TRANSPOSE_COLUMNS
+    buf = np.empty((g.shape[0], t))
+    fc = f[:, None]
+    for lo in range(0, g.shape[1], t):
+        b = buf[:, : min(t, g.shape[1] - lo)]
+        np.multiply(g[:, lo : lo + t], fc, out=b)
+        b += 0.0  # -0.0 -> +0.0, as from_grid
+        out[lo : lo + t] = b.T
 
 
 def verify(source, name: str | None = None) -> list[tuple[int, str]]:
