@@ -579,3 +579,16 @@ def test_scaled_transpose_equals_the_plain_broadcast():
         got = out[:, 5:45]
         assert np.array_equal(got, want) and not np.signbit(got[got == 0]).any()
         assert np.isnan(out[:, :5]).all() and np.isnan(out[:, 45:]).all()
+
+
+def test_scaled_read_whatever_the_frames_a_call():
+    """Decoder._read_scaled (the array codec's decode: working arrays up to half its output)
+    gives read()'s values times f whether it decodes 2 frames a call or the whole stream at once."""
+    x = music(20000, 8, seed=5)
+    stream = tqa.encode(x, 48000, profile="spectral2", rate=3.0, hop=512)
+    f = np.ldexp(1.0, np.arange(-3, 5))
+    want = tqa.Decoder(stream).read(0, 20000, dtype="float64") * f + 0.0
+    for budget in (1, None, 1 << 30):
+        out = np.full((20000, 8), np.nan)
+        tqa.Decoder(stream)._read_scaled(0, 20000, f, out, budget)
+        np.testing.assert_array_equal(out, want)
