@@ -592,3 +592,24 @@ def test_scaled_read_whatever_the_frames_a_call():
         out = np.full((20000, 8), np.nan)
         tqa.Decoder(stream)._read_scaled(0, 20000, f, out, budget)
         np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("scale", ["chunk", "channel"])
+def test_int16_chunks_decode_in_one_compiled_pass_to_the_float_paths_values(scale, monkeypatch):
+    """An int16 chunk's decode (scaled, rounded, clipped and transposed by the compiled
+    scaled_int16) gives the values of the float64 chunk and _from_float, full-scale clipping too."""
+    from tqa import arraycodec
+    from tqa.sv2 import codec
+
+    if codec.scaled_int16_kernel() is None:
+        pytest.skip("no compiled decoder")
+    rng = np.random.default_rng(23)
+    x = np.clip(music(6000, 40, seed=6) * 40000 * rng.uniform(0.01, 1, 40), -32768, 32767).astype("i2")
+    x[:, 3] = np.where(np.arange(6000) % 400 < 200, 32767, -32768)  # full-scale square: decoded past the range
+    enc = TQA(profile="spectral2", rate=3.0, scale=scale).encode(x)
+    y = TQA().decode(enc)
+    monkeypatch.setattr(arraycodec, "_int16_kernel", lambda: None)
+    want = TQA().decode(enc)
+    assert y.dtype == want.dtype and y.flags.c_contiguous
+    np.testing.assert_array_equal(y, want)
+    assert (want[:, 3] == 32767).any() and (want[:, 3] == -32768).any()
