@@ -561,3 +561,55 @@ def test_channel_scaling_shortcuts_equal_plain_numpy():
         e = channel_exponents(x)
         assert np.array_equal(e, want)
         assert np.array_equal(_ldexp_channels(x, -e.astype(np.int32), None), np.ldexp(x, -e.astype(np.int64)))
+
+
+def test_scaled_transpose_equals_the_plain_broadcast():
+    """tqa.stream._scaled_transposed (the decoder's rows scaled and transposed through a small
+    buffer) writes the values of the one-call broadcast, -0.0 made +0.0, whatever the length."""
+    from tqa.stream import TRANSPOSE_COLUMNS, _scaled_transposed
+
+    rng = np.random.default_rng(22)
+    for m in (1, TRANSPOSE_COLUMNS, 3 * TRANSPOSE_COLUMNS + 5):
+        g = np.rint(rng.normal(0, 1e6, (40, m)))
+        g[3, 0] = -0.0
+        f = np.ldexp(1.0, rng.integers(-40, -10, 40))
+        out = np.full((m, 50), np.nan)
+        _scaled_transposed(g, f, out[:, 5:45])
+        want = g.T * f + 0.0
+        got = out[:, 5:45]
+        assert np.array_equal(got, want) and not np.signbit(got[got == 0]).any()
+        assert np.isnan(out[:, :5]).all() and np.isnan(out[:, 45:]).all()
+
+
+def test_scaled_read_whatever_the_frames_a_call():
+    """Decoder._read_scaled (the array codec's decode: working arrays up to half its output)
+    gives read()'s values times f whether it decodes 2 frames a call or the whole stream at once."""
+    x = music(20000, 8, seed=5)
+    stream = tqa.encode(x, 48000, profile="spectral2", rate=3.0, hop=512)
+    f = np.ldexp(1.0, np.arange(-3, 5))
+    want = tqa.Decoder(stream).read(0, 20000, dtype="float64") * f + 0.0
+    for budget in (1, None, 1 << 30):
+        out = np.full((20000, 8), np.nan)
+        tqa.Decoder(stream)._read_scaled(0, 20000, f, out, budget)
+        np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("scale", ["chunk", "channel"])
+def test_int16_chunks_decode_in_one_compiled_pass_to_the_float_paths_values(scale, monkeypatch):
+    """An int16 chunk's decode (scaled, rounded, clipped and transposed by the compiled
+    scaled_int16) gives the values of the float64 chunk and _from_float, full-scale clipping too."""
+    from tqa import arraycodec
+    from tqa.sv2 import codec
+
+    if codec.scaled_int16_kernel() is None:
+        pytest.skip("no compiled decoder")
+    rng = np.random.default_rng(23)
+    x = np.clip(music(6000, 40, seed=6) * 40000 * rng.uniform(0.01, 1, 40), -32768, 32767).astype("i2")
+    x[:, 3] = np.where(np.arange(6000) % 400 < 200, 32767, -32768)  # full-scale square: decoded past the range
+    enc = TQA(profile="spectral2", rate=3.0, scale=scale).encode(x)
+    y = TQA().decode(enc)
+    monkeypatch.setattr(arraycodec, "_int16_kernel", lambda: None)
+    want = TQA().decode(enc)
+    assert y.dtype == want.dtype and y.flags.c_contiguous
+    np.testing.assert_array_equal(y, want)
+    assert (want[:, 3] == 32767).any() and (want[:, 3] == -32768).any()

@@ -315,6 +315,28 @@ def test_streaming_encoder_gives_the_bytes_of_the_whole_stream_encoder(name, mon
     assert _streamed(x, [n // 3], **kw) == whole
 
 
+def test_held_array_gives_the_bytes_of_the_spool(monkeypatch):
+    """sv2.Encoder.hold (an array codec's chunk read from memory, no spool) codes the bytes of
+    pushing the same samples; hold after a push is refused, and a push after hold too."""
+    ch, n, kw, _, _ = STREAM_CASES[sorted(STREAM_CASES)[0]]
+    monkeypatch.setattr(sv2, "CHUNK", 16)
+    x = _stream_signal(ch, n)
+    kw = dict(kw, sample_rate=SR, frame_overhead=8)
+    with sv2.Encoder(ch, **kw) as enc:
+        enc.hold(x)
+        held = enc.finish()
+        held = held[0], list(held[1])
+    assert held == _streamed(x, [n // 2], **kw)
+    with sv2.Encoder(ch, **kw) as enc:
+        enc.push(x[:10])
+        with pytest.raises(ValueError, match="hold after push"):
+            enc.hold(x)
+    with sv2.Encoder(ch, **kw) as enc:
+        enc.hold(x)
+        with pytest.raises(ValueError, match="push after"):
+            enc.push(x[:10])
+
+
 def test_energies_in_slices_are_those_of_the_whole_signal():
     from tqa.sv2 import codec
 

@@ -88,6 +88,11 @@ class _Encoder(FrameEncoder):
         """The int16 samples to come are the file fd's from byte offset on (sv2.Encoder.mirror)."""
         return self._enc.mirror(fd, offset)
 
+    def hold(self, grid: np.ndarray) -> list[bytes]:
+        """The whole stream's grid (n, channels), in memory (tqa.stream's array shortcut: no spool)."""
+        self._enc.hold(grid)
+        return []
+
     def finish(self, n_samples: int):
         frames_1024 = max(1, -(-n_samples // 1024))
         overhead = HEADER_SIZE + _META + 8 * (frames_1024 + 1) + 12  # header, VBR index (counted in rate=)

@@ -1027,6 +1027,28 @@ AUTO_VALUES = 1 << 21  # samples x channels of a stream from which the decoder l
 _DEC: list = []  # [module or None]: the decoder's loops built ahead of time, once looked for
 
 
+def scaled_int16_kernel():
+    """:func:`tqa.sv2._jit.scaled_int16` built ahead of time (or the JIT one where numba is loaded
+    already), else None: :func:`_compiled_decode`'s rules, whatever the stream's size."""
+    j = sys.modules.get(__package__ + "._jit")
+    if (j is not None and not j.AVAILABLE) or os.environ.get("TQA_SV2_JIT", "1") == "0" or not _have_numba():
+        return None
+    mod = _aot_decoder()
+    if mod is not None and hasattr(mod, "scaled_int16"):
+        return mod.scaled_int16
+    return j.scaled_int16 if j is not None else None
+
+
+def _aot_decoder():
+    """The decoder's loops built ahead of time, or None (looked for once)."""
+    if not _DEC:
+        from . import _aot
+
+        mod = _aot.load()
+        _DEC.append(mod if mod is not None and hasattr(mod, "unpack_frames") else None)
+    return _DEC[0]
+
+
 def _compiled_decode(p: Params):
     """The compiled decoder where it pays, else None (the NumPy reference, the same values):
     the loops built ahead of time (:mod:`tqa.sv2._aot`: loaded in ~10 ms without importing
@@ -1040,12 +1062,7 @@ def _compiled_decode(p: Params):
         return None
     if os.environ.get("TQA_SV2_JIT", "1") == "0" or not _have_numba():
         return None
-    if not _DEC:
-        from . import _aot
-
-        mod = _aot.load()
-        _DEC.append(mod if mod is not None and hasattr(mod, "unpack_frames") else None)
-    if _DEC[0] is not None:
+    if _aot_decoder() is not None:
         return _DEC[0]
     if j is None and os.environ.get("TQA_SV2_JIT") != "1" and p.n_samples * p.channels < AUTO_VALUES:
         return None
