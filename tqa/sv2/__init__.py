@@ -208,6 +208,9 @@ class _Source:
     def seal(self) -> None:
         pass
 
+    def check(self) -> None:
+        """InputChanged if a file the samples are read back from changed (only a mirroring spool has one)."""
+
     def close(self) -> None:
         pass
 
