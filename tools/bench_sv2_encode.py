@@ -1,16 +1,17 @@
 """Whole-process spectral2 encode against ``wavpack -b3``, in one interleaved loop.
 
-    python tools/bench_sv2_encode.py WAV [--repeat 5] [--rate 3] [--load quiet,busy]
+    python tools/bench_sv2_encode.py WAV [--repeat 5] [--rate 3 | --quality DB] [--load quiet,busy]
                                      [--variant NAME=ENV,ENV ...] [--ref NAME=TQA_EXECUTABLE ...]
 
 Per repeat and load condition each command runs once, in turn: ``wavpack -q -y -b3 WAV``, then
-``tqa encode WAV --profile spectral2 --rate R`` of this checkout for every variant (environment
+``tqa encode WAV --profile spectral2 --rate R`` (or ``--quality DB``) of this checkout for every variant (environment
 settings: by default ``aot`` (the ahead-of-time compiled loops, tqa.sv2._aot), ``jit``
 (TQA_SV2_AOT=0: numba's JIT) and ``numpy`` (TQA_SV2_JIT=0)), then each ``--ref`` executable (e.g.
 another checkout's ``.venv/bin/tqa``).  Children's wall time, CPU (user+sys) and peak RSS come from
 os.wait4 (tools/bench_speed.py's launcher).  ``busy``: a CPU-bound ``python -c "while True:
 pass"`` runs meanwhile.  Reported: medians and their ratios to wavpack's of the same condition;
-every tqa output's SHA-256 (all variants must write the same bytes).
+every tqa output's SHA-256 (all variants must write the same bytes; a ``--ref`` tree whose encoder
+chooses otherwise, e.g. another step search, is reported as differing).
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ def main() -> int:
     ap.add_argument("wav")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--rate", type=float, default=3.0)
+    ap.add_argument("--quality", type=float, default=None, help="dB: quality= instead of rate=")
     ap.add_argument("--load", default="quiet")
     ap.add_argument("--variant", action="append", default=None, help="NAME=VAR=VALUE,VAR=VALUE (empty: none)")
     ap.add_argument("--ref", action="append", default=[], help="NAME=path/to/tqa")
     a = ap.parse_args()
     variants = a.variant or ["aot=", "jit=TQA_SV2_AOT=0", "numpy=TQA_SV2_JIT=0"]
+    aim = ["--rate", str(a.rate)] if a.quality is None else ["--quality", str(a.quality)]
     import subprocess
 
     subprocess.run([sys.executable, "-m", "tqa.sv2._aot"], check=False)  # the ahead-of-time loops, built first
@@ -53,11 +56,11 @@ def main() -> int:
                 k, _, val = kv.partition("=")
                 env[k] = val
             out = os.path.join(tmp, f"{name}.tqa")
-            cmds.append((f"tqa {name}", [TQA, "encode", a.wav, "-o", out, "--profile", "spectral2", "--rate", str(a.rate), "-f", "-q"], env))
+            cmds.append((f"tqa {name}", [TQA, "encode", a.wav, "-o", out, "--profile", "spectral2", *aim, "-f", "-q"], env))
         for r in a.ref:
             name, _, exe = r.partition("=")
             out = os.path.join(tmp, f"ref_{name}.tqa")
-            cmds.append((f"ref {name}", [exe, "encode", a.wav, "-o", out, "--profile", "spectral2", "--rate", str(a.rate), "-f", "-q"], None))
+            cmds.append((f"ref {name}", [exe, "encode", a.wav, "-o", out, "--profile", "spectral2", *aim, "-f", "-q"], None))
         for _, argv, env in cmds:  # warm-up: caches built, files in the page cache
             run(argv, env)
         rows: dict = {}
@@ -71,7 +74,7 @@ def main() -> int:
             if name != "wavpack -b3":
                 digests[name] = hashlib.sha256(pathlib.Path(argv[4]).read_bytes()).hexdigest()[:16]
     load_avg = os.getloadavg()
-    print(f"# {a.wav}, spectral2 --rate {a.rate}, {a.repeat} repeats, loadavg at the end {load_avg[0]:.2f}")
+    print(f"# {a.wav}, spectral2 {' '.join(aim)}, {a.repeat} repeats, loadavg at the end {load_avg[0]:.2f}")
     print("| load | command | wall s | CPU s | peak RSS MiB | wall / wavpack | CPU / wavpack |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for load in a.load.split(","):
