@@ -245,8 +245,9 @@ class _Spool(_Source):
     (it vanishes with the process, whatever happens) and is closed by :meth:`close`.
 
     :meth:`mirror`: 16-bit samples that are a file's bytes already (a PCM WAV's data chunk) are
-    read back from that file instead of being copied (5 minutes of stereo: 53 MB not written, the
-    fresh page-cache pages of which cost ~0.19 s of CPU on the benchmark VM)."""
+    read back from that file instead of being copied (5 minutes of stereo: 53 MB neither written
+    to nor kept in TMPDIR; its fresh page-cache pages cost ~0.17-0.19 s of CPU on a freshly booted
+    VM of the benchmark machine, ~6 ms on a warm one)."""
 
     WIDEN_ROWS = 1 << 18  # samples per channel converted at a time when the spool is widened
     COPY_BYTES = 4 << 20  # bytes copied at a time from a mirrored file into the spool (fallback)
