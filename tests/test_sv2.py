@@ -317,7 +317,7 @@ def test_streaming_encoder_gives_the_bytes_of_the_whole_stream_encoder(name, mon
 
 def test_held_array_gives_the_bytes_of_the_spool(monkeypatch):
     """sv2.Encoder.hold (an array codec's chunk read from memory, no spool) codes the bytes of
-    pushing the same samples; hold after a push is refused, and a push after hold too."""
+    pushing the same samples; hold after a push is refused, and a push or a mirror after hold too."""
     ch, n, kw, _, _ = STREAM_CASES[sorted(STREAM_CASES)[0]]
     monkeypatch.setattr(sv2, "CHUNK", 16)
     x = _stream_signal(ch, n)
@@ -335,6 +335,8 @@ def test_held_array_gives_the_bytes_of_the_spool(monkeypatch):
         enc.hold(x)
         with pytest.raises(ValueError, match="push after"):
             enc.push(x[:10])
+        with pytest.raises(ValueError, match="mirror after hold"):  # a held array has no file to mirror
+            enc.mirror(0, 0)
 
 
 def test_energies_in_slices_are_those_of_the_whole_signal():

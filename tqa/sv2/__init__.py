@@ -1272,8 +1272,8 @@ class Encoder:
         :meth:`finish` raises InputChanged, a ValueError, if the file changed meanwhile).  The file is never
         written; a duplicate of ``fd`` is kept until :meth:`close`.  Before any sample; returns
         whether it is mirrored."""
-        if self.closed or self._frames is not None:
-            raise ValueError("sv2.Encoder: mirror after finish or close")
+        if self.closed or self._frames is not None or not isinstance(self._src, _Spool):
+            raise ValueError("sv2.Encoder: mirror after hold, finish or close")
         return self._src.mirror(fd, offset)
 
     def finish(self, **late) -> tuple[bytes, "_FileFrames"]:
