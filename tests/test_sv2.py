@@ -508,9 +508,11 @@ def test_sources_read_and_segment_as_the_padded_signal(tmp_path):
             assert mirrored.mirrored and os.fstat(mirrored._f.fileno()).st_size == 0
             sources.append(mirrored)
         for src in sources:
-            for idx in ([0], [F - 1], [0, 1, 2], [1, 3, 4, 8], [0, 2, 4, 6, 8], [0, 3, 6], list(range(F))):
-                idx = np.array(idx)
-                assert src.segments(idx, N).tobytes() == transform.segments(hops, idx).tobytes()
+            for merge in (0, 2 * ch * N, 1 << 15):  # runs read apart, some joined, all joined
+                src.MERGE_BYTES = merge
+                for idx in ([0], [F - 1], [0, 1, 2], [1, 3, 4, 8], [0, 2, 4, 6, 8], [0, 3, 6], [0, 5, 8], list(range(F))):
+                    idx = np.array(idx)
+                    assert src.segments(idx, N).tobytes() == transform.segments(hops, idx).tobytes()
             r = src.read(-300, x.shape[0] + 300)
             assert r[:300].tobytes() == np.zeros((300, ch)).tobytes() and not r[-300:].any()
             assert np.array_equal(r[300:-300], x) and not src.read(x.shape[0] + 5, x.shape[0] + 9).any()

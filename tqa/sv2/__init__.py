@@ -250,6 +250,7 @@ class _Spool(_Source):
     VM of the benchmark machine, ~6 ms on a warm one)."""
 
     WIDEN_ROWS = 1 << 18  # samples per channel converted at a time when the spool is widened
+    MERGE_BYTES = 1 << 15  # runs of frames this close are read in one pread: a read costs about as much as copying ~32 KiB
     COPY_BYTES = 4 << 20  # bytes copied at a time from a mirrored file into the spool (fallback)
     CHECK_ALL, CHECK_ROWS = 1 << 16, 1024  # a mirrored file's rows compared with the pushes (see _same_as_file)
 
@@ -407,24 +408,31 @@ class _Spool(_Source):
             raise
 
     def _gather(self, idx: np.ndarray, cuts: np.ndarray, N: int, out: np.ndarray) -> bool:
-        """An int16 spool's runs of frames read into one buffer (a pread each), then every frame's
-        2N samples taken and scaled in one go: the short frames' segments come in ~100 runs a call
-        (fb5.wav: 5136 reads of ~36 us each, most of it per-read numpy work)."""
+        """An int16 spool's runs of frames read into one buffer, runs closer than MERGE_BYTES in
+        one pread (the samples between them read too), then every frame's 2N samples taken and
+        scaled in one go: the step search's every 4th frame came in one run each (fb5.wav: ~4000
+        reads in that pass; the short frames' segments in ~100 runs a call)."""
         if not self.short or idx.size == 0:
             return False
         ch, n = self.ch, self.n
         f0 = idx[cuts[:-1]]
         a = f0 * N - N // 2  # each run's samples a..b
         b = idx[cuts[1:] - 1] * N + N + N // 2
-        at = np.concatenate(([0], np.cumsum(b - a)))  # where each run's samples start in buf
+        gap = a[1:] - b[:-1]
+        join = (gap >= 0) & (2 * ch * gap <= self.MERGE_BYTES)  # run i+1 read with run i
+        head = np.concatenate(([True], ~join))
+        span = np.cumsum(head) - 1  # each run's read
+        A, B = a[head], b[np.concatenate((~join, [True]))]  # each read's samples A..B
+        at = np.concatenate(([0], np.cumsum(B - A)))  # where each read's samples start in buf
         buf = bytearray(2 * ch * int(at[-1]))  # zero outside the stream
         view = memoryview(buf)
-        for s0, s1, o in zip(np.maximum(a, 0).tolist(), np.minimum(b, n).tolist(), (at[:-1] + np.maximum(-a, 0)).tolist()):
+        for s0, s1, o in zip(np.maximum(A, 0).tolist(), np.minimum(B, n).tolist(), (at[:-1] + np.maximum(-A, 0)).tolist()):
             if s1 > s0:
                 self._read_into(view[2 * ch * o : 2 * ch * (o + s1 - s0)], 2 * ch * s0)
+        at = at[:-1][span] + (a - A[span])  # where each run's samples start in buf
         v = np.frombuffer(buf, "<i2").reshape(-1, ch)
         run = np.repeat(np.arange(cuts.size - 1), np.diff(cuts))
-        first = at[:-1][run] + (idx - f0[run]) * N  # each frame's first sample in buf
+        first = at[run] + (idx - f0[run]) * N  # each frame's first sample in buf
         enc = codec._compiled_enc()
         if enc is not None and v.dtype.isnative:  # the same values in one compiled pass
             enc.segments16(v, first.astype(np.int64, copy=False), N, out)
