@@ -16,7 +16,6 @@ Cache folder: ``TQA_CACHE_DIR``, else ``$XDG_CACHE_HOME/tqa`` (``~/.cache/tqa``)
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
 import importlib.util
 import os
@@ -24,9 +23,16 @@ import pathlib
 import re
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
+
+try:  # CPython's own SHA-256 (3.11: _sha256, 3.12+: _sha2): hashlib's import loads OpenSSL (~13 ms a process)
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - other versions
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 # argument types of the exported functions (the callers in tqa.sv2.codec pass exactly these)
 F8_1, F8_2, F8_3, F8_4 = "f8[::1]", "f8[:, ::1]", "f8[:, :, ::1]", "f8[:, :, :, ::1]"
@@ -99,7 +105,7 @@ def module_name() -> str | None:
         return None
     here = pathlib.Path(__file__)
     src = b"".join(here.with_name(f).read_bytes() for f in ("_jitenc.py", "_jit.py")) + here.read_bytes()
-    h = hashlib.sha256(src + f"|{nb}|{numpy.__version__}|{sys.version}|{sysconfig.get_platform()}|{_cpu()}".encode())
+    h = sha256(src + f"|{nb}|{numpy.__version__}|{sys.version}|{importlib.machinery.EXTENSION_SUFFIXES[0]}|{_cpu()}".encode())
     return "_tqa_sv2enc_" + h.hexdigest()[:16]
 
 
@@ -109,7 +115,7 @@ def _cpu() -> str:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith(("flags", "Features")):
-                    return hashlib.sha256(line.encode()).hexdigest()[:16]
+                    return sha256(line.encode()).hexdigest()[:16]
     except OSError:
         pass
     import platform
