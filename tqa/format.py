@@ -156,6 +156,7 @@ MAX_FRAMES = 2**32 - 1  # the u32 frame index
 FLAG_UNFINISHED = 1
 FRAME_OVERHEAD = 8
 INDEX_TAIL = 12  # u64 index offset + magic
+INDEX_ENTRY = 8  # a VBR stream's index: a u64 offset per frame and one past the last
 META_MAGIC = b"TQAM"
 META_TAG, META_CHANNEL_MASK, META_PROFILE_DATA = 1, 2, 3
 META_RECORD = struct.Struct("<BH")
@@ -478,18 +479,18 @@ class Reader:
         """The VBR index, or None when it is missing or damaged (never trusting its counts)."""
         h = self.header
         nf = h.n_frames
-        need = 8 * (nf + 1) + INDEX_TAIL
+        need = INDEX_ENTRY * (nf + 1) + INDEX_TAIL
         if self.size < h.header_size + need:
             self.problem = "truncated: no frame index at the end of a VBR stream"
             return None
         self._f.seek(self.base + self.size - INDEX_TAIL)
         tail = self._f.read(INDEX_TAIL)
         (pos,) = struct.unpack_from("<Q", tail)
-        if tail[8:] != INDEX_MAGIC or pos != self.size - INDEX_TAIL - 8 * (nf + 1):
+        if tail[8:] != INDEX_MAGIC or pos != self.size - INDEX_TAIL - INDEX_ENTRY * (nf + 1):
             self.problem = "damaged or missing frame index (truncated VBR stream, or bytes appended)"
             return None
         self._f.seek(self.base + pos)
-        offsets = np.frombuffer(self._f.read(8 * (nf + 1)), "<u8").astype(np.int64)
+        offsets = np.frombuffer(self._f.read(INDEX_ENTRY * (nf + 1)), "<u8").astype(np.int64)
         if offsets[0] != h.header_size or offsets[-1] != pos or np.any(np.diff(offsets) < FRAME_OVERHEAD + 1):
             self.problem = "damaged frame index"
             return None
