@@ -264,13 +264,14 @@ def test_corrupted_frames_raise_frame_error_with_their_index(monkeypatch, compil
 # -- the streaming encoder (issue 11): bounded memory, the bytes of the whole-stream encoder ----
 # sha256 (first 32 hex digits) of params + frames made by the whole-array encoder of 0.3 (before
 # streaming; the rate= cases since the step search's rate model and size prediction, the quality=
-# ones since its secant search (sv2._largest_passing), which choose other steps), with CHUNK = 16 and SUBSET_FRAMES = 32 so that these short signals take every path
+# ones since its secant search (sv2._largest_passing), hop512_ms since long streams take sizes within
+# sv2.LONG_SLACK, which choose other steps), with CHUNK = 16 and SUBSET_FRAMES = 32 so that these short signals take every path
 # of a long one: several chunks, a subset search, the every-4th-frame estimate.
 STREAM_CASES = {
     "stereo_rate_auto": (2, 3 * SR, dict(rate=3.0), 65, "7b2992749a5afc4614621811f4d18767"),
     "mono_quality_hop256_rotate": (1, 2 * SR, dict(quality=40.0, hop=256, rotate=True, seed=5), 345,
                                    "824a937f3ebb9b0ba92237b211e15fe6"),
-    "stereo_rate_hop512_ms": (2, 2 * SR, dict(rate=2.0, hop=512, stereo="ms"), 173, "39957097a7c440b7d63259a8efc4d0a5"),
+    "stereo_rate_hop512_ms": (2, 2 * SR, dict(rate=2.0, hop=512, stereo="ms"), 173, "32588bbb448a2b4b8cf4ea1369bf1d9d"),
     "stereo_quality_auto": (2, 2 * SR, dict(quality=45.0), 87, "a34678c43fce7a716807f05c5f22b010"),
 }
 
@@ -296,6 +297,32 @@ def _streamed(x: np.ndarray, sizes, **kw):
         params, frames = enc.finish()
         return params, list(frames)
 
+
+
+def test_a_long_stream_takes_a_size_within_its_slack(monkeypatch):
+    """Where every 4th frame's estimate sets the step (a long stream), a whole-stream count that
+    predicts a size within sv2.LONG_SLACK of the rate is coded as it is; outside it, the step
+    moves and the stream is counted again."""
+    monkeypatch.setattr(sv2, "CHUNK", 16)
+    monkeypatch.setattr(sv2, "SUBSET_FRAMES", 32)
+    x = _stream_signal(2, 4 * SR)
+    whole = []
+    count = sv2._Stream.counts
+
+    def counting(self, step, every=1, **kw):
+        whole.append(every == 1)
+        return count(self, step, every, **kw)
+
+    monkeypatch.setattr(sv2._Stream, "counts", counting)
+    sizes = {}
+    for slack in ((0.95, 1.05), (1.0, 1.0)):  # wide; none can be met
+        monkeypatch.setattr(sv2, "LONG_SLACK", slack)
+        whole.clear()
+        params, frames = sv2.encode(x, rate=3.0, hop=1024, sample_rate=SR, frame_overhead=8)
+        assert len(frames) >= 4 * sv2.SUBSET_FRAMES and not whole[0]  # the every-4th-frame estimate ran
+        sizes[slack] = (sum(whole), _bits(params, frames, x.size, 8))
+    assert sizes[(0.95, 1.05)][0] == 1 and sizes[(1.0, 1.0)][0] >= 2
+    assert 0.95 * 3.0 <= sizes[(0.95, 1.05)][1] <= 1.05 * 3.0
 
 @pytest.mark.parametrize("name", sorted(STREAM_CASES))
 def test_streaming_encoder_gives_the_bytes_of_the_whole_stream_encoder(name, monkeypatch):
