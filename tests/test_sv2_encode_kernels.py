@@ -134,6 +134,16 @@ def test_analysis_from_samples_matches_numpy(kernels, ch, N):
     for name in ("X", "XM", "EB", "EBM", "e_lo", "e_blk", "guard", "short"):
         _same(getattr(ref, name), getattr(got, name))
         _same(getattr(ref, name), getattr(alt, name))
+    # an int16 spool's quotients (fold_block16: windows times 256) give the grid's values
+    q = np.clip(np.rint(block / 64), -32768, 32767).astype(np.int16)
+    use(None)
+    ref16 = codec.analyze(codec._block_segments(q * 256.0, np.arange(F), F), short, rl, rr, st)
+    alt16 = codec.analyze(None, short, rl, rr, st, block=q)
+    use(mod)
+    got16 = codec.analyze(None, short, rl, rr, st, block=q)
+    for name in ("X", "XM", "EB", "EBM", "e_lo", "e_blk", "guard", "short"):
+        _same(getattr(ref16, name), getattr(got16, name))
+        _same(getattr(ref16, name), getattr(alt16, name))
 
 
 def test_packing_matches_numpy(kernels):

@@ -207,6 +207,11 @@ class _Source:
         """Samples a..b for the silence maps (only their zeros matter): :meth:`read`'s."""
         return self.read(a, b)
 
+    def read16(self, a: int, b: int) -> np.ndarray | None:
+        """:meth:`read`'s samples / 256 as int16 (zero outside the stream) where the source holds
+        them so (an int16 spool), else None."""
+        return None
+
     def new_frames(self):
         return _Frames()
 
@@ -449,8 +454,12 @@ class _Spool(_Source):
 
     def zero_rows(self, a: int, b: int) -> np.ndarray:
         """:meth:`read`'s zeros: an int16 spool's samples as they are (no float64 grid made)."""
+        q = self.read16(a, b)
+        return self.read(a, b) if q is None else q
+
+    def read16(self, a: int, b: int) -> np.ndarray | None:
         if not self.short:
-            return self.read(a, b)
+            return None
         out = np.zeros((b - a, self.ch), np.int16)
         lo, hi = max(a, 0), min(b, self.n)
         if hi > lo:
@@ -681,7 +690,9 @@ class _Stream:
         if idx.size and int(idx[-1]) - int(idx[0]) == idx.size - 1 and codec._compiled_enc() is not None:
             # consecutive frames: the compiled transform reads their samples as they are
             f0 = int(idx[0])
-            blk = self.src.read(f0 * N - N // 2, (f0 + idx.size) * N + N // 2)
+            a, b = f0 * N - N // 2, (f0 + idx.size) * N + N // 2
+            blk = self.src.read16(a, b)  # an int16 spool's samples as they are (fb5.wav: ~3% of the encode)
+            blk = self.src.read(a, b) if blk is None else blk
             return codec.analyze(None, self.short[idx], self.r[idx], self.r[idx + 1], self.st, self.guard[idx], block=blk)
         return codec.analyze(self.src.segments(idx, N), self.short[idx], self.r[idx], self.r[idx + 1], self.st,
                              self.guard[idx])  # fmt: skip

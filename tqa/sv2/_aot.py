@@ -41,6 +41,7 @@ B1_1, B1_3 = "b1[::1]", "b1[:, :, ::1]"
 SIGNATURES = {
     "fold_frames": f"void({F8_3}, {B1_1}, {I8_1}, {I8_1}, {F8_3}, {F8_3}, {I8_1}, {F8_3}, {F8_4})",
     "fold_block": f"void({F8_2}, {B1_1}, {I8_1}, {I8_1}, {F8_3}, {F8_3}, {I8_1}, {F8_3}, {F8_4})",
+    "fold_block16": f"void(i2[:, ::1], {B1_1}, {I8_1}, {I8_1}, {F8_3}, {F8_3}, {I8_1}, {F8_3}, {F8_4})",
     "ms_energies": f"void({F8_3}, {F8_3}, {F8_3}, {F8_3}, f8)",
     "band_energies": f"void({F8_2}, {F8_2})",
     "quantize": f"void({F8_3}, {F8_3}, {B1_1}, {I8_2}, {F8_1}, f8, f8, b1, f8, {I8_3}, {F8_3}, {F8_3}, {F8_3})",
@@ -65,7 +66,7 @@ DECODE_SIGNATURES = {
 }
 SIGNATURES.update(DECODE_SIGNATURES)
 
-ALIASES = {"pack16": "pack", "zero_map16": "zero_map"}  # the same function for another type (the JIT dispatches by type)
+ALIASES = {"pack16": "pack", "zero_map16": "zero_map", "fold_block16": "fold_block"}  # the same function for another type (the JIT dispatches by type)
 
 _loaded: list = []
 

@@ -615,6 +615,7 @@ def pack(q, cls, ms, e, short, r, zany, shift, C, cum, freq):  # pragma: no cove
     return out[:p], offs, cut
 
 
+fold_block16 = fold_block  # x as an int16 spool's quotients, windows times 256: the same products (x·256·w, 256 exact)
 pack16 = pack  # q as int16 (what tqa.sv2._Kept reads back): the JIT dispatches by type
 
 

@@ -293,7 +293,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
     from N/2 before the first frame's hop (seg None: the same values)."""
     jit = _compiled_enc()
     if block is not None and jit is None:
-        seg = _block_segments(block, np.arange(short.size), short.size)
+        seg = _block_segments(_grid16(block), np.arange(short.size), short.size)
     if jit is not None:
         X = _forward_compiled(jit, seg, short, rl, rr, block)
     else:
@@ -308,7 +308,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
         sel = np.flatnonzero(short) if st.preecho else np.zeros(0, np.int64)
         e_lo, e_blk = np.zeros((F, transform.SHORT)), np.zeros((F, transform.SHORT))
         if sel.size:
-            e_lo[sel], e_blk[sel] = preecho_levels(_block_segments(block, sel, F), np.ones(sel.size, bool), st)
+            e_lo[sel], e_blk[sel] = preecho_levels(_grid16(_block_segments(block, sel, F)), np.ones(sel.size, bool), st)
     else:
         e_lo, e_blk = preecho_levels(seg, short, st)
     if pg is not None:  # the guard sees the frame's weighted steps
@@ -336,14 +336,20 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
 
 
 @functools.lru_cache(maxsize=8)
-def _windows(N: int) -> tuple[np.ndarray, np.ndarray]:
+def _windows(N: int, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """The windows :func:`tqa.sv2.transform.forward_segments` uses at hop N: long ones (3, 3, 2N)
-    by overlap code (0: none, 1: N/16, 2: N/2) at each edge, short ones (2, 2, N/4)."""
+    by overlap code (0: none, 1: N/16, 2: N/2) at each edge, short ones (2, 2, N/4); times
+    ``gain`` (a power of two: exact)."""
     m = N // transform.SHORT
     rs = (0, N // 16, N // 2)
     WL = np.stack([np.stack([transform.block_window(N, a, b) for b in rs]) for a in rs])
     WS = np.stack([np.stack([transform.block_window(m, a, b) for b in rs[:2]]) for a in rs[:2]])
-    return WL, WS
+    return WL * gain, WS * gain
+
+
+def _grid16(x: np.ndarray) -> np.ndarray:
+    """An int16 spool's quotients as the grid's float64 values (times 256, exact); others as they are."""
+    return np.multiply(x, 256.0) if x.dtype == np.int16 else x
 
 
 def _block_segments(block: np.ndarray, sel: np.ndarray, F: int) -> np.ndarray:
@@ -382,6 +388,9 @@ def _forward_compiled(jit, seg: np.ndarray | None, short: np.ndarray, rl: np.nda
         X[short] = 0.0
     if seg is not None:
         jit.fold_frames(np.ascontiguousarray(seg), short, lc, rc, WL, WS, sidx, X, XS)
+    elif block.dtype == np.int16:  # an int16 spool's quotients: the grid's products, no float64 copy of the samples
+        WL, WS = _windows(N, 256.0)
+        jit.fold_block16(np.ascontiguousarray(block), short, lc, rc, WL, WS, sidx, X, XS)
     else:
         jit.fold_block(np.ascontiguousarray(block, np.float64), short, lc, rc, WL, WS, sidx, X, XS)
     X = _dct4(X)
