@@ -352,3 +352,71 @@ def test_error_before_an_attack_stays_below_the_signal():
     y = sv2.decode(params, frames)
     pre = slice(at - SR // 100, at)
     assert np.mean((g[pre] - y[pre]) ** 2) < 0.5 * np.mean(g[pre] ** 2)
+
+
+def _stop(into_silence: bool = False):
+    """A loud tone cut off mid-frame (hop 1024, frame 10) into 1-LSB noise (or digital silence)."""
+    rng = np.random.default_rng(16)
+    n, stop = SR // 2, 10 * 1024 + 600
+    t = np.arange(n) / SR
+    x = np.where(np.arange(n) < stop, 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.normal(size=n), 0.0)
+    g = np.rint(x * 2**23)
+    if not into_silence:
+        g[stop:] = np.rint(rng.normal(size=n - stop) * 256)  # RMS 1 LSB of 16-bit audio
+    return g[:, None], stop
+
+
+def test_detect_releases_finds_a_hard_stop_not_a_fade_silence_or_the_end():
+    e = np.full(8 * 8, 1e9)
+    e[3 * 8 + 5 :] = 1e4  # frame 3, sub-block 4 the last loud one
+    assert np.flatnonzero(codec.detect_releases(e, 100.0, e.size)).tolist() == [3]
+    assert not codec.detect_releases(e, 100.0, 3 * 8 + 5 + 7).any()  # its quiet reaches past the signal
+    z = e.copy()
+    z[3 * 8 + 9] = 0.0  # one digitally silent sub-block after it: the silence maps' case
+    assert not codec.detect_releases(z, 100.0, e.size).any()
+    f = np.full(8 * 8, 1e9) * 0.7 ** np.arange(64)  # a fade: 8 sub-blocks fall ~12 dB
+    assert not codec.detect_releases(f, 100.0, e.size).any()
+    last = e.copy()
+    last[: 3 * 8 + 8] = 1e9
+    last[3 * 8 + 8 :] = 1e4  # the stop in a frame's last sub-block: the next frame's overlap holds it too
+    assert np.flatnonzero(codec.detect_releases(last, 100.0, e.size)).tolist() == [3, 4]
+
+
+def test_hard_stop_gets_short_blocks_and_less_post_echo():
+    """loops_sonicpi at 21.1 s: a long block over a hard stop spread its noise into the 1-LSB
+    quiet after it; tune=perceptual codes that frame in short blocks (sqnr: unchanged)."""
+    g, stop = _stop()
+    f = stop // 1024
+    a = _enc(g, rate=3.0, hop=1024)
+    b = _enc(g, rate=3.0, hop=1024, release=0.0)
+    assert a[1][f][0] & 1 and not b[1][f][0] & 1  # frame header bit 0: short blocks
+    assert not sv2.encode(g, rate=3.0, sample_rate=SR, hop=1024)[1][f][0] & 1
+    after = slice(stop + 64, stop + SR // 50)  # 20 ms after the cut, past a short block's overlap
+    err = [np.mean((g[after] - sv2.decode(*s)[after]) ** 2) for s in (a, b)]
+    assert err[0] < 0.25 * err[1]
+
+
+def test_stop_into_digital_silence_keeps_its_long_block():
+    g, stop = _stop(into_silence=True)
+    f = stop // 1024
+    a = _enc(g, rate=3.0, hop=1024)
+    assert not a[1][f][0] & 1
+    assert a == _enc(g, rate=3.0, hop=1024, release=0.0)
+
+
+def test_hard_stop_streams_and_engines_agree(monkeypatch):
+    """The stop test looks 8 sub-blocks ahead: a stream pushed in pieces, and the encoder without
+    the compiled loops, write the bytes of the whole-array encoder."""
+    from tqa.sv2 import _jit
+
+    g, stop = _stop()
+    want = _enc(g, rate=3.0, hop=1024)
+    assert want[1][stop // 1024][0] & 1
+    with sv2.Encoder(1, sample_rate=SR, rate=3.0, hop=1024, tune="perceptual") as enc:
+        for lo in range(0, g.shape[0], 5003):
+            enc.push(g[lo : lo + 5003])
+        params, frames = enc.finish()
+        assert (params, list(frames)) == (want[0], list(want[1]))
+    if _jit.AVAILABLE:
+        monkeypatch.setattr(_jit, "AVAILABLE", False)
+        assert _enc(g, rate=3.0, hop=1024) == want

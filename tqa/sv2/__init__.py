@@ -648,6 +648,8 @@ class _Stream:
             em, e = src.energy  # 128-sample energies (averaged to the hop's sub-blocks), or the hop's own
             e = e[: F * N // em].reshape(-1, m // em).mean(axis=1)
             self.short, self.guard = codec.detect_attacks(e, N, st.attack_ratio, st.sample_rate)
+            if st.tune == "perceptual" and st.release > 0:  # hard stops too (no guard: nothing quiet before)
+                self.short = self.short | codec.detect_releases(e, st.release, n // m)
         else:
             self.short, self.guard = np.zeros(F, bool), np.zeros((F, transform.SHORT), bool)
         self.r = transform.overlaps(self.short, N)

@@ -21,13 +21,21 @@ W[f, k] = w[band(k)] · 2**(g[f]/4) · 2**(u[f, group(k)]/4), all >= 1:
   free masking curve per frame); **``lnoise`` instead in frames whose coarse spectrum is flat
   (:func:`group_flatness` >= ``lflat``: broadband percussion, measured better on hits/loops).
 
-Short frames (attacks) use u = 0 (the frame gain g only: measured better on percussion and
+Short frames use u = 0 (the frame gain g only: measured better on percussion and
 speech than both or neither).  The encoder divides the coefficients by W before
 quantizing, so band classes, stereo decisions (L/R or M/S by the rate proxy), rate estimates
 and the pre-echo guard (its noise scaled by the RMS of w and of the frame's gains) all work in the weighted domain
 ("the same cost"); the decoder multiplies the dequantized, noise-filled coefficients by W.  W
 is the same for every channel of a frame and constant inside a band, so it commutes with M/S
 and with the band rotation.
+
+**Hard stops** (an encoder choice: short frames were already sent): besides attacks, a
+perceptual stream codes in short blocks the frames holding a sub-block 100 times (``release``)
+louder than the mean of the 8 after it, unless one of those is digital silence
+(:func:`tqa.sv2.codec.detect_releases`).  A long block over such a stop spreads its noise into
+the quiet after it, where nothing masks it: loops_sonicpi at 21.1 s, a 10-ms burst cut to 1 LSB
+RMS, had 20-30 LSB RMS of error for 20 ms after the cut (WavPack 1-2), which alone made the
+whole file's Zimtohrli 1.14x WavPack's at -b4 (0.78x with the stop in short blocks).
 
 **Noise filling**: bands that quantize to all zeros (class 0) are grouped G bands at a time
 (per channel, G = 1, 2, 4 or 8 sent per stream); each group with at least one empty band gets a
