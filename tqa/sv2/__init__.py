@@ -87,8 +87,9 @@ CACHE_BYTES = 96 << 20
 FINE_BYTES = 400 << 20  # quality=: the whole-stream search is finer on streams up to this size of analyses
 # A long stream (the step from every 4th frame's counts) takes a size within these fractions of its
 # rate: there a recount is a whole pass more (~30% of its encode), and every 4th frame's estimate is off
-# by up to ~0.7% on varied material (sonic-pi samples and corpus files strung together, 80-324 s:
-# 5 of 6 such files at rate 3 took two passes with [0.997, 1]).  Shorter streams aim at [0.997, 1].
+# by up to ~0.7% on varied material (tools/varied_inputs.py, 80-324 s: 10 of 12 encodes at rates 2,
+# 3, 4 counted twice with [0.997, 1], 1 of 12 with these, at 0.9915-1.0004 of the rate).  Shorter
+# streams aim at [0.997, 1].
 LONG_SLACK = (0.991, 1.005)
 SUBSET_FRAMES = 256  # frames the step search runs on (every k-th frame of a longer stream; fewer, see SUBSET_BYTES)
 # Bytes of one (frames, channels, hop) float64 array of a chunk and of the search's subset: their
