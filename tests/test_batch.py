@@ -59,13 +59,13 @@ def corpus(tmp_path):
 def single_process(src, name, tmp_path):
     out = tmp_path / "ref" / (name + ".tqa")
     out.parent.mkdir(parents=True, exist_ok=True)
-    audio.encode_file(src / name, out)
+    audio.encode_file(src / name, out, profile="time")
     return out.read_bytes()
 
 
 def test_outputs_identical_to_single_process_encodes(corpus, tmp_path, cluster):
     dst = tmp_path / "dst"
-    s = batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT, verify=True)
+    s = batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT, verify=True, profile="time")
     assert s["files"] == 5 and s["failed"] == 0 and s["skipped_complete"] == 0 and s["workers"] == 2
     for name in ("music/a.wav", "music/live/b.flac", "speech/c.wav", "speech/d.wav", "music/long.wav"):
         out = (dst / name).with_suffix(".tqa")
@@ -185,7 +185,7 @@ def test_cli_rerun_empty_and_checks(corpus, tmp_path, cluster, capsys):
                   "--rate", "2.5", "--json")  # fmt: skip
     assert code == 0, r.err
     assert tqa.info((tmp_path / "o3" / "speech" / "c.tqa").read_bytes())["hop"] == 512
-    code, r = cli("batch", corpus, tmp_path / "o4", "--hop", "512")
+    code, r = cli("batch", corpus, tmp_path / "o4", "--profile", "time", "--hop", "512")
     assert code == 2 and "--hop applies to --profile spectral" in r.err
 
 
@@ -206,7 +206,7 @@ def test_clashing_stems_and_skipped_files(tmp_path, cluster):
 
 def test_long_file_segments_are_kept_for_resume(corpus, tmp_path, cluster):
     dst = tmp_path / "dst"
-    batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT)
+    batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT, profile="time")  # segmentable
     ref = (dst / "music" / "long.tqa").read_bytes()
     # an interrupted run: the output not joined yet, two of five segments done
     (dst / "music" / "long.tqa").unlink()
@@ -220,9 +220,30 @@ def test_long_file_segments_are_kept_for_resume(corpus, tmp_path, cluster):
     per = SEGMENT // fs
     for first in (0, per):
         batch.segment_task(str(src), head, first * fs, per * fs, first, None, str(scratch / f"{first:012d}.seg"))
-    s = batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT)
+    s = batch.run_batch(corpus, dst, scheduler=cluster, segment_samples=SEGMENT, profile="time")
     assert s["files"] == 1 and s["segments_reused"] == 2
     assert (dst / "music" / "long.tqa").read_bytes() == ref and not scratch.exists()
+
+
+def test_default_profile_is_spectral2_and_settings_pick(corpus, tmp_path, cluster, capsys):
+    """A batch that names no profile codes spectral2 at 3.0 bits/sample (whole: it is not segmentable),
+    the bytes of a single-process encode; --bits picks the time profile (segments and all)."""
+    from tqa.cli import main
+
+    s = batch.run_batch(corpus, tmp_path / "dst", scheduler=cluster, segment_samples=SEGMENT)
+    assert s["files"] == 5 and s["failed"] == 0 and not s.get("segments_reused")
+    for p in (tmp_path / "dst").rglob("*.tqa"):
+        inf = tqa.info(p.read_bytes())
+        assert inf["profile"] == "spectral2" and inf["rate"] == 3.0, p
+    ref = tmp_path / "one.tqa"
+    audio.encode_file(corpus / "music" / "long.wav", ref)
+    assert (tmp_path / "dst" / "music" / "long.tqa").read_bytes() == ref.read_bytes()
+    with pytest.raises(SystemExit) as e:
+        main(["batch", str(corpus), str(tmp_path / "b4"), "--scheduler", cluster, "--bits", "4", "-q"])
+    assert e.value.code == 0, capsys.readouterr().err
+    for p in (tmp_path / "b4").rglob("*.tqa"):
+        inf = tqa.info(p.read_bytes())
+        assert inf["profile"] == "time" and inf["bits"] == 4, p
 
 
 def test_missing_dask_gives_a_hint(monkeypatch, capsys, tmp_path):

@@ -64,18 +64,18 @@ def files(tmp_path_factory):
     write(f["other_rate"], 1000, 1, "PCM_16", sr=8000)
     write(f["stereo"], 1000, 2, "PCM_16")
     f["txt"].write_text("hello")
-    audio.encode_file(f["a"], f["t"])
+    audio.encode_file(f["a"], f["t"], profile="time")  # time-profile frames: 4096 samples each
     data = bytearray(f["t"].read_bytes())
     h = tqa.Decoder(bytes(data)).header
     data[h.frame_offset(1) + 10] ^= 0xFF
     f["bad"].write_bytes(bytes(data))
     x = np.random.default_rng(1).normal(0, 0.1, (44100, 2)).astype(np.float32)
-    long = tqa.encode(x, 44100)
+    long = tqa.encode(x, 44100, profile="time")
     f["many"].write_bytes(long)
     f["trunc"].write_bytes(long[: len(long) // 3])
-    f["hi"].write_bytes(tqa.encode(x[:3000], 256000))
-    f["wide"].write_bytes(tqa.encode(np.zeros((10, 1100), np.float32), 48000))
-    f["ten"].write_bytes(tqa.encode(np.zeros((100, 10), np.float32), 48000))
+    f["hi"].write_bytes(tqa.encode(x[:3000], 256000, profile="time"))
+    f["wide"].write_bytes(tqa.encode(np.zeros((10, 1100), np.float32), 48000, profile="time"))
+    f["ten"].write_bytes(tqa.encode(np.zeros((100, 10), np.float32), 48000, profile="time"))
     os.symlink(f["a"], f["sym"])
     os.link(f["a"], f["hard"])
     return f
@@ -93,7 +93,9 @@ BAD = [
     (["encode", "{a}", "-o", "{out}/x.tqa", "--residual", "qj"], "choose from"),
     (["encode", "{a}", "-o", "{out}/x.tqa", "--bitz", "3"], "did you mean --bits"),
     (["encode", "{a}", "-o", "{out}/x.tqa", "--profile", "spectral", "--bits", "4"], "--bits applies to --profile time, not --profile spectral"),
-    (["encode", "{a}", "-o", "{out}/x.tqa", "--rate", "3"], "--rate applies to --profile spectral"),
+    (["encode", "{a}", "-o", "{out}/x.tqa", "--profile", "time", "--rate", "3"], "--rate applies to --profile spectral"),
+    (["encode", "{a}", "-o", "{out}/x.tqa", "--bits", "4", "--hop", "2048"], "no profile takes all of --bits (time), --hop (spectral or spectral2)"),
+    (["run", "-i", "{a}", "-o", "{out}/x.wav", "--rate", "3"], "--rate applies to --profile spectral or spectral2, not --profile time"),
     (["encode", "{a}", "-o", "{out}/x.tqa", "--profile", "spectral", "--rate", "3", "--quality", "40"], "not both"),
     (["encode", "{a}", "-o", "{out}/x.tqa", "--profile", "spectral", "--rate", "40"], "--rate"),
     (["encode", "{a}", "-o", "{out}/x.tqa", "--profile", "mdct"], "'time', 'spectral'"),
@@ -379,7 +381,7 @@ def test_fifo_input_is_read_once(files, tmp_path, tqa_cli):
     t = threading.Thread(target=feed)
     t.start()
     try:
-        tqa_cli("encode", fifo, "-o", tmp_path / "p.tqa", "-q")
+        tqa_cli("encode", fifo, "-o", tmp_path / "p.tqa", "-q", "--profile", "time")  # files["t"] is time
     finally:
         t.join(10)
     assert (tmp_path / "p.tqa").read_bytes() == files["t"].read_bytes()
@@ -496,7 +498,7 @@ def test_unfinished_stream_one_line_and_hint(tmp_path, tqa_cli):
     import tqa.api
 
     buf = io.BytesIO()
-    enc = tqa.api.Encoder(buf, 8000, 1)
+    enc = tqa.api.Encoder(buf, 8000, 1, profile="time")  # (spectral2 writes nothing before close)
     enc.write(np.zeros(300_000, np.float32))  # frames written, never closed (a killed writer)
     (tmp_path / "u.tqa").write_bytes(buf.getvalue())
     enc.closed = True

@@ -76,7 +76,7 @@ def test_pipes_stdin_to_stdout_and_back(wav, tmp_path):
 def test_closed_pipe_is_quiet(wav, tmp_path):
     """tqa verify *.tqa | head -1: more report than a pipe holds, the reader gone after one line."""
     shutil.copy(wav, tmp_path / "a.wav")
-    run("encode", tmp_path / "a.wav", "-q")
+    run("encode", tmp_path / "a.wav", "-q", "--profile", "time")  # 2 frames of 4096 samples
     names = " ".join(["a.tqa"] * 4000)  # ~100 kB of report
     p = subprocess.run(f"{TQA} verify {names} | head -1; echo \"rc=${{PIPESTATUS[0]}}\"", shell=True,
                        executable="/bin/bash", capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
@@ -118,7 +118,7 @@ def test_file_size_limit_during_decode(wav, tmp_path):
     x = np.random.default_rng(0).normal(0, 0.1, (200000, 2)).astype(np.float32)
     import tqa
 
-    big.write_bytes(tqa.encode(x, 44100))
+    big.write_bytes(tqa.encode(x, 44100, profile="time"))
 
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

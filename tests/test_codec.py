@@ -72,10 +72,10 @@ def test_qjl_beats_no_residual_and_sign_beats_qjl():
 
 
 def test_silence_is_exact_and_silent_blocks_stay_exact():
-    assert not tqa.decode(tqa.encode(np.zeros((5000, 2)), 8000))[0].any()
+    assert not tqa.decode(tqa.encode(np.zeros((5000, 2)), 8000, profile="time"))[0].any()
     x = np.random.default_rng(1).normal(0, 0.3, 4096)
     x[1024:2048] = 0.0  # two whole silent blocks inside a loud signal
-    y = tqa.decode(tqa.encode(x, 8000))[0]
+    y = tqa.decode(tqa.encode(x, 8000, profile="time"))[0]
     assert np.array_equal(y[1024:2048], np.zeros(1024, np.float32))
 
 
@@ -99,7 +99,7 @@ def test_seed_failure_would_be_caught():
     old = blockcodec.HARD_BLOCK_DB
     try:
         blockcodec.HARD_BLOCK_DB = 300.0  # never retry
-        y, _ = tqa.decode(tqa.encode(x, 8000, engine="numpy"), dtype="float64")
+        y, _ = tqa.decode(tqa.encode(x, 8000, engine="numpy", profile="time"), dtype="float64")
     finally:
         blockcodec.HARD_BLOCK_DB = old
     assert block_sqnr(x, y, 512)[0].min() < 10
@@ -123,15 +123,15 @@ def test_nan_inf_named_by_index_and_channel(bad):
     x = np.zeros((100, 3), np.float32)
     x[42, 2] = bad
     with pytest.raises(ValueError, match=r"sample 42, channel 2"):
-        tqa.encode(x, 8000)
+        tqa.encode(x, 8000, profile="time")
 
 
 def test_headroom():
     x = np.random.default_rng(0).normal(0, 3.0, 4096).clip(-16, 16)
-    y, _ = tqa.decode(tqa.encode(x, 8000), dtype="float64")
+    y, _ = tqa.decode(tqa.encode(x, 8000, profile="time"), dtype="float64")
     assert sqnr_db(x, y) > 35
     with pytest.raises(ValueError, match="sample 7, channel 0.*16"):
-        tqa.encode(np.r_[np.zeros(7), 16.5], 8000)
+        tqa.encode(np.r_[np.zeros(7), 16.5], 8000, profile="time")
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_headroom():
 )
 def test_bad_settings(kw, match):
     with pytest.raises(ValueError, match=match):
-        tqa.encode(np.zeros(10), 8000, **kw)
+        tqa.encode(np.zeros(10), 8000, profile="time", **kw)
 
 
 @pytest.mark.parametrize(
@@ -165,23 +165,23 @@ def test_bad_settings(kw, match):
 )
 def test_bad_arrays(x, exc):
     with pytest.raises(exc, match="samples"):
-        tqa.encode(x, 8000)
+        tqa.encode(x, 8000, profile="time")
 
 
 def test_lists_strided_and_big_endian_inputs():
     x = np.random.default_rng(2).normal(0, 0.1, (3000, 2))
-    ref = tqa.encode(x, 8000)
-    assert tqa.encode(x.tolist(), 8000) == ref
-    assert tqa.encode(x.astype(">f8"), 8000) == ref
+    ref = tqa.encode(x, 8000, profile="time")
+    assert tqa.encode(x.tolist(), 8000, profile="time") == ref
+    assert tqa.encode(x.astype(">f8"), 8000, profile="time") == ref
     wide = np.zeros((3000, 4))
     wide[:, ::2] = x
-    assert tqa.encode(wide[:, ::2], 8000) == ref
-    assert tqa.encode(np.asfortranarray(x), 8000) == ref
+    assert tqa.encode(wide[:, ::2], 8000, profile="time") == ref
+    assert tqa.encode(np.asfortranarray(x), 8000, profile="time") == ref
 
 
 def test_random_access_reads_only_needed_frames():
     x = np.random.default_rng(3).normal(0, 0.1, (200_000, 2)).astype(np.float32)
-    data = tqa.encode(x, 44100)
+    data = tqa.encode(x, 44100, profile="time")
     full, _ = tqa.decode(data)
     f = CountingIO(data)
     part, _ = tqa.decode(f, start=123_456, frames=1000)
@@ -227,7 +227,7 @@ def test_decode_in_a_fresh_process(tmp_path):
 def test_info_counts_every_byte():
     x = np.zeros((44100, 2), np.int16)
     x[:, 0] = (np.random.default_rng(0).normal(0, 3000, 44100)).astype(np.int16)
-    data = tqa.encode(x, 44100)
+    data = tqa.encode(x, 44100, profile="time")
     inf = tqa.info(data)
     assert inf["bytes"] == len(data)
     assert inf["bits_per_sample"] == pytest.approx(len(data) * 8 / (44100 * 2))
@@ -244,7 +244,7 @@ def test_int16_exact_dtype_round_trip_quality():
 
 def test_decoded_arrays_are_c_ordered():
     x = np.random.default_rng(0).normal(0, 0.1, (5000, 3))
-    data = tqa.encode(x, 8000)
+    data = tqa.encode(x, 8000, profile="time")
     for dtype in ("float32", "float64", "int16", "int32"):
         y, _ = tqa.decode(data, dtype=dtype)
         assert y.flags.c_contiguous, dtype
@@ -263,7 +263,7 @@ def test_hard_blocks_batched_across_codec_calls_give_the_same_stream(engine, mon
     x[:: per_call // 3] = 32000  # impulses: hard blocks in every call
     x[per_call : per_call + 20000] = rng.integers(-2, 3, (20000, 2))  # quantization on the grid: more of them
     x = x.clip(-32768, 32767).astype(np.int16)
-    batched = tqa.encode(x, 44100, engine=engine)
+    batched = tqa.encode(x, 44100, engine=engine, profile="time")
     real_init = time_profile._Encoder.__init__
 
     def at_once(self, *a, **kw):
@@ -271,9 +271,9 @@ def test_hard_blocks_batched_across_codec_calls_give_the_same_stream(engine, mon
         self._max_job_rows = 1  # every call's hard blocks recoded before its frames, as one codec call would
 
     monkeypatch.setattr(time_profile._Encoder, "__init__", at_once)
-    assert tqa.encode(x, 44100, engine=engine) == batched
+    assert tqa.encode(x, 44100, engine=engine, profile="time") == batched
     monkeypatch.undo()
-    head = tqa.stream.header_bytes(44100, 2, len(x), source_format="int16")
+    head = tqa.stream.header_bytes(44100, 2, len(x), source_format="int16", profile="time")
     fs = tqa.info(batched)["frame_samples"]
     cut = 5 * fs
     seg = tqa.stream.encode_segment(head, x[:cut], 0, engine=engine) + tqa.stream.encode_segment(head, x[cut:], 5,

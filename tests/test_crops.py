@@ -27,7 +27,7 @@ def files(tmp_path_factory):
     paths = []
     for i, (n, profile) in enumerate([(SR * 5, "time"), (SR * 3, "spectral"), (SR * 4 + 123, "time")]):
         p = d / f"f{i}.tqa"
-        kw = {"profile": "spectral", "rate": 4.0} if profile == "spectral" else {}
+        kw = {"profile": "spectral", "rate": 4.0} if profile == "spectral" else {"profile": "time"}
         p.write_bytes(tqa.encode(_signal(n, 2, i), SR, **kw))
         paths.append(str(p))
     return paths

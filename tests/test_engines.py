@@ -100,7 +100,7 @@ def test_numpy_engine_runs_on_any_array_namespace(xp):
 
 def test_registry_errors_list_engines():
     with pytest.raises(ValueError, match="numpy.*scipy.*tiled"):
-        tqa.encode(np.zeros(10), 8000, engine="nope")
+        tqa.encode(np.zeros(10), 8000, engine="nope", profile="time")
     with pytest.raises(ValueError, match="available engines"):
         tqa.set_engine("cuda")
 
@@ -114,15 +114,15 @@ def test_set_engine_scoped_and_global(monkeypatch):
             monkeypatch.setattr(eng, kernel, lambda *a, _o=orig, _n=name: calls.append(_n) or _o(*a))
     x = np.random.default_rng(0).normal(0, 0.1, 2048)
     with tqa.set_engine("tiled"):
-        tqa.encode(x, 8000)
+        tqa.encode(x, 8000, profile="time")
         assert calls and set(calls) == {"tiled"}
     calls.clear()
-    tqa.encode(x, 8000, engine="numpy")
+    tqa.encode(x, 8000, engine="numpy", profile="time")
     assert set(calls) == {"numpy"}
     calls.clear()
     token = tqa.set_engine("scipy")  # plain call sets the default
     try:
-        tqa.encode(x, 8000)
+        tqa.encode(x, 8000, profile="time")
         assert set(calls) == {"scipy"}
     finally:
         token.__exit__(None, None, None)
@@ -156,7 +156,7 @@ def test_auto_rule_picks_by_batch_and_gives_the_same_bytes(monkeypatch):
     monkeypatch.delitem(sys.modules, "scipy.linalg")
     assert registry.auto_engine(1000) == "tiled"
     x = np.random.default_rng(0).normal(0, 0.1, (5000, 2))
-    assert tqa.encode(x, 8000) == tqa.encode(x, 8000, engine="scipy") == tqa.encode(x, 8000, engine="tiled")
+    assert tqa.encode(x, 8000, profile="time") == tqa.encode(x, 8000, engine="scipy", profile="time") == tqa.encode(x, 8000, engine="tiled", profile="time")
 
 
 class _Toy(tqa.Engine):
@@ -184,7 +184,7 @@ class _Toy(tqa.Engine):
         return self._e.dequantize(c, scale, levels)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(profile="spectral", rate=3.0)])
+@pytest.mark.parametrize("kw", [dict(profile="time"), dict(profile="spectral", rate=3.0)])
 def test_register_engine_toy_gives_identical_streams(kw, monkeypatch):
     from tqa import registry
 
@@ -216,7 +216,7 @@ def test_entry_point_group_registers_engines(monkeypatch):
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     monkeypatch.setattr(metadata, "entry_points", lambda group=None: [EP()] if group == "tqa.engines" else [])
     assert "plugged" in tqa.engines()
-    assert tqa.encode(np.zeros(600), 8000, engine="plugged") == tqa.encode(np.zeros(600), 8000)
+    assert tqa.encode(np.zeros(600), 8000, engine="plugged", profile="time") == tqa.encode(np.zeros(600), 8000, profile="time")
     registry._instances.pop("plugged", None)
 
 

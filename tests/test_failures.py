@@ -39,7 +39,7 @@ def test_hadamard_row_no_longer_collapses():
     """audiotq: x = D·h_k fell to ~1.3 dB. Now every k is within 3 dB of nominal."""
     x = hadamard_blocks(512)
     for engine in ENGINES:
-        y, _ = tqa.decode(tqa.encode(x, 8000, engine=engine), dtype="float64")
+        y, _ = tqa.decode(tqa.encode(x, 8000, engine=engine, profile="time"), dtype="float64")
         per_block, _ = block_sqnr(x, y, 512)
         assert per_block.min() > Settings().nominal_sqnr_db - 3
 
@@ -48,7 +48,7 @@ def test_stereo_is_not_downmixed():
     """audiotq averaged channels; TQA codes each one."""
     rng = np.random.default_rng(0)
     left, right = rng.normal(0, 0.1, 8192), rng.normal(0, 0.1, 8192)
-    y, _ = tqa.decode(tqa.encode(np.stack([left, -right], 1), 44100), dtype="float64")
+    y, _ = tqa.decode(tqa.encode(np.stack([left, -right], 1), 44100, profile="time"), dtype="float64")
     assert np.corrcoef(y[:, 0], left)[0, 1] > 0.999 and np.corrcoef(y[:, 1], -right)[0, 1] > 0.999
 
 
@@ -57,14 +57,14 @@ def test_stereo_is_not_downmixed():
 def test_lengths_and_channel_counts(n_samples, channels):
     x = np.random.default_rng(n_samples).normal(0, 0.1, (n_samples, channels)).astype(np.float32)
     for engine in ENGINES:
-        y, sr = tqa.decode(tqa.encode(x, 8000, engine=engine), engine=engine)
+        y, sr = tqa.decode(tqa.encode(x, 8000, engine=engine, profile="time"), engine=engine)
         assert sr == 8000 and y.shape == ((n_samples,) if channels == 1 else (n_samples, channels))
 
 
 @pytest.mark.parametrize("rate", [8000, 384000])
 def test_sample_rates(rate):
     x = np.random.default_rng(0).normal(0, 0.1, (3000, 2))
-    y, sr = tqa.decode(tqa.encode(x, rate))
+    y, sr = tqa.decode(tqa.encode(x, rate, profile="time"))
     assert sr == rate and y.shape == x.shape
 
 
@@ -75,14 +75,14 @@ def test_most_negative_integers_survive():
     err = y16.astype(float) - x16[:, 0]
     assert y16.dtype == np.int16 and 10 * np.log10(np.sum(x16.astype(float) ** 2) / np.sum(err**2)) > 45
     x32 = np.full(1024, -(2**31), np.int32)
-    y32, _ = tqa.decode(tqa.encode(x32, 8000), dtype="int32")
+    y32, _ = tqa.decode(tqa.encode(x32, 8000, profile="time"), dtype="int32")
     err = y32.astype(float) + 2.0**31
     assert y32.min() == -(2**31) and 10 * np.log10(2.0**62 * 1024 / np.sum(err**2)) > 35
 
 
 def test_clipping_and_headroom_are_kept():
     x = np.clip(np.random.default_rng(3).normal(0, 4, 8192), -15.9, 15.9)
-    y, _ = tqa.decode(tqa.encode(x, 8000), dtype="float64")
+    y, _ = tqa.decode(tqa.encode(x, 8000, profile="time"), dtype="float64")
     assert np.max(np.abs(y)) > 12  # not clipped to +-1
     per_block, _ = block_sqnr(x, y, 512)
     assert per_block.min() > Settings().nominal_sqnr_db - 3
@@ -91,6 +91,6 @@ def test_clipping_and_headroom_are_kept():
 def test_full_scale_square_dc_and_silence_exactness():
     x = np.r_[np.zeros(1024), np.full(1024, 1.0), np.tile([1.0] * 16 + [-1.0] * 16, 64), np.zeros(512)]
     for engine in ENGINES:
-        y, _ = tqa.decode(tqa.encode(x, 8000, engine=engine), engine=engine, dtype="float64")
+        y, _ = tqa.decode(tqa.encode(x, 8000, engine=engine, profile="time"), engine=engine, dtype="float64")
         assert not y[:1024].any() and not y[-512:].any()
         assert 10 * np.log10(np.sum(x**2) / np.sum((x - y) ** 2)) > 35

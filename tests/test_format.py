@@ -30,16 +30,16 @@ def _reseal(data: bytearray) -> bytes:
 def test_tags_and_channel_mask_round_trip_without_changing_the_frames():
     x, plain = _stream()
     tags = {"title": "Tæst", "ARTIST": "me", "comment": "a=b"}
-    data = tqa.encode(x, 44100, tags=tags, channel_mask=0x3)
+    data = tqa.encode(x, 44100, tags=tags, channel_mask=0x3, profile="time")
     h = header(data)
     assert h.tags == {"TITLE": "Tæst", "ARTIST": "me", "COMMENT": "a=b"} and h.channel_mask == 3
     assert tqa.info(data)["tags"]["TITLE"] == "Tæst"
     assert data[h.header_size :] == plain[HEADER_SIZE:]  # frames identical, only the header grew
     np.testing.assert_array_equal(tqa.decode(data)[0], tqa.decode(plain)[0])
     with pytest.raises(ValueError, match="tag key"):
-        tqa.encode(x, 44100, tags={"A=B": "c"})
+        tqa.encode(x, 44100, tags={"A=B": "c"}, profile="time")
     with pytest.raises(ValueError, match="header holds at most"):
-        tqa.encode(x, 44100, tags={"BIG": "x" * 5000})
+        tqa.encode(x, 44100, tags={"BIG": "x" * 5000}, profile="time")
 
 
 def test_unknown_metadata_records_are_skipped():
@@ -50,7 +50,7 @@ def test_unknown_metadata_records_are_skipped():
     assert header(_reseal(d)).tags == {"A": "1"}
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(profile="spectral", rate=3.0), dict(profile="spectral", quality=30.0)])
+@pytest.mark.parametrize("kw", [dict(profile="time"), dict(profile="spectral", rate=3.0), dict(profile="spectral", quality=30.0)])
 def test_unclosed_encoder_leaves_an_unfinished_stream_that_decodes_with_a_warning(kw):
     x = np.random.default_rng(1).normal(0, 0.1, (50_000, 2))
     buf = io.BytesIO()
@@ -69,7 +69,7 @@ def test_unclosed_encoder_leaves_an_unfinished_stream_that_decodes_with_a_warnin
 
 
 def test_unclosed_encoder_warns():
-    enc = tqa.Encoder(io.BytesIO(), 8000, 1)
+    enc = tqa.Encoder(io.BytesIO(), 8000, 1, profile="time")
     enc.write(np.zeros(10))
     with pytest.warns(ResourceWarning, match="never closed"):
         del enc
@@ -100,10 +100,10 @@ def test_paths_and_soundfile_conventions(tmp_path):
     np.testing.assert_array_equal(got, ref[10:410])
     assert tqa.info(p)["frames"] == 20_000 and tqa.verify(p) == []
     with pytest.raises(ValueError, match="channels-first"):
-        tqa.encode(np.zeros((2, 5000)), 8000)
-    y = tqa.decode(tqa.encode(x.T, 8000, layout="channels_first"))[0]
+        tqa.encode(np.zeros((2, 5000)), 8000, profile="time")
+    y = tqa.decode(tqa.encode(x.T, 8000, layout="channels_first", profile="time"))[0]
     assert y.shape == (20_000,)
-    assert tqa.info(tqa.encode(np.zeros((100, 1), np.int32), 8000, source_format="int24"))["source_format"] == "int24"
+    assert tqa.info(tqa.encode(np.zeros((100, 1), np.int32), 8000, source_format="int24", profile="time"))["source_format"] == "int24"
 
 
 def test_a_44_byte_file_declaring_2_to_the_40_samples_is_cheap():

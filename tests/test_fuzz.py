@@ -103,7 +103,7 @@ def test_crafted_side_info_is_rejected_with_frame_and_channel(streams):
 
 
 def test_damaged_frames_recover_as_silence(streams):
-    s = bytearray(tqa.encode(np.random.default_rng(0).normal(0, 0.1, (30000, 2)), 8000))
+    s = bytearray(tqa.encode(np.random.default_rng(0).normal(0, 0.1, (30000, 2)), 8000, profile="time"))
     ref, _ = tqa.decode(bytes(s))
     h = parse_header(bytes(s))
     for i in (1, 4):
@@ -126,7 +126,7 @@ def test_damaged_frames_recover_as_silence(streams):
 
 
 def test_truncated_stream_recovers_what_is_there():
-    s = tqa.encode(np.random.default_rng(1).normal(0, 0.1, 20000), 8000)
+    s = tqa.encode(np.random.default_rng(1).normal(0, 0.1, 20000), 8000, profile="time")
     h = parse_header(s)
     cut = s[: h.frame_offset(3) + 10]
     with pytest.warns(tqa.DamagedFramesWarning):

@@ -134,7 +134,8 @@ def test_damaged_frames_named_and_recovered(kw):
 def test_profile_ids_and_unknown_profiles():
     data = tqa.encode(ar1(3000, 0.5), 8000, profile="spectral")
     assert data[5] == 1 and parse_header(data).profile is tqa.profiles.get("spectral")
-    assert tqa.encode(ar1(3000, 0.5), 8000)[5] == 0
+    assert tqa.encode(ar1(3000, 0.5), 8000, profile="time")[5] == 0
+    assert tqa.encode(ar1(3000, 0.5), 8000)[5] == 2  # the default profile: spectral2
     bad = bytearray(data)
     bad[5] = 9
     with pytest.raises(FormatError, match=r"unknown profile 9 \(this reader knows \[0, 1, 2\]\)"):
@@ -149,7 +150,7 @@ def test_settings_are_validated():
     with pytest.raises(ValueError, match="profile"):
         tqa.encode(x, 8000, profile="mdct")
     with pytest.raises(TypeError, match="profile 'time' takes no setting rate"):
-        tqa.encode(x, 8000, rate=3.2)
+        tqa.encode(x, 8000, profile="time", rate=3.2)
     with pytest.raises(TypeError, match="profile 'spectral' takes no setting bits"):
         tqa.encode(x, 8000, profile="spectral", bits=4)
 
@@ -191,7 +192,7 @@ def test_cli_spectral_encode_decode_and_errors(tmp_path, capsys):
     assert run("decode", tmp_path / "a.tqa", "-o", tmp_path / "b.wav")[0] == 0
     y = sf.read(str(tmp_path / "b.wav"), dtype="int16")[0]
     assert y.shape == x.shape and sqnr_db(x, y) > 20  # AR(1), rho 0.95: ~24 dB at 3.2 bits/sample
-    for args, needle in [(["--profile", "spectral", "--rate", "0.1"], "--rate"), (["--rate", "3"], "--profile spectral"),
+    for args, needle in [(["--profile", "spectral", "--rate", "0.1"], "--rate"), (["--profile", "time", "--rate", "3"], "--profile spectral"),
                          (["--profile", "spectral", "--hop", "1000"], "--hop"), (["--profile", "mdct"], "--profile")]:  # fmt: skip
         code, _, err = run("encode", tmp_path / "a.wav", "-o", tmp_path / "c.tqa", *args)
         assert code == 2 and needle in err and not (tmp_path / "c.tqa").exists(), err

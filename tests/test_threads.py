@@ -93,7 +93,7 @@ def test_tune_allocator(monkeypatch):
     applied = threads.tune_allocator()
     assert applied is (sys.platform.startswith("linux") and applied)  # a bool; True on glibc
     x = np.random.default_rng(2).normal(0, 0.1, (9000, 2))
-    assert tqa.decode(tqa.encode(x, 8000))[0].shape == x.shape
+    assert tqa.decode(tqa.encode(x, 8000, profile="time"))[0].shape == x.shape
 
 
 def _preset_child(env_extra: dict, code: str) -> list[str]:

@@ -22,7 +22,7 @@ import json, resource, sys, tempfile, time
 import numpy as np, tqa
 channels, total, profile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 n = total // channels
-kw = {"profile": profile, "rate": 3.0} if profile in ("spectral", "spectral2") else {}
+kw = {"profile": profile, "rate": 3.0} if profile in ("spectral", "spectral2") else {"profile": "time"}
 rng = np.random.default_rng(0)
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 base = peak()

@@ -76,7 +76,7 @@ def main(argv=None):
     sf.write(wav, x, sr, subtype="PCM_16")
     if not a.zarr_only:
         with open(tq, "wb") as f:
-            f.write(tqa.encode(x, sr))
+            f.write(tqa.encode(x, sr, profile="time"))
         with open(tqs, "wb") as f:
             f.write(tqa.encode(x, sr, profile="spectral", rate=3.2))
         with open(tqs2, "wb") as f:

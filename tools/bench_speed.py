@@ -69,14 +69,14 @@ def compile_tqa() -> None:
 def startup(repeat: int, env: dict, clip: str, T: pathlib.Path) -> None:
     py = sys.executable
     tqa = [py, "-m", "tqa"]
-    run([*tqa, "encode", clip, "-o", str(T / "s.tqa"), "-q", "-f"], env)
+    run([*tqa, "encode", clip, "-o", str(T / "s.tqa"), "-q", "-f", "--profile", "time"], env)
     ladder = {
         "python -c pass": [py, "-c", "pass"],
         "import numpy": [py, "-c", "import numpy"],
         "import numpy, soundfile": [py, "-c", "import numpy, soundfile"],
         "import tqa.cli": [py, "-c", "import tqa.cli"],
         "tqa --help": [*tqa, "--help"],
-        "tqa encode (5-s clip)": [*tqa, "encode", clip, "-o", str(T / "s.tqa"), "-q", "-f"],
+        "tqa encode (5-s clip)": [*tqa, "encode", clip, "-o", str(T / "s.tqa"), "-q", "-f", "--profile", "time"],
         "tqa decode (5-s clip)": [*tqa, "decode", str(T / "s.tqa"), "-o", str(T / "s.wav"), "-q", "-f"],
         "flac -5 (5-s clip)": ["flac", "-5", "-f", "-s", clip, "-o", str(T / "s.flac")],
         "flac -d (5-s clip)": ["flac", "-d", "-f", "-s", str(T / "s.flac"), "-o", str(T / "sf.wav")],
@@ -259,19 +259,19 @@ def clip_table(args, env, tqa, T) -> None:
     out = T / "clip_out"
     out.mkdir()
     one = ("import sys, tqa.audio as a\nfor p in sys.argv[2:]:\n"
-           "    a.encode_file(p, sys.argv[1] + '/' + p.rsplit('/', 1)[1] + '.tqa')")  # fmt: skip
+           "    a.encode_file(p, sys.argv[1] + '/' + p.rsplit('/', 1)[1] + '.tqa', profile='time')")  # fmt: skip
     per = {"flac -5": [], "tqa encode time": [], "tqa encode spectral": [], "flac -d": [], "tqa decode time": []}
     allin = {"flac -5": [], "tqa encode (one command)": [], "tqa (API, one process)": []}
     for _ in range(args.clip_repeat):
         for p in paths[: min(len(paths), 20)]:  # per-clip cost from 20 single-file processes
             per["flac -5"].append(run(["flac", "-5", "-f", "-s", p, "-o", str(out / "c.flac")])["cpu"])
-            per["tqa encode time"].append(run([*tqa, "encode", p, str(out / "c.tqa"), "--quiet", "-f"], env)["cpu"])
+            per["tqa encode time"].append(run([*tqa, "encode", p, str(out / "c.tqa"), "--quiet", "-f", "--profile", "time"], env)["cpu"])
             per["tqa encode spectral"].append(
                 run([*tqa, "encode", p, str(out / "s.tqa"), "--quiet", "-f", "--profile", "spectral"], env)["cpu"])
             per["flac -d"].append(run(["flac", "-d", "-f", "-s", str(out / "c.flac"), "-o", str(out / "fd.wav")])["cpu"])
             per["tqa decode time"].append(run([*tqa, "decode", str(out / "c.tqa"), str(out / "td.wav"), "--quiet", "-f"], env)["cpu"])
         allin["flac -5"].append(run(["flac", "-5", "-f", "-s", "--output-prefix=" + str(out) + "/", *paths]))
-        allin["tqa encode (one command)"].append(run([*tqa, "encode", *paths, "-o", str(out), "--quiet", "-f"], env))
+        allin["tqa encode (one command)"].append(run([*tqa, "encode", *paths, "-o", str(out), "--quiet", "-f", "--profile", "time"], env))
         allin["tqa (API, one process)"].append(run([sys.executable, "-c", one, str(out), *paths], env))
     print(f"\n{args.clips} x 5-s clips (44.1 kHz stereo 16-bit), no busy process; medians of {args.clip_repeat}; "
           f"load average now {os.getloadavg()[0]:.2f}\n")  # fmt: skip

@@ -46,7 +46,7 @@ def main() -> int:
         label, _, name = e.rpartition(":")
         for k in [label] if label else trees:
             eng[k] = ["--engine", name]
-    prof = ["--profile", "spectral"] if args.profile == "spectral" else []
+    prof = ["--profile", args.profile]  # named: trees before and after the default's switch to spectral2 differ
     res: dict[tuple[str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)

@@ -45,10 +45,11 @@ def cases() -> dict[str, tuple[np.ndarray, int, dict]]:
     tone = 0.2 * np.sin(np.arange(128) * 0.3)
     hard = np.concatenate((tone, hadamard_blocks(64, 0, 0.25, rows=np.arange(0, 64, 9)))).astype(np.float32)
     return {
-        "time_default_stereo": (st, 44100, {}),
-        "time_b3_none_mono": (mono, 22050, {"bits": 3, "residual": "none", "block_size": 256}),
-        "time_qjl_multich": (multi, 48000, {"bits": 4, "residual": "qjl", "qjl_rows": 32, "block_size": 64, "seed": 7}),
-        "time_hard_blocks": (hard, 8000, {"bits": 6, "block_size": 64, "frame_samples": 128}),
+        # the time profile named: it is no longer the default (a bare tqa.encode is spectral2)
+        "time_default_stereo": (st, 44100, {"profile": "time"}),
+        "time_b3_none_mono": (mono, 22050, {"profile": "time", "bits": 3, "residual": "none", "block_size": 256}),
+        "time_qjl_multich": (multi, 48000, {"profile": "time", "bits": 4, "residual": "qjl", "qjl_rows": 32, "block_size": 64, "seed": 7}),
+        "time_hard_blocks": (hard, 8000, {"profile": "time", "bits": 6, "block_size": 64, "frame_samples": 128}),
         "spectral_cbr_stereo": (st, 44100, {"profile": "spectral", "rate": 3.0, "hop": 256}),
         "spectral_vbr_mono": (mono, 22050, {"profile": "spectral", "quality": 30.0, "hop": 512}),
         "spectral_cbr_multich": (multi, 48000, {"profile": "spectral", "rate": 4.5, "hop": 256, "seed": 3}),

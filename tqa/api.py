@@ -11,7 +11,6 @@ from typing import BinaryIO
 
 import numpy as np
 
-from . import profiles
 from .samples import as_samples, format_of_dtype
 from .stream import DamagedFramesWarning, Decoder, Encoder, UnfinishedStreamWarning, info, verify
 
@@ -39,7 +38,7 @@ def encode(
     samples,
     sample_rate: int,
     *,
-    profile: str = profiles.DEFAULT,
+    profile: str | None = None,
     source_format: int | str | None = None,
     engine: str | None = None,
     tags: dict | None = None,
@@ -52,9 +51,13 @@ def encode(
     ``samples``: int16, int32, float32 or float64, shape (n,) or (n, channels), any n >= 0
     (an array that looks channels-first is refused with a hint; ``layout="channels_first"``
     takes (channels, n)).  Float samples may exceed +-1.0 up to +-16.0; NaN/Inf raise
-    ValueError naming the sample.  ``profile``: ``"time"`` (default) or ``"spectral"``;
-    ``settings`` are the profile's (:mod:`tqa.profiles`):
+    ValueError naming the sample.  ``profile``: ``"spectral2"``, ``"time"`` or ``"spectral"``;
+    None (default): the profile the settings pick (:func:`tqa.profiles.resolve`: ``bits=4`` is
+    the time profile), else spectral2 at 3.0 bits/sample.  ``settings`` are the profile's
+    (:mod:`tqa.profiles`):
 
+    * spectral2: ``rate`` (bits per sample, all included; 3.0) or ``quality`` (the stream's
+      SQNR in dB), ``hop`` ("auto"), ``tune``, ``frame_floor``, ``stereo``, ``seed``, ...;
     * time: ``bits`` (6), ``residual`` ("sign"; "none", "qjl"), ``block_size`` (512),
       ``seed``, ``qjl_rows``, ``frame_samples`` (4096, the unit of random access and CRC);
     * spectral: ``rate`` (bits per sample, all side info included; 3.2, every frame the same

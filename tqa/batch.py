@@ -238,7 +238,7 @@ def _encode_long(client, src: pathlib.Path, dst: pathlib.Path, settings: dict, v
     opts = {k: v for k, v in settings.items() if k != "engine"}
     header = stream.header_bytes(info.samplerate, info.channels, info.frames,
                                  source_format=audio.source_format(info.subtype)[0], **opts)  # fmt: skip
-    prof = profiles.get(opts.get("profile", profiles.DEFAULT))
+    prof = profiles.get(opts["profile"])  # run_batch resolved it
     s = prof.settings(**{k: v for k, v in opts.items() if k != "profile"})
     fs = prof.samples_of_frames(s, 1)
     per = max(1, segment // fs)
@@ -307,6 +307,9 @@ def run_batch(
     ``dashboard``: an address for the Dask dashboard (none by default).
     """
     _dask()
+    # the profile the settings pick (tqa.profiles.resolve), named for the workers and the headers
+    given = {k: v for k, v in settings.items() if k not in ("profile", "engine")}
+    settings["profile"] = profiles.resolve(settings.get("profile"), given, profiles.DEFAULT)
     t0 = time.perf_counter()
     skipped_files: list = []
     todo, complete = plan(src, dst, decode, out_ext, skipped_files)
@@ -330,7 +333,7 @@ def run_batch(
             except Exception as exc:
                 results.append(_result(s, d, error=f"{type(exc).__name__}: {exc}"))
                 continue
-            if frames > segment and profiles.get(settings.get("profile", profiles.DEFAULT)).segmentable:
+            if frames > segment and profiles.get(settings["profile"]).segmentable:
                 segs, header, k = _encode_long(client, s, d, settings, verify, segment)
                 reused += k
                 longs.append((s, d, segs, header))

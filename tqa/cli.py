@@ -99,9 +99,16 @@ def _opt(name: str) -> str:
 
 
 def settings_from_args(a: argparse.Namespace) -> dict:
-    """``profile``, the settings given on the command line (validated by the profile) and ``engine``."""
-    profile = a.profile or _settings.DEFAULT
+    """``profile``, the settings given on the command line (validated by the profile) and ``engine``.
+
+    No ``--profile``: the one the settings given pick, else the command's default
+    (:func:`tqa.profiles.resolve`; ``a.default_profile``, set by :func:`_add_settings`)."""
     given = {k: getattr(a, k) for k in SETTING_OPTIONS if getattr(a, k, None) is not None}
+    try:
+        profile = _settings.resolve(a.profile, given, getattr(a, "default_profile", _settings.DEFAULT))
+    except TypeError:
+        parts = [f"{_opt(k)} ({' or '.join(_settings.owners(k))})" for k in given]
+        raise CLIError(f"no profile takes all of {', '.join(parts)}: name one with --profile") from None
     fields = set(_field_defaults(profile))
     for k in given:
         if k not in fields:
@@ -197,29 +204,39 @@ def _time(s: str) -> timespec.TimeSpec:
         raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
 
-def _add_settings(p: argparse.ArgumentParser) -> None:
-    d: dict = {}  # the effective defaults, from each profile's Settings
-    for name in PROFILES:
+def _add_settings(p: argparse.ArgumentParser, default: str) -> None:
+    """The codec options of a command whose profile, when none is named (nor picked by the
+    settings given, :func:`tqa.profiles.resolve`), is ``default`` (``a.default_profile``)."""
+    p.set_defaults(default_profile=default)
+    d: dict = {}  # the effective defaults: the default profile's, then each other profile's
+    for name in (default, *(n for n in PROFILES if n != default)):
         for k, v in dataclasses.asdict(_settings.settings(name)).items():
             d.setdefault(k, v)
-    t = s = d
+
+    def who(k: str) -> str:
+        return ", ".join(_settings.owners(k))
+
     g = p.add_argument_group("codec settings (the profile's own; the others are refused)")
-    g.add_argument("--profile", choices=PROFILES, default=None, help=f"time: rotated blocks; spectral: MDCT bands; spectral2: entropy-coded MDCT, the best quality per bit (default: {_settings.DEFAULT})")
-    g.add_argument("--bits", type=_int("bits"), metavar="N", help=f"time: bits per coordinate, 1..{MAX_BITS} (default: {t.get('bits')})")
-    g.add_argument("--residual", choices=RESIDUALS, help=f"time: 1-bit residual layer (default: {t.get('residual')})")
+    g.add_argument("--profile", choices=PROFILES, default=None,
+                   help="time: rotated blocks; spectral: MDCT bands; spectral2: entropy-coded MDCT, the best quality per "
+                        f"bit (default: {default}, or the one profile that takes the settings given: --bits is time's)")  # fmt: skip
+    g.add_argument("--bits", type=_int("bits"), metavar="N", help=f"time: bits per coordinate, 1..{MAX_BITS} (default: {d.get('bits')})")
+    g.add_argument("--residual", choices=RESIDUALS, help=f"time: 1-bit residual layer (default: {d.get('residual')})")
     g.add_argument("--block-size", "--block_size", dest="block_size", type=_int("block size"), metavar="N",
-                   help=f"time: rotation block, a power of two {MIN_BLOCK}..{MAX_BLOCK} (default: {t.get('block_size')})")  # fmt: skip
+                   help=f"time: rotation block, a power of two {MIN_BLOCK}..{MAX_BLOCK} (default: {d.get('block_size')})")  # fmt: skip
     g.add_argument("--qjl-rows", "--qjl_rows", dest="qjl_rows", type=_int("rows"), metavar="N",
                    help="time, --residual qjl: sketch rows, a multiple of 8 up to the block size (default: the block size)")  # fmt: skip
     g.add_argument("--frame-samples", "--frame_samples", dest="frame_samples", type=_int("frame samples"), metavar="N",
                    help="time: samples per channel in a frame, the unit of random access and CRC; a multiple of the "
                         f"block size (default: {d.get('frame_samples')})")  # fmt: skip
     g.add_argument("--rate", type=_float("rate"), metavar="BITS",
-                   help=f"spectral: bits per sample, {RATE_RANGE[0]:g}..{RATE_RANGE[1]:g}, every frame the same size "
-                        f"(default: {s.get('rate')})")  # fmt: skip
-    g.add_argument("--quality", type=_float("quality"), metavar="DB", help=f"spectral: target SQNR per frame in dB, {QUALITY_RANGE[0]:g}..{QUALITY_RANGE[1]:g} (VBR)")
+                   help=f"{who('rate')}: bits per sample, {RATE_RANGE[0]:g}..{RATE_RANGE[1]:g}, all included "
+                        f"(spectral: every frame the same size) (default: {d.get('rate')})")  # fmt: skip
+    g.add_argument("--quality", type=_float("quality"), metavar="DB",
+                   help=f"{who('quality')}: target SQNR in dB, {QUALITY_RANGE[0]:g}..{QUALITY_RANGE[1]:g} (spectral: per "
+                        "frame, VBR; spectral2: of the whole stream), instead of --rate")  # fmt: skip
     g.add_argument("--hop", type=_int("hop"), choices=(256, 512, 1024, 2048), metavar="{256,512,1024,2048}",
-                   help=f"spectral: MDCT hop (default: {s.get('hop')})")  # fmt: skip
+                   help=f"{who('hop')}: MDCT hop (default: {d.get('hop')})")  # fmt: skip
     g.add_argument("--tune", choices=("sqnr", "perceptual"),
                    help="spectral2: sqnr (MSE-optimal) or perceptual (noise filling, masking-weighted steps; for listening) (default: sqnr)")
     g.add_argument("--frame-floor", "--frame_floor", dest="frame_floor", type=_float("frame floor"), metavar="DB",
@@ -268,7 +285,7 @@ COMMANDS = {
     "verify": "check that every frame of .tqa file(s) is intact (exit 1 if damaged)",
     "batch": "transcode a folder tree on Dask (resumable)",
     "engines": "list the compute engines",
-    "demo": "encode, decode and report a built-in 6 s stereo piece",
+    "demo": "encode (as tqa encode does), decode and report a built-in 6 s stereo piece",
 }
 
 EPILOG = """time specs: 90 or 90.5 (seconds), 1:30 (m:s), 1:02:03.5 (h:m:s), 44100s (samples)
@@ -308,7 +325,7 @@ def build_parser(prog: str = "tqa") -> _Parser:
             "-o NAME.tqa for one input ('tqa encode in.wav out.tqa' also works); '-' is stdin / stdout.")  # fmt: skip
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files (WAV, FLAC, OGG, AIFF, ...) or -")
     _add_output(p, "output .tqa file, folder, or - for stdout")
-    _add_settings(p)
+    _add_settings(p, _settings.DEFAULT)
     _add_common(p)
 
     p = add("decode", "[options] INPUT.tqa... [-o OUTPUT|DIR|-]",
@@ -332,7 +349,7 @@ def build_parser(prog: str = "tqa") -> _Parser:
     p.add_argument("--keep", metavar="FILE.tqa", help="keep the encoded stream here")
     p.add_argument("--subtype", metavar="NAME", help="output sample format (default: the source's)")
     p.add_argument("--backend", metavar="NAME", help="same as --engine (audiotq's name)")
-    _add_settings(p)
+    _add_settings(p, _settings.RUN_DEFAULT)
     _add_common(p)
 
     p = add("compare", "[options] REFERENCE CODED   (or -f1 REFERENCE -f2 CODED)",
@@ -357,7 +374,7 @@ def build_parser(prog: str = "tqa") -> _Parser:
                    help="sample rate")  # fmt: skip
     _add_output(p, "write the signal to this audio file instead of reporting a round trip")
     p.add_argument("--subtype", metavar="NAME", help="sample format of -o (default: FLOAT where the format allows)")
-    _add_settings(p)
+    _add_settings(p, _settings.RUN_DEFAULT)
     _add_common(p)
 
     p = add("info", "[options] FILE.tqa...")
@@ -383,7 +400,7 @@ def build_parser(prog: str = "tqa") -> _Parser:
     p.add_argument("--dashboard", nargs="?", const=":8787", default=None, metavar="ADDRESS",
                    help="start the Dask dashboard (default address :8787); off unless given")  # fmt: skip
     p.add_argument("--verify", action="store_true", help="decode each .tqa and measure its SQNR against the source")
-    _add_settings(p)
+    _add_settings(p, _settings.DEFAULT)
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print one JSON document (strict: null for inf/nan)")
 
@@ -1152,7 +1169,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
             sf.write(tmp, signals.demo_signal(), 44100, subtype="PCM_16", format="WAV")
         quiet = out.quiet or out.json
         report = audio.round_trip(str(src), str(names[2]), str(names[1]) if a.output else str(folder / "demo.tqa"),
-                                  {"engine": None}, force=True,
+                                  {"profile": _settings.DEFAULT, "engine": None}, force=True,
                                   progress=lambda n, d: _Progress(n, d, quiet))  # fmt: skip
         report["tqa"] = str(names[1]) if a.output else None
         lines = ["TQA demo: a built-in 6 s stereo piece (chords, bass, kick, hi-hat), 16-bit 44.1 kHz", ""]

@@ -23,7 +23,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_ndarray, ndarray_copy
 
-from .arraycodec import ChunkSettings, decode_chunk, encode_chunk
+from .arraycodec import DEFAULT_PROFILE, ChunkSettings, decode_chunk, encode_chunk
 
 __all__ = ["TQA"]
 
@@ -43,7 +43,7 @@ class TQA(Codec):
 
     def __init__(
         self,
-        profile: str = "time",
+        profile: str = DEFAULT_PROFILE,
         bits: int | None = None,
         residual: str | None = None,
         block_size: int | None = None,

@@ -52,7 +52,9 @@ class Encoder:
 
     ``write`` takes (n,) or (n, channels) chunks of any length; ``close`` codes the rest
     and writes the final length into the header (until then the header says "unfinished").
-    ``settings`` are the profile's (:mod:`tqa.profiles`).  A context manager.
+    ``settings`` are the profile's (:mod:`tqa.profiles`); ``profile`` None: the one they pick
+    (:func:`tqa.profiles.resolve`: ``bits=`` is the time profile's), else ``"spectral2"`` at
+    3.0 bits/sample.  A context manager.
     """
 
     def __init__(
@@ -61,7 +63,7 @@ class Encoder:
         sample_rate: int,
         channels: int,
         *,
-        profile: str = profiles.DEFAULT,
+        profile: str | None = None,
         source_format: int | str = "float32",
         engine: str | None = None,
         tags: dict | None = None,
@@ -73,7 +75,7 @@ class Encoder:
         for name, v in (("sample_rate", sample_rate), ("channels", channels)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"{name} must be an integer, got {v!r}")
-        prof = profiles.get(profile)
+        prof = profiles.get(profiles.resolve(profile, settings, profiles.DEFAULT))
         s = prof.settings(**settings)
         if channel_mask is not None and (isinstance(channel_mask, bool) or not isinstance(channel_mask, (int, np.integer))):
             raise TypeError(f"channel_mask must be an integer, got {channel_mask!r}")
@@ -512,11 +514,12 @@ def info(source, name: str | None = None) -> dict:
         return out
 
 
-def header_bytes(sample_rate: int, channels: int, n_samples: int, *, profile: str = profiles.DEFAULT,
+def header_bytes(sample_rate: int, channels: int, n_samples: int, *, profile: str | None = None,
                  source_format: int | str = "float32", tags: dict | None = None, channel_mask: int | None = None,
                  **settings) -> bytes:  # fmt: skip
-    """The complete header of a stream of known length (for writers that code it in segments)."""
-    prof = profiles.get(profile)
+    """The complete header of a stream of known length (for writers that code it in segments);
+    ``profile`` None: the one :func:`tqa.profiles.resolve` picks for ``settings``."""
+    prof = profiles.get(profiles.resolve(profile, settings, profiles.DEFAULT))
     return StreamHeader(prof, prof.settings(**settings), int(sample_rate), int(channels), format_code(source_format),
                         int(n_samples), check_tags(tags), channel_mask).pack()  # fmt: skip
 

@@ -23,7 +23,7 @@ import numpy as np
 from zarr.abc.codec import ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin
 from zarr.core.common import parse_named_configuration
 
-from .arraycodec import ChunkSettings, check_dtype, decode_chunk, encode_chunk
+from .arraycodec import DEFAULT_PROFILE, ChunkSettings, check_dtype, decode_chunk, encode_chunk
 
 if TYPE_CHECKING:
     from typing import Self
@@ -67,7 +67,7 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     def __init__(
         self,
         *,
-        profile: str = "time",
+        profile: str = DEFAULT_PROFILE,
         bits: int | None = None,
         residual: str | None = None,
         block_size: int | None = None,

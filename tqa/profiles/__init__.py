@@ -15,9 +15,9 @@ from __future__ import annotations
 import importlib
 
 from .base import FrameDecoder, FrameEncoder, Profile
-from .settings import DEFAULT, SETTINGS
+from .settings import DEFAULT, RUN_DEFAULT, SETTINGS, resolve
 
-__all__ = ["Profile", "FrameEncoder", "FrameDecoder", "get", "by_id", "names", "ids", "DEFAULT"]
+__all__ = ["Profile", "FrameEncoder", "FrameDecoder", "get", "by_id", "names", "ids", "DEFAULT", "RUN_DEFAULT", "resolve"]
 
 # name -> (id, module, object) of its codec (the id is the header's; each Profile states it too:
 # tests check they agree); the names and their order are the settings table's

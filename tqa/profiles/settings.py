@@ -18,12 +18,15 @@ import sys
 from dataclasses import dataclass
 
 __all__ = [
-    "DEFAULT", "SETTINGS", "names", "make", "settings", "BlockSettings", "TimeSettings", "SpectralSettings", "Spectral2Settings",
+    "DEFAULT", "RUN_DEFAULT", "SETTINGS", "names", "resolve", "owners", "make", "settings", "BlockSettings", "TimeSettings", "SpectralSettings", "Spectral2Settings",
     "RATE_RANGE", "QUALITY_RANGE", "MIN_BLOCK", "MAX_BLOCK", "MAX_BITS", "RESIDUALS", "HOPS", "STEREO",
     "check_block_size", "check_seed", "check_rate_quality", "check_frame_floor", "FRAME_FLOOR_RANGE",
 ]  # fmt: skip
 
-DEFAULT = "time"  # the profile of an encode that names none
+DEFAULT = "spectral2"  # the profile of an encode that names none (at SPECTRAL2_DEFAULT_RATE)
+# ``tqa run``, ``tqa sim``, audiotq's ``tqa-cli`` / ``tqa-sim`` and TurboAudioEngine: the audiotq
+# 0.1.1 surface, which stays on the time profile (6-bit Lloyd–Max + sign residual), byte for byte
+RUN_DEFAULT = "time"
 
 RATE_RANGE = (0.5, 16.0)  # bits per sample, all side info included
 QUALITY_RANGE = (1.0, 120.0)  # dB
@@ -311,3 +314,40 @@ def settings(profile: str, **kw):
     except (KeyError, TypeError):
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(map(repr, SETTINGS))}") from None
     return make(cls, profile, **kw)
+
+
+def owners(setting: str) -> list[str]:
+    """The profiles whose Settings have the field ``setting``, in the table's order."""
+    return [p for p, cls in SETTINGS.items() if setting in {f.name for f in dataclasses.fields(cls)}]
+
+
+def resolve(profile, given, default: str = DEFAULT):
+    """The profile of an encode: ``profile`` where one is named, else the one ``given`` settings pick.
+
+    ``given``: the names of the settings passed (a dict's keys, or any iterable of names),
+    ``default``: the profile to use when they do not decide.  With ``profile`` None:
+
+    * the default, where it takes every given setting (none given: the default);
+    * else the one profile that takes them all (``bits=4`` is the time profile's);
+    * else, if every setting is some profile's but none takes them all (``bits`` with ``hop``),
+      a TypeError naming each setting's profiles;
+    * else the default: several profiles take them (the default does not), or a setting is no
+      profile's, and the default's own checks name the profiles that take them (or the unknown one).
+
+    Decided from the Settings dataclasses' fields, so a profile's new setting needs no list here.
+    """
+    if profile is not None:
+        return profile
+    keys = list(given)
+    if not keys:
+        return default
+    fields = {p: {f.name for f in dataclasses.fields(cls)} for p, cls in SETTINGS.items()}
+    takers = [p for p, f in fields.items() if f.issuperset(keys)]
+    if default in takers:
+        return default
+    if len(takers) == 1:
+        return takers[0]
+    if not takers and all(owners(k) for k in keys):
+        parts = [f"{k}= ({' or '.join(owners(k))})" for k in keys]
+        raise TypeError(f"no profile takes all of {', '.join(parts)}: name the profile (profile=...)")
+    return default
