@@ -379,6 +379,18 @@ def test_energies_in_slices_are_those_of_the_whole_signal():
             length = -(-n // 2048) * 2048 + 2048  # zero padding past the end
             want = codec.subblock_energy(np.vstack((x, np.zeros((length - n, ch)))), m)
             np.testing.assert_array_equal(e.finish(length, ch), want)
+    # int16 16-bit samples (grid 256·q), kept as they are; then a float piece: all grid from there
+    q = rng.integers(-32768, 32768, (3 * 65536 + 2048 * 7, 2)).astype(np.int16)
+    n = q.shape[0]
+    length = -(-n // 2048) * 2048 + 2048
+    want = codec.subblock_energy(np.vstack((q * 256.0, np.zeros((length - n, 2)))), 64)
+    for switch in (None, 70000, 3):  # int16 throughout; a float piece after 70000 samples; after 3
+        e = sv2._Energy(64, 2)
+        for lo in range(0, n, 1001):
+            piece = q[lo : lo + 1001]
+            e.push(piece * 256.0 if switch is not None and lo >= switch else piece)
+        assert e._int16 is (switch is None)
+        np.testing.assert_array_equal(e.finish(length, 2), want)
 
 
 def _instances(monkeypatch, cls) -> list:

@@ -390,6 +390,17 @@ def test_energy_slice_matches_numpy(kernels, order):
         for k in (None, mod):
             use(k)
             assert codec.energy_slice(x, prev, m).tobytes() == ref.tobytes()
+        # an int16 spool's quotients (energy_slice16: read as 256·q) give the grid's values
+        q = rng.integers(-32768, 32768, (n, ch)).astype(np.int16)
+        q = np.asfortranarray(q) if order == "F" else q
+        q0 = rng.integers(-32768, 32768, (1, ch)).astype(np.int16)
+        ref16 = codec.energy_slice_numpy(q * 256.0, q0 * 256.0, m)
+        out = np.empty(n // m)
+        mod.energy_slice16(q, q0, m, out)
+        assert out.tobytes() == ref16.tobytes(), (ch, m)
+        for k in (None, mod):
+            use(k)
+            assert codec.energy_slice(q, q0, m).tobytes() == ref16.tobytes()
     assert codec._energy_order_ok(mod)
 
 

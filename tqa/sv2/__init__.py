@@ -114,30 +114,36 @@ class _Energy:
         self._prev: np.ndarray | None = None
         self._out: list[np.ndarray] = []
         self.samples = 0  # samples whose energies are out
+        self._int16 = True  # every piece so far int16 16-bit samples: kept so (codec.energy_slice reads them as 256·x)
 
     def push(self, x: np.ndarray, last: bool = False) -> None:
-        """Append (k, ch) grid samples: float64, or int16 16-bit samples (grid 256·x, made a
-        slice at a time)."""
+        """Append (k, ch) grid samples: float64, or int16 16-bit samples (grid 256·x: kept as
+        they are while every piece is int16, else made a slice at a time)."""
+        if self._int16 and x.dtype != np.int16:  # from here on grid samples (the held ones too)
+            self._int16 = False
+            self._parts = [_grid(p) for p in self._parts]
+            self._prev = None if self._prev is None else _grid(self._prev)
+        conv = (lambda v, copy=False: v.copy() if copy else v) if self._int16 else _grid  # noqa: E731
         if self._held + x.shape[0] < self.slice and not last:
             if x.shape[0]:
-                self._parts.append(_grid(x, copy=True))
+                self._parts.append(conv(x, copy=True))
                 self._held += x.shape[0]
             return
         if self._parts:
-            x = np.concatenate(self._parts + [_grid(x)])
+            x = np.concatenate(self._parts + [conv(x)])
             self._parts, self._held = [], 0
         end = x.shape[0] if last else x.shape[0] // self.slice * self.slice
         for lo in range(0, end, self.slice):
-            blk = _grid(x[lo : lo + self.slice])
+            blk = conv(x[lo : lo + self.slice])
             self._out.append(codec.energy_slice(blk, blk[:1] if self._prev is None else self._prev, self.m))
             self._prev = blk[-1:].copy()
         if end < x.shape[0]:
-            self._parts, self._held = [_grid(x[end:], copy=True)], x.shape[0] - end
+            self._parts, self._held = [conv(x[end:], copy=True)], x.shape[0] - end
         self.samples += end
 
     def finish(self, length: int, channels: int) -> np.ndarray:
         """The energies of the signal zero-padded to ``length`` samples (a multiple of m)."""
-        self.push(np.zeros((max(0, length - self.samples - self._held), channels)), last=True)
+        self.push(np.zeros((max(0, length - self.samples - self._held), channels), np.int16 if self._int16 else np.float64), last=True)
         out = np.concatenate(self._out) if self._out else np.zeros(0)
         self._out = []
         return out

@@ -54,6 +54,7 @@ SIGNATURES = {
     "to_int32": "b1(f8[:, :], i4[:, ::1])",
     "to_int16": "b1(f8[:, :], i2[:, ::1])",
     "energy_slice": f"void(f8[:, :], f8[:, :], i8, {F8_1})",
+    "energy_slice16": f"void(i2[:, :], i2[:, :], i8, {F8_1})",
 }
 # the decoder's loops (tqa.sv2._jit; its callers in tqa.sv2.codec / transform pass exactly these)
 DECODE_SIGNATURES = {

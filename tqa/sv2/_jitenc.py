@@ -743,9 +743,22 @@ def energy_slice(blk, prev, m, out):  # pragma: no cover - compiled
     """codec.energy_slice_numpy: out[s] = the sum over sub-block s (m samples of blk (n, ch), any
     layout) of the squared first differences (the first after ``prev`` (1, ch)), all channels,
     in einsum's order over the (sample, channel) run, divided by m."""
+    _energy_slice(blk, prev, m, out, 1.0)
+
+
+@_jit
+def energy_slice16(blk, prev, m, out):  # pragma: no cover - compiled
+    """:func:`energy_slice` of an int16 spool's quotients blk, prev: each sample read as the grid's
+    256·q (exact), so the same values without a float64 copy of the samples."""
+    _energy_slice(blk, prev, m, out, 256.0)
+
+
+@_jit
+def _energy_slice(blk, prev, m, out, gain):  # pragma: no cover - compiled
+    """:func:`energy_slice` of the samples blk·gain (gain 1, or 256 for int16 quotients: exact)."""
     n, ch = blk.shape
     if ch == 2 and m % 4 == 0:
-        _energy_slice2(blk, prev, m, out)
+        _energy_slice2(blk, prev, m, out, gain)
         return
     L = m * ch
     buf = np.empty(L)
@@ -753,33 +766,33 @@ def energy_slice(blk, prev, m, out):  # pragma: no cover - compiled
         p = 0
         for j in range(s * m, (s + 1) * m):
             for c in range(ch):
-                buf[p] = blk[j, c] - (blk[j - 1, c] if j > 0 else prev[0, c])
+                buf[p] = blk[j, c] * gain - (blk[j - 1, c] * gain if j > 0 else prev[0, c] * gain)
                 p += 1
         out[s] = _sq_sum(buf, 0, L) / m
 
 
 @_jit
-def _energy_slice2(blk, prev, m, out):  # pragma: no cover - compiled
+def _energy_slice2(blk, prev, m, out, gain):  # pragma: no cover - compiled
     """:func:`energy_slice` of stereo blk, m a multiple of 4, without the differences' buffer: over
     the (sample, channel) run einsum's even lane is channel 0 and its odd lane channel 1, and a
     step of eight elements is four samples, added last sample first (:func:`_sq_sum`).  Reads
     each sample once (the previous one carried over): ~3x the buffered loop's speed on a
     strided slice, measured."""
     n = blk.shape[0]
-    p0 = prev[0, 0]
-    p1 = prev[0, 1]
+    p0 = prev[0, 0] * gain
+    p1 = prev[0, 1] * gain
     for s in range(n // m):
         a0 = 0.0
         a1 = 0.0
         for j in range(s * m, (s + 1) * m, 4):
-            x0 = blk[j, 0]
-            x1 = blk[j + 1, 0]
-            x2 = blk[j + 2, 0]
-            x3 = blk[j + 3, 0]
-            y0 = blk[j, 1]
-            y1 = blk[j + 1, 1]
-            y2 = blk[j + 2, 1]
-            y3 = blk[j + 3, 1]
+            x0 = blk[j, 0] * gain
+            x1 = blk[j + 1, 0] * gain
+            x2 = blk[j + 2, 0] * gain
+            x3 = blk[j + 3, 0] * gain
+            y0 = blk[j, 1] * gain
+            y1 = blk[j + 1, 1] * gain
+            y2 = blk[j + 2, 1] * gain
+            y3 = blk[j + 3, 1] * gain
             d3 = x3 - x2
             e3 = y3 - y2
             d2 = x2 - x1
