@@ -220,3 +220,29 @@ def test_numba_is_loaded_for_long_streams_only(tmp_path):
                              text=True, check=True)  # fmt: skip
         loaded, n, name = out.stdout.split()
         assert (loaded, n, name) == (want.split()[0], str(SR // 2), want.split()[1]), extra
+
+
+@pytest.mark.parametrize("frames_per_call", [14, 4])
+def test_grids_take_the_rest_from_a_call_that_reached_the_last_frame(frames_per_call):
+    """A decode step whose frames run through the stream's last one yields every sample to the end
+    (a 30000-sample chunk of 15 frames at 14 frames a call: one decode, not a second of frames
+    13-14); the values are those of smaller steps and of read()."""
+    x = _signal(30000, 4, 3) / 2**23
+    s = tqa.encode(x, SR, profile="spectral2", rate=3.0, hop=2048)
+    dec = tqa.Decoder(s)
+    calls = []
+    orig = dec._dec.decode
+    dec._dec.decode = lambda first, payloads: calls.append((first, len(payloads))) or orig(first, payloads)
+    budget = frames_per_call * 8 * 4 * 2048 // 2  # tqa.sv2.decode_chunk_frames: frames_per_call frames a call
+    assert sv2.decode_chunk_frames(4, 2048, budget) == frames_per_call
+    f = np.array([1.0, 2.0, 0.5, 4.0])
+    out = np.empty((30000, 4))
+    dec._read_scaled(0, 30000, f, out, budget=budget)
+    assert calls[-1][0] + calls[-1][1] == 15 and sum(1 for c in calls if c[0] + c[1] == 15) == 1
+    if frames_per_call == 14:
+        assert calls == [(0, 15)]
+    ref = tqa.Decoder(s).read(dtype="float64", always_2d=True) * f + 0.0
+    np.testing.assert_array_equal(out, ref)
+    part = np.empty((30000 - 1234, 4))
+    tqa.Decoder(s)._read_scaled(1234, 30000, f, part, budget=budget)
+    np.testing.assert_array_equal(part, ref[1234:])
