@@ -399,12 +399,13 @@ class Decoder:
         # decodes a frame of overlap again, and 192 channels at hop 2048 got 2 frames a call (3
         # decoded): a 384-channel 1-s chunk's decode 1113 -> 640 ms, tracemalloc peak 139 -> 195 MiB for float output (int16: 129)
         budget = max(WORKING_SET, 4 * out.size) if budget is None else budget  # half its float64 size
+        fk = np.ascontiguousarray(np.broadcast_to(f, out.shape[1:]), np.float64) if kernel is not None else None
         with threads.limit(self.threads):
             for g in self._grids(start, stop, budget):
                 m = g.shape[0]
                 o = out[pos : pos + m]
                 if kernel is not None:
-                    kernel(g.T, np.broadcast_to(f, g.shape[1:]).copy(), o)
+                    kernel(g.T, fk, o)
                 elif f.ndim and f.size <= 8:  # column by column: a broadcast over a short last axis loops per row
                     for j in range(f.size):
                         np.multiply(g[:, j], f[j], out=o[:, j])
