@@ -246,3 +246,32 @@ def test_grids_take_the_rest_from_a_call_that_reached_the_last_frame(frames_per_
     part = np.empty((30000 - 1234, 4))
     tqa.Decoder(s)._read_scaled(1234, 30000, f, part, budget=budget)
     np.testing.assert_array_equal(part, ref[1234:])
+
+
+def test_coarse_lut_repeat_matches_the_sorted_search():
+    """codec._coarse_lut's fast path (symbols repeated by frequency) gives the sorted search's
+    symbols, zero-frequency symbols (absent codes) included; tables not summing to PROB take the search."""
+    from tqa.sv2 import rans
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 31, (33, 63))
+    codes[rng.random(codes.shape) < 0.4] = rans.ABSENT
+    codes[3] = rans.ABSENT
+    codes[3, 7] = 0  # a single-symbol table
+    f = rans.freqs_from_codes(codes)
+    c = rans.cum_of(f)
+
+    def search(f, c):
+        T, S = f.shape
+        off = (np.arange(T) * 2 * rans.PROB)[:, None]
+        slots = np.arange(0, rans.PROB, 16)[None, :] + off
+        return (np.searchsorted((c + off).ravel(), slots.ravel(), side="right").reshape(T, -1) - 1
+                - np.arange(T)[:, None] * S).astype(np.uint8)  # fmt: skip
+
+    got = codec._coarse_lut(f, c)
+    assert got.dtype == np.uint8 and got.shape == (33, rans.PROB // 16) and got.flags.c_contiguous  # (the kernels take u1[:, ::1])
+    np.testing.assert_array_equal(got, search(f, c))
+    assert np.all(got[3] == 7)
+    g = f.copy()
+    g[0, 0] += 16  # not a table freqs_from_codes makes: the sorted search
+    np.testing.assert_array_equal(codec._coarse_lut(g, rans.cum_of(g)), search(g, rans.cum_of(g)))
