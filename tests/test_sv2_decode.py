@@ -275,3 +275,34 @@ def test_coarse_lut_repeat_matches_the_sorted_search():
     g = f.copy()
     g[0, 0] += 16  # not a table freqs_from_codes makes: the sorted search
     np.testing.assert_array_equal(codec._coarse_lut(g, rans.cum_of(g)), search(g, rans.cum_of(g)))
+
+
+def test_ahead_of_time_loops_release_the_gil():
+    """The loops built ahead of time let other Python threads run while they work, as the JIT
+    ones (nogil=True) do: zarr decodes a crop's chunks in threads.  A call of ~0.3-1 s (zero-stride
+    arrays: no memory) runs in a thread; the main thread, asleep 50 ms after it started, must wake
+    before it returns (a loop holding the GIL keeps it asleep to the end)."""
+    import threading
+    import time
+
+    aot = _aot.load(build="no")
+    if aot is None or not hasattr(aot, "scaled_int16"):
+        pytest.skip("ahead-of-time loops not built")
+    ch, m = 64, 4_000_000
+    g = np.broadcast_to(np.float64(3.0), (ch, m))
+    out = np.lib.stride_tricks.as_strided(np.empty((1, ch), np.int16), shape=(m, ch), strides=(0, 2))
+    started, times = threading.Event(), {}
+
+    def work():
+        started.set()
+        aot.scaled_int16(g, np.ones(ch), out)
+        times["end"] = time.perf_counter()
+
+    t = threading.Thread(target=work)
+    t.start()
+    started.wait()
+    time.sleep(0.05)
+    woke = time.perf_counter()
+    t.join()
+    assert np.all(out[0] == 3)
+    assert woke < times["end"], "the main thread waited for the compiled loop: it held the GIL"
