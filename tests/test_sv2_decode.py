@@ -220,3 +220,89 @@ def test_numba_is_loaded_for_long_streams_only(tmp_path):
                              text=True, check=True)  # fmt: skip
         loaded, n, name = out.stdout.split()
         assert (loaded, n, name) == (want.split()[0], str(SR // 2), want.split()[1]), extra
+
+
+@pytest.mark.parametrize("frames_per_call", [14, 4])
+def test_grids_take_the_rest_from_a_call_that_reached_the_last_frame(frames_per_call):
+    """A decode step whose frames run through the stream's last one yields every sample to the end
+    (a 30000-sample chunk of 15 frames at 14 frames a call: one decode, not a second of frames
+    13-14); the values are those of smaller steps and of read()."""
+    x = _signal(30000, 4, 3) / 2**23
+    s = tqa.encode(x, SR, profile="spectral2", rate=3.0, hop=2048)
+    dec = tqa.Decoder(s)
+    calls = []
+    orig = dec._dec.decode
+    dec._dec.decode = lambda first, payloads: calls.append((first, len(payloads))) or orig(first, payloads)
+    budget = frames_per_call * 8 * 4 * 2048 // 2  # tqa.sv2.decode_chunk_frames: frames_per_call frames a call
+    assert sv2.decode_chunk_frames(4, 2048, budget) == frames_per_call
+    f = np.array([1.0, 2.0, 0.5, 4.0])
+    out = np.empty((30000, 4))
+    dec._read_scaled(0, 30000, f, out, budget=budget)
+    assert calls[-1][0] + calls[-1][1] == 15 and sum(1 for c in calls if c[0] + c[1] == 15) == 1
+    if frames_per_call == 14:
+        assert calls == [(0, 15)]
+    ref = tqa.Decoder(s).read(dtype="float64", always_2d=True) * f + 0.0
+    np.testing.assert_array_equal(out, ref)
+    part = np.empty((30000 - 1234, 4))
+    tqa.Decoder(s)._read_scaled(1234, 30000, f, part, budget=budget)
+    np.testing.assert_array_equal(part, ref[1234:])
+
+
+def test_coarse_lut_repeat_matches_the_sorted_search():
+    """codec._coarse_lut's fast path (symbols repeated by frequency) gives the sorted search's
+    symbols, zero-frequency symbols (absent codes) included; tables not summing to PROB take the search."""
+    from tqa.sv2 import rans
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 31, (33, 63))
+    codes[rng.random(codes.shape) < 0.4] = rans.ABSENT
+    codes[3] = rans.ABSENT
+    codes[3, 7] = 0  # a single-symbol table
+    f = rans.freqs_from_codes(codes)
+    c = rans.cum_of(f)
+
+    def search(f, c):
+        T, S = f.shape
+        off = (np.arange(T) * 2 * rans.PROB)[:, None]
+        slots = np.arange(0, rans.PROB, 16)[None, :] + off
+        return (np.searchsorted((c + off).ravel(), slots.ravel(), side="right").reshape(T, -1) - 1
+                - np.arange(T)[:, None] * S).astype(np.uint8)  # fmt: skip
+
+    got = codec._coarse_lut(f, c)
+    assert got.dtype == np.uint8 and got.shape == (33, rans.PROB // 16) and got.flags.c_contiguous  # (the kernels take u1[:, ::1])
+    np.testing.assert_array_equal(got, search(f, c))
+    assert np.all(got[3] == 7)
+    g = f.copy()
+    g[0, 0] += 16  # not a table freqs_from_codes makes: the sorted search
+    np.testing.assert_array_equal(codec._coarse_lut(g, rans.cum_of(g)), search(g, rans.cum_of(g)))
+
+
+def test_ahead_of_time_loops_release_the_gil():
+    """The loops built ahead of time let other Python threads run while they work, as the JIT
+    ones (nogil=True) do: zarr decodes a crop's chunks in threads.  A call of ~0.3-1 s (zero-stride
+    arrays: no memory) runs in a thread; the main thread, asleep 50 ms after it started, must wake
+    before it returns (a loop holding the GIL keeps it asleep to the end)."""
+    import threading
+    import time
+
+    aot = _aot.load(build="no")
+    if aot is None or not hasattr(aot, "scaled_int16"):
+        pytest.skip("ahead-of-time loops not built")
+    ch, m = 64, 4_000_000
+    g = np.broadcast_to(np.float64(3.0), (ch, m))
+    out = np.lib.stride_tricks.as_strided(np.empty((1, ch), np.int16), shape=(m, ch), strides=(0, 2))
+    started, times = threading.Event(), {}
+
+    def work():
+        started.set()
+        aot.scaled_int16(g, np.ones(ch), out)
+        times["end"] = time.perf_counter()
+
+    t = threading.Thread(target=work)
+    t.start()
+    started.wait()
+    time.sleep(0.05)
+    woke = time.perf_counter()
+    t.join()
+    assert np.all(out[0] == 3)
+    assert woke < times["end"], "the main thread waited for the compiled loop: it held the GIL"

@@ -247,9 +247,29 @@ def build(name: str, path: pathlib.Path) -> None:
 
     warnings.simplefilter("ignore")  # pycc's deprecation notice
     from numba.pycc import CC
+    from numba.pycc import compiler as pycc_compiler
 
     from . import _jit, _jitenc
 
+    # The exported wrappers release the GIL, as the JIT versions (njit(nogil=True)) do: pycc's
+    # compiles with numba's default flags (release_gil off), so the loops held it.  zarr decodes a
+    # crop's two chunks in two threads (asyncio.to_thread); holding the GIL ran them one after the
+    # other while WavPack's ran side by side.  pycc makes its Flags() once per build: swapped here.
+    plain = pycc_compiler.Flags
+
+    def released():
+        f = plain()
+        f.release_gil = True
+        return f
+
+    pycc_compiler.Flags = released
+    try:
+        _build(name, path, CC, _jit, _jitenc)
+    finally:
+        pycc_compiler.Flags = plain
+
+
+def _build(name: str, path: pathlib.Path, CC, _jit, _jitenc) -> None:
     cc = CC(name)
     cc.target_cpu = "host"  # built where it runs (the CPU is part of the name)
     path.parent.mkdir(parents=True, exist_ok=True)

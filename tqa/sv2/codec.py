@@ -1127,13 +1127,25 @@ def _compiled_tables(p: Params):
         f = np.ascontiguousarray(p.tables.freqs(), np.int64)
         T, S = f.shape
         c = rans.cum_of(f)
-        off = (np.arange(T, dtype=np.int64) * 2 * rans.PROB)[:, None]
-        slots = np.arange(0, rans.PROB, 16, dtype=np.int64)[None, :] + off
-        sym = np.searchsorted((c + off).ravel(), slots.ravel(), side="right").reshape(T, -1) - 1
-        lutc = np.ascontiguousarray(sym - np.arange(T)[:, None] * S, np.uint8)
+        lutc = _coarse_lut(f, c)
         cumx = np.concatenate((c, np.full((T, 1), rans.PROB, np.int64)), axis=1)
         arr = p.__dict__["_ctables"] = (f, cumx, lutc)
     return arr
+
+
+def _coarse_lut(f: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """(tables, PROB/16) uint8: the symbol at every 16th slot of each table (frequencies f, their
+    cumulative sums c), the last symbol whose cum is <= the slot.  Tables summing to PROB (every
+    table freqs_from_codes makes): each symbol repeated by its frequency, every 16th taken (the
+    symbol whose slots hold it: the same, zero-frequency symbols never hold a slot), 14 against
+    130 us for a stream's 33 tables; else one sorted search over all tables."""
+    T, S = f.shape
+    if S <= 256 and np.all(f >= 0) and np.all(f.sum(axis=1) == rans.PROB):
+        return np.ascontiguousarray(np.repeat(np.tile(np.arange(S, dtype=np.uint8), T), f.ravel())[::16].reshape(T, -1))
+    off = (np.arange(T, dtype=np.int64) * 2 * rans.PROB)[:, None]
+    slots = np.arange(0, rans.PROB, 16, dtype=np.int64)[None, :] + off
+    sym = np.searchsorted((c + off).ravel(), slots.ravel(), side="right").reshape(T, -1) - 1
+    return np.ascontiguousarray(sym - np.arange(T)[:, None] * S, np.uint8)
 
 
 _MESSAGES = {1: "bad frame header", 2: "truncated", 3: "bad step refinement", 4: "bad silence run", 5: "bad varint",

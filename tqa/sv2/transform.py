@@ -192,7 +192,10 @@ def synthesize(coef: np.ndarray, short: np.ndarray, r: np.ndarray, jit) -> np.nd
         coef = np.ascontiguousarray(coef, np.float64)
     ch, f, n = coef.shape
     m = n // SHORT
-    code = np.select([r == 0, r == n // 16, r == n // 2], [0, 1, 2], -1)
+    code = np.full(r.shape, -1, np.int64)  # np.select's values (0, 1, 2 by overlap, else -1) without its ~30 us a call
+    code[r == n // 2] = 2
+    code[r == n // 16] = 1
+    code[r == 0] = 0
     if code.min(initial=0) < 0 or np.any(short & ((code[:-1] == 2) | (code[1:] == 2))):
         return None
     wid = np.empty((f, SHORT), np.int64)
