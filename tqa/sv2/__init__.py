@@ -149,11 +149,7 @@ class _Energy:
         return out
 
 
-def _grid(x: np.ndarray, copy: bool = False) -> np.ndarray:
-    """Grid samples as float64: int16 16-bit samples times 256 (exact), float64 ones as they are."""
-    if x.dtype == np.int16:
-        return np.multiply(x, 256.0)
-    return x.copy() if copy else x
+_grid = codec.grid_of  # grid samples as float64 (int16 16-bit samples times 256)
 
 
 def _energy_plan(st: Settings, n: int) -> tuple[int, int] | None:

@@ -181,7 +181,7 @@ def energy_slice(blk: np.ndarray, prev: np.ndarray, m: int) -> np.ndarray:
         k.energy_slice16(blk, prev, m, out)
         return out
     if k is None or blk.dtype != np.float64 or prev.dtype != np.float64:
-        return energy_slice_numpy(_grid16(blk), _grid16(prev), m)
+        return energy_slice_numpy(grid_of(blk), grid_of(prev), m)
     k.energy_slice(blk, prev, m, out)
     return out
 
@@ -321,7 +321,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
     from N/2 before the first frame's hop (seg None: the same values)."""
     jit = _compiled_enc()
     if block is not None and jit is None:
-        seg = _block_segments(_grid16(block), np.arange(short.size), short.size)
+        seg = _block_segments(grid_of(block), np.arange(short.size), short.size)
     if jit is not None:
         X = _forward_compiled(jit, seg, short, rl, rr, block)
     else:
@@ -336,7 +336,7 @@ def analyze(seg: np.ndarray | None, short: np.ndarray, rl: np.ndarray, rr: np.nd
         sel = np.flatnonzero(short) if st.preecho else np.zeros(0, np.int64)
         e_lo, e_blk = np.zeros((F, transform.SHORT)), np.zeros((F, transform.SHORT))
         if sel.size:
-            e_lo[sel], e_blk[sel] = preecho_levels(_grid16(_block_segments(block, sel, F)), np.ones(sel.size, bool), st)
+            e_lo[sel], e_blk[sel] = preecho_levels(grid_of(_block_segments(block, sel, F)), np.ones(sel.size, bool), st)
     else:
         e_lo, e_blk = preecho_levels(seg, short, st)
     if pg is not None:  # the guard sees the frame's weighted steps
@@ -375,9 +375,12 @@ def _windows(N: int, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     return WL * gain, WS * gain
 
 
-def _grid16(x: np.ndarray) -> np.ndarray:
-    """An int16 spool's quotients as the grid's float64 values (times 256, exact); others as they are."""
-    return np.multiply(x, 256.0) if x.dtype == np.int16 else x
+def grid_of(x: np.ndarray, copy: bool = False) -> np.ndarray:
+    """Grid samples as float64: int16 16-bit samples (an int16 spool's quotients) times 256 (exact),
+    float64 ones as they are (a copy if ``copy``)."""
+    if x.dtype == np.int16:
+        return np.multiply(x, 256.0)
+    return x.copy() if copy else x
 
 
 def _block_segments(block: np.ndarray, sel: np.ndarray, F: int) -> np.ndarray:
