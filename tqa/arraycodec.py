@@ -287,13 +287,17 @@ def channel_exponents(xf: np.ndarray, peak: np.ndarray | None = None) -> np.ndar
     where needed to keep its peak below the grid's float headroom (16): e = max(e_rms, e_peak - 4).
     ``peak``: max |xf| per channel where the caller has it (:func:`_int_peaks`)."""
     n, c = xf.shape
-    if peak is not None:
-        pass
-    elif c <= 8:  # NumPy's axis-0 reductions step through a short last axis slowly: column by column (15x faster at 2)
-        peak = np.array([max(float(xf[:, j].max()), -float(xf[:, j].min())) for j in range(c)]) if n else np.zeros(c)
+    if c <= 8:
+        # NumPy's axis-0 reductions step through a short last axis slowly: the channels as rows
+        # (a 1-s stereo chunk: 369 -> ~100 us, einsum's 243 of them)
+        rows = np.ascontiguousarray(xf.T)
+        if peak is None:
+            peak = np.array([max(float(r.max()), -float(r.min())) for r in rows]) if n else np.zeros(c)
+        rms = np.sqrt(np.array([float(np.dot(r, r)) for r in rows]) / max(n, 1))
     else:
-        peak = np.max(np.abs(xf), axis=0)
-    rms = np.sqrt(np.einsum("nc,nc->c", xf, xf) / max(n, 1))  # 3-6x np.mean(np.square(xf), axis=0)
+        if peak is None:
+            peak = np.max(np.abs(xf), axis=0)
+        rms = np.sqrt(np.einsum("nc,nc->c", xf, xf) / max(n, 1))  # 3-6x np.mean(np.square(xf), axis=0)
     e_peak = np.frexp(np.where(peak > 0, peak, 1.0))[1]
     e_rms = np.frexp(np.where(rms > 0, rms, 1.0))[1]
     return np.maximum(e_rms, e_peak - 4).astype(np.int16)  # silent channels: 2**1

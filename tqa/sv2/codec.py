@@ -800,18 +800,19 @@ class Tables:
         codes[empty, 0] = 0
         return rans.freqs_from_codes(codes)
 
-    def arrays(self):
+    def arrays(self, lut: bool = True):
         """freq, cum, lut of all tables (:meth:`freqs`), made once for these codes: the packer
-        asks for them per piece of frames, ~100 times in 5 minutes of stereo."""
+        asks for them per piece of frames, ~100 times in 5 minutes of stereo.  ``lut=False``:
+        lut None unless made already (the encoder's coder needs no slot lookup: a 1-s chunk's
+        encode spares its ~0.15 ms)."""
         key = (self.dcodes.tobytes(), self.ccodes.tobytes())
         got = self.__dict__.get("_made")
         if got is None or got[0] != key:
-            got = self.__dict__["_made"] = (key, self._arrays())
+            f = self.freqs()
+            got = self.__dict__["_made"] = [key, (f, rans.cum_of(f), None)]
+        if lut and got[1][2] is None:
+            got[1] = got[1][:2] + (rans.lut_of(got[1][0]),)
         return got[1]
-
-    def _arrays(self):
-        f = self.freqs()
-        return f, rans.cum_of(f), rans.lut_of(f)
 
 
 def coded_bits(k: dict, tab: Tables) -> float:
@@ -843,19 +844,36 @@ def clamp_step(step: float) -> float:
     return min(max(step, STEP_RANGE[0]), STEP_RANGE[1])
 
 
+def _used_classes(tab: Tables) -> np.ndarray:
+    used = np.any(tab.ccodes != rans.ABSENT, axis=1)
+    used[0] = False
+    return used
+
+
+def _record(st: Settings) -> list[tuple[np.ndarray, int]]:
+    """The perceptual tune's params record (bit fields), or none."""
+    return _perc.pack_record(st.nf_group, st.nf_zero, st.weights or [0] * (st.hop // BAND)) if st.tune == "perceptual" else []
+
+
+def _param_fields(st: Settings, tab: Tables, used: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    bitmap = int(np.sum(used.astype(np.int64) << np.arange(C)))
+    return [(tab.dcodes, 5), (np.array([bitmap]), 32), (tab.ccodes[used], 5), (tab.delta[used], 6)] + _record(st)
+
+
 def pack_params(st: Settings, channels: int, n: int, step: float, tab: Tables) -> bytes:
     if not STEP_RANGE[0] <= step <= STEP_RANGE[1]:
         raise ValueError(f"quantizer step {step!r} outside STEP_RANGE (clamp_step)")
-    used = np.any(tab.ccodes != rans.ABSENT, axis=1)
-    used[0] = False
     flags = int(st.rotate) | (int(st.transients) << 1)
-    perc = st.tune == "perceptual"
-    ver = _perc.VERSION if perc else _floor.VERSION if st.frame_floor is not None else VERSION
+    ver = _perc.VERSION if st.tune == "perceptual" else _floor.VERSION if st.frame_floor is not None else VERSION
     head = HEAD.pack(MAGIC, ver, flags, channels, st.hop, st.sample_rate, n, st.seed, step)
-    bitmap = int(np.sum(used.astype(np.int64) << np.arange(C)))
-    rec = _perc.pack_record(st.nf_group, st.nf_zero, st.weights or [0] * (st.hop // BAND)) if perc else []
-    body = _pack_bits([(tab.dcodes, 5), (np.array([bitmap]), 32), (tab.ccodes[used], 5), (tab.delta[used], 6)] + rec)
-    return head + body
+    return head + _pack_bits(_param_fields(st, tab, _used_classes(tab)))
+
+
+def params_size(st: Settings, tab: Tables) -> int:
+    """len(pack_params(...)) without packing them (the rate search asks at every step it tries)."""
+    nu = int(_used_classes(tab).sum())
+    bits = tab.dcodes.size * 5 + 32 + nu * 16 * 5 + nu * 3 * 6 + sum(np.size(v) * w for v, w in _record(st))
+    return HEAD.size + -(-bits // 8)
 
 
 @dataclass
@@ -915,7 +933,7 @@ def pack_frames(qz: Quantized, tab: Tables, short: np.ndarray, r: np.ndarray, zm
     """Payloads of a run of frames: their quantization, kinds and boundary overlaps (F+1,)."""
     F, ch, N = qz.q.shape
     nb = N // BAND
-    freq, cum, _ = tab.arrays()
+    freq, cum, _ = tab.arrays(lut=False)
     enc = _compiled_enc() if qz.nl is None else None  # perceptual records: _assemble writes them
     if enc is not None:
         zany = np.zeros(F, bool) if zmap is None else zmap.reshape(F, -1).any(axis=1)
