@@ -99,7 +99,8 @@ class _Encoder(FrameEncoder):
         overhead = HEADER_SIZE + _META + INDEX_ENTRY + INDEX_TAIL
         params, frames = self._enc.finish(stream_overhead=overhead)
         self._params = params
-        self.settings = dataclasses.replace(self.s, hop=sv2.info(params)["hop"])
+        # the hop the encoder chose, from the params' fixed head (parsing their tables: ~0.15 ms a 1-s chunk)
+        self.settings = dataclasses.replace(self.s, hop=sv2.codec.HEAD.unpack_from(params)[4])
         return self._payloads(frames)
 
     def _payloads(self, frames):

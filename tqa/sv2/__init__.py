@@ -269,7 +269,7 @@ class _Spool(_Source):
 
     def __init__(self, channels: int, st: Settings, tmpdir: str | None = None) -> None:
         self.ch, self.n, self.st, self.tmpdir = channels, 0, st, tmpdir
-        self._f = tempfile.TemporaryFile(dir=tmpdir)
+        self._file = None  # the spool, made at the first write or read (an Encoder given hold() never makes one)
         self._src_fd: int | None = None  # the mirrored file (our duplicate of its descriptor), while mirrored
         self._base = 0  # the byte of sample 0 in the file read back
         self._sig: tuple | None = None  # its identity, size and modification time when mirroring began
@@ -277,6 +277,16 @@ class _Spool(_Source):
         self.short: bool | None = None  # int16 quotients (True), int32 (False); None before any sample
         plan = _energy_plan(st, 1)
         self._e = None if plan is None else _Energy(plan[0], channels)
+
+    @property
+    def _f(self):
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(dir=self.tmpdir)
+        return self._file
+
+    @_f.setter
+    def _f(self, f) -> None:
+        self._file = f
 
     @property
     def mirrored(self) -> bool:
@@ -473,7 +483,8 @@ class _Spool(_Source):
         return _FileFrames(self.tmpdir)
 
     def close(self) -> None:
-        self._f.close()
+        if self._file is not None:
+            self._file.close()
         if self._src_fd is not None:
             os.close(self._src_fd)
             self._src_fd = None
