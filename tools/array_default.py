@@ -36,7 +36,7 @@ import bench_array_codec as B  # noqa: E402
 
 CANDIDATES = {
     "time (bits=6, sign)": dict(profile="time"),
-    "spectral2 q=38 floor=38": dict(profile="spectral2", quality=38, frame_floor=38),
+    "default: spectral2 q=38 floor=38": {},  # TQA(): tqa.arraycodec.DEFAULT_PROFILE, DEFAULT_SETTINGS
     "spectral2 q=38 floor=37": dict(profile="spectral2", quality=38, frame_floor=37),
     "spectral2 q=38": dict(profile="spectral2", quality=38),
 }
