@@ -23,7 +23,7 @@ import numpy as np
 from zarr.abc.codec import ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin
 from zarr.core.common import parse_named_configuration
 
-from .arraycodec import DEFAULT_PROFILE, ChunkSettings, check_dtype, decode_chunk, encode_chunk
+from .arraycodec import LEGACY_PROFILE, ChunkSettings, check_dtype, decode_chunk, encode_chunk
 
 if TYPE_CHECKING:
     from typing import Self
@@ -44,7 +44,9 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     rotate, transients, preecho, silence, stereo): the profiles' settings and defaults
     (:mod:`tqa.profiles`; ``rate`` is bits per sample of the whole chunk); ``scale="chunk"``
     (default) or ``"channel"`` (see :mod:`tqa.arraycodec`).  Settings a profile gains later
-    pass through ``**more``."""
+    pass through ``**more``.  ``TQA()``: the array default, ``profile="spectral2", quality=38,
+    frame_floor=38`` (:data:`tqa.arraycodec.DEFAULT_SETTINGS`; ``TQA(bits=6)`` is the time
+    profile); a stored configuration without ``profile`` means the time profile (:meth:`from_dict`)."""
 
     is_fixed_size = False
 
@@ -67,7 +69,7 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     def __init__(
         self,
         *,
-        profile: str = DEFAULT_PROFILE,
+        profile: str | None = None,
         bits: int | None = None,
         residual: str | None = None,
         block_size: int | None = None,
@@ -95,7 +97,8 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     @classmethod
     def from_dict(cls, data: dict) -> Self:
         _, cfg = parse_named_configuration(data, "tqa", require_configuration=False)
-        return cls(**(cfg or {}))
+        # a stored configuration without a profile was written when that meant the time profile
+        return cls(**{"profile": LEGACY_PROFILE, **(cfg or {})})
 
     def to_dict(self) -> dict:
         return {"name": "tqa", "configuration": self._settings.config()}
