@@ -124,7 +124,7 @@ def main(argv=None):
             return arr, nbytes
 
         zs = {}
-        for label, ser in (("tqa time", tqa.zarr.TQA()), ("tqa spectral 3.2", tqa.zarr.TQA(profile="spectral", rate=3.2)),
+        for label, ser in (("tqa time", tqa.zarr.TQA(profile="time")), ("tqa spectral 3.2", tqa.zarr.TQA(profile="spectral", rate=3.2)),
                            ("tqa spectral2 3.2", tqa.zarr.TQA(profile="spectral2", rate=3.2))):  # fmt: skip
             arr, nb = zarr_array(ser)
             bps = nb * 8 / x.size if nb else None
