@@ -84,21 +84,12 @@ MAX_NDIM = 32
 MAX_STREAM_CHANNELS = 4096
 SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in attributes
 
-# The codec's default, the one home of it: a codec that names no profile and no target (rate,
-# quality, frame_floor, tune) is spectral2 at quality=38 with a 38 dB floor on every frame.  The floor
-# is what keeps the 38 dB on zarr's edge chunks, padded with the fill value: spectral2's quality= alone
-# is met over the whole chunk, and a uint16 array about its mid code with fill 0 came back at 29.8 dB
-# whole, 21.3 dB on the padded rows (tests/test_zarr.py's (30000, 16) in (7000, 5) chunks); with the
-# floor 39.3 / 37.9 dB at 7.93 bits/sample, the time profile (the default before) 38.0 / 36.3 dB at 10.5.
-# On the scale-free matrix 5.83 bits/sample against the time profile's 7.07, every cell >= 37.8 dB
-# (tools/array_default.py; README, "Arrays").  Settings of one profile pick it (tqa.profiles.resolve:
-# bits= is the time profile's), with that profile's own defaults.
-DEFAULT_PROFILE = "spectral2"
-DEFAULT_SETTINGS = {"quality": 38.0, "frame_floor": 38.0}
-DEFAULT_TARGETS = ("rate", "quality", "frame_floor", "tune")  # any of these given: DEFAULT_SETTINGS do not apply
-# A stored configuration without a profile key (tqa <= 0.2's, or one written by hand) was written
-# when no profile meant the time profile, and still means it (numcodecs from_config, zarr from_dict).
-LEGACY_PROFILE = "time"
+# The profile of a codec that names none: the time profile, not the files' default (spectral2).
+# zarr pads an edge chunk with the fill value, and spectral2's quality= target is met over the
+# whole chunk: a uint16 array about its mid code with fill 0 came back at 29.8 dB under quality=38
+# (tests/test_zarr.py's (30000, 16) in (7000, 5) chunks); the time profile keeps its SQNR per
+# block (38.0 dB there).  Stored configs name their profile, and one without it reads as this.
+DEFAULT_PROFILE = "time"
 
 DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "int64": 7, "uint64": 8,
                "float16": 9, "float32": 10, "float64": 11}  # fmt: skip
@@ -135,27 +126,15 @@ class ChunkSettings:
     * ``"spectral"``: ``rate`` (bits per sample of the whole chunk, all overhead included) or
       ``quality`` (target SQNR, dB), ``hop``, ``seed``;
     * ``"spectral2"``: ``rate`` (of the whole chunk, as above) or ``quality``, ``hop`` (``"auto"``
-      or 256..2048), ``seed``, ``rotate``, ``transients``, ``preecho``, ``silence``, ``stereo``,
-      ``tune``, ``frame_floor``.
-
-    ``profile=None``: the profile the settings pick (:func:`tqa.profiles.resolve`, DEFAULT_PROFILE
-    where they do not decide), with DEFAULT_SETTINGS where none of DEFAULT_TARGETS is given.
+      or 256..2048), ``seed``, ``rotate``, ``transients``, ``preecho``, ``silence``, ``stereo``.
     """
 
-    def __init__(self, profile: str | None = None, scale: str | None = None, **settings) -> None:
+    def __init__(self, profile: str = DEFAULT_PROFILE, scale: str | None = None, **settings) -> None:
         from . import profiles
 
         if scale not in (None, "chunk", "channel"):
             raise ValueError(f"tqa codec: scale must be 'chunk' or 'channel', got {scale!r}")
         self.scale = scale or "chunk"
-        given = {k: v for k, v in settings.items() if v is not None}
-        if profile is None:  # the default (DEFAULT_PROFILE, DEFAULT_SETTINGS), or the profile the settings name
-            try:
-                profile = profiles.resolve(None, given, DEFAULT_PROFILE)
-            except TypeError as exc:
-                raise ValueError(f"tqa codec: {exc}") from None
-            if profile == DEFAULT_PROFILE and not any(k in given for k in DEFAULT_TARGETS):
-                settings = {**settings, **DEFAULT_SETTINGS}
         if not isinstance(profile, str) or profile not in profiles.names():
             raise ValueError(f"tqa codec: profile must be one of {', '.join(map(repr, profiles.names()))}, got {profile!r}")
         prof = profiles.get(profile)

@@ -23,7 +23,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_ndarray, ndarray_copy
 
-from .arraycodec import LEGACY_PROFILE, ChunkSettings, decode_chunk, encode_chunk
+from .arraycodec import DEFAULT_PROFILE, ChunkSettings, decode_chunk, encode_chunk
 
 __all__ = ["TQA"]
 
@@ -36,19 +36,14 @@ class TQA(Codec):
     seed, rotate, transients, preecho, silence, stereo): the profiles' settings and defaults
     (:mod:`tqa.profiles`; ``rate`` is bits per sample of the whole chunk); ``scale="chunk"``
     (default) or ``"channel"`` (one power-of-two scale per channel, see
-    :mod:`tqa.arraycodec`).  Settings a profile gains later pass through ``**more``.
-
-    ``TQA()``: the array default, ``profile="spectral2", quality=38, frame_floor=38``
-    (:data:`tqa.arraycodec.DEFAULT_SETTINGS`; settings of one profile pick it: ``TQA(bits=6)`` is
-    the time profile).  A stored configuration without ``profile`` means the time profile, as it
-    did when it was written (:meth:`from_config`)."""
+    :mod:`tqa.arraycodec`).  Settings a profile gains later pass through ``**more``."""
 
     codec_id = "tqa"
     max_buffer_size = 2**31 - 1  # bytes, encoded or decoded, as numcodecs' compressors
 
     def __init__(
         self,
-        profile: str | None = None,
+        profile: str = DEFAULT_PROFILE,
         bits: int | None = None,
         residual: str | None = None,
         block_size: int | None = None,
@@ -84,12 +79,6 @@ class TQA(Codec):
             if int(channels) < 1:
                 raise ValueError(f"tqa codec: channels must be >= 1, got {channels!r}")
             self._legacy["channels"] = int(channels)
-
-    @classmethod
-    def from_config(cls, config: dict):
-        cfg = {k: v for k, v in config.items() if k != "id"}
-        cfg.setdefault("profile", LEGACY_PROFILE)  # written when no profile meant the time profile
-        return cls(**cfg)
 
     def encode(self, buf) -> bytes:
         return encode_chunk(ensure_ndarray(buf), self._settings, self.max_buffer_size)

@@ -23,7 +23,7 @@ import numpy as np
 from zarr.abc.codec import ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin
 from zarr.core.common import parse_named_configuration
 
-from .arraycodec import LEGACY_PROFILE, ChunkSettings, check_dtype, decode_chunk, encode_chunk
+from .arraycodec import DEFAULT_PROFILE, ChunkSettings, check_dtype, decode_chunk, encode_chunk
 
 if TYPE_CHECKING:
     from typing import Self
@@ -44,9 +44,7 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     rotate, transients, preecho, silence, stereo): the profiles' settings and defaults
     (:mod:`tqa.profiles`; ``rate`` is bits per sample of the whole chunk); ``scale="chunk"``
     (default) or ``"channel"`` (see :mod:`tqa.arraycodec`).  Settings a profile gains later
-    pass through ``**more``.  ``TQA()``: the array default, ``profile="spectral2", quality=38,
-    frame_floor=38`` (:data:`tqa.arraycodec.DEFAULT_SETTINGS`; ``TQA(bits=6)`` is the time
-    profile); a stored configuration without ``profile`` means the time profile (:meth:`from_dict`)."""
+    pass through ``**more``."""
 
     is_fixed_size = False
 
@@ -69,7 +67,7 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     def __init__(
         self,
         *,
-        profile: str | None = None,
+        profile: str = DEFAULT_PROFILE,
         bits: int | None = None,
         residual: str | None = None,
         block_size: int | None = None,
@@ -97,8 +95,7 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     @classmethod
     def from_dict(cls, data: dict) -> Self:
         _, cfg = parse_named_configuration(data, "tqa", require_configuration=False)
-        # a stored configuration without a profile was written when that meant the time profile
-        return cls(**{"profile": LEGACY_PROFILE, **(cfg or {})})
+        return cls(**(cfg or {}))
 
     def to_dict(self) -> dict:
         return {"name": "tqa", "configuration": self._settings.config()}
