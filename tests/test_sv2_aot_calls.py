@@ -21,7 +21,7 @@ DTYPES = {"f8": np.float64, "i8": np.int64, "i4": np.int32, "i2": np.int16, "u1"
 def _split(args: str) -> list[str]:
     out, depth, cur = [], 0, ""
     for ch in args:
-        depth += ch in "[(" 
+        depth += ch in "[("
         depth -= ch in "])"
         if ch == "," and depth == 0:
             out.append(cur.strip())

@@ -870,9 +870,9 @@ def pack_params(st: Settings, channels: int, n: int, step: float, tab: Tables) -
 
 
 def params_size(st: Settings, tab: Tables) -> int:
-    """len(pack_params(...)) without packing them (the rate search asks at every step it tries)."""
-    nu = int(_used_classes(tab).sum())
-    bits = tab.dcodes.size * 5 + 32 + nu * 16 * 5 + nu * 3 * 6 + sum(np.size(v) * w for v, w in _record(st))
+    """len(pack_params(...)) without packing them (the rate search asks at every step it tries):
+    the same fields' widths summed."""
+    bits = sum(np.size(v) * w for v, w in _param_fields(st, tab, _used_classes(tab)))
     return HEAD.size + -(-bits // 8)
 
 
