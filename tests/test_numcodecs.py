@@ -532,6 +532,35 @@ def test_scale_channel_peaks_of_integers_are_those_of_their_floats(dtype):
     assert chunk_info(codec.encode(x))["channel_exponents"].tolist() == ac.channel_exponents(xf).tolist()
 
 
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", ">i2", "uint16", "int32", "uint32", "int64", "uint64"])
+def test_integer_chunks_code_as_their_float64_copies(dtype):
+    """Integer chunks skip the scaled float64 copy: each stream's grid is made from the integers
+    (arraycodec._int_grid) and, up to 16 bits, the RMS from them (_int_sumsq).  The values are
+    those of the float path, bit for bit: the streams equal those of the chunk's float64 copy,
+    few channels and many, per-channel and whole-chunk scaling, at levels where to_grid rounds
+    (exponents above 23)."""
+    from tqa import arraycodec as ac
+    from tqa.samples import to_grid
+
+    dt = np.dtype(dtype)
+    info = np.iinfo(dt)
+    off = float(2 ** (8 * dt.itemsize - 1)) if dt.kind == "u" else 0.0
+    rng = np.random.default_rng(29)
+    for c in (2, 12):
+        x = rng.integers(info.min, info.max, (3000, c), dtype=dt.newbyteorder("="), endpoint=True).astype(dt)
+        x[:, 1] = np.clip(x[:, 1].astype(np.float64) / 2**40 + off, info.min, info.max).astype(dt)  # quiet: e <= 23
+        xf = x.astype(np.float64) - off
+        e = ac.channel_exponents(xf)
+        assert int(e.max()) > 23 or dt.itemsize <= 2
+        np.testing.assert_array_equal(ac._int_grid(x, off, e), to_grid(ac._ldexp_channels(xf, -e.astype(np.int32), None)))
+        if dt.itemsize <= 2:
+            np.testing.assert_array_equal(ac._int_sumsq(x, off), np.einsum("nc,nc->c", xf, xf))
+        for kw in (dict(scale="channel", profile="spectral2", rate=3.2), dict(profile="spectral2", rate=3.2),
+                   dict(scale="channel", profile="time"), dict(profile="time")):
+            a, b = TQA(**kw).encode(x), TQA(**kw).encode(xf)
+            assert a[chunk_info(a)["payload_offset"] :] == b[chunk_info(b)["payload_offset"] :], (c, kw)
+
+
 def test_more_channels_than_a_stream_holds():
     """Over 4096 channels per chunk: several streams of up to 4096 channels in one chunk."""
     x = (np.random.default_rng(17).normal(0, 1, (600, 5000)) * np.linspace(0.01, 1, 5000)).astype("f4")

@@ -116,7 +116,7 @@ def test_analysis_and_quantization_match_numpy(kernels, ch, N, stereo, rotate):
             assert not kc["cn"].any() and k1["cn"].sum() == np.count_nonzero(qa.q[np.repeat(qa.cls, codec.BAND, -1) > 0])
 
 
-@pytest.mark.parametrize("ch,N", [(2, 2048), (1, 256), (3, 1024)])
+@pytest.mark.parametrize("ch,N", [(2, 2048), (1, 256), (3, 1024), (20, 256)])  # 20: fold_block's many-channel sweep
 def test_analysis_from_samples_matches_numpy(kernels, ch, N):
     """Consecutive frames analysed straight from their samples (no segments array)."""
     mod, use = kernels
@@ -210,7 +210,7 @@ def test_rans_reciprocals_divide_exactly():
 def test_zero_map_matches_numpy(kernels):
     mod, use = kernels
     rng = np.random.default_rng(8)
-    for ch, n in ((2, 2048), (3, 256)):
+    for ch, n in ((2, 2048), (3, 256), (12, 256)):  # 12: counted row by row
         x = rng.normal(0, 1e4, (5 * n, ch))
         x[rng.random(x.shape) < 0.05] = 0.0  # isolated zeros
         x[10:200, 0] = 0.0

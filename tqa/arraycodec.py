@@ -184,31 +184,33 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _encode(x: np.ndarray, **kw) -> bytes:
+def _encode(x: np.ndarray, grid: bool = False, **kw) -> bytes:
     """A .tqa stream of (n, channels) float64 ``x``: tqa.Encoder, not tqa.encode, since a chunk
-    of few samples and many channels is not a channels-first mistake."""
+    of few samples and many channels is not a channels-first mistake.  ``grid``: x is the
+    stream's grid already (:func:`_int_grid`)."""
     import io
 
     from . import api
 
     buf = io.BytesIO()
     enc = api.Encoder(buf, SAMPLE_RATE, x.shape[1], source_format="float64", **kw)
-    enc._write_whole(x)  # x: the chunk scaled by the codec (finite, |x| < 16, the grid's headroom): no float check
+    enc._write_whole(x, grid)  # x: the chunk scaled by the codec (finite, |x| < 16, the grid's headroom): no float check
     enc.close()
     return buf.getvalue()
 
 
-def _stream_encode(x: np.ndarray, cs: ChunkSettings, chunk_bytes: int) -> bytes:
-    """One .tqa stream of (n, channels) ``x``; ``chunk_bytes``: the chunk's own bytes (header,
-    length words) that a ``rate=`` of the whole chunk pays for, this stream's share of them."""
+def _stream_encode(x: np.ndarray, cs: ChunkSettings, chunk_bytes: int, grid: bool = False) -> bytes:
+    """One .tqa stream of (n, channels) ``x`` (its grid if ``grid``); ``chunk_bytes``: the chunk's
+    own bytes (header, length words) that a ``rate=`` of the whole chunk pays for, this stream's
+    share of them."""
     kw = cs.tqa_kwargs()
     fit = RATE_FIT.get(cs.profile)
     if fit is not None and kw.get("rate") is not None:
-        return fit(x, kw, chunk_bytes)
-    return _encode(x, **kw)
+        return fit(x, kw, chunk_bytes, grid)
+    return _encode(x, grid, **kw)
 
 
-def _whole_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int) -> bytes:
+def _whole_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int, grid: bool = False) -> bytes:
     """A stream of a profile whose ``rate`` already counts the whole stream (spectral2: every
     header, table and index byte): it is asked for the chunk's rate less the chunk's own bytes,
     in the thousandths the header keeps, rounded down (never below the profile's minimum)."""
@@ -216,7 +218,7 @@ def _whole_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int) -> bytes:
 
     n, c = x.shape
     r = math.floor((kw["rate"] - 8.0 * chunk_bytes / (n * c)) * 1000) / 1000
-    return _encode(x, **{**kw, "rate": min(kw["rate"], max(RATE_RANGE[0], r))})
+    return _encode(x, grid, **{**kw, "rate": min(kw["rate"], max(RATE_RANGE[0], r))})
 
 
 _SPECTRAL_FIXED: dict = {}
@@ -234,7 +236,7 @@ def _spectral_fixed(channels: int, hop: int, seed: int) -> int:
     return _SPECTRAL_FIXED[key]
 
 
-def _spectral_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int = 0) -> bytes:
+def _spectral_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int = 0, grid: bool = False) -> bytes:
     """A CBR spectral stream whose *total* size is ``rate`` bits per sample of the chunk.
 
     tqa's ``rate`` sizes each MDCT frame (hop samples per channel); a chunk of n
@@ -250,10 +252,10 @@ def _spectral_at_rate(x: np.ndarray, kw: dict, chunk_bytes: int = 0) -> bytes:
     fixed = _spectral_fixed(c, hop, kw["seed"])  # the header; a CBR frame is ceil(rate*hop*c/8) bytes, all in
     r = math.floor((budget - fixed) * 8.0 / (frames * hop * c) * 1000) / 1000
     r = min(rate, max(0.5, r))
-    b = _at_least(x, kw, r)
+    b = _at_least(x, kw, r, grid)
     if len(b) > budget * 1.005 and r > 0.5:
         r2 = max(0.5, math.floor(r * (budget - fixed) / (len(b) - fixed) * 1000) / 1000)
-        b = _at_least(x, kw, r2)
+        b = _at_least(x, kw, r2, grid)
     return b
 
 
@@ -270,12 +272,12 @@ def _groups(c: int, most: int) -> list[int]:
     return [c // k + (i < c % k) for i in range(k)]
 
 
-def _at_least(x: np.ndarray, kw: dict, r: float) -> bytes:
+def _at_least(x: np.ndarray, kw: dict, r: float, grid: bool = False) -> bytes:
     """Encode at frame rate ``r``, or the lowest rate above it (up to the asked one) whose
     frames still hold the profile's side info (tqa refuses rates below that)."""
     while True:
         try:
-            return _encode(x, **{**kw, "rate": r})
+            return _encode(x, grid, **{**kw, "rate": r})
         except ValueError as exc:
             if "too low" not in str(exc) or r >= kw["rate"]:
                 raise
@@ -298,9 +300,29 @@ def channel_exponents(xf: np.ndarray, peak: np.ndarray | None = None) -> np.ndar
         if peak is None:
             peak = np.max(np.abs(xf), axis=0)
         rms = np.sqrt(np.einsum("nc,nc->c", xf, xf) / max(n, 1))  # 3-6x np.mean(np.square(xf), axis=0)
+    return _exponents(peak, rms)
+
+
+def _exponents(peak: np.ndarray, rms: np.ndarray) -> np.ndarray:
+    """:func:`channel_exponents` from each channel's peak and RMS."""
     e_peak = np.frexp(np.where(peak > 0, peak, 1.0))[1]
     e_rms = np.frexp(np.where(rms > 0, rms, 1.0))[1]
     return np.maximum(e_rms, e_peak - 4).astype(np.int16)  # silent channels: 2**1
+
+
+SUMSQ_ROWS = 1024  # rows of a chunk squared at a time (_int_sumsq)
+
+
+def _int_sumsq(x: np.ndarray, offset: float) -> np.ndarray:
+    """sum (x - offset)**2 per channel of (n, c) integers of at most 16 bits, n < 2**22: the value
+    of channel_exponents' einsum over their float64 copy, bit for bit, as every partial sum is an
+    integer below 2**52 (exact in float64 in any order); a slice of rows at a time, so no copy of
+    the chunk (384 channels, 1 s: a 92 MB array's page faults, ~10% of the encode)."""
+    out = np.zeros(x.shape[1])
+    for lo in range(0, x.shape[0], SUMSQ_ROWS):
+        b = np.subtract(x[lo : lo + SUMSQ_ROWS], offset, dtype=np.float64)
+        out += np.einsum("nc,nc->c", b, b)
+    return out
 
 
 def _int_peaks(x: np.ndarray, offset: float) -> np.ndarray:
@@ -333,6 +355,31 @@ def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.
     return np.ldexp(x, e, out=out)
 
 
+def _int_grid(x: np.ndarray, offset: float, e: np.ndarray) -> np.ndarray:
+    """The grid of integer samples x (n, c) scaled by 2**-e per channel (e (c,)): what to_grid
+    makes of ldexp(x - offset, -e), made from the integers in one pass, as (x - offset)·2**(23 - e):
+    the same values, bit for bit (x - offset is the float64 copy's value; both scalings by powers of
+    two are exact for integers, normal whatever e; to_grid's rint only acts where 23 - e < 0).  A
+    384-channel 1-s chunk: no scaled copy, no second pass (~40 ms of ~600)."""
+    f = np.ldexp(1.0, 23 - e.astype(np.int32))
+    g = np.empty(x.shape)
+    cols = range(x.shape[1]) if x.shape[1] <= 8 else None  # few channels: column by column (_ldexp_channels)
+    if offset:
+        np.subtract(x, offset, out=g, dtype=np.float64)
+        if cols is None:
+            np.multiply(g, f, out=g)
+        for j in cols or ():
+            np.multiply(g[:, j], f[j], out=g[:, j])
+    elif cols is None:
+        np.multiply(x, f, out=g, dtype=np.float64)
+    else:
+        for j in cols:
+            np.multiply(x[:, j], f[j], out=g[:, j], dtype=np.float64)
+    if e.size and int(e.max()) > 23:
+        np.rint(g, out=g)
+    return g
+
+
 def _as_chunk(buf) -> np.ndarray:
     if isinstance(buf, np.ndarray):
         return buf
@@ -360,9 +407,14 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     e = 0
     payload = b""
     version = 1
-    xf = np.asarray(x, dtype=np.float64).reshape(n, c)  # C order: channels are the trailing axes
-    if dt.kind == "u":
-        xf -= float(2 ** (8 * dt.itemsize - 1))
+    off = float(2 ** (8 * dt.itemsize - 1)) if dt.kind == "u" else 0.0
+    # integers of many channels: peaks and RMS from the integers, each stream's grid made from them
+    # (_int_grid); up to 16 bits, no float64 copy of the chunk at all (_int_sumsq)
+    ints = dt.kind in "iu" and c > 8 and x.flags.c_contiguous  # few channels: channel_exponents' own loop
+    small = ints and dt.itemsize <= 2 and n < 2**22
+    xf = None if small else np.asarray(x, dtype=np.float64).reshape(n, c)  # C order: channels are the trailing axes
+    if dt.kind == "u" and xf is not None:
+        xf -= off
     if dt.kind == "f":
         bad = ~np.isfinite(xf)
         if bad.any():
@@ -375,16 +427,24 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         flags |= _CONST
         payload = flat[:1].tobytes()
     else:
-        own = None if np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
+        own = None if xf is None or np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
+        peaks = _int_peaks(x.reshape(n, c), off) if ints else None
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
-            ints = dt.kind in "iu" and c > 8 and x.flags.c_contiguous  # few channels: channel_exponents' own loop
-            off = float(2 ** (8 * dt.itemsize - 1)) if dt.kind == "u" else 0.0
-            exps = channel_exponents(xf, _int_peaks(x.reshape(n, c), off) if ints and n else None)
+            if small:
+                exps = _exponents(peaks, np.sqrt(_int_sumsq(x.reshape(n, c), off) / n))
+            else:
+                exps = channel_exponents(xf, peaks)
+            e_of = exps
+        else:
+            peak = float(np.max(peaks)) if ints else float(np.max(np.abs(xf)))
+            e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
+            e_of = np.full(c, e, np.int16)
+        if dt.kind in "iu":  # each stream's grid straight from the integers (_int_grid)
+            xi, xs = x.reshape(n, c), None
+        elif settings.scale == "channel":
             xs = _ldexp_channels(xf, -exps.astype(np.int32), own)
         else:
-            peak = float(np.max(np.abs(xf)))
-            e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
             xs = np.ldexp(xf, -e, out=own)
         groups = _groups(c, settings.stream_channels)
         if groups != _groups(c, MAX_STREAM_CHANNELS):
@@ -392,7 +452,10 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         own = 10 + 8 * x.ndim + (2 * c if flags & _PER_CHANNEL else 0) + 4 + 4 * len(groups)  # the chunk's bytes
         parts, lo = [], 0
         for g in groups:
-            s = _stream_encode(xs[:, lo : lo + g], settings, own * g // c)
+            if xs is None:
+                s = _stream_encode(_int_grid(xi[:, lo : lo + g], off, e_of[lo : lo + g]), settings, own * g // c, True)
+            else:
+                s = _stream_encode(xs[:, lo : lo + g], settings, own * g // c)
             parts.append(struct.pack("<I", len(s)) + s)
             lo += g
         payload = b"".join(parts)

@@ -141,10 +141,11 @@ class Encoder:
             raise ValueError("write to a closed Encoder")
         self._write(as_samples(samples, first=self._n))
 
-    def _write(self, x: np.ndarray) -> None:
+    def _write(self, x: np.ndarray, grid: bool = False) -> None:
         """Append (n, channels) samples that :func:`as_samples` would pass as they are (native,
         float ones finite and within the headroom): the array codec's own scaled chunks, whose
-        check costs ~8% of a 384-channel chunk's encode."""
+        check costs ~8% of a 384-channel chunk's encode.  ``grid``: x holds the grid's values
+        already (float64 integers on the grid: what the engine's to_grid makes of the samples)."""
         if x.shape[1] != self.header.channels:
             raise ValueError(f"samples have {x.shape[1]} channels, the stream has {self.header.channels}")
         if self._n + x.shape[0] > 2**48:
@@ -155,18 +156,22 @@ class Encoder:
         with threads.limit(self.threads):
             for lo in range(0, x.shape[0], step):
                 part = x[lo : lo + step]
-                self._put(push16(part) if push16 is not None else self._coder.push(_grid_of(self._engine, part)))
+                if push16 is not None:
+                    self._put(push16(part))
+                else:
+                    self._put(self._coder.push(np.ascontiguousarray(part.T) if grid else _grid_of(self._engine, part)))
         self._n += x.shape[0]
 
-    def _write_whole(self, x: np.ndarray) -> None:
+    def _write_whole(self, x: np.ndarray, grid: bool = False) -> None:
         """:meth:`_write` of the whole stream's samples at once (an array codec's chunk, in memory
-        anyway): a coder that can read them from memory gets their grid whole (spectral2: no spool)."""
+        anyway): a coder that can read them from memory gets their grid whole (spectral2: no spool).
+        ``grid``: as in :meth:`_write` (held as it is)."""
         hold = getattr(self._coder, "hold", None)
         if hold is None or self._n or x.shape[1] != self.header.channels or x.shape[0] > 2**48:
-            self._write(x)
+            self._write(x, grid)
             return
         with threads.limit(self.threads):
-            self._put(hold(self._engine.to_grid(x, out=np.empty(x.shape))))
+            self._put(hold(x if grid else self._engine.to_grid(x, out=np.empty(x.shape))))
         self._n = x.shape[0]
 
     def close(self) -> StreamHeader:
