@@ -12,6 +12,7 @@ troughs come back shallower: low-rate shrinkage toward zero).
     python tools/bench_array_codec.py --seconds 2 --repeat 3 --which ephys
     python tools/bench_array_codec.py --profiles spectral2 --repeat 3   # spectral2 rows only
     python tools/bench_array_codec.py --profiles spectral2 --only "rate=3.2, scale=channel"
+    python tools/bench_array_codec.py --which music --chunk-seconds 5  # larger chunks
 
 Spectral2 rows (``profile="spectral2"``: rate= is bits per sample of the whole chunk) come at
 the spectral profile's rates (2.5, 3.2, 4.5), plus ``scale="channel"`` at 3.2; WavPack is
@@ -182,6 +183,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--profiles", default="time,spectral,spectral2", help="comma-separated: the profiles whose rows run")
     ap.add_argument("--only", default=None, help="only the rows whose label holds this text, e.g. 'rate=3.2, scale=channel'")
+    ap.add_argument("--chunk-seconds", type=float, default=1.0, help="seconds of a chunk (default 1, as SpikeInterface writes)")
     a = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -200,10 +202,10 @@ def main(argv=None):
     with threadpool_limits(1):
         if a.which in ("music", "both"):
             x = music(a.seconds or 30.0)
-            bench("music (corpus)", x, 44100, settings, a.repeat)
+            bench("music (corpus)", x, round(44100 * a.chunk_seconds), settings, a.repeat)
         if a.which in ("ephys", "both"):
             x, troughs = ephys(a.seconds or 2.0)
-            bench("electrophysiology-like, 384 channels", x, 30000, settings, a.repeat, troughs=troughs)
+            bench("electrophysiology-like, 384 channels", x, round(30000 * a.chunk_seconds), settings, a.repeat, troughs=troughs)
 
 
 if __name__ == "__main__":
