@@ -158,8 +158,9 @@ def fold_block(x, short, rlc, rrc, WL, WS, sidx, out_long, out_short):  # pragma
             # Many channels: JB samples of every channel at a time.  x's rows are channels-last, so a
             # channel at a time reads a cache line per sample and uses 8 bytes of it; JB rows of all
             # channels (4 x 16 rows of 384 channels: ~200 kB) stay in cache while each channel's
-            # outputs are made (384 channels: ~90 -> ~65 ms a 1-s chunk's frames, the same values;
-            # 1 or 6 channels: ~12% slower, so not for those)
+            # outputs are made (384 channels: ~90 -> ~65-76 ms a 1-s chunk's frames, the same values;
+            # 1 or 6 channels: ~12% slower, so not for those, nor the loop above with a sweep of h
+            # rows: its run-time bounds cost 6 channels 25 -> 29 ms, measured)
             for jb in range(0, h, JB):
                 je = min(jb + JB, h)
                 for c in range(ch):
