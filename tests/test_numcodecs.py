@@ -129,6 +129,10 @@ FIXTURE_ARRAYS = {
     "float": (lambda: [music(4800, 2, seed=5).astype("<f4"), (music(2000, 4, seed=6) * 1e-6).astype(">f8").reshape(2000, 2, 2),
                        music(3000, seed=7).astype("<f2")],  # fmt: skip
               [1] * 7),
+    # unsigned chunks about a level far from the mid code: per-channel offsets (chunk version 3)
+    "offset": (lambda: [np.rint(music(4800, 3, seed=8) * 400 + 2000).astype("<u2"),
+                        np.rint(music(3000, 2, seed=9) * 20 + 40).astype("u1")],  # fmt: skip
+               [-3] * 7),
 }
 
 
@@ -524,7 +528,7 @@ def test_scale_channel_peaks_of_integers_are_those_of_their_floats(dtype):
     x = np.random.default_rng(23).integers(info.min, info.max, (300, 12), dtype=dtype, endpoint=True)
     x[:, 0], x[:, 1], x[:, 2] = info.max, info.min, info.min + (info.max - info.min) // 2
     x[:, 3] = x[:, 3] // 64  # a quiet channel: its RMS sets its exponent
-    off = float(2 ** (8 * np.dtype(dtype).itemsize - 1)) if np.dtype(dtype).kind == "u" else 0.0
+    off = ac._offsets(x, np.dtype(dtype)) if np.dtype(dtype).kind == "u" else np.zeros(x.shape[1])  # what the codec takes off
     xf = x.astype(np.float64) - off
     assert np.array_equal(ac._int_peaks(x, off), np.max(np.abs(xf), axis=0))
     assert np.array_equal(ac.channel_exponents(xf, ac._int_peaks(x, off)), ac.channel_exponents(xf))
@@ -536,29 +540,101 @@ def test_scale_channel_peaks_of_integers_are_those_of_their_floats(dtype):
 def test_integer_chunks_code_as_their_float64_copies(dtype):
     """Integer chunks skip the scaled float64 copy: each stream's grid is made from the integers
     (arraycodec._int_grid) and, up to 16 bits, the RMS from them (_int_sumsq).  The values are
-    those of the float path, bit for bit: the streams equal those of the chunk's float64 copy,
-    few channels and many, per-channel and whole-chunk scaling, at levels where to_grid rounds
-    (exponents above 23)."""
+    those of the float path, bit for bit: the streams equal those of the chunk's float64 copy
+    less its offsets (unsigned chunks: each channel's level), few channels and many, per-channel
+    and whole-chunk scaling, at levels where to_grid rounds (exponents above 23)."""
     from tqa import arraycodec as ac
     from tqa.samples import to_grid
 
     dt = np.dtype(dtype)
     info = np.iinfo(dt)
-    off = float(2 ** (8 * dt.itemsize - 1)) if dt.kind == "u" else 0.0
+    mid = float(2 ** (8 * dt.itemsize - 1)) if dt.kind == "u" else 0.0
     rng = np.random.default_rng(29)
     for c in (2, 12):
         x = rng.integers(info.min, info.max, (3000, c), dtype=dt.newbyteorder("="), endpoint=True).astype(dt)
-        x[:, 1] = np.clip(x[:, 1].astype(np.float64) / 2**40 + off, info.min, info.max).astype(dt)  # quiet: e <= 23
+        x[:, 1] = np.clip(x[:, 1].astype(np.float64) / 2**40 + mid, info.min, info.max).astype(dt)  # quiet: e <= 23
+        off = ac._offsets(x, dt) if dt.kind == "u" else np.zeros(c)  # unsigned: each channel's level
         xf = x.astype(np.float64) - off
         e = ac.channel_exponents(xf)
         assert int(e.max()) > 23 or dt.itemsize <= 2
         np.testing.assert_array_equal(ac._int_grid(x, off, e), to_grid(ac._ldexp_channels(xf, -e.astype(np.int32), None)))
         if dt.itemsize <= 2:
             np.testing.assert_array_equal(ac._int_sumsq(x, off), np.einsum("nc,nc->c", xf, xf))
-        for kw in (dict(scale="channel", profile="spectral2", rate=3.2), dict(profile="spectral2", rate=3.2),
+        # (quality=, not rate=: a rate= of the chunk pays for its header, and the offsets make it longer)
+        for kw in (dict(scale="channel", profile="spectral2", quality=40), dict(profile="spectral2", quality=40),
                    dict(scale="channel", profile="time"), dict(profile="time")):
-            a, b = TQA(**kw).encode(x), TQA(**kw).encode(xf)
+            a, b = TQA(**kw).encode(x), TQA(**kw).encode(xf)  # the float64 copy less the offsets: the same streams
             assert a[chunk_info(a)["payload_offset"] :] == b[chunk_info(b)["payload_offset"] :], (c, kw)
+
+
+@pytest.mark.parametrize("dtype, base", [("uint16", 2000), ("uint16", 60000), ("uint8", 20), ("uint32", 3 * 10**9)])
+def test_unsigned_chunks_are_coded_about_their_level(dtype, base):
+    """An unsigned recording far from its mid code (an ADC's baseline) is coded about each
+    channel's level (the chunk's offsets, version 3), so the error is what the recording about
+    its mid code gets, not 38 dB below a constant of up to half the range (version 2 took the mid
+    code off: the time profile's error at baseline 2000 was 338 counts RMS against 0.9 here)."""
+    dt = np.dtype(dtype)
+    amp = {"uint8": 8, "uint16": 400, "uint32": 2.5e7}[dtype]
+    sig = music(20000, 6, seed=31) * amp
+    mid = float(2 ** (8 * dt.itemsize - 1))
+    errs = []
+    for level in (mid, float(base)):
+        x = np.rint(sig + level + np.arange(6) * amp / 4).astype(dt)
+        for kw in (dict(), dict(profile="spectral2", rate=4.0, scale="channel")):
+            enc = TQA(**kw).encode(x)
+            h = chunk_info(enc)
+            assert h["version"] == 3 and np.array_equal(h["offsets"], np.rint(x.astype(float).mean(axis=0)))
+            y = TQA(**kw).decode(enc)
+            assert y.dtype == dt
+            err = y.astype(np.float64) - x.astype(np.float64)
+            errs.append((level, kw.get("profile", "time"), float(np.sqrt(np.mean(err**2))), float(np.abs(err.mean(axis=0)).max())))
+    for (_, p, e_mid, m_mid), (_, q, e_far, m_far) in zip(errs[:2], errs[2:]):
+        assert p == q and e_far < 1.2 * e_mid + 0.5 and m_far < 0.1 * e_far + 0.5, errs
+
+
+def test_unsigned_offsets_skip_a_constant_tail():
+    """zarr pads an edge chunk with its fill value: each channel's offset is the level of its
+    samples before that constant tail, so the data rows are coded about their own level."""
+    from tqa import arraycodec as ac
+
+    x = np.rint(music(7000, 5, seed=32) * 300 + 32768).astype(np.uint16)
+    x[2000:] = 0  # the fill rows of an edge chunk
+    x[:, 4] = 7  # a constant channel
+    x[6999, 3] = 5  # a last row alone is not a tail
+    off = ac._offsets(x, x.dtype)
+    assert off[:3].tolist() == np.rint(x[:2000, :3].astype(float).mean(axis=0)).tolist()
+    assert off[3] == np.rint(x[:, 3].astype(float).mean()) and off[4] == 7
+    y = TQA().decode(TQA().encode(x))
+    assert sqnr_db(x[:2000].astype(float) - 32768, y[:2000].astype(float) - 32768) > 37.5
+
+
+def test_chunk_offsets_are_checked():
+    """Offsets a writer never makes (a signed dtype, an older version, past the dtype's range,
+    cut short) are refused, with the CRC made right so that only the check can catch them."""
+    import struct
+    import zlib
+
+    x = np.rint(music(3000, 3, seed=33) * 300 + 1000).astype(np.uint16)
+    enc = TQA().encode(x)
+    h = chunk_info(enc)
+    end = h["payload_offset"] - 4  # the CRC's position
+    head = bytearray(enc[:end])
+
+    def with_crc(hd):
+        return bytes(hd) + struct.pack("<I", zlib.crc32(bytes(hd))) + enc[end + 4 :]
+
+    assert chunk_info(with_crc(head))["offsets"].tolist() == h["offsets"].tolist()
+    signed = bytearray(head)
+    signed[5] = 3  # int16
+    old = bytearray(head)
+    old[4] = 2
+    big = bytearray(head)
+    big[end - 8 : end] = struct.pack("<Q", 70000)
+    for bad in (signed, old, big):
+        with pytest.raises(ValueError, match="offsets"):
+            chunk_info(with_crc(bad))
+    with pytest.raises(ValueError, match="truncated|damaged"):
+        chunk_info(enc[: end - 8])
 
 
 def test_more_channels_than_a_stream_holds():

@@ -14,9 +14,14 @@ TQA codes on a fixed grid (2**23 steps per unit, float headroom +-16; see
 normalized by a power of two, ``2**e``, chosen so that its peak lies in [0.5, 1):
 ``x / 2**e`` is exact in float64 (a power of two only shifts the exponent), so the
 coded values, and therefore the bytes, are identical on every engine.  Unsigned
-integers are first offset to signed (``x - 2**(bits-1)``, exact).  On decoding,
-``y * 2**e`` (+ offset) is rounded and clipped to the integer range, or cast (and
-clipped to the finite range) for floats.
+integers are first offset by each channel's level (``x - m``, exact; stored in the header:
+the rounded mean of its samples before a constant tail, which is where zarr pads an edge
+chunk with its fill value), so that a recording far from the mid code (an ADC's baseline)
+is coded about its level, not as a large constant: chunks of version 1 and 2 took the mid code
+``2**(bits-1)`` off, and the time profile then coded a uint16 recording at baseline 2000 with an
+error of 338 counts RMS, 15 dB of the raw values (``tools/dc_offset.py``).  On decoding,
+``y * 2**e`` (+ offset) is rounded and clipped to the integer range, or cast (and clipped to
+the finite range) for floats.
 
 Limits: integer output is rounded to whole counts, which adds 1/12 LSB**2 of error
 (the SQNR holds within ~1 dB when the signal's RMS is >= ~10**(SQNR/20) * 0.3 LSB,
@@ -38,22 +43,27 @@ Chunk format (all integers little-endian)
 offset  size   field
 ======  =====  ==============================================================
 0       4      magic ``b"TQAC"``
-4       1      version: 1, or 2 where the streams are not version 1's groups
-               (a reader refuses a version newer than it reads)
+4       1      version: 1, or 2 where the streams are not version 1's groups, or 3
+               where the chunk has per-channel offsets (flag bit 4); a reader
+               refuses a version newer than it reads
 5       1      dtype code: 1 int8, 2 uint8, 3 int16, 4 uint16, 5 int32,
                6 uint32, 7 int64, 8 uint64, 9 float16, 10 float32, 11 float64
 6       1      flags: bit 0 big-endian, bit 1 constant (every sample equals
                the payload, one sample of the dtype; no payload if the
                chunk is empty), bit 2 Fortran order (decoded array is
-               F-contiguous), bit 3 per-channel exponents; other bits zero
+               F-contiguous), bit 3 per-channel exponents, bit 4 per-channel
+               offsets (unsigned dtypes, version 3); other bits zero
 7       1      ndim d, 0 .. 32
 8       8*d    shape, u64 each
-8+8d    2      scale exponent e (i16): sample = decoded * 2**e (+ 2**(bits-1)
-               for unsigned dtypes); the encoder picks e so the chunk's peak
-               is in [0.5, 1)
+8+8d    2      scale exponent e (i16): sample = decoded * 2**e + offset (the
+               channel's with flag bit 4, else 2**(bits-1) for unsigned dtypes,
+               0 for the others); the encoder picks e so the chunk's peak
+               (less the offsets) is in [0.5, 1)
 10+8d   2*c    only with flag bit 3 (``scale="channel"``): one i16 exponent per
                channel c (e is then 0); c = the product of shape[1:]
-P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = 10+8d, or 10+8d+2c)
+Q       8*c    only with flag bit 4: one u64 offset per channel (Q = 10+8d, or
+               10+8d+2c with flag bit 3), at most the dtype's largest value
+P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = Q, or Q+8c with flag bit 4)
 P+4     ...    payload: for each group of channels, u32 length L, then L bytes:
                a complete .tqa stream (``tqa.decode`` reads it) of ``shape[0]``
                frames (1 if d = 0).  Version 1: groups of 4096 channels (the
@@ -79,7 +89,7 @@ import numpy as np
 __all__ = ["CHUNK_MAGIC", "DTYPE_CODES", "ChunkSettings", "encode_chunk", "decode_chunk", "chunk_info", "check_dtype"]
 
 CHUNK_MAGIC = b"TQAC"
-VERSION = 2  # the newest this reader reads; writers write 1 unless the streams need 2
+VERSION = 3  # the newest this reader reads; writers write 1 unless the streams need 2 or the offsets 3
 MAX_NDIM = 32
 MAX_STREAM_CHANNELS = 4096
 SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in attributes
@@ -94,7 +104,7 @@ DEFAULT_PROFILE = "time"
 DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "int64": 7, "uint64": 8,
                "float16": 9, "float32": 10, "float64": 11}  # fmt: skip
 _CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
-_BIG, _CONST, _FORTRAN, _PER_CHANNEL = 1, 2, 4, 8
+_BIG, _CONST, _FORTRAN, _PER_CHANNEL, _OFFSET = 1, 2, 4, 8, 16
 
 # The codec's settings of a profile are its Settings fields (tqa.profiles: defaults and validation
 # are the profile's), less the container-level ones (HIDDEN); configs list them in field order,
@@ -313,10 +323,11 @@ def _exponents(peak: np.ndarray, rms: np.ndarray) -> np.ndarray:
 SUMSQ_ROWS = 1024  # rows of a chunk squared at a time (_int_sumsq)
 
 
-def _int_sumsq(x: np.ndarray, offset: float) -> np.ndarray:
-    """sum (x - offset)**2 per channel of (n, c) integers of at most 16 bits, n < 2**22: the value
-    of channel_exponents' einsum over their float64 copy, bit for bit, as every partial sum is an
-    integer below 2**52 (exact in float64 in any order); a slice of rows at a time, so no copy of
+def _int_sumsq(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """sum (x - offset)**2 per channel of (n, c) integers of at most 16 bits less offsets of the
+    same range (c,), n < 2**20: the value of channel_exponents' einsum over their float64 copy,
+    bit for bit, as every partial sum is an integer below 2**52 (squares below 2**32: exact in
+    float64 in any order); a slice of rows at a time, so no copy of
     the chunk (384 channels, 1 s: a 92 MB array fewer, ~27,000 -> 18,000-22,000 page faults a chunk)."""
     out = np.zeros(x.shape[1])
     for lo in range(0, x.shape[0], SUMSQ_ROWS):
@@ -325,8 +336,8 @@ def _int_sumsq(x: np.ndarray, offset: float) -> np.ndarray:
     return out
 
 
-def _int_peaks(x: np.ndarray, offset: float) -> np.ndarray:
-    """max |x - offset| per channel of (n, c) integers x, as float64: what channel_exponents
+def _int_peaks(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """max |x - offset| per channel of (n, c) integers x (offsets (c,)), as float64: what channel_exponents
     computes from their float64 copy, from the integers' max and min (exact: rounding to float64
     keeps their order).  384 channels, 1 s: 3 ms, the float64 copy's abs and max 30 ms."""
     return np.maximum(x.max(axis=0).astype(np.float64) - offset, offset - x.min(axis=0).astype(np.float64))
@@ -355,20 +366,21 @@ def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.
     return np.ldexp(x, e, out=out)
 
 
-def _int_grid(x: np.ndarray, offset: float, e: np.ndarray) -> np.ndarray:
-    """The grid of integer samples x (n, c) scaled by 2**-e per channel (e (c,)): what to_grid
-    makes of ldexp(x - offset, -e), made from the integers in one pass, as (x - offset)·2**(23 - e):
+def _int_grid(x: np.ndarray, offset: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """The grid of integer samples x (n, c) less offsets (c,), scaled by 2**-e per channel (e (c,)):
+    what to_grid makes of ldexp(x - offset, -e), made from the integers in one pass, as (x - offset)·2**(23 - e):
     the same values, bit for bit (x - offset is the float64 copy's value; both scalings by powers of
     two are exact for integers, normal whatever e; to_grid's rint only acts where 23 - e < 0).  A
     384-channel 1-s chunk: no scaled copy, no second pass (~40 ms of ~600)."""
     f = np.ldexp(1.0, 23 - e.astype(np.int32))
     g = np.empty(x.shape)
     cols = range(x.shape[1]) if x.shape[1] <= 8 else None  # few channels: column by column (_ldexp_channels)
-    if offset:
-        np.subtract(x, offset, out=g, dtype=np.float64)
+    if offset.any():
         if cols is None:
+            np.subtract(x, offset, out=g, dtype=np.float64)
             np.multiply(g, f, out=g)
         for j in cols or ():
+            np.subtract(x[:, j], offset[j], out=g[:, j], dtype=np.float64)
             np.multiply(g[:, j], f[j], out=g[:, j])
     elif cols is None:
         np.multiply(x, f, out=g, dtype=np.float64)
@@ -378,6 +390,33 @@ def _int_grid(x: np.ndarray, offset: float, e: np.ndarray) -> np.ndarray:
     if e.size and int(e.max()) > 23:
         np.rint(g, out=g)
     return g
+
+
+def _offsets(x: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """Each channel's offset of unsigned (n, c) samples, as float64 integers: the rounded mean mu of
+    its samples before its constant tail (the rows at its end equal to its last value, two or more,
+    which is where zarr pads an edge chunk with its fill value; all of them if the channel is constant).
+    Over those samples sum (x - k)**2 = sum x**2 - n k (2 mu - k) <= sum x**2 for any k in
+    [0, 2 mu], which round(mu) is: they are never coded as more energy than they hold."""
+    n, c = x.shape
+    ends = np.full(c, n)
+    tail = np.ones(c, bool)
+    last = x[-1]
+    for lo in range(n - 1, -1, -SUMSQ_ROWS):  # the constant tails, a slice of rows at a time from the end
+        blk = x[max(0, lo - SUMSQ_ROWS + 1) : lo + 1]
+        same = np.logical_and.accumulate((blk == last)[::-1], axis=0)  # from the end, while equal
+        run = same.sum(axis=0)
+        ends = np.where(tail, ends - run, ends)
+        tail &= run == blk.shape[0]
+        if not tail.any():
+            break
+    ends = np.where((ends == 0) | (ends >= n - 1), n, ends)  # a constant channel, or a tail of one row: all of it
+    sums = np.add.reduce(x, axis=0, dtype=np.float64) if bool((ends == n).all()) else np.array(
+        [np.add.reduce(x[: int(ends[j]), j], dtype=np.float64) for j in range(c)])  # fmt: skip
+    hi = float(np.iinfo(dt.newbyteorder("=")).max)
+    if hi >= 2.0**53:  # 64-bit: the float nearest the maximum rounds up past it
+        hi = float(np.nextafter(hi, 0.0))
+    return np.clip(np.rint(sums / ends), 0.0, hi)
 
 
 def _as_chunk(buf) -> np.ndarray:
@@ -407,11 +446,12 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     e = 0
     payload = b""
     version = 1
-    off = float(2 ** (8 * dt.itemsize - 1)) if dt.kind == "u" else 0.0
+    x2 = x.reshape(n, c)  # C order: channels are the trailing axes (a view of a C-ordered chunk)
+    off = _offsets(x2, dt) if dt.kind == "u" and x.size else np.zeros(c)
     # integers of many channels: peaks and RMS from the integers, each stream's grid made from them
     # (_int_grid); up to 16 bits, no float64 copy of the chunk at all (_int_sumsq)
     ints = dt.kind in "iu" and c > 8 and x.flags.c_contiguous  # few channels: channel_exponents' own loop
-    small = ints and dt.itemsize <= 2 and n < 2**22
+    small = ints and dt.itemsize <= 2 and n < 2**20
     xf = None if small else np.asarray(x, dtype=np.float64).reshape(n, c)  # C order: channels are the trailing axes
     if dt.kind == "u" and xf is not None:
         xf -= off
@@ -428,11 +468,14 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         payload = flat[:1].tobytes()
     else:
         own = None if xf is None or np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
-        peaks = _int_peaks(x.reshape(n, c), off) if ints else None
+        if dt.kind == "u":
+            flags |= _OFFSET
+            version = 3
+        peaks = _int_peaks(x2, off) if ints else None
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
             if small:
-                exps = _exponents(peaks, np.sqrt(_int_sumsq(x.reshape(n, c), off) / n))
+                exps = _exponents(peaks, np.sqrt(_int_sumsq(x2, off) / n))
             else:
                 exps = channel_exponents(xf, peaks)
             e_of = exps
@@ -441,19 +484,19 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
             e = math.frexp(peak)[1]  # peak / 2**e in [0.5, 1)
             e_of = np.full(c, e, np.int16)
         if dt.kind in "iu":  # each stream's grid straight from the integers (_int_grid)
-            xi, xs = x.reshape(n, c), None
+            xs = None
         elif settings.scale == "channel":
             xs = _ldexp_channels(xf, -exps.astype(np.int32), own)
         else:
             xs = np.ldexp(xf, -e, out=own)
         groups = _groups(c, settings.stream_channels)
         if groups != _groups(c, MAX_STREAM_CHANNELS):
-            version = 2  # streams of other sizes than version 1's 4096: a version 1 reader would misread them
-        own = 10 + 8 * x.ndim + (2 * c if flags & _PER_CHANNEL else 0) + 4 + 4 * len(groups)  # the chunk's bytes
+            version = max(version, 2)  # streams of other sizes than version 1's 4096: a version 1 reader would misread them
+        own = 10 + 8 * x.ndim + (2 * c if flags & _PER_CHANNEL else 0) + (8 * c if flags & _OFFSET else 0) + 4 + 4 * len(groups)  # the chunk's bytes
         parts, lo = [], 0
         for g in groups:
             if xs is None:
-                s = _stream_encode(_int_grid(xi[:, lo : lo + g], off, e_of[lo : lo + g]), settings, own * g // c, True)
+                s = _stream_encode(_int_grid(x2[:, lo : lo + g], off[lo : lo + g], e_of[lo : lo + g]), settings, own * g // c, True)
             else:
                 s = _stream_encode(xs[:, lo : lo + g], settings, own * g // c)
             parts.append(struct.pack("<I", len(s)) + s)
@@ -463,6 +506,8 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     head += struct.pack(f"<{x.ndim}Q", *x.shape) + struct.pack("<h", e)
     if flags & _PER_CHANNEL:
         head += exps.astype("<i2").tobytes()
+    if flags & _OFFSET:
+        head += off.astype("<u8").tobytes()
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
@@ -480,27 +525,31 @@ def chunk_info(data) -> dict:
     if ndim > MAX_NDIM or len(mv) < end + 4:
         raise ValueError("tqa codec: truncated or damaged chunk header")
     shape = struct.unpack_from(f"<{ndim}Q", mv, 8)
-    exps = None
-    if flags & _PER_CHANNEL:
-        n = shape[0] if ndim else 1
-        c = math.prod(shape) // n if n else 0
-        if ndim and c > (len(mv) - end - 4) // 2:
-            raise ValueError("tqa codec: truncated or damaged chunk header")
-        exps = np.frombuffer(bytes(mv[end : end + 2 * c]), "<i2").astype(np.int64)
-        end += 2 * c
+    n = shape[0] if ndim else 1
+    c = math.prod(shape) // n if n else 0
+    exps = offs = None
+    for flag, width, kind in ((_PER_CHANNEL, 2, "<i2"), (_OFFSET, 8, "<u8")):  # per channel, in this order
+        if flags & flag:
+            if ndim and c > (len(mv) - end - 4) // width:  # checked against the bytes there before reading
+                raise ValueError("tqa codec: truncated or damaged chunk header")
+            v = np.frombuffer(bytes(mv[end : end + width * c]), kind)
+            exps, offs = (v.astype(np.int64), offs) if flag == _PER_CHANNEL else (exps, v)
+            end += width * c
     (crc,) = struct.unpack_from("<I", mv, end)
     if crc != zlib.crc32(mv[:end]):
         raise ValueError("tqa codec: chunk header CRC mismatch (damaged chunk)")
-    if code not in _CODE_DTYPES or flags & ~(_BIG | _CONST | _FORTRAN | _PER_CHANNEL):
+    if code not in _CODE_DTYPES or flags & ~(_BIG | _CONST | _FORTRAN | _PER_CHANNEL | _OFFSET):
         raise ValueError(f"tqa codec: unknown dtype code {code} or flags {flags:#x}")
     (e,) = struct.unpack_from("<h", mv, 8 + 8 * ndim)
     dt = np.dtype(_CODE_DTYPES[code])
     if dt.itemsize > 1:
         dt = dt.newbyteorder(">" if flags & _BIG else "<")
+    if offs is not None and (version < 3 or dt.kind != "u" or flags & _CONST or (offs.size and int(offs.max()) > np.iinfo(dt).max)):
+        raise ValueError("tqa codec: damaged chunk header (offsets where the chunk takes none)")
     size = math.prod(shape)
     return {"dtype": dt, "shape": tuple(int(s) for s in shape), "order": "F" if flags & _FORTRAN else "C",
-            "constant": bool(flags & _CONST), "version": version, "scale_exponent": e, "channel_exponents": exps, "nbytes": size * dt.itemsize,
-            "payload_offset": end + 4}  # fmt: skip
+            "constant": bool(flags & _CONST), "version": version, "scale_exponent": e, "channel_exponents": exps,
+            "offsets": offs, "nbytes": size * dt.itemsize, "payload_offset": end + 4}  # fmt: skip
 
 
 def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None, rows: tuple | None = None) -> np.ndarray:
@@ -572,7 +621,7 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         if not fused:
             g = np.ldexp(g, h["scale_exponent"], out=g) if exps is None else _ldexp_channels(g, exps.astype(np.int32), g)
-        y = g if kernel is not None else _from_float(g, dt)
+        y = g if kernel is not None else _from_float(g, dt, h["offsets"])
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)
@@ -585,9 +634,13 @@ def _int16_kernel():
     return codec.scaled_int16_kernel()
 
 
-def _from_float(g: np.ndarray, dt: np.dtype) -> np.ndarray:
+def _from_float(g: np.ndarray, dt: np.dtype, offsets: np.ndarray | None = None) -> np.ndarray:
+    """(m, c) decoded values to samples of dtype: plus the offsets (unsigned: the chunk's
+    per-channel ones, version 3, else the mid code), rounded and clipped to the range."""
     native = dt.newbyteorder("=")
-    if dt.kind == "u":
+    if offsets is not None:
+        g += offsets.astype(np.float64)  # the encoder's float64 integers, exactly
+    elif dt.kind == "u":
         g += float(2 ** (8 * dt.itemsize - 1))
     if dt.kind in "iu":
         info = np.iinfo(native)
