@@ -97,6 +97,7 @@ SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in
 # The profile of a codec that names none: the time profile, not the files' default (spectral2).
 # zarr pads an edge chunk with the fill value, and spectral2's quality= target is met over the
 # whole chunk: a uint16 array about its mid code with fill 0 came back at 29.8 dB under quality=38
+# (32.3 dB since unsigned chunks are coded about their level: tools/zarr_edge_chunks.py)
 # (tests/test_zarr.py's (30000, 16) in (7000, 5) chunks); the time profile keeps its SQNR per
 # block (38.0 dB there).  Stored configs name their profile, and one without it reads as this.
 DEFAULT_PROFILE = "time"
@@ -512,7 +513,8 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
 
 
 def chunk_info(data) -> dict:
-    """The chunk header: dtype (with byte order), shape, order, scale exponent, payload offset."""
+    """The chunk header: dtype (with byte order), shape, order, scale exponent(s), offsets
+    (unsigned chunks of version 3, else None), payload offset."""
     mv = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else memoryview(data)
     if len(mv) < 14:
         raise ValueError(f"tqa codec: chunk of {len(mv)} bytes is too short for a chunk header")
