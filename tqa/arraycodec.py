@@ -532,7 +532,7 @@ def chunk_info(data) -> dict:
     exps = offs = None
     for flag, width, kind in ((_PER_CHANNEL, 2, "<i2"), (_OFFSET, 8, "<u8")):  # per channel, in this order
         if flags & flag:
-            if ndim and c > (len(mv) - end - 4) // width:  # checked against the bytes there before reading
+            if c > (len(mv) - end - 4) // width:  # checked against the bytes there before reading
                 raise ValueError("tqa codec: truncated or damaged chunk header")
             v = np.frombuffer(bytes(mv[end : end + width * c]), kind)
             exps, offs = (v.astype(np.int64), offs) if flag == _PER_CHANNEL else (exps, v)
