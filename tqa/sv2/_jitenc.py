@@ -173,12 +173,21 @@ def fold_block(x, short, rlc, rrc, WL, WS, sidx, out_long, out_short):  # pragma
                         o[h + j] = x[b0 + j, c] * w[j] - x[b0 + i3, c] * w[i3]
         else:
             k = sidx[f]
-            jb_ = hm if ch <= 8 else JB  # as the long frames' loop: few channels in one sweep each
             for b in range(8):
                 lo = b0 + N // 2 - m // 2 + b * m
                 w = WS[rlc[f] if b == 0 else 1, rrc[f] if b == 7 else 1]
-                for jb in range(0, hm, jb_):
-                    je = min(jb + jb_, hm)
+                if ch <= 8:  # a sweep a channel, as the long frames (in rows of JB: stereo ~15% slower, measured)
+                    for c in range(ch):
+                        o = out_short[k, c, b]
+                        for j in range(hm):
+                            i1 = m + hm - 1 - j
+                            i2 = m + hm + j
+                            i3 = m - 1 - j
+                            o[j] = -(x[lo + i1, c] * w[i1]) - x[lo + i2, c] * w[i2]
+                            o[hm + j] = x[lo + j, c] * w[j] - x[lo + i3, c] * w[i3]
+                    continue
+                for jb in range(0, hm, JB):
+                    je = min(jb + JB, hm)
                     for c in range(ch):
                         o = out_short[k, c, b]
                         for j in range(jb, je):
