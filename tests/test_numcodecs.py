@@ -133,6 +133,10 @@ FIXTURE_ARRAYS = {
     "offset": (lambda: [np.rint(music(4800, 3, seed=8) * 400 + 2000).astype("<u2"),
                         np.rint(music(3000, 2, seed=9) * 20 + 40).astype("u1")],  # fmt: skip
                [-3] * 7),
+    # signed chunks whose level is large against their fluctuations: i64 offsets (chunk version 4)
+    "signed_offset": (lambda: [np.rint(music(4800, 2, seed=10) * 300 + 10000).astype("<i2"),
+                               np.rint(music(3000, 3, seed=11) * 2e4 - 10**8).astype(">i4")],  # fmt: skip
+                      [-4] * 7),  # |error| < 15,000 on int32 peaks of ~20,000 at the lowest settings
 }
 
 
@@ -458,7 +462,7 @@ def test_spectral2_many_channels_in_even_streams():
     from tqa.arraycodec import decode_chunk
 
     rng = np.random.default_rng(21)
-    x = np.rint(rng.normal(0, 20, (3000, 384)) + 200 * np.sin(np.arange(3000) / 300)[:, None] * rng.uniform(0.5, 1, 384))
+    x = np.rint(rng.normal(0, 20, (3000, 384)) + 200 * np.sin(np.arange(3000) * np.pi / 750)[:, None] * rng.uniform(0.5, 1, 384))  # mean ~0: no offsets
     x = x.astype("i2")
     enc = TQA(profile="spectral2", rate=3.0).encode(x)
     h = chunk_info(enc)
@@ -528,7 +532,7 @@ def test_scale_channel_peaks_of_integers_are_those_of_their_floats(dtype):
     x = np.random.default_rng(23).integers(info.min, info.max, (300, 12), dtype=dtype, endpoint=True)
     x[:, 0], x[:, 1], x[:, 2] = info.max, info.min, info.min + (info.max - info.min) // 2
     x[:, 3] = x[:, 3] // 64  # a quiet channel: its RMS sets its exponent
-    off = ac._offsets(x, np.dtype(dtype)) if np.dtype(dtype).kind == "u" else np.zeros(x.shape[1])  # what the codec takes off
+    off = ac.chunk_offsets(x, np.dtype(dtype))[0]  # what the codec takes off
     xf = x.astype(np.float64) - off
     assert np.array_equal(ac._int_peaks(x, off), np.max(np.abs(xf), axis=0))
     assert np.array_equal(ac.channel_exponents(xf, ac._int_peaks(x, off)), ac.channel_exponents(xf))
@@ -553,7 +557,7 @@ def test_integer_chunks_code_as_their_float64_copies(dtype):
     for c in (2, 12):
         x = rng.integers(info.min, info.max, (3000, c), dtype=dt.newbyteorder("="), endpoint=True).astype(dt)
         x[:, 1] = np.clip(x[:, 1].astype(np.float64) / 2**40 + mid, info.min, info.max).astype(dt)  # quiet: e <= 23
-        off = ac._offsets(x, dt) if dt.kind == "u" else np.zeros(c)  # unsigned: each channel's level
+        off = ac.chunk_offsets(x, dt)[0]  # each channel's level, where the codec takes it off
         xf = x.astype(np.float64) - off
         e = ac.channel_exponents(xf)
         assert int(e.max()) > 23 or dt.itemsize <= 2
@@ -592,6 +596,52 @@ def test_unsigned_chunks_are_coded_about_their_level(dtype, base):
         assert p == q and e_far < 1.2 * e_mid + 0.5 and m_far < 0.1 * e_far + 0.5, errs
 
 
+@pytest.mark.parametrize("dtype, base", [("int16", 10000), ("int16", -300), ("int8", 60), ("int32", -10**9), ("int64", 3 * 10**12)])
+def test_signed_chunks_are_coded_about_their_level(dtype, base):
+    """A signed recording whose level is large against its fluctuations (an ADC's DC offset) is
+    coded about each channel's level too (offsets stored as i64, chunk version 4): the error is what
+    the recording about zero gets (the time profile's error at baseline 10000 was 108.7 counts RMS
+    against 0.91, tools/dc_offset.py --dtype int16).  About zero the chunk takes none (version 1)."""
+    dt = np.dtype(dtype)
+    amp = {"int8": 8, "int16": 400, "int32": 2.5e7, "int64": 1e9}[dtype]
+    sig = music(20000, 6, seed=34) * amp
+    errs = []
+    for level in (0.0, float(base)):
+        x = np.rint(sig + level + (np.arange(6) * amp / 4 if level else 0)).astype(dt)
+        for kw in (dict(), dict(profile="spectral2", rate=4.0, scale="channel")):
+            enc = TQA(**kw).encode(x)
+            h = chunk_info(enc)
+            if level:
+                assert h["version"] == 4 and np.array_equal(h["offsets"], np.rint(x.astype(float).mean(axis=0)))
+            else:
+                assert h["version"] == 1 and h["offsets"] is None
+            y = TQA(**kw).decode(enc)
+            assert y.dtype == dt
+            err = y.astype(np.float64) - x.astype(np.float64)
+            errs.append((kw.get("profile", "time"), float(np.sqrt(np.mean(err**2))), float(np.abs(err.mean(axis=0)).max())))
+    for (p, e_zero, _), (q, e_far, m_far) in zip(errs[:2], errs[2:]):
+        assert p == q and e_far < 1.2 * e_zero + 0.5 and m_far < 0.1 * e_far + 0.5, errs
+
+
+@pytest.mark.parametrize("channels", [3, 12])
+def test_signed_offsets_only_where_the_level_is_worth_them(channels):
+    """A signed chunk takes offsets where some channel's rounded mean is at least 1/16 of its peak
+    about it (arraycodec.DC_PEAK), and keeps its bytes and version otherwise (audio)."""
+    from tqa import arraycodec as ac
+
+    rng = np.random.default_rng(35)
+    x = np.rint(rng.normal(0, 1, (8000, channels)) * 3).astype(np.int16)
+    x -= np.rint(x.mean(axis=0)).astype(np.int16)  # rounded means 0
+    square = np.where(np.arange(8000) % 2 == 0, 400, -400).astype(np.int16)  # mean 0, peak 400 about any level
+    for level, takes in ((24, False), (26, True)):  # 400/16 = 25
+        x[:, 1] = square + level
+        off, _ = ac.chunk_offsets(x, x.dtype)
+        assert bool(off.any()) == takes and (not takes or off[1] == level), level
+        assert chunk_info(TQA().encode(x))["version"] == (4 if takes else 1)
+    audio = np.rint(music(44100, 2, seed=36) * 20000).astype(np.int16)
+    assert chunk_info(TQA().encode(audio))["offsets"] is None
+
+
 def test_unsigned_offsets_skip_a_constant_tail():
     """zarr pads an edge chunk with its fill value: each channel's offset is the level of its
     samples before that constant tail, so the data rows are coded about their own level."""
@@ -609,7 +659,7 @@ def test_unsigned_offsets_skip_a_constant_tail():
 
 
 def test_chunk_offsets_are_checked():
-    """Offsets a writer never makes (a signed dtype, an older version, past the dtype's range,
+    """Offsets a writer never makes (a float dtype, an older version, past the dtype's range,
     cut short) are refused, with the CRC made right so that only the check can catch them."""
     import struct
     import zlib
@@ -625,12 +675,24 @@ def test_chunk_offsets_are_checked():
 
     assert chunk_info(with_crc(head))["offsets"].tolist() == h["offsets"].tolist()
     signed = bytearray(head)
-    signed[5] = 3  # int16
+    signed[4:6] = bytes([4, 3])  # version 4, int16: the same bytes read as i64 offsets, within its range
+    assert chunk_info(with_crc(signed))["offsets"].tolist() == h["offsets"].tolist()
+    signed3 = bytearray(signed)
+    signed3[4] = 3  # signed offsets in a version a stop-24 reader reads (it would call them damaged)
+    negative = bytearray(signed)
+    negative[end - 8 : end] = struct.pack("<q", -32768)
+    assert chunk_info(with_crc(negative))["offsets"][-1] == -32768
+    small = bytearray(signed)
+    small[5] = 1  # int8: offsets of ~1000 are past its range
+    low = bytearray(negative)
+    low[end - 8 : end] = struct.pack("<q", -32769)
+    flt = bytearray(head)
+    flt[5] = 10  # float32
     old = bytearray(head)
     old[4] = 2
     big = bytearray(head)
     big[end - 8 : end] = struct.pack("<Q", 70000)
-    for bad in (signed, old, big):
+    for bad in (signed3, small, low, flt, old, big):
         with pytest.raises(ValueError, match="offsets"):
             chunk_info(with_crc(bad))
     with pytest.raises(ValueError, match="truncated|damaged"):
@@ -699,19 +761,22 @@ def test_scaled_read_whatever_the_frames_a_call():
         np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("level", [0, 12000])
 @pytest.mark.parametrize("scale", ["chunk", "channel"])
-def test_int16_chunks_decode_in_one_compiled_pass_to_the_float_paths_values(scale, monkeypatch):
-    """An int16 chunk's decode (scaled, rounded, clipped and transposed by the compiled
-    scaled_int16) gives the values of the float64 chunk and _from_float, full-scale clipping too."""
+def test_int16_chunks_decode_in_one_compiled_pass_to_the_float_paths_values(scale, level, monkeypatch):
+    """An int16 chunk's decode (scaled, offset, rounded, clipped and transposed by the compiled
+    scaled_int16) gives the values of the float64 chunk and _from_float, full-scale clipping too,
+    with and without offsets."""
     from tqa import arraycodec
     from tqa.sv2 import codec
 
     if codec.scaled_int16_kernel() is None:
         pytest.skip("no compiled decoder")
     rng = np.random.default_rng(23)
-    x = np.clip(music(6000, 40, seed=6) * 40000 * rng.uniform(0.01, 1, 40), -32768, 32767).astype("i2")
+    x = np.clip(music(6000, 40, seed=6) * 40000 * rng.uniform(0.01, 1, 40) / (1 + level / 4000) + level, -32768, 32767).astype("i2")
     x[:, 3] = np.where(np.arange(6000) % 400 < 200, 32767, -32768)  # full-scale square: decoded past the range
     enc = TQA(profile="spectral2", rate=3.0, scale=scale).encode(x)
+    assert (chunk_info(enc)["offsets"] is not None) == bool(level)
     y = TQA().decode(enc)
     monkeypatch.setattr(arraycodec, "_int16_kernel", lambda: None)
     want = TQA().decode(enc)

@@ -295,7 +295,7 @@ def test_ahead_of_time_loops_release_the_gil():
 
     def work():
         started.set()
-        aot.scaled_int16(g, np.ones(ch), out)
+        aot.scaled_int16(g, np.ones(ch), np.zeros(ch), out)
         times["end"] = time.perf_counter()
 
     t = threading.Thread(target=work)

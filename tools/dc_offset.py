@@ -2,12 +2,14 @@
 mid code and far from it (an ADC baseline), against wavpack-numcodecs at about the same rate.
 
     python tools/dc_offset.py [--channels 64] [--offsets 32768,2000]
-    python tools/dc_offset.py --dtype int16 --offsets 0,10000   # signed chunks: coded about zero
+    python tools/dc_offset.py --dtype int16 --offsets 0,300,10000   # signed chunks at a DC level
+    python tools/dc_offset.py --survey ../shared/corpus [more.wav ...]   # which signed chunks take offsets
 
 Per offset and codec: stored bits/sample, mean error (decoded − original, counts), the largest
 per-channel mean error, the error RMS (counts) and the SQNR of the raw values.  The codec's SQNR
-counts a DC offset (from the mid code) as signal, so a chunk far from its mid code may meet its
-SQNR with an error far above the recording's own fluctuations.  WavPack takes int16: its rows
+counts a DC offset as signal, so a chunk coded about its mid code (or about zero) while far from
+it may meet its SQNR with an error far above the recording's own fluctuations; chunks carry
+per-channel offsets against that (unsigned: always; signed: where the level is worth them).  WavPack takes int16: its rows
 code ``u - 32768`` and add it back (int16 chunks as they are).
 """
 
@@ -28,12 +30,45 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_array_codec import ephys  # noqa: E402
 
 
+def survey(paths: list[str]) -> None:
+    """Per file (a directory: its .flac and .wav files) and for the synthetic recording (10 s): the
+    largest |level| / peak about it over its 1-s int16 chunks, against the codec's 1/DC_PEAK, and
+    how many of its chunks take offsets."""
+    import glob
+
+    import soundfile as sf
+
+    from tqa import arraycodec as ac
+
+    files = []
+    for p in paths:
+        files += sorted(glob.glob(os.path.join(p, "*.flac")) + glob.glob(os.path.join(p, "*.wav"))) if os.path.isdir(p) else [p]
+    print(f"signed chunks take offsets where some channel's |level| / peak >= 1/{ac.DC_PEAK} = {1 / ac.DC_PEAK:.4f}")
+    print("| input | 1-s chunks | largest abs(level) / peak | chunks taking offsets |")
+    print("|---|---|---|---|")
+    rec, _ = ephys(10.0)
+    for name, x, sr in [(os.path.basename(f), *sf.read(f, dtype="int16", always_2d=True)) for f in files] + [
+            ("synthetic recording (384 ch, 30 kHz)", rec, 30000)]:  # fmt: skip
+        worst, taken, n = 0.0, 0, 0
+        for i in range(0, len(x) - sr + 1, sr):
+            c = np.ascontiguousarray(x[i : i + sr])
+            off = ac._offsets(c, c.dtype)
+            hi, lo = ac._extremes(c)
+            worst = max(worst, float(np.max(np.abs(off) / np.maximum(np.maximum(hi - off, off - lo), 1))))
+            taken += bool(ac.chunk_offsets(c, c.dtype)[0].any())
+            n += 1
+        print(f"| {name} | {n} | {worst:.4f} | {taken} |")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--offsets", default=None, help="baselines, comma-separated (uint16: 32768,2000; int16: 0,10000)")
     ap.add_argument("--dtype", choices=["uint16", "int16"], default="uint16")
+    ap.add_argument("--survey", nargs="+", metavar="PATH", help="audio files or directories: which 1-s chunks take offsets")
     a = ap.parse_args(argv)
+    if a.survey:
+        return survey(a.survey)
     from tqa.numcodecs import TQA
 
     try:

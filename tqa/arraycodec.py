@@ -19,7 +19,10 @@ the rounded mean of its samples before a constant tail, which is where zarr pads
 chunk with its fill value), so that a recording far from the mid code (an ADC's baseline)
 is coded about its level, not as a large constant: chunks of version 1 and 2 took the mid code
 ``2**(bits-1)`` off, and the time profile then coded a uint16 recording at baseline 2000 with an
-error of 338 counts RMS, 15 dB of the raw values (``tools/dc_offset.py``).  On decoding,
+error of 338 counts RMS, 15 dB of the raw values (``tools/dc_offset.py``).  Signed integers take
+offsets the same way where a channel's level is at least 1/16 of its peak about it (an int16
+recording at baseline 10000: 108.7 counts RMS of error before, :data:`DC_SHARE`); audio, about
+zero, keeps its bytes and chunk version.  On decoding,
 ``y * 2**e`` (+ offset) is rounded and clipped to the integer range, or cast (and clipped to
 the finite range) for floats.
 
@@ -43,16 +46,17 @@ Chunk format (all integers little-endian)
 offset  size   field
 ======  =====  ==============================================================
 0       4      magic ``b"TQAC"``
-4       1      version: 1, or 2 where the streams are not version 1's groups, or 3
-               where the chunk has per-channel offsets (flag bit 4); a reader
-               refuses a version newer than it reads
+4       1      version: 1, or 2 where the streams are not version 1's groups, 3
+               where an unsigned chunk has per-channel offsets (flag bit 4), 4
+               where a signed one has; a reader refuses a version newer than
+               it reads
 5       1      dtype code: 1 int8, 2 uint8, 3 int16, 4 uint16, 5 int32,
                6 uint32, 7 int64, 8 uint64, 9 float16, 10 float32, 11 float64
 6       1      flags: bit 0 big-endian, bit 1 constant (every sample equals
                the payload, one sample of the dtype; no payload if the
                chunk is empty), bit 2 Fortran order (decoded array is
                F-contiguous), bit 3 per-channel exponents, bit 4 per-channel
-               offsets (unsigned dtypes, version 3); other bits zero
+               offsets (integer dtypes, version 3 or 4); other bits zero
 7       1      ndim d, 0 .. 32
 8       8*d    shape, u64 each
 8+8d    2      scale exponent e (i16): sample = decoded * 2**e + offset (the
@@ -61,8 +65,9 @@ offset  size   field
                (less the offsets) is in [0.5, 1)
 10+8d   2*c    only with flag bit 3 (``scale="channel"``): one i16 exponent per
                channel c (e is then 0); c = the product of shape[1:]
-Q       8*c    only with flag bit 4: one u64 offset per channel (Q = 10+8d, or
-               10+8d+2c with flag bit 3), at most the dtype's largest value
+Q       8*c    only with flag bit 4: one offset per channel, u64 (unsigned dtypes)
+               or i64 (signed), within the dtype's range (Q = 10+8d, or
+               10+8d+2c with flag bit 3)
 P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = Q, or Q+8c with flag bit 4)
 P+4     ...    payload: for each group of channels, u32 length L, then L bytes:
                a complete .tqa stream (``tqa.decode`` reads it) of ``shape[0]``
@@ -89,7 +94,7 @@ import numpy as np
 __all__ = ["CHUNK_MAGIC", "DTYPE_CODES", "ChunkSettings", "encode_chunk", "decode_chunk", "chunk_info", "check_dtype"]
 
 CHUNK_MAGIC = b"TQAC"
-VERSION = 3  # the newest this reader reads; writers write 1 unless the streams need 2 or the offsets 3
+VERSION = 4  # the newest this reader reads; writers write 1 unless the streams need 2, unsigned offsets 3, signed ones 4
 MAX_NDIM = 32
 MAX_STREAM_CHANNELS = 4096
 SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in attributes
@@ -337,11 +342,13 @@ def _int_sumsq(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return out
 
 
-def _int_peaks(x: np.ndarray, offset: np.ndarray) -> np.ndarray:
+def _int_peaks(x: np.ndarray, offset: np.ndarray, ext: tuple | None = None) -> np.ndarray:
     """max |x - offset| per channel of (n, c) integers x (offsets (c,)), as float64: what channel_exponents
     computes from their float64 copy, from the integers' max and min (exact: rounding to float64
-    keeps their order).  384 channels, 1 s: 3 ms, the float64 copy's abs and max 30 ms."""
-    return np.maximum(x.max(axis=0).astype(np.float64) - offset, offset - x.min(axis=0).astype(np.float64))
+    keeps their order; ``ext``: those, where read already).  384 channels, 1 s: 3 ms, the float64
+    copy's abs and max 30 ms."""
+    hi, lo = _extremes(x) if ext is None else ext
+    return np.maximum(hi - offset, offset - lo)
 
 
 def _ldexp_channels(x: np.ndarray, e: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -393,12 +400,53 @@ def _int_grid(x: np.ndarray, offset: np.ndarray, e: np.ndarray) -> np.ndarray:
     return g
 
 
+# A signed chunk takes offsets only where a channel's level is worth them: where its rounded mean
+# is at least 1/DC_PEAK of its peak about it (its largest |x - mean|; max and min are what the
+# encoder reads anyway, an RMS would be one more pass: 22 ms of a 384-channel 1-s chunk).  The
+# corpus's audio stays well below: the largest |mean| / peak of its 1-s chunks is 0.011
+# (music_heroes; the rest <= 0.007), the synthetic recording's ~0.03 (its slow drifts), so their
+# chunks keep their bytes and chunk version (tools/dc_offset.py --survey).  The time profile codes
+# a block's level with its fluctuations: int16 chunks of the synthetic recording at baseline 300
+# came back with 3.85 counts RMS of error against 0.91 at 0, at 10000 with 108.7
+# (tools/dc_offset.py --dtype int16).  Gaussian noise peaks at ~4.5 RMS in a 1-s chunk, so it
+# takes offsets from ~0.28 of its RMS (a level that costs the time profile ~4% more error).
+DC_PEAK = 16
+
+
+def _extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(max, min) per channel of (n, c) integers, as float64 (exact: rounding keeps their order)."""
+    if x.shape[1] <= 8:  # a short last axis: the channels as rows (channel_exponents' reason)
+        rows = np.ascontiguousarray(x.T)
+        return np.array([float(r.max()) for r in rows]), np.array([float(r.min()) for r in rows])
+    return x.max(axis=0).astype(np.float64), x.min(axis=0).astype(np.float64)
+
+
+def chunk_offsets(x: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, tuple | None]:
+    """What the codec takes off each channel of (n, c) samples x of dtype dt (float64 integers;
+    zeros where it takes none), and the channels' (max, min) where it read them (signed chunks)."""
+    c = x.shape[1]
+    if dt.kind not in "iu" or x.size == 0:
+        return np.zeros(c), None
+    off = _offsets(x, dt)
+    if dt.kind == "u" or not off.any():
+        return off, None
+    hi, lo = ext = _extremes(x)
+    pays = np.any(DC_PEAK * np.abs(off) >= np.maximum(hi - off, off - lo))
+    return (off if pays else np.zeros(c)), ext
+
+
+def _offset_kind(dt: np.dtype) -> str:
+    """How a chunk of dtype dt stores its offsets: i64 for signed integers, else u64."""
+    return "<i8" if dt.kind == "i" else "<u8"
+
+
 def _offsets(x: np.ndarray, dt: np.dtype) -> np.ndarray:
-    """Each channel's offset of unsigned (n, c) samples, as float64 integers: the rounded mean mu of
+    """Each channel's offset of integer (n, c) samples, as float64 integers: the rounded mean mu of
     its samples before its constant tail (the rows at its end equal to its last value, two or more,
     which is where zarr pads an edge chunk with its fill value; all of them if the channel is constant).
-    Over those samples sum (x - k)**2 = sum x**2 - n k (2 mu - k) <= sum x**2 for any k in
-    [0, 2 mu], which round(mu) is: they are never coded as more energy than they hold."""
+    Over those samples sum (x - k)**2 = sum x**2 - n k (2 mu - k) <= sum x**2 for any k between
+    0 and 2 mu, which round(mu) is: they are never coded as more energy than they hold.  (Signed
+    chunks keep them only where :func:`_dc_pays`: :func:`chunk_offsets`.)"""
     n, c = x.shape
     ends = np.full(c, n)
     tail = np.ones(c, bool)
@@ -412,12 +460,20 @@ def _offsets(x: np.ndarray, dt: np.dtype) -> np.ndarray:
         if not tail.any():
             break
     ends = np.where((ends == 0) | (ends >= n - 1), n, ends)  # a constant channel, or a tail of one row: all of it
-    sums = np.add.reduce(x, axis=0, dtype=np.float64) if bool((ends == n).all()) else np.array(
-        [np.add.reduce(x[: int(ends[j]), j], dtype=np.float64) for j in range(c)])  # fmt: skip
-    hi = float(np.iinfo(dt.newbyteorder("=")).max)
+    if bool((ends == n).all()):
+        sums = np.add.reduce(x, axis=0, dtype=np.float64)
+    elif dt.itemsize <= 4 and n < 2**21:
+        # every partial sum an integer below 2**53 (exact in any order): the whole channel's sum less
+        # its tail's, a constant's (a channel at a time: 45 ms of a 384-channel 1-s chunk, where
+        # ~300 of its channels end in two equal samples)
+        sums = np.add.reduce(x, axis=0, dtype=np.float64) - last.astype(np.float64) * (n - ends)
+    else:
+        sums = np.array([np.add.reduce(x[: int(ends[j]), j], dtype=np.float64) for j in range(c)])
+    info = np.iinfo(dt.newbyteorder("="))
+    hi = float(info.max)
     if hi >= 2.0**53:  # 64-bit: the float nearest the maximum rounds up past it
         hi = float(np.nextafter(hi, 0.0))
-    return np.clip(np.rint(sums / ends), 0.0, hi)
+    return np.clip(np.rint(sums / ends), float(info.min), hi)
 
 
 def _as_chunk(buf) -> np.ndarray:
@@ -448,13 +504,13 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     payload = b""
     version = 1
     x2 = x.reshape(n, c)  # C order: channels are the trailing axes (a view of a C-ordered chunk)
-    off = _offsets(x2, dt) if dt.kind == "u" and x.size else np.zeros(c)
     # integers of many channels: peaks and RMS from the integers, each stream's grid made from them
     # (_int_grid); up to 16 bits, no float64 copy of the chunk at all (_int_sumsq)
     ints = dt.kind in "iu" and c > 8 and x.flags.c_contiguous  # few channels: channel_exponents' own loop
     small = ints and dt.itemsize <= 2 and n < 2**20
     xf = None if small else np.asarray(x, dtype=np.float64).reshape(n, c)  # C order: channels are the trailing axes
-    if dt.kind == "u" and xf is not None:
+    off, ext = chunk_offsets(x2, dt)
+    if off.any() and xf is not None:
         xf -= off
     if dt.kind == "f":
         bad = ~np.isfinite(xf)
@@ -469,10 +525,10 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         payload = flat[:1].tobytes()
     else:
         own = None if xf is None or np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
-        if dt.kind == "u":
+        if dt.kind == "u" or off.any():
             flags |= _OFFSET
-            version = 3
-        peaks = _int_peaks(x2, off) if ints else None
+            version = 3 if dt.kind == "u" else 4  # stop 24's reader knew offsets of unsigned chunks only
+        peaks = _int_peaks(x2, off, ext) if ints else None
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
             if small:
@@ -508,13 +564,13 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     if flags & _PER_CHANNEL:
         head += exps.astype("<i2").tobytes()
     if flags & _OFFSET:
-        head += off.astype("<u8").tobytes()
+        head += off.astype(_offset_kind(dt)).tobytes()
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
 def chunk_info(data) -> dict:
     """The chunk header: dtype (with byte order), shape, order, scale exponent(s), offsets
-    (unsigned chunks of version 3, else None), payload offset."""
+    (integer chunks of version 3 or 4 with flag bit 4, else None), payload offset."""
     mv = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else memoryview(data)
     if len(mv) < 14:
         raise ValueError(f"tqa codec: chunk of {len(mv)} bytes is too short for a chunk header")
@@ -530,7 +586,8 @@ def chunk_info(data) -> dict:
     n = shape[0] if ndim else 1
     c = math.prod(shape) // n if n else 0
     exps = offs = None
-    for flag, width, kind in ((_PER_CHANNEL, 2, "<i2"), (_OFFSET, 8, "<u8")):  # per channel, in this order
+    signed = code in _CODE_DTYPES and np.dtype(_CODE_DTYPES[code]).kind == "i"
+    for flag, width, kind in ((_PER_CHANNEL, 2, "<i2"), (_OFFSET, 8, "<i8" if signed else "<u8")):  # per channel, in this order
         if flags & flag:
             if c > (len(mv) - end - 4) // width:  # checked against the bytes there before reading
                 raise ValueError("tqa codec: truncated or damaged chunk header")
@@ -546,7 +603,8 @@ def chunk_info(data) -> dict:
     dt = np.dtype(_CODE_DTYPES[code])
     if dt.itemsize > 1:
         dt = dt.newbyteorder(">" if flags & _BIG else "<")
-    if offs is not None and (version < 3 or dt.kind != "u" or flags & _CONST or (offs.size and int(offs.max()) > np.iinfo(dt).max)):
+    if offs is not None and (version < (3 if dt.kind == "u" else 4) or dt.kind not in "iu" or flags & _CONST or (offs.size and not (
+            np.iinfo(dt).min <= int(offs.min()) and int(offs.max()) <= np.iinfo(dt).max))):  # fmt: skip
         raise ValueError("tqa codec: damaged chunk header (offsets where the chunk takes none)")
     size = math.prod(shape)
     return {"dtype": dt, "shape": tuple(int(s) for s in shape), "order": "F" if flags & _FORTRAN else "C",
@@ -596,6 +654,7 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
         # native int16: scaled, rounded, clipped and transposed in one compiled pass (384 channels, 1 s:
         # the float64 chunk and _from_float's passes over it, ~150 of ~650 ms)
         kernel = _int16_kernel() if fused and dt == np.dtype(np.int16) else None
+        offs = None if h["offsets"] is None else h["offsets"].astype(np.float64)  # the encoder's float64 integers, exactly
         g = np.empty((m, c), np.int16 if kernel is not None else np.float64)
         pos, lo = h["payload_offset"], 0
         while lo < c:
@@ -615,7 +674,7 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
                 )
             if fused:
                 dec._read_scaled(lo_row, lo_row + m, np.ldexp(1.0, e[lo : lo + want].astype(np.int32)), g[:, lo : lo + want],
-                                 kernel=kernel)  # fmt: skip
+                                 kernel=kernel, offsets=None if offs is None else offs[lo : lo + want])  # fmt: skip
             else:
                 g[:, lo : lo + want] = dec.read(lo_row, m, dtype="float64").reshape(m, want)
             lo += want
@@ -623,7 +682,7 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         if not fused:
             g = np.ldexp(g, h["scale_exponent"], out=g) if exps is None else _ldexp_channels(g, exps.astype(np.int32), g)
-        y = g if kernel is not None else _from_float(g, dt, h["offsets"])
+        y = g if kernel is not None else _from_float(g, dt, offs)
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)
@@ -637,11 +696,11 @@ def _int16_kernel():
 
 
 def _from_float(g: np.ndarray, dt: np.dtype, offsets: np.ndarray | None = None) -> np.ndarray:
-    """(m, c) decoded values to samples of dtype: plus the offsets (unsigned: the chunk's
-    per-channel ones, version 3, else the mid code), rounded and clipped to the range."""
+    """(m, c) decoded values to samples of dtype: plus the offsets (the chunk's per-channel ones,
+    float64, version 3 or 4; else unsigned: the mid code), rounded and clipped to the range."""
     native = dt.newbyteorder("=")
     if offsets is not None:
-        g += offsets.astype(np.float64)  # the encoder's float64 integers, exactly
+        g += offsets
     elif dt.kind == "u":
         g += float(2 ** (8 * dt.itemsize - 1))
     if dt.kind in "iu":

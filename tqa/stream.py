@@ -394,12 +394,13 @@ class Decoder:
         return res[:, 0] if (c == 1 and not always_2d) else res
 
     def _read_scaled(self, start: int, stop: int, f, out: np.ndarray, budget: int | None = None,
-                     kernel=None) -> None:  # fmt: skip
+                     kernel=None, offsets: np.ndarray | None = None) -> None:  # fmt: skip
         """Samples start..stop as :meth:`read` (float64) gives them, times f (a float, or one per
         channel), into out (stop - start, channels): in one pass over the grid, bit for bit those
         values where f is a power of two and f / 2**23 a normal float (the array codec's chunk
         exponents; a 384-channel chunk's decode: two full-size passes fewer).  An int16 ``out``
-        gets them rounded and clipped (``kernel``: :func:`tqa.sv2.codec.scaled_int16_kernel`'s)."""
+        gets them plus ``offsets`` (one per channel), rounded and clipped (``kernel``:
+        :func:`tqa.sv2.codec.scaled_int16_kernel`'s)."""
         f = np.asarray(f, np.float64) / GRID
         pos = 0
         # working arrays up to half the output's size (in memory anyway), not WORKING_SET: each call
@@ -407,12 +408,13 @@ class Decoder:
         # decoded): a 384-channel 1-s chunk's decode 1113 -> 640 ms, tracemalloc peak 139 -> 195 MiB for float output (int16: 129)
         budget = max(WORKING_SET, 4 * out.size) if budget is None else budget  # half its float64 size
         fk = np.ascontiguousarray(np.broadcast_to(f, out.shape[1:]), np.float64) if kernel is not None else None
+        ok = None if kernel is None else np.zeros(out.shape[1]) if offsets is None else np.ascontiguousarray(offsets, np.float64)
         with threads.limit(self.threads):
             for g in self._grids(start, stop, budget):
                 m = g.shape[0]
                 o = out[pos : pos + m]
                 if kernel is not None:
-                    kernel(g.T, fk, o)
+                    kernel(g.T, fk, ok, o)
                 elif f.ndim and f.size <= 8:  # column by column: a broadcast over a short last axis loops per row
                     for j in range(f.size):
                         np.multiply(g[:, j], f[j], out=o[:, j])

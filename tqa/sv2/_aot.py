@@ -61,7 +61,7 @@ DECODE_SIGNATURES = {
     "unpack_frames": f"void(u1[::1], {I8_1}, i8, i8, i8, i8, i8, i8, {I8_2}, {I8_2}, u1[:, ::1], {I8_2}, {I8_1}, {F8_1}, "
                      f"f8, f8, f8, {F8_3}, {I8_1}, {I8_2}, {B1_3}, {I8_1})",
     "synthesize": f"void({F8_3}, {I8_1}, {I8_2}, {F8_2}, i8, {F8_3}, {F8_1})",
-    "scaled_int16": f"void(f8[:, :], {F8_1}, i2[:, :])",
+    "scaled_int16": f"void(f8[:, :], {F8_1}, {F8_1}, i2[:, :])",
     # the encoder's lanes for perceptual frames (codec._lanes_encoder), which live beside the decoder's
     "encode_lanes": f"Tuple((u2[::1], {I8_1}))({I8_2}, {I8_2}, {I8_1}, {I8_1}, {I8_1}, {I8_2}, {I8_2})",
 }

@@ -338,18 +338,20 @@ if AVAILABLE:
         return E_COEF if over else 0
 
     @_jit
-    def scaled_int16(g, f, out):  # pragma: no cover - compiled
-        """out[i, c] = int16(clip(rint(g[c, i] * f[c]), -32768, 32767)) of (ch, m) grid rows g into
-        (m, ch) out (the array codec's decode of an int16 chunk: the operations of scaling by f,
-        then tqa.arraycodec._from_float, in one pass); 64 samples of every channel at a time,
-        so that the transposed writes stay in the cache."""
+    def scaled_int16(g, f, off, out):  # pragma: no cover - compiled
+        """out[i, c] = int16(clip(rint(g[c, i] * f[c] + off[c]), -32768, 32767)) of (ch, m) grid rows
+        g into (m, ch) out (the array codec's decode of an int16 chunk: the operations of scaling by
+        f, then tqa.arraycodec._from_float with the chunk's offsets (zeros where it has none), in
+        one pass); 64 samples of every channel at a time, so that the transposed writes stay in
+        the cache."""
         ch, m = g.shape
         for i0 in range(0, m, 64):
             i1 = min(m, i0 + 64)
             for c in range(ch):
                 fc = f[c]
+                oc = off[c]
                 for i in range(i0, i1):
-                    v = np.rint(g[c, i] * fc)
+                    v = np.rint(g[c, i] * fc + oc)
                     if v < -32768.0:
                         v = -32768.0
                     elif v > 32767.0:
