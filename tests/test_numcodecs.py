@@ -133,10 +133,11 @@ FIXTURE_ARRAYS = {
     "offset": (lambda: [np.rint(music(4800, 3, seed=8) * 400 + 2000).astype("<u2"),
                         np.rint(music(3000, 2, seed=9) * 20 + 40).astype("u1")],  # fmt: skip
                [-3] * 7),
-    # signed chunks whose level is large against their fluctuations: i64 offsets (chunk version 4)
-    "signed_offset": (lambda: [np.rint(music(4800, 2, seed=10) * 300 + 10000).astype("<i2"),
-                               np.rint(music(3000, 3, seed=11) * 2e4 - 10**8).astype(">i4")],  # fmt: skip
-                      [-4] * 7),  # |error| < 15,000 on int32 peaks of ~20,000 at the lowest settings
+    # signed and float chunks whose level is large against their fluctuations: i64 / f64 offsets (chunk version 4)
+    "offset_v4": (lambda: [np.rint(music(4800, 2, seed=10) * 300 + 10000).astype("<i2"),
+                           np.rint(music(3000, 3, seed=11) * 2e4 - 10**8).astype(">i4"),
+                           (music(3000, 2, seed=12) * 30 + 1950).astype("<f4")],  # fmt: skip
+                  [-4] * 7),  # |error| < 15,000 on int32 peaks of ~20,000 at the lowest settings
 }
 
 
@@ -596,31 +597,36 @@ def test_unsigned_chunks_are_coded_about_their_level(dtype, base):
         assert p == q and e_far < 1.2 * e_mid + 0.5 and m_far < 0.1 * e_far + 0.5, errs
 
 
-@pytest.mark.parametrize("dtype, base", [("int16", 10000), ("int16", -300), ("int8", 60), ("int32", -10**9), ("int64", 3 * 10**12)])
+@pytest.mark.parametrize("dtype, base", [("int16", 10000), ("int16", -300), ("int8", 60), ("int32", -10**9), ("int64", 3 * 10**12),
+                                         ("float32", 2000), (">f8", -3e-4), ("float16", 60)])  # fmt: skip
 def test_signed_chunks_are_coded_about_their_level(dtype, base):
-    """A signed recording whose level is large against its fluctuations (an ADC's DC offset) is
-    coded about each channel's level too (offsets stored as i64, chunk version 4): the error is what
-    the recording about zero gets (the time profile's error at baseline 10000 was 108.7 counts RMS
-    against 0.91, tools/dc_offset.py --dtype int16).  About zero the chunk takes none (version 1)."""
+    """A signed or float recording whose level is large against its fluctuations (an ADC's DC
+    offset, a sensor's baseline) is coded about each channel's level too (offsets stored as i64
+    or f64, chunk version 4): the error is what the recording about zero gets (the time profile's
+    error at baseline 10000 was 108.7 counts RMS against 0.91, tools/dc_offset.py --dtype int16;
+    float32 in microvolts 118 counts).  About zero the chunk takes none (version 1)."""
     dt = np.dtype(dtype)
-    amp = {"int8": 8, "int16": 400, "int32": 2.5e7, "int64": 1e9}[dtype]
+    amp = {"int8": 8, "int16": 400, "int32": 2.5e7, "int64": 1e9, "float32": 30.0, "float64": 1e-6, "float16": 4.0}[dt.name]
     sig = music(20000, 6, seed=34) * amp
     errs = []
     for level in (0.0, float(base)):
-        x = np.rint(sig + level + (np.arange(6) * amp / 4 if level else 0)).astype(dt)
+        x = sig + level + (np.arange(6) * amp / 4 if level else 0)
+        x = (x if dt.kind == "f" else np.rint(x)).astype(dt)
         for kw in (dict(), dict(profile="spectral2", rate=4.0, scale="channel")):
             enc = TQA(**kw).encode(x)
             h = chunk_info(enc)
+            mean = x.astype(float).mean(axis=0)
             if level:
-                assert h["version"] == 4 and np.array_equal(h["offsets"], np.rint(x.astype(float).mean(axis=0)))
+                assert h["version"] == 4 and np.array_equal(h["offsets"], mean.astype(dt) if dt.kind == "f" else np.rint(mean))
             else:
                 assert h["version"] == 1 and h["offsets"] is None
             y = TQA(**kw).decode(enc)
             assert y.dtype == dt
             err = y.astype(np.float64) - x.astype(np.float64)
             errs.append((kw.get("profile", "time"), float(np.sqrt(np.mean(err**2))), float(np.abs(err.mean(axis=0)).max())))
+    lsb = 0.5 if dt.kind != "f" else 0.0 if dt.itemsize > 2 else base * 2**-11  # the rounding to the dtype
     for (p, e_zero, _), (q, e_far, m_far) in zip(errs[:2], errs[2:]):
-        assert p == q and e_far < 1.2 * e_zero + 0.5 and m_far < 0.1 * e_far + 0.5, errs
+        assert p == q and e_far < 1.2 * e_zero + lsb and m_far < 0.1 * e_far + lsb, errs
 
 
 @pytest.mark.parametrize("channels", [3, 12])
@@ -632,6 +638,7 @@ def test_signed_offsets_only_where_the_level_is_worth_them(channels):
     rng = np.random.default_rng(35)
     x = np.rint(rng.normal(0, 1, (8000, channels)) * 3).astype(np.int16)
     x -= np.rint(x.mean(axis=0)).astype(np.int16)  # rounded means 0
+    x[:, 0] = 0  # a silent channel: no level to take off
     square = np.where(np.arange(8000) % 2 == 0, 400, -400).astype(np.int16)  # mean 0, peak 400 about any level
     for level, takes in ((24, False), (26, True)):  # 400/16 = 25
         x[:, 1] = square + level
@@ -640,6 +647,11 @@ def test_signed_offsets_only_where_the_level_is_worth_them(channels):
         assert chunk_info(TQA().encode(x))["version"] == (4 if takes else 1)
     audio = np.rint(music(44100, 2, seed=36) * 20000).astype(np.int16)
     assert chunk_info(TQA().encode(audio))["offsets"] is None
+    for level, takes in ((0.0235, False), (0.0265, True)):  # floats likewise: peak 0.4 about any level, 0.4/16 = 0.025
+        f = x[:, :2].astype(np.float32) / 1000
+        f[:, 1] = square / 1000 + level
+        assert bool(ac.chunk_offsets(f, f.dtype)[0].any()) == takes, level
+        assert chunk_info(TQA().encode(f))["version"] == (4 if takes else 1)
 
 
 def test_unsigned_offsets_skip_a_constant_tail():
@@ -659,8 +671,8 @@ def test_unsigned_offsets_skip_a_constant_tail():
 
 
 def test_chunk_offsets_are_checked():
-    """Offsets a writer never makes (a float dtype, an older version, past the dtype's range,
-    cut short) are refused, with the CRC made right so that only the check can catch them."""
+    """Offsets a writer never makes (an older version, past the dtype's range, NaN, cut short)
+    are refused, with the CRC made right so that only the check can catch them."""
     import struct
     import zlib
 
@@ -687,12 +699,20 @@ def test_chunk_offsets_are_checked():
     low = bytearray(negative)
     low[end - 8 : end] = struct.pack("<q", -32769)
     flt = bytearray(head)
-    flt[5] = 10  # float32
+    flt[5] = 10  # float32, version 3
+    fnan = bytearray(signed)
+    fnan[5] = 10  # float32, version 4: f64 offsets, NaN refused
+    fnan[end - 8 : end] = struct.pack("<d", float("nan"))
+    fbig = bytearray(fnan)
+    fbig[end - 8 : end] = struct.pack("<d", 1e39)  # past float32's range
+    ok = bytearray(fnan)
+    ok[end - 8 : end] = struct.pack("<d", -2.5)
+    assert chunk_info(with_crc(ok))["offsets"][-1] == -2.5
     old = bytearray(head)
     old[4] = 2
     big = bytearray(head)
     big[end - 8 : end] = struct.pack("<Q", 70000)
-    for bad in (signed3, small, low, flt, old, big):
+    for bad in (signed3, small, low, flt, fnan, fbig, old, big):
         with pytest.raises(ValueError, match="offsets"):
             chunk_info(with_crc(bad))
     with pytest.raises(ValueError, match="truncated|damaged"):

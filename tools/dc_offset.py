@@ -1,8 +1,10 @@
 """How the array codec handles a DC offset: uint16 chunks of the synthetic recording around the
-mid code and far from it (an ADC baseline), against wavpack-numcodecs at about the same rate.
+mid code and far from it (an ADC baseline), int16 or float32 (microvolts) ones at a level away
+from zero, against wavpack-numcodecs at about the same rate (on the int16 counts).
 
     python tools/dc_offset.py [--channels 64] [--offsets 32768,2000]
     python tools/dc_offset.py --dtype int16 --offsets 0,300,10000   # signed chunks at a DC level
+    python tools/dc_offset.py --dtype float32 --offsets 0,300,10000 # the same counts as float32 microvolts
     python tools/dc_offset.py --survey ../shared/corpus [more.wav ...]   # which signed chunks take offsets
 
 Per offset and codec: stored bits/sample, mean error (decoded − original, counts), the largest
@@ -28,6 +30,9 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_array_codec import ephys  # noqa: E402
+
+
+UV = 0.195  # microvolts per count (--dtype float32)
 
 
 def survey(paths: list[str]) -> None:
@@ -63,8 +68,9 @@ def survey(paths: list[str]) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=64)
-    ap.add_argument("--offsets", default=None, help="baselines, comma-separated (uint16: 32768,2000; int16: 0,10000)")
-    ap.add_argument("--dtype", choices=["uint16", "int16"], default="uint16")
+    ap.add_argument("--offsets", default=None, help="baselines in counts, comma-separated (uint16: 32768,2000; int16, float32: 0,10000)")
+    ap.add_argument("--dtype", choices=["uint16", "int16", "float32"], default="uint16",
+                    help="float32: the counts in microvolts (x 0.195, a Neuropixels probe's gain), errors in counts")  # fmt: skip
     ap.add_argument("--survey", nargs="+", metavar="PATH", help="audio files or directories: which 1-s chunks take offsets")
     a = ap.parse_args(argv)
     if a.survey:
@@ -80,10 +86,11 @@ def main(argv=None) -> None:
     x, _ = ephys(1.0, channels=a.channels)
     print("| offset | codec | bits/sample | mean error | worst channel's mean | error RMS | SQNR dB |")
     print("|---|---|---|---|---|---|---|")
-    signed = a.dtype == "int16"
+    signed = a.dtype != "uint16"
     shift = 0 if signed else 32768  # what WavPack's int16 input is offset by
+    uv = a.dtype == "float32"  # the same counts as microvolts: errors reported back in counts
     for base in (int(v) for v in (a.offsets or ("0,10000" if signed else "32768,2000")).split(",")):
-        u = np.clip(x.astype(np.int32) + base, -32768 if signed else 0, 32767 if signed else 65535).astype(a.dtype)
+        u = np.clip(x.astype(np.int32) + base, -32768 if signed else 0, 32767 if signed else 65535).astype("int16" if uv else a.dtype)
         rows = [("TQA (default: time, bits=6)", TQA()), ("TQA spectral2 rate=3.2, scale=channel",
                                                          TQA(profile="spectral2", rate=3.2, scale="channel"))]
         if WavPack is not None:
@@ -95,6 +102,9 @@ def main(argv=None) -> None:
                     w = WavPack(bps=3.3, dynamic_noise_shaping=False, num_encoding_threads=1, num_decoding_threads=1)
                     b = w.encode((u.astype(np.int32) - shift).astype(np.int16))
                     y = np.frombuffer(w.decode(b), np.int16).reshape(u.shape).astype(np.int32) + shift
+            elif uv:
+                b = c.encode((u * np.float32(UV)).astype(np.float32))
+                y = np.asarray(c.decode(b)).reshape(u.shape) / UV
             else:
                 b = c.encode(u)
                 y = np.asarray(c.decode(b)).reshape(u.shape)

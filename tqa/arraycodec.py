@@ -19,10 +19,10 @@ the rounded mean of its samples before a constant tail, which is where zarr pads
 chunk with its fill value), so that a recording far from the mid code (an ADC's baseline)
 is coded about its level, not as a large constant: chunks of version 1 and 2 took the mid code
 ``2**(bits-1)`` off, and the time profile then coded a uint16 recording at baseline 2000 with an
-error of 338 counts RMS, 15 dB of the raw values (``tools/dc_offset.py``).  Signed integers take
-offsets the same way where a channel's level is at least 1/16 of its peak about it (an int16
-recording at baseline 10000: 108.7 counts RMS of error before, :data:`DC_SHARE`); audio, about
-zero, keeps its bytes and chunk version.  On decoding,
+error of 338 counts RMS, 15 dB of the raw values (``tools/dc_offset.py``).  Signed integers and
+floats take offsets the same way where a channel's level is at least 1/16 of its peak about it
+(:data:`DC_PEAK`; an int16 recording at baseline 10000: 108.7 counts RMS of error before, 0.91
+now); audio, about zero, keeps its bytes and chunk version.  On decoding,
 ``y * 2**e`` (+ offset) is rounded and clipped to the integer range, or cast (and clipped to
 the finite range) for floats.
 
@@ -48,15 +48,16 @@ offset  size   field
 0       4      magic ``b"TQAC"``
 4       1      version: 1, or 2 where the streams are not version 1's groups, 3
                where an unsigned chunk has per-channel offsets (flag bit 4), 4
-               where a signed one has; a reader refuses a version newer than
-               it reads
+               where a signed or float one has; a reader refuses a version
+               newer than it reads
 5       1      dtype code: 1 int8, 2 uint8, 3 int16, 4 uint16, 5 int32,
                6 uint32, 7 int64, 8 uint64, 9 float16, 10 float32, 11 float64
 6       1      flags: bit 0 big-endian, bit 1 constant (every sample equals
                the payload, one sample of the dtype; no payload if the
                chunk is empty), bit 2 Fortran order (decoded array is
                F-contiguous), bit 3 per-channel exponents, bit 4 per-channel
-               offsets (integer dtypes, version 3 or 4); other bits zero
+               offsets (version 3: unsigned dtypes; 4: signed and float ones);
+               other bits zero
 7       1      ndim d, 0 .. 32
 8       8*d    shape, u64 each
 8+8d    2      scale exponent e (i16): sample = decoded * 2**e + offset (the
@@ -65,9 +66,9 @@ offset  size   field
                (less the offsets) is in [0.5, 1)
 10+8d   2*c    only with flag bit 3 (``scale="channel"``): one i16 exponent per
                channel c (e is then 0); c = the product of shape[1:]
-Q       8*c    only with flag bit 4: one offset per channel, u64 (unsigned dtypes)
-               or i64 (signed), within the dtype's range (Q = 10+8d, or
-               10+8d+2c with flag bit 3)
+Q       8*c    only with flag bit 4: one offset per channel, u64 (unsigned dtypes),
+               i64 (signed) or f64 (floats: finite), within the dtype's range
+               (Q = 10+8d, or 10+8d+2c with flag bit 3)
 P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = Q, or Q+8c with flag bit 4)
 P+4     ...    payload: for each group of channels, u32 length L, then L bytes:
                a complete .tqa stream (``tqa.decode`` reads it) of ``shape[0]``
@@ -400,7 +401,7 @@ def _int_grid(x: np.ndarray, offset: np.ndarray, e: np.ndarray) -> np.ndarray:
     return g
 
 
-# A signed chunk takes offsets only where a channel's level is worth them: where its rounded mean
+# A signed or float chunk takes offsets only where a channel's level is worth them: where its (rounded) mean
 # is at least 1/DC_PEAK of its peak about it (its largest |x - mean|; max and min are what the
 # encoder reads anyway, an RMS would be one more pass: 22 ms of a 384-channel 1-s chunk).  The
 # corpus's audio stays well below: the largest |mean| / peak of its 1-s chunks is 0.011
@@ -409,12 +410,13 @@ def _int_grid(x: np.ndarray, offset: np.ndarray, e: np.ndarray) -> np.ndarray:
 # a block's level with its fluctuations: int16 chunks of the synthetic recording at baseline 300
 # came back with 3.85 counts RMS of error against 0.91 at 0, at 10000 with 108.7
 # (tools/dc_offset.py --dtype int16).  Gaussian noise peaks at ~4.5 RMS in a 1-s chunk, so it
-# takes offsets from ~0.28 of its RMS (a level that costs the time profile ~4% more error).
+# takes offsets from ~0.28 of its RMS (a level that costs the time profile ~4% more error).  Float
+# chunks alike: float32 microvolts of the recording at baseline 10000 counts, 118 -> 0.86 counts RMS.
 DC_PEAK = 16
 
 
 def _extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(max, min) per channel of (n, c) integers, as float64 (exact: rounding keeps their order)."""
+    """(max, min) per channel of (n, c) samples, as float64 (exact for integers: rounding keeps their order)."""
     if x.shape[1] <= 8:  # a short last axis: the channels as rows (channel_exponents' reason)
         rows = np.ascontiguousarray(x.T)
         return np.array([float(r.max()) for r in rows]), np.array([float(r.min()) for r in rows])
@@ -422,31 +424,32 @@ def _extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def chunk_offsets(x: np.ndarray, dt: np.dtype) -> tuple[np.ndarray, tuple | None]:
-    """What the codec takes off each channel of (n, c) samples x of dtype dt (float64 integers;
-    zeros where it takes none), and the channels' (max, min) where it read them (signed chunks)."""
+    """What the codec takes off each channel of (n, c) finite samples x of dtype dt (float64; zeros
+    where it takes none), and the channels' (max, min) where it read them (signed and float chunks)."""
     c = x.shape[1]
-    if dt.kind not in "iu" or x.size == 0:
+    if x.size == 0:
         return np.zeros(c), None
     off = _offsets(x, dt)
     if dt.kind == "u" or not off.any():
         return off, None
     hi, lo = ext = _extremes(x)
-    pays = np.any(DC_PEAK * np.abs(off) >= np.maximum(hi - off, off - lo))
+    pays = np.any((off != 0) & (DC_PEAK * np.abs(off) >= np.maximum(hi - off, off - lo)))  # (a silent channel: no level)
     return (off if pays else np.zeros(c)), ext
 
 
 def _offset_kind(dt: np.dtype) -> str:
-    """How a chunk of dtype dt stores its offsets: i64 for signed integers, else u64."""
-    return "<i8" if dt.kind == "i" else "<u8"
+    """How a chunk of dtype dt stores its offsets: u64 for unsigned integers, i64 for signed, f64 for floats."""
+    return {"u": "<u8", "i": "<i8", "f": "<f8"}[dt.kind]
 
 
 def _offsets(x: np.ndarray, dt: np.dtype) -> np.ndarray:
-    """Each channel's offset of integer (n, c) samples, as float64 integers: the rounded mean mu of
+    """Each channel's offset of (n, c) samples, as float64 (integers: integers): the rounded mean mu of
     its samples before its constant tail (the rows at its end equal to its last value, two or more,
     which is where zarr pads an edge chunk with its fill value; all of them if the channel is constant).
     Over those samples sum (x - k)**2 = sum x**2 - n k (2 mu - k) <= sum x**2 for any k between
-    0 and 2 mu, which round(mu) is: they are never coded as more energy than they hold.  (Signed
-    chunks keep them only where :func:`_dc_pays`: :func:`chunk_offsets`.)"""
+    0 and 2 mu, which round(mu) is: they are never coded as more energy than they hold.  Floats:
+    mu in the dtype's precision (so that x - mu is exact in float64 for float16/32 samples).  (Signed
+    and float chunks keep them only where :func:`chunk_offsets` finds them worth it.)"""
     n, c = x.shape
     ends = np.full(c, n)
     tail = np.ones(c, bool)
@@ -462,13 +465,15 @@ def _offsets(x: np.ndarray, dt: np.dtype) -> np.ndarray:
     ends = np.where((ends == 0) | (ends >= n - 1), n, ends)  # a constant channel, or a tail of one row: all of it
     if bool((ends == n).all()):
         sums = np.add.reduce(x, axis=0, dtype=np.float64)
-    elif dt.itemsize <= 4 and n < 2**21:
-        # every partial sum an integer below 2**53 (exact in any order): the whole channel's sum less
-        # its tail's, a constant's (a channel at a time: 45 ms of a 384-channel 1-s chunk, where
-        # ~300 of its channels end in two equal samples)
+    elif dt.kind == "f" or (dt.itemsize <= 4 and n < 2**21):
+        # the whole channel's sum less its tail's, a constant's (a channel at a time: 45 ms of a
+        # 384-channel 1-s chunk, where ~300 of its channels end in two equal samples); for integers
+        # every partial sum is an integer below 2**53 (exact in any order), so the same values
         sums = np.add.reduce(x, axis=0, dtype=np.float64) - last.astype(np.float64) * (n - ends)
     else:
         sums = np.array([np.add.reduce(x[: int(ends[j]), j], dtype=np.float64) for j in range(c)])
+    if dt.kind == "f":
+        return (sums / ends).astype(dt.newbyteorder("=")).astype(np.float64)
     info = np.iinfo(dt.newbyteorder("="))
     hi = float(info.max)
     if hi >= 2.0**53:  # 64-bit: the float nearest the maximum rounds up past it
@@ -509,9 +514,6 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     ints = dt.kind in "iu" and c > 8 and x.flags.c_contiguous  # few channels: channel_exponents' own loop
     small = ints and dt.itemsize <= 2 and n < 2**20
     xf = None if small else np.asarray(x, dtype=np.float64).reshape(n, c)  # C order: channels are the trailing axes
-    off, ext = chunk_offsets(x2, dt)
-    if off.any() and xf is not None:
-        xf -= off
     if dt.kind == "f":
         bad = ~np.isfinite(xf)
         if bad.any():
@@ -519,6 +521,9 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
             where = np.unravel_index(i, x.shape) if x.ndim else ()
             raise ValueError(f"tqa codec: chunk contains {xf.reshape(-1)[i]} at index {tuple(int(v) for v in where)}: "
                              "NaN and Inf cannot be encoded")  # fmt: skip
+    off, ext = chunk_offsets(x2, dt)
+    if off.any() and xf is not None:
+        xf = np.subtract(xf, off, out=None if np.may_share_memory(xf, x) else xf)  # never the caller's chunk
     flat = x.reshape(-1) if x.flags.c_contiguous or x.flags.f_contiguous else x.ravel()
     if x.size == 0 or np.all(flat == flat[0]):
         flags |= _CONST
@@ -570,7 +575,7 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
 
 def chunk_info(data) -> dict:
     """The chunk header: dtype (with byte order), shape, order, scale exponent(s), offsets
-    (integer chunks of version 3 or 4 with flag bit 4, else None), payload offset."""
+    (chunks of version 3 or 4 with flag bit 4, else None), payload offset."""
     mv = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else memoryview(data)
     if len(mv) < 14:
         raise ValueError(f"tqa codec: chunk of {len(mv)} bytes is too short for a chunk header")
@@ -586,8 +591,8 @@ def chunk_info(data) -> dict:
     n = shape[0] if ndim else 1
     c = math.prod(shape) // n if n else 0
     exps = offs = None
-    signed = code in _CODE_DTYPES and np.dtype(_CODE_DTYPES[code]).kind == "i"
-    for flag, width, kind in ((_PER_CHANNEL, 2, "<i2"), (_OFFSET, 8, "<i8" if signed else "<u8")):  # per channel, in this order
+    okind = _offset_kind(np.dtype(_CODE_DTYPES[code])) if code in _CODE_DTYPES else "<u8"
+    for flag, width, kind in ((_PER_CHANNEL, 2, "<i2"), (_OFFSET, 8, okind)):  # per channel, in this order
         if flags & flag:
             if c > (len(mv) - end - 4) // width:  # checked against the bytes there before reading
                 raise ValueError("tqa codec: truncated or damaged chunk header")
@@ -603,13 +608,22 @@ def chunk_info(data) -> dict:
     dt = np.dtype(_CODE_DTYPES[code])
     if dt.itemsize > 1:
         dt = dt.newbyteorder(">" if flags & _BIG else "<")
-    if offs is not None and (version < (3 if dt.kind == "u" else 4) or dt.kind not in "iu" or flags & _CONST or (offs.size and not (
-            np.iinfo(dt).min <= int(offs.min()) and int(offs.max()) <= np.iinfo(dt).max))):  # fmt: skip
+    if offs is not None and (version < (3 if dt.kind == "u" else 4) or flags & _CONST or not _offsets_fit(offs, dt)):
         raise ValueError("tqa codec: damaged chunk header (offsets where the chunk takes none)")
     size = math.prod(shape)
     return {"dtype": dt, "shape": tuple(int(s) for s in shape), "order": "F" if flags & _FORTRAN else "C",
             "constant": bool(flags & _CONST), "version": version, "scale_exponent": e, "channel_exponents": exps,
             "offsets": offs, "nbytes": size * dt.itemsize, "payload_offset": end + 4}  # fmt: skip
+
+
+def _offsets_fit(offs: np.ndarray, dt: np.dtype) -> bool:
+    """Whether stored offsets are values of the dtype (finite ones for floats)."""
+    if not offs.size:
+        return True
+    if dt.kind == "f":
+        return bool(np.all(np.abs(offs) <= float(np.finfo(dt).max)))  # NaN fails too
+    info = np.iinfo(dt)
+    return info.min <= int(offs.min()) and int(offs.max()) <= info.max
 
 
 def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None, rows: tuple | None = None) -> np.ndarray:
