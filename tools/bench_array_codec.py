@@ -192,7 +192,8 @@ def main(argv=None):
                 dict(profile="spectral", rate=3.2), dict(profile="spectral", rate=4.5), dict(profile="spectral", quality=30),
                 dict(profile="spectral", rate=3.2, scale="channel"), dict(profile="spectral2", rate=2.5),
                 dict(profile="spectral2", rate=3.2), dict(profile="spectral2", rate=4.5), dict(profile="spectral2", quality=30),
-                dict(profile="spectral2", rate=3.2, scale="channel")]  # fmt: skip
+                dict(profile="spectral2", rate=3.2, scale="channel"), dict(profile="spectral2", quality=38),
+                dict(profile="spectral2", quality=38, scale="channel"), dict(profile="spectral2", quality=38, frame_floor=38)]  # fmt: skip
     settings = [kw for kw in settings if kw.get("profile", "time") in want]
     if a.only:
         settings = [kw for kw in settings if a.only in ", ".join(f"{k}={v}" for k, v in kw.items())]

@@ -586,32 +586,30 @@ class _FileFrames:
 
 class _Kept:
     """The quantization of one whole pass (indices, classes, stereo and pre-echo choices), piece
-    by piece in an anonymous temporary file (indices as int16 where they fit, -32767..32767: |-32768|
-    does not fit int16, and the error pass takes magnitudes): the coding pass
-    at the same step reads it back instead of analysing and quantizing again.  ``memory``: the
-    same arrays kept in a list (a small stream, whose analyses are kept anyway: a 1-s chunk
-    spares ~1.5 ms of file writes and reads)."""
+    by piece in an anonymous temporary file (indices as int16 where they fit, -32767..32767:
+    |-32768| does not fit int16, and a reader may take magnitudes): the coding pass at the same
+    step reads it back instead of analysing and quantizing again.  ``memory``: the pass's own
+    arrays kept as they are (a small stream, whose analyses are kept anyway): a 1-s stereo chunk
+    spares ~1.5 ms of file writes and reads, and the int16 copies (~0.3 ms a pass, 3-6 passes)."""
 
-    def __init__(self, step: float, tmpdir: str | None, with_y: bool = False, memory: bool = False) -> None:
-        self.step, self.with_y = step, with_y  # with_y: the coded coefficients too (float64)
+    def __init__(self, step: float, tmpdir: str | None, memory: bool = False) -> None:
+        self.step = step
         self._f = None if memory else tempfile.TemporaryFile(dir=tmpdir)
-        self._mem: list[tuple] = []
+        self._mem: list[codec.Quantized] = []
         self._rec: list[tuple] = []
         self._off = 0
 
     def put(self, qz: codec.Quantized) -> None:
+        if self._f is None:  # the arrays themselves (nothing writes to them after quantize)
+            self._mem.append(codec.Quantized(self.step, qz.q, qz.cls, qz.ms, qz.e, None, None, qz.nl, qz.pg))
+            return
         q = qz.q
         lo, hi = (int(q.min()), int(q.max())) if q.size else (0, 0)
         qd = np.int16 if -(2**15) < lo and hi < 2**15 else np.int32 if -(2**31) <= lo and hi < 2**31 else np.int64
         parts = (q.astype(qd), qz.cls.astype(np.int8), qz.ms.astype(np.uint8), qz.e.astype(np.int8))
-        parts += (np.ascontiguousarray(qz.Y) if self.with_y else None,)
         if qz.nl is not None:  # perceptual: the noise classes and frame gains
             parts += (qz.nl.astype(np.int8), qz.pg.astype(np.uint8))  # pg (F, 1 + groups)
         self._rec.append((self._off, q.shape, qd, qz.cls.shape, qz.e.shape, None if qz.nl is None else qz.nl.shape))
-        if self._f is None:
-            self._mem.append(parts)
-            return
-        parts = tuple(a for a in parts if a is not None)
         size = 0
         for a in parts:  # the bytes of each array as they are (no joined copy)
             a = np.ascontiguousarray(a)
@@ -620,25 +618,22 @@ class _Kept:
         self._off += size
 
     def get(self, j: int) -> codec.Quantized:
+        if self._f is None:
+            return self._mem[j]
         off, qs, qd, cs, es, ns = self._rec[j]
         sizes = (int(np.prod(qs)) * np.dtype(qd).itemsize, int(np.prod(cs)), qs[0], int(np.prod(es)))
-        sizes += (8 * int(np.prod(qs)),) if self.with_y else (0,)
         sizes += (int(np.prod(ns)), qs[0] * (1 + qs[2] // codec.BAND // _perc.LG)) if ns is not None else (0, 0)
-        if self._f is None:
-            part = lambda k, dt: self._mem[j][k]  # noqa: E731  (stored as these dtypes)
-        else:
-            if j == 0:
-                self._f.flush()
-            buf = _pread(self._f, off, sum(sizes))
-            cuts = np.cumsum((0,) + sizes)
-            part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
+        if j == 0:
+            self._f.flush()
+        buf = _pread(self._f, off, sum(sizes))
+        cuts = np.cumsum((0,) + sizes)
+        part = lambda k, dt: buf[cuts[k] : cuts[k + 1]].view(dt)  # noqa: E731
         q = part(0, qd).reshape(qs)  # int16 as it is for the compiled packer, else int64
         q = q if qd == np.int16 and codec._compiled_enc() is not None else q.astype(np.int64)
         return codec.Quantized(self.step, q, part(1, np.int8).reshape(cs).astype(np.int64),
-                               part(2, np.uint8).astype(bool), part(3, np.int8).reshape(es).astype(np.int64), None,
-                               part(4, np.float64).reshape(qs) if self.with_y else None,
-                               part(5, np.int8).reshape(ns) if ns is not None else None,
-                               part(6, np.uint8).reshape(qs[0], -1).astype(np.int64) if ns is not None else None)  # fmt: skip
+                               part(2, np.uint8).astype(bool), part(3, np.int8).reshape(es).astype(np.int64), None, None,
+                               part(4, np.int8).reshape(ns) if ns is not None else None,
+                               part(5, np.uint8).reshape(qs[0], -1).astype(np.int64) if ns is not None else None)  # fmt: skip
 
     def close(self) -> None:
         self._mem = []
@@ -753,9 +748,10 @@ class _Stream:
                 A = _floor.scale_analysis(A, ref[f])
             yield f, codec.quantize(A, step, self.st, div)
 
-    def counts(self, step: float, every: int = 1, keep: bool = False, with_y: bool = False) -> dict:
+    def counts(self, step: float, every: int = 1, keep: bool = False, errors: "_Errors | None" = None) -> dict:
         """Statistics of the whole stream (every=1) or of every k-th frame, summed chunk by chunk;
-        ``keep``: keep the quantization for :meth:`code` at this step (whole stream only)."""
+        ``keep``: keep the quantization for :meth:`code` at this step (whole stream only);
+        ``errors``: its squared error summed into them too (:class:`_Errors`)."""
         k = None
         if every == 1:
             blocks = enumerate(self.chunks)
@@ -763,11 +759,13 @@ class _Stream:
             idx = np.arange(every // 2, self.F, every)
             blocks = ((None, idx[lo : lo + self.chunk]) for lo in range(0, idx.size, self.chunk))
         self.forget()
-        kept = _Kept(step, self.src.tmpdir, with_y, self._cache is not None) if keep and every == 1 else None
+        kept = _Kept(step, self.src.tmpdir, self._cache is not None) if keep and every == 1 else None
         for i, blk in blocks:
             kc = None
             for _, qz in self.quantized(blk, step, i):
                 kc = codec.counts(qz, kc, centroids=every == 1)
+                if errors is not None:
+                    errors.add(qz)
                 if kept is not None:
                     kept.put(qz)
             k = codec.add_counts(k, kc)
@@ -793,11 +791,11 @@ class _Stream:
             frames.extend(pl if ref is None else _floor.mark(pl, ref[a:b]))
         return frames
 
-    def replay(self, step: float, need_y: bool = False):
+    def replay(self, step: float):
         """(chunk, frames, quantized) of the whole stream at this step, piece by piece: read back
-        from the last pass if it kept them (with the coefficients if need_y), else made again."""
+        from the last pass if it kept them, else made again."""
         kept = self._kept
-        if kept is None or kept.step != step or (need_y and not kept.with_y):
+        if kept is None or kept.step != step:
             kept = None
         j = 0
         for i, blk in enumerate(self.chunks):
@@ -1047,40 +1045,53 @@ def _rate_encode(S: _Stream, target: float, prior: "_Found | None" = None) -> tu
     return best
 
 
-# SQNR falls ~6.02 dB per doubling of a uniform quantizer's step (20 log10 2): the quality search's
-# first slope only; each evaluation then measures it.
-QUALITY_SLOPE = 20 * math.log10(2)
+# SQNR falls ~6.02 dB per doubling of a uniform quantizer's step (20 log10 2), less where bands
+# fall to zero (4.2-5.6 between the first two steps tried on 1-s chunks of the corpus at
+# quality=38): the quality search's first slope only; each evaluation then measures it.
+QUALITY_SLOPE = 5.0
+# The whole-stream quality search's tolerance (log2 step) on streams up to FINE_BYTES of analyses:
+# near the root the SQNR wiggles by ~0.01 dB from step to step (the tables' rounding), as much as
+# 0.002 (the tolerance before) moves it, so a bracket that fine took several evaluations to close;
+# 0.005 costs at most ~0.1% of the bits (see _largest_passing).
+FINE_TOL = 0.005
 
 
 def _largest_passing(f, x: float, tol: float, bounds: tuple[float, float], slope: float = QUALITY_SLOPE,
                      most: int = 40) -> tuple[float, float]:  # fmt: skip
     """(largest x in bounds found with f(x) >= 0 within tol, the slope there), f decreasing in x
-    (an SQNR margin per log2 step) and nearly linear: secant steps (the slope of the last two
-    evaluations) from x find a bracket (lo passes, hi does not); then points tol/2 inside it,
-    either side of the root that the secant from its end nearer the root predicts, close it
-    below tol – 3-5 evaluations where bisection took ~10 (every 8th step bisects, in case f is
-    not smooth).  Where f passes at the upper bound that is the answer; where it fails at the
+    (an SQNR margin per log2 step) and nearly linear.  Each step aims just below the root that
+    the secant (the slope of the last two evaluations) predicts, and a passing x whose margin
+    puts that root less than tol/2 above it is the answer.  A step that fails brackets the root
+    (lo passes, hi does not), which points tol/2 inside the bracket, either side of the root the
+    secant from its end nearer the root predicts, then close below tol (every 8th step bisects,
+    in case f is not smooth).  With the quality search's first guess (:func:`_quality_guess`) and
+    FINE_TOL, on 80 1-s chunks of the corpus at quality=38: 3.4 evaluations a chunk (7 at most)
+    where closing a bracket below 0.002 from the old guess took 6.4 (11), for 0.05% more bits at
+    the same SQNR.  Where f passes at the upper bound that is the answer; where it fails at the
     lower one, the lower one."""
     a, b = bounds
     x = min(max(x, a), b)
     lo = hi = prev = None
     for it in range(most):
         v = f(x)
-        if prev is not None and x != prev[0]:
+        if prev is not None and abs(x - prev[0]) >= tol:  # closer points: a slope of f's wiggles
             s = (prev[1] - v) / (x - prev[0])
             if s > 0:  # nan (inf - inf) and a step against the trend keep the last slope
                 slope = max(0.5, min(50.0, s))
-        prev = (x, v)
+        prev = (x, v) if prev is None or abs(x - prev[0]) >= tol else prev
         if v >= 0:
             lo = (x, v)
-            if x >= b:
+            if x >= b or v <= tol * slope:
                 break
         else:
             hi = (x, v)
             if x <= a:
                 return a, slope
-        if lo is None or hi is None:  # a secant step just past the root, then doubling strides
-            x = min(max(x + min(max(v, -1e3), 1e3) / slope + math.copysign(0.45 * tol * 2.0**it, v), a), b)
+        if hi is None:  # passing so far: a secant step to tol/2 below the root
+            x = min(x + min(v, 1e3) / slope - 0.5 * tol, b)
+            continue
+        if lo is None:  # failing so far: a secant step below the root, by strides that double
+            x = max(x + max(v, -1e3) / slope - 0.45 * tol * 2.0**it, a)
             continue
         if hi[0] - lo[0] < tol:
             break
@@ -1095,38 +1106,70 @@ def _largest_passing(f, x: float, tol: float, bounds: tuple[float, float], slope
     return lo[0], slope
 
 
+# The quality search's first guess models a band's error at step s as min(its energy, BAND * s^2 / 12):
+# a zero band loses its energy, a coded one a uniform quantizer's error.  At the step the search
+# finds on 1-s chunks of the corpus at quality=38 the model's SQNR is 2.5 dB below to 0.9 above
+# the SQNR measured there, mostly below (the centroids do better than s^2 / 12), so the first step
+# tried mostly passes near the root; the guess before, a uniform quantizer's SQNR of the RMS
+# (20 log10(rms / s) + 10.8 dB), was 1.6-6.7 dB off.
+
+
+def _quality_guess(A: codec.Analysis, quality: float) -> float | None:
+    """log2 step where the model puts the SQNR of the frames of A at quality, from their band
+    energies (the cheaper stereo form's, as the rate model); None for silence."""
+    EB = A.EB if A.EBM is None else np.minimum(A.EB, A.EBM)
+    e = np.sort(EB, axis=None)
+    total = float(np.sum(A.EB))
+    if not total > 0:
+        return None
+    want = total * 10 ** (-quality / 10)  # the error the target allows
+    n = e.size
+    below = np.concatenate(([0.0], np.cumsum(e)[:-1]))  # energy of the bands below each
+    at = below + e * (n - np.arange(n))  # the model's error where the threshold is each band's energy
+    k = int(np.searchsorted(at, want))
+    if k >= n:
+        return None
+    t = (want - below[k]) / (n - k)  # the threshold BAND * s^2 / 12
+    return 0.5 * math.log2(t * 12 / codec.BAND) if t > 0 else None
+
+
 def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
     """The largest step whose whole-stream SQNR meets quality (:func:`_largest_passing`, first on
     the step search's subset, then from its answer on the stream; distortion measured in the
-    orthonormal transform domain, with this step's own centroids)."""
+    orthonormal transform domain, with this step's own centroids, from the counting pass's own
+    sums (:class:`_Errors`): a reconstruction pass per step was ~40% of a 1-s chunk's encode)."""
     st = S.st
 
+    sig: list[float] = []  # the stream's coefficient energy (the same at every step: orthonormal transforms)
+
+    # A small stream's passes keep their quantization (in memory, :class:`_Kept`): the coding
+    # pass takes that of the largest passing step tried, which is the answer but where the search
+    # ends at a bound (a 1-s chunk: one quantize-and-count pass of ~4 fewer).
+    reuse = S._cache is not None
+    best: dict = {}
+
     def sqnr(ls: float) -> float:
-        step = 2.0**ls
-        # the statistics pass keeps what the error pass needs (on disk) where the old encoder
-        # kept the analyses (in memory): streams up to FINE_BYTES of them
-        delta = codec.tables_of_counts(S.counts(step, keep=S.fine, with_y=True)).delta
-        e = sig = 0.0
-        err = sq = None
-        for i, idx, qz in S.replay(step, need_y=True):  # each chunk's squares, made piece by piece, summed at once
-            blk = S.chunks[i]
-            if err is None or err.shape[0] != blk.size or idx[0] == blk[0]:
-                err, sq = np.empty((blk.size, S.ch, S.N)), np.empty((blk.size, S.ch, S.N))
-            stepv = codec.step_map(step, qz.e, qz.Y.shape[2]) if qz.e.any() else step
-            Xh = codec.reconstruct(qz.q, qz.cls, delta, stepv)
-            sl = slice(int(idx[0]) - int(blk[0]), int(idx[-1]) + 1 - int(blk[0]))
-            np.square(qz.Y - Xh, out=err[sl])
-            np.multiply(qz.Y, qz.Y, out=sq[sl])
-            if idx[-1] == blk[-1]:
-                e += float(np.sum(err))
-                sig += float(np.sum(sq))
-        S.forget()
-        return float("inf") if e == 0 else 10 * math.log10(sig / e) if sig > 0 else float("inf")
+        step = codec.clamp_step(2.0 ** _log2_step(ls))  # the step as it is sent
+        err = _Errors(signal=not sig)
+        k = S.counts(step, keep=reuse, errors=err)
+        if not sig:
+            sig.append(err.sig)
+        e = err.total(k, step)
+        v = float("inf") if e == 0 else 10 * math.log10(sig[0] / e) if sig[0] > 0 else float("inf")
+        if reuse and v >= st.quality and ls > best.get("ls", -math.inf):
+            if "kept" in best:
+                best["kept"].close()
+            best.update(ls=ls, k=k, kept=S._kept)
+            S._kept = None  # not closed by the next pass
+        return v
 
     def sub_sqnr(ls: float) -> float:
-        qz = codec.quantize(A, 2.0**ls, st)
-        stepv = codec.step_map(qz.step, qz.e, qz.Y.shape[2]) if qz.e.any() else qz.step
-        return codec.coeff_sqnr(qz.Y, codec.reconstruct(qz.q, qz.cls, codec.centroids(qz), stepv))
+        step = 2.0**ls
+        qz = codec.quantize(A, step, st)
+        k = codec.counts(qz)  # before the error sums, which take qz.v
+        err = _Errors(signal=True).add(qz)
+        e = err.total(k, step)
+        return float("inf") if e == 0 else 10 * math.log10(err.sig / e) if err.sig > 0 else float("inf")
 
     def margin(fn):
         return lambda ls: fn(ls) - st.quality  # silence: inf (passes at every step up to the bound)
@@ -1134,14 +1177,24 @@ def _quality_encode(S: _Stream) -> tuple[bytes, list[bytes]]:
     A, scale = _subset(S)
     rms = math.sqrt(float(np.mean(A.X * A.X))) + 1.0
     bounds = math.log2(rms) - 40, math.log2(rms) + 12  # the bisection's old bracket
-    # a uniform quantizer's SQNR, 20 log10(rms / step) + 10.8 dB: the first guess
-    g, slope = math.log2(rms) - (st.quality - 10.8) / QUALITY_SLOPE, QUALITY_SLOPE
+    g, slope = _quality_guess(A, st.quality), QUALITY_SLOPE
+    if g is None:  # silence: a uniform quantizer's SQNR, 20 log10(rms / step) + 10.8 dB
+        g = math.log2(rms) - (st.quality - 10.8) / QUALITY_SLOPE
     if scale > 1:  # a subset of the frames first (where it is all of them, straight to the stream)
         g, slope = _largest_passing(margin(sub_sqnr), g, 0.01, bounds)
+    else:
+        S.seed(A)  # the passes' analysis (a small stream's, kept), not made again
     del A
-    lo, _ = _largest_passing(margin(sqnr), g, 0.002 if S.fine else 0.01, bounds, slope)
+    lo, _ = _largest_passing(margin(sqnr), g, FINE_TOL if S.fine else 0.01, bounds, slope)
     step = codec.clamp_step(2.0 ** _log2_step(lo))
-    tab = codec.tables_of_counts(S.counts(step, keep=True))
+    if best.get("ls") == lo:
+        S.forget()
+        S._kept, k = best["kept"], best["k"]
+    else:
+        if "kept" in best:
+            best["kept"].close()
+        k = S.counts(step, keep=True)
+    tab = codec.tables_of_counts(k)
     return codec.pack_params(st, S.ch, S.n, step, tab), S.code(step, tab)
 
 
@@ -1152,25 +1205,59 @@ def _subset_distortion(A: codec.Analysis, st: Settings, step: float) -> float:
     return _distortion(qz, codec.counts(qz), step)
 
 
-def _distortion(qz: codec.Quantized, k: dict, step: float, tab: codec.Tables | None = None) -> float:
-    """Squared error of quantization qz (counts k, tables tab of k) at this step, from |Y|/step
-    (qz.v) and the indices: at one step,
-    sum (v - |q| + off)^2 = sum (v - |q|)^2 + sum over class and bucket of off^2 n - 2 off sum(|q| - v),
+class _Errors:
+    """The squared error of a quantization, summed piece by piece in the pass that counts it
+    (no reconstruction, nothing kept per coefficient): at one step, with r = |Y|/step - |q|
+    (qz.v - |q|) and the reconstruction |q| - off of each class and bucket's centroid offset,
+    sum (r + off)^2 = sum r^2 + sum over class and bucket of off^2 n - 2 off sum(|q| - v),
     whose last sums are the centroid statistics the counts hold (~1/5 of the time of
-    reconstructing); the frames with per-block steps (pre-echo guard) are taken out of that sum
-    and added back weighted by their steps."""
-    off = (codec.tables_of_counts(k) if tab is None else tab).delta.ravel() / 128.0
-    r = qz.v - np.abs(qz.q)
-    d = float(np.einsum("fcn,fcn->", r, r)) + float(np.sum(off * off * k["cn"] - 2 * off * k["cd"]))
-    R = np.flatnonzero(qz.e.any(axis=1))
-    if R.size == 0:
-        return d * step * step
-    F, ch, N = qz.q[R].shape
-    a = np.abs(qz.q[R]).reshape(F, ch, -1, codec.BAND)
-    mag = np.where(a > 0, a - off[qz.cls[R][..., None] * 3 + np.minimum(a, 3) - 1], 0.0)
-    err = (qz.v[R].reshape(a.shape) - mag).reshape(F, ch, N)
-    werr = err * codec.step_map(step, qz.e[R], N)
-    return (d - float(np.einsum("fcn,fcn->", err, err))) * step * step + float(np.einsum("fcn,fcn->", werr, werr))
+    reconstructing).  Frames with per-block steps (pre-echo guard: v is in their own steps s)
+    are taken out of that sum and added back weighted by s^2, from their own sums per class and
+    bucket.  ``signal``: the coefficients' energy too (sum Y^2)."""
+
+    def __init__(self, signal: bool = False) -> None:
+        self.r2 = 0.0
+        self.sig = 0.0 if signal else None
+        self.w = None  # frames with per-block steps: [sum r^2, sum s^2 r^2] and per key n, sum r, sum s^2, sum s^2 r
+
+    def add(self, qz: codec.Quantized) -> "_Errors":
+        """Sum quantization qz in; its v is overwritten (with r)."""
+        r = np.subtract(qz.v, np.abs(qz.q), out=qz.v)  # v is spent once counted: r in its place (fresh arrays cost page faults)
+        self.r2 += float(np.einsum("fcn,fcn->", r, r))
+        if self.sig is not None:
+            self.sig += float(np.einsum("fcn,fcn->", qz.Y, qz.Y))
+        R = np.flatnonzero(qz.e.any(axis=1))
+        if R.size:
+            F, ch, N = qz.q[R].shape
+            a = np.abs(qz.q[R])
+            rr = r[R]
+            s2 = np.broadcast_to(codec.step_map(1.0, qz.e[R], N) ** 2, a.shape)
+            m = a > 0
+            key = (np.repeat(qz.cls[R].reshape(F, ch, -1), codec.BAND, axis=-1) * 3 + np.minimum(a, 3) - 1)[m]
+            n3 = 3 * codec.C
+            if self.w is None:
+                self.w = [0.0, 0.0, np.zeros(n3), np.zeros(n3), np.zeros(n3), np.zeros(n3)]
+            w = self.w
+            w[0] += float(np.einsum("fcn,fcn->", rr, rr))
+            w[1] += float(np.sum(s2 * rr * rr))
+            for j, vals in enumerate((None, rr[m], s2[m], s2[m] * rr[m])):
+                w[2 + j] += np.bincount(key, vals, minlength=n3)
+        return self
+
+    def total(self, k: dict, step: float, tab: codec.Tables | None = None) -> float:
+        """The squared error, given the counts k of the same frames (tables tab of k)."""
+        off = (codec.tables_of_counts(k) if tab is None else tab).delta.ravel() / 128.0
+        d = self.r2 + float(np.sum(off * off * k["cn"] - 2 * off * k["cd"]))
+        if self.w is None:
+            return d * step * step
+        r2, wr2, n, sr, s2, s2r = self.w
+        own = r2 + float(np.sum(2 * off * sr + off * off * n))  # their part of d
+        return (d - own) * step * step + (wr2 + float(np.sum(2 * off * s2r + off * off * s2))) * step * step
+
+
+def _distortion(qz: codec.Quantized, k: dict, step: float, tab: codec.Tables | None = None) -> float:
+    """Squared error of quantization qz (counts k, tables tab of k) at this step (:class:`_Errors`)."""
+    return _Errors().add(qz).total(k, step, tab)
 
 
 # Near the rate, the distortion of a step search's frames goes as step**DIST_EXP: 2 where every
