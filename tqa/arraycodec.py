@@ -22,7 +22,10 @@ is coded about its level, not as a large constant: chunks of version 1 and 2 too
 error of 338 counts RMS, 15 dB of the raw values (``tools/dc_offset.py``).  Signed integers and
 floats take offsets the same way where a channel's level is at least 1/16 of its peak about it
 (:data:`DC_PEAK`; an int16 recording at baseline 10000: 108.7 counts RMS of error before, 0.91
-now); audio, about zero, keeps its bytes and chunk version.  On decoding,
+now); audio, about zero, keeps its bytes and chunk version.  An edge chunk that zarr pads with a
+fill value away from the data's level (0 for a uint16 recording about its mid code) stores its
+fill rows as a tail (their number and row, exact; see :data:`TAIL_ROWS`), not coded, so they
+neither count as signal nor set the scale (chunk version 5).  On decoding,
 ``y * 2**e`` (+ offset) is rounded and clipped to the integer range, or cast (and clipped to
 the finite range) for floats.
 
@@ -48,16 +51,16 @@ offset  size   field
 0       4      magic ``b"TQAC"``
 4       1      version: 1, or 2 where the streams are not version 1's groups, 3
                where an unsigned chunk has per-channel offsets (flag bit 4), 4
-               where a signed or float one has; a reader refuses a version
-               newer than it reads
+               where a signed or float one has, 5 where it has a tail (flag
+               bit 5); a reader refuses a version newer than it reads
 5       1      dtype code: 1 int8, 2 uint8, 3 int16, 4 uint16, 5 int32,
                6 uint32, 7 int64, 8 uint64, 9 float16, 10 float32, 11 float64
 6       1      flags: bit 0 big-endian, bit 1 constant (every sample equals
                the payload, one sample of the dtype; no payload if the
                chunk is empty), bit 2 Fortran order (decoded array is
                F-contiguous), bit 3 per-channel exponents, bit 4 per-channel
-               offsets (version 3: unsigned dtypes; 4: signed and float ones);
-               other bits zero
+               offsets (version 3: unsigned dtypes; 4: signed and float ones),
+               bit 5 a tail (version 5); other bits zero
 7       1      ndim d, 0 .. 32
 8       8*d    shape, u64 each
 8+8d    2      scale exponent e (i16): sample = decoded * 2**e + offset (the
@@ -69,10 +72,14 @@ offset  size   field
 Q       8*c    only with flag bit 4: one offset per channel, u64 (unsigned dtypes),
                i64 (signed) or f64 (floats: finite), within the dtype's range
                (Q = 10+8d, or 10+8d+2c with flag bit 3)
-P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = Q, or Q+8c with flag bit 4)
+T       8+8*c  only with flag bit 5: the tail, u64 t (TAIL_ROWS <= t < shape[0]), then
+               its row, one value per channel in the offsets' kind: the chunk's last t
+               rows all equal that row and are not in the streams (T = Q, or Q+8c
+               with flag bit 4)
+P       4      CRC-32 (zlib) of bytes 0 .. P-1 (P = T, or T+8+8c with flag bit 5)
 P+4     ...    payload: for each group of channels, u32 length L, then L bytes:
                a complete .tqa stream (``tqa.decode`` reads it) of ``shape[0]``
-               frames (1 if d = 0).  Version 1: groups of 4096 channels (the
+               frames (1 if d = 0; ``shape[0] - t`` with a tail).  Version 1: groups of 4096 channels (the
                most a .tqa stream holds) and the rest.  Version 2: any groups,
                in channel order, each stream's header giving its channels
                (profile ``spectral2`` holds 255 a stream: c > 255 channels go
@@ -95,7 +102,7 @@ import numpy as np
 __all__ = ["CHUNK_MAGIC", "DTYPE_CODES", "ChunkSettings", "encode_chunk", "decode_chunk", "chunk_info", "check_dtype"]
 
 CHUNK_MAGIC = b"TQAC"
-VERSION = 4  # the newest this reader reads; writers write 1 unless the streams need 2, unsigned offsets 3, signed ones 4
+VERSION = 5  # the newest this reader reads; writers write 1 unless the streams need 2, unsigned offsets 3, signed ones 4, a tail 5
 MAX_NDIM = 32
 MAX_STREAM_CHANNELS = 4096
 SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in attributes
@@ -111,7 +118,7 @@ DEFAULT_PROFILE = "time"
 DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "int64": 7, "uint64": 8,
                "float16": 9, "float32": 10, "float64": 11}  # fmt: skip
 _CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
-_BIG, _CONST, _FORTRAN, _PER_CHANNEL, _OFFSET = 1, 2, 4, 8, 16
+_BIG, _CONST, _FORTRAN, _PER_CHANNEL, _OFFSET, _TAIL = 1, 2, 4, 8, 16, 32
 
 # The codec's settings of a profile are its Settings fields (tqa.profiles: defaults and validation
 # are the profile's), less the container-level ones (HIDDEN); configs list them in field order,
@@ -481,6 +488,42 @@ def _offsets(x: np.ndarray, dt: np.dtype) -> np.ndarray:
     return np.clip(np.rint(sums / ends), float(info.min), hi)
 
 
+# A chunk's tail: its last rows, TAIL_ROWS or more, equal to its last row in every channel (and rows
+# before them), where some channel's tail value is away from its level by at least 1/DC_PEAK of its
+# peak about it.  That is where zarr pads an edge chunk with a fill value that is not the data's
+# level (0 for a uint16 recording about its mid code): coded, it counted as signal, and quality=38
+# came back at 32.3 dB on the data rows (tools/zarr_edge_chunks.py).  Stored as its length and row
+# (chunk version 5); a tail at the level (the trailing zeros of audio) is coded as before.  Sixteen
+# rows, so that a few equal samples at a chunk's end (quiet audio) keep their bytes and version.
+TAIL_ROWS = 16
+
+
+def _tail_pays(x: np.ndarray, t: int, off: np.ndarray, ext: tuple | None) -> bool:
+    """Whether the last t rows of (n, c) samples x are a tail worth storing (see TAIL_ROWS)."""
+    head = x[: x.shape[0] - t]
+    hi, lo = ext if ext is not None else _extremes(head)
+    d = np.abs(x[-1].astype(np.float64) - off)
+    return bool(np.any((d != 0) & (DC_PEAK * d >= np.maximum(hi - off, off - lo))))
+
+
+def _tail_rows(x: np.ndarray) -> int:
+    """Rows at the end of (n, c) samples equal to the last row in every channel, where there are
+    TAIL_ROWS or more and rows before them (else 0)."""
+    n = x.shape[0]
+    last, t = x[-1], 0
+    if n <= TAIL_ROWS or not np.array_equal(x[-2], last):  # most chunks: one row compared
+        return 0
+    for hi in range(n - 1, 0, -SUMSQ_ROWS):  # a slice of rows at a time from the end
+        blk = x[max(0, hi - SUMSQ_ROWS) : hi]  # rows before row hi
+        same = np.all(blk == last, axis=1)[::-1]
+        run = int(np.argmin(same)) if not same.all() else same.size
+        t += run
+        if run < same.size:
+            break
+    t += 1  # the last row itself
+    return t if TAIL_ROWS <= t < n else 0
+
+
 def _as_chunk(buf) -> np.ndarray:
     if isinstance(buf, np.ndarray):
         return buf
@@ -521,23 +564,34 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
             where = np.unravel_index(i, x.shape) if x.ndim else ()
             raise ValueError(f"tqa codec: chunk contains {xf.reshape(-1)[i]} at index {tuple(int(v) for v in where)}: "
                              "NaN and Inf cannot be encoded")  # fmt: skip
-    off, ext = chunk_offsets(x2, dt)
+    flat = x.reshape(-1) if x.flags.c_contiguous or x.flags.f_contiguous else x.ravel()
+    const = x.size == 0 or bool(np.all(flat == flat[0]))
+    t = 0 if const else _tail_rows(x2)
+    off, ext = chunk_offsets(x2[: n - t], dt)  # about the rows before a tail
+    if t and not _tail_pays(x2, t, off, ext):  # a tail at the level (trailing zeros of audio): coded
+        off, ext = chunk_offsets(x2, dt)
+        t = 0
+    if t:  # a long constant tail away from the level (zarr's fill padding an edge chunk): stored, not coded
+        flags |= _TAIL
+        version = 5
+        tail = x2[-1].astype(np.float64)
+        x2 = x2[: n - t]
+        xf = None if xf is None else xf[: n - t]
     if off.any() and xf is not None:
         xf = np.subtract(xf, off, out=None if np.may_share_memory(xf, x) else xf)  # never the caller's chunk
-    flat = x.reshape(-1) if x.flags.c_contiguous or x.flags.f_contiguous else x.ravel()
-    if x.size == 0 or np.all(flat == flat[0]):
+    if const:
         flags |= _CONST
         payload = flat[:1].tobytes()
     else:
         own = None if xf is None or np.may_share_memory(xf, x) else xf  # scale in place unless xf is the caller's chunk
         if dt.kind == "u" or off.any():
             flags |= _OFFSET
-            version = 3 if dt.kind == "u" else 4  # stop 24's reader knew offsets of unsigned chunks only
+            version = max(version, 3 if dt.kind == "u" else 4)  # stop 24's reader knew offsets of unsigned chunks only
         peaks = _int_peaks(x2, off, ext) if ints else None
         if settings.scale == "channel":
             flags |= _PER_CHANNEL
             if small:
-                exps = _exponents(peaks, np.sqrt(_int_sumsq(x2, off) / n))
+                exps = _exponents(peaks, np.sqrt(_int_sumsq(x2, off) / x2.shape[0]))
             else:
                 exps = channel_exponents(xf, peaks)
             e_of = exps
@@ -555,6 +609,7 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         if groups != _groups(c, MAX_STREAM_CHANNELS):
             version = max(version, 2)  # streams of other sizes than version 1's 4096: a version 1 reader would misread them
         own = 10 + 8 * x.ndim + (2 * c if flags & _PER_CHANNEL else 0) + (8 * c if flags & _OFFSET else 0) + 4 + 4 * len(groups)  # the chunk's bytes
+        own += 8 + 8 * c if flags & _TAIL else 0
         parts, lo = [], 0
         for g in groups:
             if xs is None:
@@ -570,6 +625,8 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
         head += exps.astype("<i2").tobytes()
     if flags & _OFFSET:
         head += off.astype(_offset_kind(dt)).tobytes()
+    if flags & _TAIL:
+        head += struct.pack("<Q", t) + tail.astype(_offset_kind(dt)).tobytes()
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
@@ -599,10 +656,17 @@ def chunk_info(data) -> dict:
             v = np.frombuffer(bytes(mv[end : end + width * c]), kind)
             exps, offs = (v.astype(np.int64), offs) if flag == _PER_CHANNEL else (exps, v)
             end += width * c
+    tail_rows, tail = 0, None
+    if flags & _TAIL:
+        if c + 1 > (len(mv) - end - 4) // 8:  # checked against the bytes there before reading
+            raise ValueError("tqa codec: truncated or damaged chunk header")
+        (tail_rows,) = struct.unpack_from("<Q", mv, end)
+        tail = np.frombuffer(bytes(mv[end + 8 : end + 8 + 8 * c]), okind)
+        end += 8 + 8 * c
     (crc,) = struct.unpack_from("<I", mv, end)
     if crc != zlib.crc32(mv[:end]):
         raise ValueError("tqa codec: chunk header CRC mismatch (damaged chunk)")
-    if code not in _CODE_DTYPES or flags & ~(_BIG | _CONST | _FORTRAN | _PER_CHANNEL | _OFFSET):
+    if code not in _CODE_DTYPES or flags & ~(_BIG | _CONST | _FORTRAN | _PER_CHANNEL | _OFFSET | _TAIL):
         raise ValueError(f"tqa codec: unknown dtype code {code} or flags {flags:#x}")
     (e,) = struct.unpack_from("<h", mv, 8 + 8 * ndim)
     dt = np.dtype(_CODE_DTYPES[code])
@@ -610,10 +674,13 @@ def chunk_info(data) -> dict:
         dt = dt.newbyteorder(">" if flags & _BIG else "<")
     if offs is not None and (version < (3 if dt.kind == "u" else 4) or flags & _CONST or not _offsets_fit(offs, dt)):
         raise ValueError("tqa codec: damaged chunk header (offsets where the chunk takes none)")
+    if tail is not None and (version < 5 or flags & _CONST or not TAIL_ROWS <= tail_rows < n or not _offsets_fit(tail, dt)):
+        raise ValueError("tqa codec: damaged chunk header (a tail the chunk cannot have)")
     size = math.prod(shape)
     return {"dtype": dt, "shape": tuple(int(s) for s in shape), "order": "F" if flags & _FORTRAN else "C",
             "constant": bool(flags & _CONST), "version": version, "scale_exponent": e, "channel_exponents": exps,
-            "offsets": offs, "nbytes": size * dt.itemsize, "payload_offset": end + 4}  # fmt: skip
+            "offsets": offs, "tail_rows": tail_rows, "tail": tail, "nbytes": size * dt.itemsize,
+            "payload_offset": end + 4}  # fmt: skip
 
 
 def _offsets_fit(offs: np.ndarray, dt: np.dtype) -> bool:
@@ -669,7 +736,9 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
         # the float64 chunk and _from_float's passes over it, ~150 of ~650 ms)
         kernel = _int16_kernel() if fused and dt == np.dtype(np.int16) else None
         offs = None if h["offsets"] is None else h["offsets"].astype(np.float64)  # the encoder's float64 integers, exactly
-        g = np.empty((m, c), np.int16 if kernel is not None else np.float64)
+        nh = n - h["tail_rows"]  # rows the streams hold (a tail after them)
+        mh = max(0, min(hi_row, nh) - lo_row)  # rows of them asked for
+        g = (np.empty if mh == m else np.zeros)((m, c), np.int16 if kernel is not None else np.float64)
         pos, lo = h["payload_offset"], 0
         while lo < c:
             if pos + 4 > len(raw):
@@ -681,22 +750,26 @@ def decode_chunk(data, max_bytes: int | None = None, legacy: tuple | None = None
                 raise ValueError("tqa codec: truncated chunk")
             dec = api.Decoder(bytes(stream))
             want = dec.header.channels if h["version"] >= 2 else min(MAX_STREAM_CHANNELS, c - lo)
-            if dec.header.n_samples != n or not 0 < dec.header.channels == want <= c - lo:
+            if dec.header.n_samples != nh or not 0 < dec.header.channels == want <= c - lo:
                 raise ValueError(
                     f"tqa codec: damaged chunk: stream of {dec.header.n_samples} x {dec.header.channels}, "
-                    f"header says {n} x {min(want, c - lo)}"
+                    f"header says {nh} x {min(want, c - lo)}"
                 )
-            if fused:
-                dec._read_scaled(lo_row, lo_row + m, np.ldexp(1.0, e[lo : lo + want].astype(np.int32)), g[:, lo : lo + want],
+            if not mh:
+                pass
+            elif fused:
+                dec._read_scaled(lo_row, lo_row + mh, np.ldexp(1.0, e[lo : lo + want].astype(np.int32)), g[:mh, lo : lo + want],
                                  kernel=kernel, offsets=None if offs is None else offs[lo : lo + want])  # fmt: skip
             else:
-                g[:, lo : lo + want] = dec.read(lo_row, m, dtype="float64").reshape(m, want)
+                g[:mh, lo : lo + want] = dec.read(lo_row, mh, dtype="float64").reshape(mh, want)
             lo += want
         if pos != len(raw):
             raise ValueError(f"tqa codec: {len(raw) - pos} stray bytes after the chunk's streams")
         if not fused:
             g = np.ldexp(g, h["scale_exponent"], out=g) if exps is None else _ldexp_channels(g, exps.astype(np.int32), g)
         y = g if kernel is not None else _from_float(g, dt, offs)
+        if mh < m:  # the tail's rows, as stored
+            y[mh:] = h["tail"].astype(dt)
     y = y.reshape((m,) + tuple(shape[1:]) if shape else shape)
     if h["order"] == "F":
         y = np.asfortranarray(y)
