@@ -254,6 +254,30 @@ def test_nan_and_inf_refused_clearly(value):
         TQA().encode(x)
 
 
+@pytest.mark.parametrize("dtype", ["f2", "f4", ">f8"])
+@pytest.mark.parametrize("rows", [1, 3, 999])
+def test_rows_of_nan_at_the_end_are_a_tail(dtype, rows):
+    """zarr pads an edge chunk of a float array with fill_value=NaN: rows of NaN at a chunk's end
+    (any number) are stored as its tail; a chunk all NaN is a constant; NaN anywhere else, or in
+    some channels of a row only, is refused with its index."""
+    x = (music(1000, 3, seed=42) * 0.5).astype(dtype)
+    x[1000 - rows :] = np.nan
+    if rows == 999:  # one finite row: a tail of 999 rows
+        x[0] = 0.25
+    enc = TQA().encode(x)
+    h = chunk_info(enc)
+    assert h["version"] == 5 and h["tail_rows"] == rows and np.isnan(h["tail"]).all()
+    y = TQA().decode(enc)
+    assert y.dtype == x.dtype and np.isnan(y[1000 - rows :]).all() and np.isfinite(y[: 1000 - rows]).all()
+    if rows < 999:
+        assert sqnr_db(x[: 1000 - rows].astype(float), y[: 1000 - rows].astype(float)) > 37
+    z = np.full((50, 3), np.nan, dtype)
+    assert chunk_info(TQA().encode(z))["constant"] and np.isnan(TQA().decode(TQA().encode(z))).all()
+    x[1000 - rows, 1] = 1.0  # that row is no longer NaN in every channel
+    with pytest.raises(ValueError, match=rf"index \({1000 - rows}, 0\).*NaN and Inf"):
+        TQA().encode(x)
+
+
 @pytest.mark.parametrize("dtype", ["i1", "u1", "i2", "u2", "f2", "f4", "f8", "i4", ">f8"])
 @pytest.mark.parametrize("value", [0, 1, 100])
 def test_all_zero_constant_and_empty_chunks_are_exact(dtype, value):

@@ -124,6 +124,23 @@ def test_float32_array_with_int16_like_settings_does_not_corrupt():
 
 
 @needs_zarr3
+@pytest.mark.parametrize("kw", [{}, {"profile": "time"}], ids=["default", "time"])
+def test_float_array_with_nan_fill_writes_its_edge_chunk(kw):
+    """fill_value=NaN: zarr pads the edge chunk with NaN rows, which the chunk keeps as its tail
+    (before, the edge chunk was refused: "chunk contains nan"); reads past the data stay NaN."""
+    import tqa.zarr
+
+    x = (np.random.default_rng(4).normal(0, 1, (25000, 3))).astype("f4")
+    a = zarr.create_array({}, shape=(25000, 3), chunks=(10000, 3), dtype="f4", fill_value=float("nan"),
+                          serializer=tqa.zarr.TQA(**kw), compressors=None)  # fmt: skip
+    a[:] = x
+    y = a[:]
+    assert np.isfinite(y).all() and sqnr_db(x, y) > 36
+    a.resize((30000, 3))  # the rows after the data, inside the stored edge chunk: the fill
+    assert np.isnan(a[25000:30000]).all()
+
+
+@needs_zarr3
 @pytest.mark.parametrize("dtype", ["bool", "complex64", "str"])
 def test_zarr_v3_unsupported_dtype_refused(dtype):
     with pytest.raises(TypeError if dtype != "str" else (TypeError, ValueError)):  # str: zarr refuses it first

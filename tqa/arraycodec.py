@@ -115,7 +115,7 @@ SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in
 # tools/bench_array_codec.py --profiles time,spectral2).  scale="channel", since spectral2 shares a
 # chunk's bits over its channels to minimize the total error: channels at 0.3, 1e-2, 1e-4 and 1e-6
 # came back at 38.4, 20.8, 0 and 0 dB with scale="chunk", 35.3-40.1 with "channel"
-# (tests/test_numcodecs.py::test_scale_channel_evens_out_per_channel_sqnr).  It was the time
+# (tests/test_numcodecs.py::test_the_default_keeps_quiet_channels).  It was the time
 # profile up to stop 26: spectral2's quality= was too slow (50 ms a 1-s music chunk, now 17: the
 # quality search), and an edge chunk's fill rows counted as signal (32.3 dB on the data rows, now
 # 38.1: the chunk's tail).  Stored configs name their profile and scale.
@@ -515,6 +515,8 @@ def _offsets(x: np.ndarray, dt: np.dtype) -> np.ndarray:
 # came back at 32.3 dB on the data rows (tools/zarr_edge_chunks.py).  Stored as its length and row
 # (chunk version 5); a tail at the level (the trailing zeros of audio) is coded as before.  Sixteen
 # rows, so that a few equal samples at a chunk's end (quiet audio) keep their bytes and version.
+# Rows of NaN at a float chunk's end (fill_value=NaN) are a tail of any length: NaN cannot be
+# coded, and such edge chunks were refused ("chunk contains nan"); a chunk all NaN is a constant.
 TAIL_ROWS = 16
 
 
@@ -577,24 +579,29 @@ def encode_chunk(chunk, settings: ChunkSettings, max_bytes: int | None = None) -
     ints = dt.kind in "iu" and c > 8 and x.flags.c_contiguous  # few channels: channel_exponents' own loop
     small = ints and dt.itemsize <= 2 and n < 2**20
     xf = None if small else np.asarray(x, dtype=np.float64).reshape(n, c)  # C order: channels are the trailing axes
+    nan_rows = 0  # rows at the end that are NaN in every channel: zarr's fill padding with fill_value=NaN
     if dt.kind == "f":
         bad = ~np.isfinite(xf)
+        if bad.any():
+            allnan = np.isnan(xf).all(axis=1)[::-1]
+            nan_rows = n if allnan.all() else int(np.argmin(allnan))
+            bad[n - nan_rows :] = False
         if bad.any():
             i = int(np.argmax(bad.reshape(-1)))
             where = np.unravel_index(i, x.shape) if x.ndim else ()
             raise ValueError(f"tqa codec: chunk contains {xf.reshape(-1)[i]} at index {tuple(int(v) for v in where)}: "
-                             "NaN and Inf cannot be encoded")  # fmt: skip
+                             "NaN and Inf cannot be encoded (but as rows of NaN at a chunk's end: zarr's fill)")  # fmt: skip
     flat = x.reshape(-1) if x.flags.c_contiguous or x.flags.f_contiguous else x.ravel()
-    const = x.size == 0 or bool(np.all(flat == flat[0]))
-    t = 0 if const else _tail_rows(x2)
+    const = x.size == 0 or nan_rows == n or bool(np.all(flat == flat[0]))  # all NaN: a constant, its bits kept
+    t = 0 if const else nan_rows or _tail_rows(x2)
     off, ext = chunk_offsets(x2[: n - t], dt)  # about the rows before a tail
-    if t and not _tail_pays(x2, t, off, ext):  # a tail at the level (trailing zeros of audio): coded
+    if t and not nan_rows and not _tail_pays(x2, t, off, ext):  # a tail at the level (trailing zeros of audio): coded
         off, ext = chunk_offsets(x2, dt)
         t = 0
     if t:  # a long constant tail away from the level (zarr's fill padding an edge chunk): stored, not coded
         flags |= _TAIL
         version = 5
-        tail = x2[-1].astype(np.float64)
+        tail = x2[-1].copy()  # as it is: int64 beyond 2**53 stays exact
         x2 = x2[: n - t]
         xf = None if xf is None else xf[: n - t]
     if off.any() and xf is not None:
@@ -694,7 +701,9 @@ def chunk_info(data) -> dict:
         dt = dt.newbyteorder(">" if flags & _BIG else "<")
     if offs is not None and (version < (3 if dt.kind == "u" else 4) or flags & _CONST or not _offsets_fit(offs, dt)):
         raise ValueError("tqa codec: damaged chunk header (offsets where the chunk takes none)")
-    if tail is not None and (version < 5 or flags & _CONST or not TAIL_ROWS <= tail_rows < n or not _offsets_fit(tail, dt)):
+    nan_tail = tail is not None and dt.kind == "f" and bool(np.isnan(tail).all())  # zarr's NaN fill: any length
+    if tail is not None and (version < 5 or flags & _CONST or not (1 if nan_tail else TAIL_ROWS) <= tail_rows < n
+                             or not (nan_tail or _offsets_fit(tail, dt))):  # fmt: skip
         raise ValueError("tqa codec: damaged chunk header (a tail the chunk cannot have)")
     size = math.prod(shape)
     return {"dtype": dt, "shape": tuple(int(s) for s in shape), "order": "F" if flags & _FORTRAN else "C",

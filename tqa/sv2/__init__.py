@@ -1059,15 +1059,15 @@ FINE_TOL = 0.005
 def _largest_passing(f, x: float, tol: float, bounds: tuple[float, float], slope: float = QUALITY_SLOPE,
                      most: int = 40) -> tuple[float, float]:  # fmt: skip
     """(largest x in bounds found with f(x) >= 0 within tol, the slope there), f decreasing in x
-    (an SQNR margin per log2 step) and nearly linear.  Each step aims just below the root that
-    the secant (the slope of the last two evaluations) predicts, and a passing x whose margin
-    puts that root less than tol/2 above it is the answer.  A step that fails brackets the root
+    (an SQNR margin per log2 step) and nearly linear.  Each step aims tol/2 below the root that
+    the secant (the slope of the last two evaluations at least tol apart) predicts, and a
+    passing x whose margin puts that root less than tol above it is the answer.  A step that fails brackets the root
     (lo passes, hi does not), which points tol/2 inside the bracket, either side of the root the
     secant from its end nearer the root predicts, then close below tol (every 8th step bisects,
     in case f is not smooth).  With the quality search's first guess (:func:`_quality_guess`) and
-    FINE_TOL, on 80 1-s chunks of the corpus at quality=38: 3.4 evaluations a chunk (7 at most)
-    where closing a bracket below 0.002 from the old guess took 6.4 (11), for 0.05% more bits at
-    the same SQNR.  Where f passes at the upper bound that is the answer; where it fails at the
+    FINE_TOL, on 72 1-s chunks of the corpus at quality=38: 3.0 evaluations a chunk (7 at most)
+    where closing a bracket below 0.002 from the old guess took 6.2 (11), for 0.05% more bits at
+    the same SQNR (tools/quality_search.py).  Where f passes at the upper bound that is the answer; where it fails at the
     lower one, the lower one."""
     a, b = bounds
     x = min(max(x, a), b)
