@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     uv = a.dtype == "float32"  # the same counts as microvolts: errors reported back in counts
     for base in (int(v) for v in (a.offsets or ("0,10000" if signed else "32768,2000")).split(",")):
         u = np.clip(x.astype(np.int32) + base, -32768 if signed else 0, 32767 if signed else 65535).astype("int16" if uv else a.dtype)
-        rows = [("TQA time, bits=6", TQA(profile="time")), ("TQA spectral2 rate=3.2, scale=channel",
+        rows = [("TQA (default: time, bits=6)", TQA()), ("TQA spectral2 rate=3.2, scale=channel",
                                                          TQA(profile="spectral2", rate=3.2, scale="channel"))]
         if WavPack is not None:
             rows.append(("WavPack bps=3.3 (no noise shaping)", None))

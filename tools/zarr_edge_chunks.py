@@ -16,8 +16,7 @@ info = np.iinfo(dt); mid = (int(info.max) + int(info.min) + 1) // 2
 x = np.clip(np.rint(x * (info.max - mid) / 5 + mid), info.min, info.max).astype(dt)
 off = 2.0 ** 15
 coded = -(-shape[0] // chunks[0]) * chunks[0] * -(-shape[1] // chunks[1]) * chunks[1]  # samples the chunks hold, padding included
-for name, kw in [("default (spectral2 quality=38, scale=channel)", {}), ("time bits=6, sign", dict(profile="time")),
-                 ("spectral2 quality=38", dict(profile="spectral2", quality=38)),
+for name, kw in [("time default (bits=6, sign)", {}), ("spectral2 quality=38", dict(profile="spectral2", quality=38)),
                  ("spectral2 quality=38 frame_floor=38", dict(profile="spectral2", quality=38, frame_floor=38)),
                  ("spectral2 rate=3.0", dict(profile="spectral2", rate=3.0))]:
     store = {}

@@ -107,21 +107,14 @@ MAX_NDIM = 32
 MAX_STREAM_CHANNELS = 4096
 SAMPLE_RATE = 48000  # stored in each stream; a zarr array keeps its own rate in attributes
 
-# A codec that names no profile: the one its settings pick (tqa.profiles.resolve: bits= is the time
-# profile's), else spectral2 at quality=DEFAULT_QUALITY (where rate= is not given, nor tune=
-# "perceptual", which takes a rate) and scale=DEFAULT_SCALE (where scale= is not given): the time
-# profile's SQNR at bits=6 (38 dB), per chunk, in 1.90 bits/sample where the time profile takes 7.12
-# on 1-s chunks of music, 3.86 where it takes 7.08 on the 384-channel recording (python
-# tools/bench_array_codec.py --profiles time,spectral2).  scale="channel", since spectral2 shares a
-# chunk's bits over its channels to minimize the total error: channels at 0.3, 1e-2, 1e-4 and 1e-6
-# came back at 38.4, 20.8, 0 and 0 dB with scale="chunk", 35.3-40.1 with "channel"
-# (tests/test_numcodecs.py::test_the_default_keeps_quiet_channels).  It was the time
-# profile up to stop 26: spectral2's quality= was too slow (50 ms a 1-s music chunk, now 17: the
-# quality search), and an edge chunk's fill rows counted as signal (32.3 dB on the data rows, now
-# 38.1: the chunk's tail).  Stored configs name their profile and scale.
-DEFAULT_PROFILE = "spectral2"
-DEFAULT_QUALITY = 38.0
-DEFAULT_SCALE = "channel"
+# The profile of a codec that names none: the time profile, not the files' default (spectral2).
+# spectral2 quality=38 scale="channel" takes 1.90 bits/sample where the time profile takes 7.12 on
+# 1-s music chunks (tools/bench_array_codec.py), but on a plain install (no numba: tqa[fast]) its
+# NumPy lanes code a (600, 5000) float32 chunk in 110 s and decode it in 210 s (the time profile:
+# 0.25 s each; with numba 0.58 / 0.22 s), and the test suite took 40 min on 2 cores; it stays a
+# setting (profile="spectral2", quality=38) until those lanes are fast.  Stored configs name their
+# profile, and one without it reads as this.
+DEFAULT_PROFILE = "time"
 
 DTYPE_CODES = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "int64": 7, "uint64": 8,
                "float16": 9, "float32": 10, "float64": 11}  # fmt: skip
@@ -151,10 +144,8 @@ def check_dtype(dtype) -> np.dtype:
 class ChunkSettings:
     """Validated coding settings of the array codec (the codec configuration, nothing else).
 
-    ``profile`` is a name of :mod:`tqa.profiles`, or None: the profile the settings pick, else
-    spectral2 at ``quality=DEFAULT_QUALITY`` (see DEFAULT_PROFILE); the settings are the
-    profile's (its Settings fields, defaults and checks), less container-level ones (the time
-    profile's ``frame_samples``):
+    ``profile`` is a name of :mod:`tqa.profiles`; the settings are the profile's (its Settings
+    fields, defaults and checks), less container-level ones (the time profile's ``frame_samples``):
 
     * ``"time"``: ``bits``, ``residual``, ``block_size``, ``seed``, ``qjl_rows``;
     * ``"spectral"``: ``rate`` (bits per sample of the whole chunk, all overhead included) or
@@ -163,21 +154,11 @@ class ChunkSettings:
       or 256..2048), ``seed``, ``rotate``, ``transients``, ``preecho``, ``silence``, ``stereo``.
     """
 
-    def __init__(self, profile: str | None = None, scale: str | None = None, **settings) -> None:
+    def __init__(self, profile: str = DEFAULT_PROFILE, scale: str | None = None, **settings) -> None:
         from . import profiles
 
         if scale not in (None, "chunk", "channel"):
             raise ValueError(f"tqa codec: scale must be 'chunk' or 'channel', got {scale!r}")
-        if profile is None:
-            given = {k for k, v in settings.items() if v is not None}
-            try:
-                profile = profiles.resolve(None, given, DEFAULT_PROFILE)
-            except TypeError as exc:
-                raise ValueError(f"tqa codec: {exc}") from None
-            if profile == DEFAULT_PROFILE:  # the default's own settings, where none given decide them
-                if not given & {"rate", "quality"} and settings.get("tune") != "perceptual":
-                    settings = {**settings, "quality": DEFAULT_QUALITY}
-                scale = scale or DEFAULT_SCALE
         self.scale = scale or "chunk"
         if not isinstance(profile, str) or profile not in profiles.names():
             raise ValueError(f"tqa codec: profile must be one of {', '.join(map(repr, profiles.names()))}, got {profile!r}")

@@ -23,7 +23,7 @@ import numpy as np
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_ndarray, ndarray_copy
 
-from .arraycodec import ChunkSettings, decode_chunk, encode_chunk
+from .arraycodec import DEFAULT_PROFILE, ChunkSettings, decode_chunk, encode_chunk
 
 __all__ = ["TQA"]
 
@@ -35,16 +35,15 @@ class TQA(Codec):
     ``"spectral"`` (rate or quality, hop, seed) or ``"spectral2"`` (rate or quality, hop,
     seed, rotate, transients, preecho, silence, stereo): the profiles' settings and defaults
     (:mod:`tqa.profiles`; ``rate`` is bits per sample of the whole chunk); ``scale="chunk"``
-    or ``"channel"`` (one power-of-two scale per channel, see :mod:`tqa.arraycodec`).  No
-    ``profile``: the one the settings pick, else spectral2 at ``quality=38, scale="channel"``
-    (:data:`tqa.arraycodec.DEFAULT_PROFILE`).  Settings a profile gains later pass through ``**more``."""
+    (default) or ``"channel"`` (one power-of-two scale per channel, see
+    :mod:`tqa.arraycodec`).  Settings a profile gains later pass through ``**more``."""
 
     codec_id = "tqa"
     max_buffer_size = 2**31 - 1  # bytes, encoded or decoded, as numcodecs' compressors
 
     def __init__(
         self,
-        profile: str | None = None,
+        profile: str = DEFAULT_PROFILE,
         bits: int | None = None,
         residual: str | None = None,
         block_size: int | None = None,

@@ -23,7 +23,7 @@ import numpy as np
 from zarr.abc.codec import ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin
 from zarr.core.common import parse_named_configuration
 
-from .arraycodec import ChunkSettings, check_dtype, decode_chunk, encode_chunk
+from .arraycodec import DEFAULT_PROFILE, ChunkSettings, check_dtype, decode_chunk, encode_chunk
 
 if TYPE_CHECKING:
     from typing import Self
@@ -43,9 +43,8 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     ``"spectral"`` (rate or quality, hop, seed) or ``"spectral2"`` (rate or quality, hop, seed,
     rotate, transients, preecho, silence, stereo): the profiles' settings and defaults
     (:mod:`tqa.profiles`; ``rate`` is bits per sample of the whole chunk); ``scale="chunk"``
-    or ``"channel"`` (see :mod:`tqa.arraycodec`).  No ``profile``: the one the settings pick,
-    else spectral2 at ``quality=38, scale="channel"`` (:data:`tqa.arraycodec.DEFAULT_PROFILE`).
-    Settings a profile gains later pass through ``**more``."""
+    (default) or ``"channel"`` (see :mod:`tqa.arraycodec`).  Settings a profile gains later
+    pass through ``**more``."""
 
     is_fixed_size = False
 
@@ -68,7 +67,7 @@ class TQA(ArrayBytesCodec, ArrayBytesCodecPartialDecodeMixin):
     def __init__(
         self,
         *,
-        profile: str | None = None,
+        profile: str = DEFAULT_PROFILE,
         bits: int | None = None,
         residual: str | None = None,
         block_size: int | None = None,
